@@ -1,0 +1,35 @@
+# Two set-up commands for a fresh machine: `make demo` and `make test`.
+# Both create .venv and install what they need (Python packages, Debian packages).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench-campaign system-packages clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Debian packages the tests drive for real: Chromium for browser tests, Postfix's smtp-sink for benchmarks.
+system-packages:
+	@if ! command -v chromium >/dev/null || ! command -v smtp-sink >/dev/null || ! command -v swaks >/dev/null; then \
+		echo "installing Debian packages: chromium postfix swaks"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postfix swaks >/dev/null; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/prefsvc demo
+
+test: $(STAMP) system-packages
+	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check prefsvc tests bench
+	$(BIN)/ruff format --check prefsvc tests bench
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

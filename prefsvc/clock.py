@@ -1,0 +1,30 @@
+"""One injectable clock: views, commands and actors ask it for ``now``; tests replace it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+from flask import current_app
+
+from prefsvc.window import local_today
+
+Clock = Callable[[], datetime]
+EXTENSION_KEY = "prefsvc.clock"
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def now() -> datetime:
+    """Return the current aware UTC instant from the app's clock."""
+    clock: Clock = current_app.extensions.get(EXTENSION_KEY, system_clock)
+    return clock()
+
+
+def today() -> date:
+    """Return today's date in the service's time zone."""
+    from prefsvc.settings import current_settings
+
+    return local_today(now(), current_settings().timezone)

@@ -1,0 +1,14 @@
+"""CLI command groups, one module per domain area, all registered on the app."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    from prefsvc.commands import campaigns, contacts, ops, topics
+
+    for group in (topics.group, contacts.group, campaigns.group):
+        app.cli.add_command(group)
+    for command in ops.commands:
+        app.cli.add_command(command)

@@ -1,0 +1,5 @@
+"""Operational commands: demo, worker."""
+
+from __future__ import annotations
+
+commands: list = []

@@ -1,0 +1,47 @@
+"""Contacts: address normalisation and look-ups.
+
+Addresses are stored lower-cased so that ``Ana@Example.org`` and ``ana@example.org`` are one
+contact, with a database constraint to keep it that way.
+"""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from prefsvc.errors import InvalidInput, NotFound
+from prefsvc.models import Contact
+
+MAX_EMAIL_LENGTH = 254
+
+
+def normalise_email(text: str) -> str:
+    """Return the canonical (lower-case, IDNA-normalised) form of an address or raise."""
+    candidate = (text or "").strip()
+    if not candidate:
+        raise InvalidInput("email", "is empty")
+    if len(candidate) > MAX_EMAIL_LENGTH:
+        raise InvalidInput("email", f"is longer than {MAX_EMAIL_LENGTH} characters")
+    try:
+        result = validate_email(candidate, check_deliverability=False, test_environment=True)
+    except EmailNotValidError as exc:
+        raise InvalidInput("email", f"is not a valid address ({exc})") from None
+    return result.normalized.lower()
+
+
+def find(session: Session, email: str) -> Contact | None:
+    """Return the contact with this address (any case), or None."""
+    return session.scalar(select(Contact).where(Contact.email == normalise_email(email)))
+
+
+def get(session: Session, email: str) -> Contact:
+    """Return the contact with this address or raise NotFound."""
+    contact = find(session, email)
+    if contact is None:
+        raise NotFound("no contact with that address")
+    return contact
+
+
+def by_public_id(session: Session, public_id: str) -> Contact | None:
+    return session.scalar(select(Contact).where(Contact.public_id == public_id))

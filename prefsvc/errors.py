@@ -1,0 +1,36 @@
+"""The domain's error hierarchy: views, CLI commands and actors map these once."""
+
+from __future__ import annotations
+
+
+class PrefsvcError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+
+class NotFound(PrefsvcError):
+    """The thing asked for does not exist."""
+
+
+class InvalidToken(PrefsvcError):
+    """A link token is forged, truncated, expired or names nothing; callers never say which."""
+
+
+class Suppressed(PrefsvcError):
+    """The address is on the suppression list and may not be (re)added for marketing."""
+
+
+class InvalidInput(PrefsvcError):
+    """A value given by a user is not acceptable; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.reason = message
+
+
+class ImportFileError(PrefsvcError):
+    """An import file cannot be read as a whole; nothing was written."""
+
+
+class CampaignStateError(PrefsvcError):
+    """The campaign is not in a state that allows this action."""

@@ -1,0 +1,327 @@
+"""Typed SQLAlchemy 2.0 tables; states are enums checked by the database itself.
+
+Timestamps are stored in UTC; calendar dates (anchors, pauses) are dates in ``TIMEZONE``.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Store naive UTC, hand back aware UTC: the same on SQLite and PostgreSQL."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; prefsvc stores aware UTC timestamps")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=24,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+def new_public_id() -> str:
+    """Return a random, unguessable id for links: neither the database id nor the address."""
+    return secrets.token_urlsafe(12)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Language(enum.StrEnum):
+    NL = "nl"
+    FR = "fr"
+    EN = "en"
+
+
+class Role(enum.StrEnum):
+    TRAINEE = "trainee"
+    CUSTOMER = "customer"
+    TEACHER = "teacher"
+
+
+class Basis(enum.StrEnum):
+    """Why we may mail someone: their consent, a purchase, or an enrolment/attendance."""
+
+    CONSENT = "consent"
+    CUSTOMER = "customer"
+    TRAINING = "training"
+
+
+class ContactStatus(enum.StrEnum):
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"  # left every topic: an objection to direct marketing
+    ERASED = "erased"
+    ANONYMISED = "anonymised"
+
+
+class SubscriptionStatus(enum.StrEnum):
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class EventKind(enum.StrEnum):
+    IMPORTED = "imported"
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+    RESUBSCRIBED = "resubscribed"
+    OBJECTION = "objection"
+    PREFERENCES = "preferences"
+    PAUSED = "paused"
+    RENEWED = "renewed"
+    RECTIFIED = "rectified"
+    EXPORTED = "exported"
+    ERASED = "erased"
+    ANONYMISED = "anonymised"
+
+
+class CampaignStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    PAUSED = "paused"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    EXCLUDED = "excluded"
+
+
+class SuppressionReason(enum.StrEnum):
+    OBJECTION = "objection"
+    ERASURE = "erasure"
+    COMPLAINT = "complaint"
+    BOUNCE = "bounce"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Topic(Base):
+    """A newsletter a contact can subscribe to."""
+
+    __tablename__ = "topics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (CheckConstraint("length(slug) > 0", name="slug_not_empty"),)
+
+
+class Contact(Base):
+    """A person we may mail; personal fields become NULL when erased or anonymised."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    organisation: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[Language] = mapped_column(_enum(Language, "language"), default=Language.NL)
+    role: Mapped[Role | None] = mapped_column(_enum(Role, "role"))
+    basis: Mapped[Basis | None] = mapped_column(_enum(Basis, "basis"))
+    basis_date: Mapped[date | None] = mapped_column(Date)
+    window_anchor: Mapped[date] = mapped_column(Date)
+    status: Mapped[ContactStatus] = mapped_column(
+        _enum(ContactStatus, "contact_status"), default=ContactStatus.ACTIVE
+    )
+    paused_until: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    subscriptions: Mapped[list[Subscription]] = relationship(
+        back_populates="contact", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        CheckConstraint("email IS NULL OR email = lower(email)", name="email_normalised"),
+        Index("ix_contacts_window_anchor", "window_anchor"),
+    )
+
+
+class Subscription(Base):
+    """Whether one contact receives one topic; rows are kept when they unsubscribe."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    topic_id: Mapped[int] = mapped_column(ForeignKey("topics.id", ondelete="RESTRICT"))
+    status: Mapped[SubscriptionStatus] = mapped_column(
+        _enum(SubscriptionStatus, "subscription_status"), default=SubscriptionStatus.SUBSCRIBED
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    contact: Mapped[Contact] = relationship(back_populates="subscriptions")
+    topic: Mapped[Topic] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("contact_id", "topic_id", name="uq_subscriptions_contact_topic"),
+        Index("ix_subscriptions_topic_status", "topic_id", "status"),
+    )
+
+
+class ConsentEvent(Base):
+    """One line of the append-only consent ledger: what changed, when, through which channel."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="RESTRICT"))
+    topic_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id", ondelete="RESTRICT"))
+    kind: Mapped[EventKind] = mapped_column(_enum(EventKind, "event_kind"))
+    channel: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_consent_events_contact", "contact_id", "id"),)
+
+
+class Campaign(Base):
+    """A mailing to one topic's subscribers; content lives in per-language variants."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topic_id: Mapped[int] = mapped_column(ForeignKey("topics.id", ondelete="RESTRICT"))
+    default_language: Mapped[Language] = mapped_column(
+        _enum(Language, "language"), default=Language.NL
+    )
+    status: Mapped[CampaignStatus] = mapped_column(
+        _enum(CampaignStatus, "campaign_status"), default=CampaignStatus.DRAFT
+    )
+    audience_size: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    topic: Mapped[Topic] = relationship()
+    variants: Mapped[list[CampaignVariant]] = relationship(
+        back_populates="campaign", cascade="all, delete-orphan", order_by="CampaignVariant.id"
+    )
+
+    def variant_for(self, language: Language) -> CampaignVariant:
+        """Return the variant in ``language``, else the default language's, else the first."""
+        by_language = {v.language: v for v in self.variants}
+        return (
+            by_language.get(language)
+            or by_language.get(self.default_language)
+            or self.variants[0]
+        )
+
+
+class CampaignVariant(Base):
+    """The subject, HTML and text of a campaign in one language (Jinja2 templates)."""
+
+    __tablename__ = "campaign_variants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    language: Mapped[Language] = mapped_column(_enum(Language, "language"))
+    subject: Mapped[str] = mapped_column(String(998))
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="variants")
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "language", name="uq_campaign_variants_campaign_language"),
+    )
+
+
+class Delivery(Base):
+    """One campaign to one contact: the unit that is claimed, sent, failed or excluded."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    status: Mapped[DeliveryStatus] = mapped_column(
+        _enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.QUEUED
+    )
+    reason: Mapped[str | None] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    smtp_code: Mapped[int | None] = mapped_column(Integer)
+    smtp_text: Mapped[str | None] = mapped_column(String(1000))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "contact_id", name="uq_deliveries_campaign_contact"),
+        Index("ix_deliveries_campaign_status", "campaign_id", "status"),
+        CheckConstraint(
+            "status <> 'excluded' OR reason IS NOT NULL", name="excluded_has_reason"
+        ),
+    )
+
+
+class Suppression(Base):
+    """A keyed hash of an address that must never be mailed for marketing again."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[SuppressionReason] = mapped_column(_enum(SuppressionReason, "suppression_reason"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (CheckConstraint("length(address_hash) = 64", name="hash_length"),)

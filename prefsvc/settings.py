@@ -1,0 +1,224 @@
+"""Settings read once from ``PREFSVC_*`` environment variables and validated at start-up.
+
+With no variable set, everything runs embedded under ``./instance/``: SQLite, an in-process
+queue and a Maildir outbox. Tests build their own :class:`Settings` instead of touching the
+environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from email.utils import parseaddr
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+PREFIX = "PREFSVC_"
+MAIL_SCHEMES = ("maildir", "smtp", "smtp+starttls", "smtps")
+BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message is one line naming the variable."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{PREFIX}{name}: {problem}")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything prefsvc can be told from outside, already parsed and checked."""
+
+    instance_path: Path
+    database_url: str
+    broker_url: str | None
+    mail_url: str
+    base_url: str
+    secret_keys: tuple[str, ...]
+    suppression_key: str
+    mail_from: str
+    marketing_window_years: int = 5
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Brussels"))
+    dkim_domain: str | None = None
+    dkim_selector: str | None = None
+    dkim_key_file: Path | None = None
+    batch_size: int = 100
+    worker_processes: int = 2
+    worker_threads: int = 8
+    queue_prefix: str = "prefsvc-"
+    max_retries: int = 8
+    batch_time_limit_ms: int = 600_000
+    stuck_after_seconds: int = 900
+    testing: bool = False
+
+    @property
+    def embedded_queue(self) -> bool:
+        return self.broker_url is None
+
+    @property
+    def dkim_enabled(self) -> bool:
+        return self.dkim_domain is not None
+
+    def with_(self, **changes: object) -> Settings:
+        """Return a copy with some fields changed (tests and the demo use this)."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(
+        cls, env: os._Environ[str] | dict[str, str] | None = None, *, instance_path: Path | None = None
+    ) -> Settings:
+        """Read and validate every ``PREFSVC_*`` variable; raise SettingsError on the first bad one."""
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(PREFIX + name)
+            return value.strip() if value is not None and value.strip() != "" else None
+
+        instance = Path(get("INSTANCE_PATH") or instance_path or Path.cwd() / "instance").resolve()
+
+        database_url = get("DATABASE_URL") or f"sqlite:///{instance / 'prefsvc.db'}"
+        _check_database_url(database_url)
+
+        broker_url = get("BROKER_URL")
+        if broker_url is not None and urlsplit(broker_url).scheme not in BROKER_SCHEMES:
+            raise SettingsError("BROKER_URL", "must start with redis:// or amqp:// (or be unset)")
+
+        mail_url = get("MAIL_URL") or f"maildir:{instance / 'outbox'}"
+        _check_mail_url(mail_url)
+
+        base_url = (get("BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise SettingsError("BASE_URL", "must be an absolute http:// or https:// URL")
+
+        keys_text = get("SECRET_KEYS")
+        if keys_text is None:
+            keys = tuple(_instance_secret(instance / "secret_keys").splitlines())
+        else:
+            keys = tuple(k.strip() for k in keys_text.split(",") if k.strip())
+        if not keys or any(len(k) < 16 for k in keys):
+            raise SettingsError("SECRET_KEYS", "each key must be at least 16 characters")
+
+        suppression_key = get("SUPPRESSION_KEY") or _instance_secret(instance / "suppression_key")
+        if len(suppression_key) < 16:
+            raise SettingsError("SUPPRESSION_KEY", "must be at least 16 characters")
+
+        mail_from = get("MAIL_FROM") or "Newsletter <newsletter@localhost>"
+        _check_address("MAIL_FROM", mail_from)
+
+        years = _positive_int(get, "MARKETING_WINDOW_YEARS", 5, maximum=50)
+
+        tz_name = get("TIMEZONE") or "Europe/Brussels"
+        try:
+            tz = ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise SettingsError("TIMEZONE", f"unknown time zone {tz_name!r}") from None
+
+        dkim = [get("DKIM_DOMAIN"), get("DKIM_SELECTOR"), get("DKIM_KEY_FILE")]
+        if any(dkim) and not all(dkim):
+            raise SettingsError(
+                "DKIM_DOMAIN", "DKIM_DOMAIN, DKIM_SELECTOR and DKIM_KEY_FILE go together"
+            )
+        key_file = Path(dkim[2]) if dkim[2] else None
+        if key_file is not None and not key_file.is_file():
+            raise SettingsError("DKIM_KEY_FILE", f"no such file: {key_file}")
+
+        return cls(
+            instance_path=instance,
+            database_url=database_url,
+            broker_url=broker_url,
+            mail_url=mail_url,
+            base_url=base_url,
+            secret_keys=keys,
+            suppression_key=suppression_key,
+            mail_from=mail_from,
+            marketing_window_years=years,
+            timezone=tz,
+            dkim_domain=dkim[0],
+            dkim_selector=dkim[1],
+            dkim_key_file=key_file,
+            batch_size=_positive_int(get, "BATCH_SIZE", 100, maximum=10_000),
+            worker_processes=_positive_int(get, "WORKER_PROCESSES", 2, maximum=256),
+            worker_threads=_positive_int(get, "WORKER_THREADS", 8, maximum=256),
+            queue_prefix=_queue_prefix(get("QUEUE_PREFIX") or "prefsvc-"),
+            max_retries=_positive_int(get, "MAX_RETRIES", 8, maximum=100),
+        )
+
+
+def _positive_int(get, name: str, default: int, *, maximum: int) -> int:
+    text = get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(name, f"must be a whole number, got {text!r}") from None
+    if not 1 <= value <= maximum:
+        raise SettingsError(name, f"must be between 1 and {maximum}, got {value}")
+    return value
+
+
+def _queue_prefix(text: str) -> str:
+    if not all(c.isalnum() or c in "-_." for c in text):
+        raise SettingsError("QUEUE_PREFIX", "may hold only letters, digits, '-', '_' and '.'")
+    return text
+
+
+def _check_database_url(url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise SettingsError("DATABASE_URL", "is not a SQLAlchemy URL") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise SettingsError("DATABASE_URL", "only sqlite:// and postgresql+psycopg:// are supported")
+
+
+def _check_mail_url(url: str) -> None:
+    scheme, _, rest = url.partition(":")
+    if scheme not in MAIL_SCHEMES or not rest:
+        raise SettingsError("MAIL_URL", "must be maildir:PATH, smtp://, smtp+starttls:// or smtps://")
+    if scheme != "maildir":
+        parts = urlsplit(url)
+        try:
+            parts.port
+        except ValueError:
+            raise SettingsError("MAIL_URL", "has an invalid port") from None
+        if not parts.hostname:
+            raise SettingsError("MAIL_URL", "needs a host, e.g. smtp://127.0.0.1:25")
+
+
+def _check_address(name: str, value: str) -> None:
+    """Accept ``Name <local@domain>``; a dotless domain such as localhost is fine for a sender."""
+    _, address = parseaddr(value)
+    local, at, domain = address.rpartition("@")
+    if not (local and at and domain) or any(c in value for c in "\r\n"):
+        raise SettingsError(name, f"is not an address like 'Name <news@example.org>': {value!r}")
+
+
+def _instance_secret(path: Path) -> str:
+    """Return a development secret kept in the instance folder, creating it once."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+SETTINGS_KEY = "prefsvc.settings"
+
+
+def current_settings() -> Settings:
+    """Return the settings of the Flask app in context."""
+    from flask import current_app
+
+    return current_app.extensions[SETTINGS_KEY]

@@ -1,0 +1,53 @@
+"""The do-not-mail list that outlives erasure: keyed hashes, never readable addresses.
+
+An address is stored as HMAC-SHA256(suppression key, normalised address), so the list can
+answer "is this address suppressed?" without being a list of addresses itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from prefsvc.contacts import normalise_email
+from prefsvc.models import Suppression, SuppressionReason, utcnow
+
+
+def address_hash(key: str, email: str) -> str:
+    """Return the hex HMAC of the normalised address."""
+    normalised = normalise_email(email)
+    return hmac.new(key.encode(), normalised.encode(), hashlib.sha256).hexdigest()
+
+
+def add(session: Session, key: str, email: str, reason: SuppressionReason) -> Suppression:
+    """Put the address on the list (idempotent: the first reason is kept)."""
+    digest = address_hash(key, email)
+    existing = session.scalar(select(Suppression).where(Suppression.address_hash == digest))
+    if existing is not None:
+        return existing
+    entry = Suppression(address_hash=digest, reason=reason, created_at=utcnow())
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def is_suppressed(session: Session, key: str, email: str) -> bool:
+    digest = address_hash(key, email)
+    return session.scalar(select(Suppression.id).where(Suppression.address_hash == digest)) is not None
+
+
+def suppressed_among(session: Session, key: str, emails: Iterable[str]) -> set[str]:
+    """Return which of these (already normalised) addresses are suppressed, in one query."""
+    by_hash = {
+        hmac.new(key.encode(), e.encode(), hashlib.sha256).hexdigest(): e for e in emails
+    }
+    if not by_hash:
+        return set()
+    found = session.scalars(
+        select(Suppression.address_hash).where(Suppression.address_hash.in_(list(by_hash)))
+    )
+    return {by_hash[h] for h in found}

@@ -1,0 +1,152 @@
+"""Dramatiq set-up: one broker per app, an app-context middleware, and thin actors.
+
+With no ``BROKER_URL`` the broker is Dramatiq's in-process StubBroker and a worker runs in a
+thread of the same process, so the CLI and the demo need no service. With Redis or RabbitMQ,
+``prefsvc worker`` processes on any machine consume the same queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    Middleware,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
+from flask import Flask, current_app
+
+from prefsvc.settings import Settings
+
+log = logging.getLogger(__name__)
+EXTENSION_KEY = "prefsvc.tasks"
+
+
+class AppContext(Middleware):
+    """Run every message inside the Flask app's context, and clean up after it."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._local = threading.local()
+
+    def before_process_message(self, broker: Any, message: Any) -> None:
+        context = self.app.app_context()
+        context.push()
+        self._local.context = context
+
+    def after_process_message(self, broker: Any, message: Any, *, result=None, exception=None):
+        self._pop()
+
+    def after_skip_message(self, broker: Any, message: Any) -> None:
+        self._pop()
+
+    def before_worker_thread_shutdown(self, broker: Any, thread: Any) -> None:
+        with self.app.app_context():
+            from prefsvc import sending
+
+            sending.close_thread_resources()
+
+    def _pop(self) -> None:
+        context = getattr(self._local, "context", None)
+        if context is not None:
+            self._local.context = None
+            context.pop()
+
+
+@dataclass
+class TaskQueue:
+    """The app's broker and actors, plus the in-process worker when there is no broker service."""
+
+    settings: Settings
+    broker: dramatiq.Broker
+    actors: dict[str, dramatiq.Actor] = field(default_factory=dict)
+    _worker: dramatiq.Worker | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def send_queue(self) -> str:
+        return f"{self.settings.queue_prefix}send"
+
+    def send_batch(self, delivery_ids: list[int]) -> None:
+        self.actors["send_batch"].send(delivery_ids)
+        self._ensure_inprocess_worker()
+
+    def _ensure_inprocess_worker(self) -> None:
+        if not isinstance(self.broker, StubBroker):
+            return
+        with self._lock:
+            if self._worker is None:
+                threads = 1 if self.settings.database_url.startswith("sqlite") else 4
+                self._worker = dramatiq.Worker(self.broker, worker_threads=threads, worker_timeout=100)
+                self._worker.start()
+
+    def join(self, timeout_ms: int | None = None) -> None:
+        """Wait until the in-process queue is empty (no-op with a real broker)."""
+        if isinstance(self.broker, StubBroker) and self._worker is not None:
+            self.broker.join(self.send_queue, timeout=timeout_ms, fail_fast=False)
+            self._worker.join()
+
+    def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+        self.broker.close()
+
+
+def make_broker(settings: Settings, app: Flask) -> dramatiq.Broker:
+    middleware = [
+        AgeLimit(),
+        TimeLimit(time_limit=settings.batch_time_limit_ms),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        Retries(max_retries=settings.max_retries, min_backoff=1_000, max_backoff=300_000),
+        AppContext(app),
+    ]
+    url = settings.broker_url
+    if url is None:
+        return StubBroker(middleware=middleware, fail_fast_default=False)
+    if url.startswith(("redis://", "rediss://")):
+        from dramatiq.brokers.redis import RedisBroker
+
+        return RedisBroker(url=url, middleware=middleware, namespace=settings.queue_prefix + "dq")
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+    return RabbitmqBroker(url=url, middleware=middleware, confirm_delivery=True)
+
+
+def init_app(app: Flask) -> None:
+    from prefsvc.settings import SETTINGS_KEY
+
+    settings: Settings = app.extensions[SETTINGS_KEY]
+    broker = make_broker(settings, app)
+    queue = TaskQueue(settings=settings, broker=broker)
+    queue.actors["send_batch"] = dramatiq.actor(
+        _send_batch,
+        broker=broker,
+        actor_name="send_batch",
+        queue_name=queue.send_queue,
+        max_retries=settings.max_retries,
+    )
+    app.extensions[EXTENSION_KEY] = queue
+
+
+def queue() -> TaskQueue:
+    """Return the task queue of the app in context."""
+    return current_app.extensions[EXTENSION_KEY]
+
+
+def _send_batch(delivery_ids: list[int]) -> None:
+    """Deliver one batch of deliveries (idempotent: anything not queued is skipped)."""
+    from prefsvc import sending
+
+    sending.run_batch(delivery_ids)

@@ -1,0 +1,64 @@
+"""Signed link tokens: one salt per purpose, newest key signs, older keys still verify.
+
+Payloads stay tiny (the contact's random public id, and a topic id) so that tokens are short
+and signing is cheap; no address or database id of a person ever appears in a link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from itsdangerous import BadData, URLSafeSerializer
+
+from prefsvc.errors import InvalidToken
+
+UNSUBSCRIBE = "prefsvc.unsubscribe.v1"
+PREFERENCES = "prefsvc.preferences.v1"
+
+
+@dataclass(frozen=True)
+class UnsubscribeClaim:
+    public_id: str
+    topic_id: int
+
+
+class Signer:
+    """Signs and verifies link tokens with the configured keys (oldest first)."""
+
+    def __init__(self, secret_keys: tuple[str, ...] | list[str]) -> None:
+        keys = list(secret_keys)
+        self._unsubscribe = URLSafeSerializer(keys, salt=UNSUBSCRIBE)
+        self._preferences = URLSafeSerializer(keys, salt=PREFERENCES)
+
+    def unsubscribe_token(self, public_id: str, topic_id: int) -> str:
+        return self._unsubscribe.dumps([public_id, topic_id])
+
+    def read_unsubscribe(self, token: str) -> UnsubscribeClaim:
+        data = _loads(self._unsubscribe, token)
+        if (
+            not isinstance(data, list)
+            or len(data) != 2
+            or not isinstance(data[0], str)
+            or not isinstance(data[1], int)
+            or isinstance(data[1], bool)
+        ):
+            raise InvalidToken()
+        return UnsubscribeClaim(public_id=data[0], topic_id=data[1])
+
+    def preferences_token(self, public_id: str) -> str:
+        return self._preferences.dumps(public_id)
+
+    def read_preferences(self, token: str) -> str:
+        data = _loads(self._preferences, token)
+        if not isinstance(data, str):
+            raise InvalidToken()
+        return data
+
+
+def _loads(serializer: URLSafeSerializer, token: str) -> object:
+    if not token or len(token) > 512:
+        raise InvalidToken()
+    try:
+        return serializer.loads(token)
+    except (BadData, ValueError, TypeError, UnicodeError):
+        raise InvalidToken() from None

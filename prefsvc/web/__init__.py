@@ -1,0 +1,44 @@
+"""HTTP side: blueprints, one error mapping, and the security headers every page carries."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+
+
+def init_app(app: Flask) -> None:
+    from prefsvc.web import ops, outbox, recipient
+
+    app.register_blueprint(recipient.bp)
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(outbox.bp)
+    app.after_request(_security_headers)
+    app.register_error_handler(HTTPException, _http_error)
+
+
+def _security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _http_error(error: HTTPException) -> tuple[Response | str, int]:
+    """Answer every HTTP error with a readable page, or a JSON problem under /api."""
+    code = error.code or 500
+    if request.path.startswith("/api/"):
+        problem = jsonify(
+            type="about:blank", title=error.name, status=code, detail=error.description
+        )
+        problem.mimetype = "application/problem+json"
+        return problem, code
+    return render_template("error.html", code=code, title=error.name), code

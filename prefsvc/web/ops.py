@@ -1,0 +1,46 @@
+"""Operations endpoints: health and metrics."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from sqlalchemy import text
+
+from prefsvc import tasks
+from prefsvc.extensions import db
+
+bp = Blueprint("ops", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    """Report whether the database and the broker answer; 503 when one does not."""
+    status = {"database": _check_database(), "broker": _check_broker()}
+    healthy = all(v in ("ok", "in-process") for v in status.values())
+    return jsonify(status=("ok" if healthy else "degraded"), **status), (200 if healthy else 503)
+
+
+def _check_database() -> str:
+    try:
+        db.session.execute(text("SELECT 1"))
+        return "ok"
+    except Exception:  # noqa: BLE001 - any failure means "not healthy"
+        db.session.rollback()
+        return "unreachable"
+
+
+def _check_broker() -> str:
+    queue = tasks.queue()
+    url = queue.settings.broker_url
+    if url is None:
+        return "in-process"
+    try:
+        if url.startswith("redis"):
+            queue.broker.client.ping()
+        else:
+            import pika
+
+            connection = pika.BlockingConnection(pika.URLParameters(url))
+            connection.close()
+        return "ok"
+    except Exception:  # noqa: BLE001
+        return "unreachable"

@@ -1,0 +1,240 @@
+"""Shared fixtures: settings, app and database per backend, broker per backend, clock, SMTP server.
+
+Storage tests marked ``all_databases`` run on SQLite and on PostgreSQL (127.0.0.1:5432, a fresh
+database per test session); queue tests marked ``all_brokers`` run on the in-process broker,
+Redis and RabbitMQ. A service that is down makes these tests fail, never skip.
+"""
+
+from __future__ import annotations
+
+import mailbox
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import text
+
+from prefsvc import create_app
+from prefsvc.settings import Settings
+
+PG_ADMIN_URL = os.environ.get("PREFSVC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("PREFSVC_TEST_REDIS", "redis://127.0.0.1:6379/0")
+AMQP_URL = os.environ.get("PREFSVC_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+SQLITE = "sqlite"
+POSTGRESQL = "postgresql"
+STUB = "stub"
+REDIS = "redis"
+RABBITMQ = "rabbitmq"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "all_databases: run on SQLite and on PostgreSQL")
+    config.addinivalue_line("markers", "all_brokers: run on in-process, Redis and RabbitMQ")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("all_databases") is not None
+        metafunc.parametrize("backend", [SQLITE, POSTGRESQL] if both else [SQLITE])
+    if "broker_kind" in metafunc.fixturenames:
+        every = metafunc.definition.get_closest_marker("all_brokers") is not None
+        metafunc.parametrize("broker_kind", [STUB, REDIS, RABBITMQ] if every else [STUB])
+
+
+# --- time -------------------------------------------------------------------------------
+
+
+@dataclass
+class FrozenClock:
+    """A clock tests set and advance; the app asks it for ``now``."""
+
+    current: datetime = field(default_factory=lambda: datetime(2026, 3, 10, 9, 30, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def set(self, value: datetime) -> None:
+        assert value.tzinfo is not None
+        self.current = value
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+# --- databases --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_id: str) -> Iterator[str]:
+    """Create a fresh PostgreSQL database for this test session (per xdist worker)."""
+    name = f"prefsvc_test_{worker_id}_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}", pytrace=False)
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    yield f"{url}/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == SQLITE:
+        return f"sqlite:///{tmp_path / 'prefsvc.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+# --- brokers ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def broker_url(broker_kind: str) -> str | None:
+    if broker_kind == STUB:
+        return None
+    if broker_kind == REDIS:
+        import redis
+
+        try:
+            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5).ping()
+        except redis.RedisError as exc:
+            pytest.fail(f"Redis is not reachable at {REDIS_URL}: {exc}", pytrace=False)
+        return REDIS_URL
+    import pika
+
+    try:
+        pika.BlockingConnection(pika.URLParameters(AMQP_URL)).close()
+    except pika.exceptions.AMQPError as exc:
+        pytest.fail(f"RabbitMQ is not reachable at {AMQP_URL}: {exc!r}", pytrace=False)
+    return AMQP_URL
+
+
+# --- the app ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, broker_url: str | None) -> Settings:
+    instance = tmp_path / "instance"
+    return Settings(
+        instance_path=instance,
+        database_url=database_url,
+        broker_url=broker_url,
+        mail_url=f"maildir:{instance / 'outbox'}",
+        base_url="https://news.example.org",
+        secret_keys=("test-key-old-0123456789", "test-key-new-0123456789"),
+        suppression_key="test-suppression-key-0123456789",
+        mail_from="Opleidingen <news@example.org>",
+        queue_prefix=f"t{uuid.uuid4().hex[:10]}-",
+        testing=True,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FrozenClock):
+    from prefsvc import tasks
+    from prefsvc.extensions import db
+
+    app = create_app(settings, clock=clock)
+    with app.app_context():
+        _fresh_schema(db)
+        yield app
+        tasks.queue().stop()
+        _delete_broker_queues(settings)
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _fresh_schema(db) -> None:
+    """Create tables on SQLite; empty the shared PostgreSQL database between tests."""
+    if db.engine.dialect.name == "sqlite":
+        db.create_all()
+        return
+    db.create_all()
+    tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+    with db.engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+def _delete_broker_queues(settings: Settings) -> None:
+    """Leave no test queues behind in the shared Redis and RabbitMQ servers."""
+    if settings.broker_url is None:
+        return
+    queue = f"{settings.queue_prefix}send"
+    if settings.broker_url.startswith("redis"):
+        import redis
+
+        client = redis.Redis.from_url(settings.broker_url)
+        keys = list(client.scan_iter(f"{settings.queue_prefix}*"))
+        if keys:
+            client.delete(*keys)
+        return
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(settings.broker_url))
+    channel = connection.channel()
+    for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+        channel.queue_delete(name)
+    connection.close()
+
+
+@pytest.fixture
+def session(app):
+    from prefsvc.extensions import db
+
+    return db.session
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    """A CLI runner; ``result.stdout`` and ``result.stderr`` are kept apart (click >= 8.2)."""
+    return app.test_cli_runner()
+
+
+# --- mail -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def outbox(settings: Settings):
+    """Return a function that reads every message in the Maildir outbox, parsed."""
+
+    def read() -> list[EmailMessage]:
+        path = settings.mail_url.removeprefix("maildir:")
+        if not Path(path).exists():
+            return []
+        box = mailbox.Maildir(path, create=False)
+        parser = BytesParser(policy=policy.default)
+        return [parser.parsebytes(box.get_bytes(key)) for key in sorted(box.keys())]
+
+    return read
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on a free local port that records what it receives."""
+    from tests.smtp import RecordingSMTPServer
+
+    server = RecordingSMTPServer()
+    server.start()
+    yield server
+    server.stop()

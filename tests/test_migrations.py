@@ -1,0 +1,59 @@
+"""The Alembic history and the models describe the same schema, on both databases."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, inspect, text
+
+from prefsvc import create_app
+from prefsvc.extensions import db
+
+pytestmark = pytest.mark.all_databases
+
+
+@pytest.fixture
+def empty_app(settings, backend, postgres_url_or_none):
+    app = create_app(settings)
+    with app.app_context():
+        if backend == "postgresql":
+            with db.engine.begin() as connection:
+                connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        yield app
+        if backend == "postgresql":
+            with db.engine.begin() as connection:
+                connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        db.engine.dispose()
+
+
+@pytest.fixture
+def postgres_url_or_none(backend, request):
+    return request.getfixturevalue("postgres_url") if backend == "postgresql" else None
+
+
+def test_migrations_create_exactly_the_models_schema(empty_app):
+    upgrade()
+    engine = create_engine(empty_app.config["SQLALCHEMY_DATABASE_URI"])
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        diff = compare_metadata(context, db.metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_migrations_leave_the_expected_tables(empty_app):
+    upgrade()
+    tables = set(inspect(db.engine).get_table_names())
+    assert {
+        "contacts",
+        "topics",
+        "subscriptions",
+        "consent_events",
+        "campaigns",
+        "campaign_variants",
+        "deliveries",
+        "suppressions",
+        "alembic_version",
+    } <= tables

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from prefsvc.errors import InvalidToken
+from prefsvc.tokens import Signer
+
+OLD, NEW = "old-key-0123456789abc", "new-key-0123456789abc"
+
+
+def test_unsubscribe_token_round_trips_public_id_and_topic():
+    signer = Signer((NEW,))
+    claim = signer.read_unsubscribe(signer.unsubscribe_token("pub123", 7))
+    assert (claim.public_id, claim.topic_id) == ("pub123", 7)
+
+
+def test_token_carries_no_address_or_database_id():
+    token = Signer((NEW,)).unsubscribe_token("Zr3x_public", 7)
+    assert "@" not in token and "example" not in token
+
+
+def test_old_key_still_verifies_after_rotation_and_new_key_signs():
+    old_token = Signer((OLD,)).unsubscribe_token("pub", 1)
+    rotated = Signer((OLD, NEW))
+    assert rotated.read_unsubscribe(old_token).public_id == "pub"
+    new_token = rotated.unsubscribe_token("pub", 1)
+    assert Signer((NEW,)).read_unsubscribe(new_token).public_id == "pub"
+    with pytest.raises(InvalidToken):
+        Signer((OLD,)).read_unsubscribe(new_token)
+
+
+def test_purposes_do_not_cross():
+    signer = Signer((NEW,))
+    with pytest.raises(InvalidToken):
+        signer.read_unsubscribe(signer.preferences_token("pub"))
+    with pytest.raises(InvalidToken):
+        signer.read_preferences(signer.unsubscribe_token("pub", 1))
+
+
+def test_unknown_key_is_refused():
+    token = Signer(("someone-elses-key-123",)).unsubscribe_token("pub", 1)
+    with pytest.raises(InvalidToken):
+        Signer((NEW,)).read_unsubscribe(token)
+
+
+@given(position=st.integers(min_value=0, max_value=200), char=st.sampled_from("AbZz09-_.="))
+def test_no_single_character_change_is_accepted(position, char):
+    signer = Signer((NEW,))
+    token = signer.unsubscribe_token("pubABC", 3)
+    i = position % len(token)
+    mutated = token[:i] + char + token[i + 1 :]
+    if mutated == token:
+        return
+    with pytest.raises(InvalidToken):
+        signer.read_unsubscribe(mutated)
+
+
+@given(cut=st.integers(min_value=0, max_value=60))
+def test_truncated_tokens_are_refused(cut):
+    signer = Signer((NEW,))
+    token = signer.unsubscribe_token("pubABC", 3)
+    with pytest.raises(InvalidToken):
+        signer.read_unsubscribe(token[: max(0, len(token) - 1 - cut)])

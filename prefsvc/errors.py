@@ -34,3 +34,7 @@ class ImportFileError(PrefsvcError):
 
 class CampaignStateError(PrefsvcError):
     """The campaign is not in a state that allows this action."""
+
+
+class TemporaryBatchFailure(PrefsvcError):
+    """Some deliveries of a batch got a temporary failure; the queue retries the batch later."""

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import secrets
-from email.utils import parseaddr
 from dataclasses import dataclass, field, replace
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
 
 PREFIX = "PREFSVC_"
 MAIL_SCHEMES = ("maildir", "smtp", "smtp+starttls", "smtps")
@@ -146,6 +145,7 @@ class Settings:
             worker_threads=_positive_int(get, "WORKER_THREADS", 8, maximum=256),
             queue_prefix=_queue_prefix(get("QUEUE_PREFIX") or "prefsvc-"),
             max_retries=_positive_int(get, "MAX_RETRIES", 8, maximum=100),
+            stuck_after_seconds=_positive_int(get, "STUCK_AFTER_SECONDS", 900, maximum=86_400),
         )
 
 

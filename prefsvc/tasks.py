@@ -17,6 +17,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
+    CurrentMessage,
     Middleware,
     Pipelines,
     Retries,
@@ -25,6 +26,7 @@ from dramatiq.middleware import (
 )
 from flask import Flask, current_app
 
+from prefsvc.errors import TemporaryBatchFailure
 from prefsvc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,7 @@ def make_broker(settings: Settings, app: Flask) -> dramatiq.Broker:
         Callbacks(),
         Pipelines(),
         Retries(max_retries=settings.max_retries, min_backoff=1_000, max_backoff=300_000),
+        CurrentMessage(),
         AppContext(app),
     ]
     url = settings.broker_url
@@ -136,6 +139,7 @@ def init_app(app: Flask) -> None:
         actor_name="send_batch",
         queue_name=queue.send_queue,
         max_retries=settings.max_retries,
+        throws=(TemporaryBatchFailure,),
     )
     app.extensions[EXTENSION_KEY] = queue
 
@@ -148,5 +152,36 @@ def queue() -> TaskQueue:
 def _send_batch(delivery_ids: list[int]) -> None:
     """Deliver one batch of deliveries (idempotent: anything not queued is skipped)."""
     from prefsvc import sending
+    from prefsvc.settings import current_settings
 
-    sending.run_batch(delivery_ids)
+    message = CurrentMessage.get_current_message()
+    retries = message.options.get("retries", 0) if message is not None else 0
+    sending.run_batch(delivery_ids, final_attempt=retries >= current_settings().max_retries)
+
+
+def launch(campaign_id: int) -> int:
+    """Fan a campaign out and queue its batches; return the audience size.
+
+    Shared by the CLI, the API, the admin UI and the scheduler: the rows are committed before
+    any job is queued, so a worker never looks for a delivery that is not there yet.
+    """
+    from prefsvc import campaigns, clock
+    from prefsvc.extensions import db
+    from prefsvc.settings import current_settings
+
+    settings = current_settings()
+    session = db.session
+    campaign = campaigns.get(session, campaign_id)
+    size = campaigns.start(
+        session,
+        campaign,
+        now=clock.now(),
+        today=clock.today(),
+        years=settings.marketing_window_years,
+    )
+    session.commit()
+    task_queue = queue()
+    for batch in campaigns.queued_batches(session, campaign_id, settings.batch_size):
+        task_queue.send_batch(batch)
+    log.info("campaign %s launched: audience=%d", campaign_id, size)
+    return size

@@ -238,3 +238,47 @@ def smtp_server():
     server.start()
     yield server
     server.stop()
+
+
+# --- running campaigns ------------------------------------------------------------------
+
+
+@pytest.fixture
+def run_campaign(app):
+    """Return a function that launches a campaign and waits until every delivery is final.
+
+    With the in-process broker the app's own worker thread delivers; with Redis or RabbitMQ a
+    real Dramatiq worker consumes the real broker's queue, as a ``prefsvc worker`` would.
+    """
+    import time
+
+    import dramatiq
+
+    from prefsvc import tasks
+    from prefsvc.extensions import db
+    from prefsvc.models import Campaign, CampaignStatus
+
+    workers: list[dramatiq.Worker] = []
+
+    def run(campaign_id: int, *, timeout: float = 60.0, launch: bool = True) -> Campaign:
+        queue = tasks.queue()
+        if launch:
+            tasks.launch(campaign_id)
+        if queue.settings.broker_url is not None and not workers:
+            worker = dramatiq.Worker(queue.broker, worker_threads=2, worker_timeout=100)
+            worker.start()
+            workers.append(worker)
+        deadline = time.monotonic() + timeout
+        while True:
+            db.session.expire_all()
+            campaign = db.session.get(Campaign, campaign_id)
+            db.session.commit()
+            if campaign.status is not CampaignStatus.SENDING:
+                return campaign
+            if time.monotonic() > deadline:
+                raise AssertionError(f"campaign {campaign_id} still sending after {timeout}s")
+            time.sleep(0.05)
+
+    yield run
+    for worker in workers:
+        worker.stop()

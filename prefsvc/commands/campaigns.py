@@ -2,6 +2,112 @@
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from prefsvc import campaigns, clock, tasks
 from prefsvc.cli import DomainGroup
+from prefsvc.errors import InvalidInput
+from prefsvc.extensions import db
+from prefsvc.models import CampaignStatus
+from prefsvc.settings import current_settings
 
 group = DomainGroup("campaigns", help="Mailings to a topic's subscribers.")
+
+
+def _read(path: str, field: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(field, f"cannot read {path}: {exc}") from None
+
+
+@group.command("create")
+@click.option("--topic", "topic_slug", required=True, help="Slug of the topic to send to.")
+@click.option("--subject", required=True, help="Subject line (a Jinja2 template).")
+@click.option("--html", "html_file", required=True, help="HTML body file (a Jinja2 template).")
+@click.option("--text", "text_file", default=None, help="Plain-text body file (default: from HTML).")
+@click.option(
+    "--language",
+    type=click.Choice(["nl", "fr", "en"]),
+    default="nl",
+    show_default=True,
+    help="Language of this content; contacts in other languages get it with their own footer.",
+)
+def create(
+    topic_slug: str, subject: str, html_file: str, text_file: str | None, language: str
+) -> None:
+    """Create a draft campaign; prints its id alone on the last line."""
+    html = _read(html_file, "html")
+    text = _read(text_file, "text") if text_file else None
+    campaign = campaigns.create(
+        db.session, topic_slug=topic_slug, variants={language: (subject, html, text)}
+    )
+    db.session.commit()
+    click.echo(campaign.id)
+
+
+@group.command("send")
+@click.argument("campaign_id", type=int)
+@click.option("--wait", is_flag=True, help="Return when every delivery is final.")
+@click.option("--timeout", type=float, default=3600, show_default=True, help="Seconds --wait waits.")
+def send(campaign_id: int, wait: bool, timeout: float) -> None:
+    """Queue a campaign for sending."""
+    size = tasks.launch(campaign_id)
+    click.echo(f"campaign {campaign_id}: {size} recipients queued", err=True)
+    if wait or current_settings().embedded_queue:
+        # The in-process queue lives in this process: it must finish before we exit.
+        _wait(campaign_id, size, timeout)
+
+
+def _wait(campaign_id: int, size: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    show_bar = sys.stderr.isatty() and size > 0
+    bar = click.progressbar(length=size, label="sending", file=sys.stderr) if show_bar else None
+    done_before = 0
+    try:
+        while True:
+            db.session.expire_all()
+            campaign = campaigns.get(db.session, campaign_id)
+            report = campaigns.stats(
+                db.session,
+                campaign,
+                today=clock.today(),
+                years=current_settings().marketing_window_years,
+            )
+            db.session.commit()
+            done = size - report["queued"] - report["sending"]
+            if bar is not None:
+                bar.update(done - done_before)
+            done_before = done
+            if campaign.status is not CampaignStatus.SENDING:
+                return
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"campaign {campaign_id} still sending after {timeout}s")
+            time.sleep(0.2)
+    finally:
+        if bar is not None:
+            bar.render_finish()
+
+
+@group.command("show")
+@click.argument("campaign_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+def show(campaign_id: int, as_json: bool) -> None:
+    """Show a campaign's status and counts."""
+    campaign = campaigns.get(db.session, campaign_id)
+    report = campaigns.stats(
+        db.session, campaign, today=clock.today(), years=current_settings().marketing_window_years
+    )
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    click.echo(f"campaign {report['id']} ({report['topic']}): {report['status']}")
+    for key in ("audience", "queued", "sending", "sent", "failed", "unsubscribes"):
+        click.echo(f"  {key:<13}{report[key]}")
+    for reason, n in report["excluded"].items():
+        click.echo(f"  excluded     {n} ({reason})")

@@ -2,4 +2,77 @@
 
 from __future__ import annotations
 
-commands: list = []
+import click
+from flask import current_app
+from flask_migrate import upgrade
+
+from prefsvc import clock, tasks
+from prefsvc.extensions import db
+from prefsvc.models import Contact, Topic
+from prefsvc.settings import current_settings
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Prepare the data and the outbox, then exit.")
+def demo_command(host: str, port: int, no_serve: bool) -> None:
+    """Migrate, load demo data, send one campaign to the outbox, and serve the app."""
+    from prefsvc import demo
+
+    settings = current_settings()
+    upgrade(directory=current_app.extensions["migrate"].directory)
+    session = db.session
+    if demo.already_loaded(session):
+        click.echo("demo data already loaded (delete instance/ to start afresh)")
+    else:
+        campaign = demo.load(
+            session, now=clock.now(), today=clock.today(), suppression_key=settings.suppression_key
+        )
+        session.commit()
+        size = tasks.launch(campaign.id)
+        tasks.queue().join(timeout_ms=120_000)
+        click.echo(f"demo data loaded; campaign {campaign.id} sent to {size} contacts")
+    _print_links(settings, host, port)
+    if not no_serve:
+        current_app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)
+
+
+def _print_links(settings, host: str, port: int) -> None:
+    from prefsvc import sending
+
+    base = settings.base_url
+    contact = db.session.scalar(
+        db.select(Contact).where(Contact.email.is_not(None)).order_by(Contact.id.desc()).limit(1)
+    )
+    topic = db.session.scalar(db.select(Topic).order_by(Topic.id).limit(1))
+    click.echo("")
+    click.echo(f"prefsvc demo on http://{host}:{port}")
+    if settings.mail_url.startswith("maildir:"):
+        click.echo(f"  outbox (delivered mail, click its links):  {base}/outbox")
+    if contact is not None and topic is not None:
+        unsubscribe, preferences = sending.links(settings, contact.public_id, topic.id)
+        click.echo(f"  preference centre of {contact.first_name}:     {preferences}")
+        click.echo(f"  one-click unsubscribe page:               {unsubscribe}")
+    click.echo(f"  health:                                    {base}/healthz")
+    click.echo("  campaign figures:   .venv/bin/prefsvc campaigns show 1 --json")
+    click.echo("")
+
+
+@click.command("worker")
+@click.option("--processes", type=click.IntRange(1, 256), default=None, help="Worker processes.")
+@click.option("--threads", type=click.IntRange(1, 256), default=None, help="Threads per process.")
+def worker_command(processes: int | None, threads: int | None) -> None:
+    """Run Dramatiq worker processes for the configured broker."""
+    settings = current_settings()
+    if settings.embedded_queue:
+        raise click.ClickException(
+            "PREFSVC_BROKER_URL is not set: the in-process queue runs inside the app and the CLI; "
+            "set it to redis://… or amqp://… to run separate workers"
+        )
+    from prefsvc import workers
+
+    workers.run(processes or settings.worker_processes, threads or settings.worker_threads)
+
+
+commands = [demo_command, worker_command]

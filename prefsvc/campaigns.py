@@ -1,0 +1,206 @@
+"""Campaigns: create, start (fan-out) and report, draft -> sending -> sent.
+
+Fan-out writes every delivery row with one ``INSERT … SELECT`` on the database server, eligible
+contacts as ``queued`` and the others as ``excluded`` with their reason, so the figures of a
+campaign stay true after contacts change or are anonymised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, insert, literal, select, update
+from sqlalchemy.orm import Session
+
+from prefsvc import audience, topics
+from prefsvc.errors import CampaignStateError, InvalidInput, NotFound
+from prefsvc.models import (
+    Campaign,
+    CampaignStatus,
+    CampaignVariant,
+    ConsentEvent,
+    Delivery,
+    DeliveryStatus,
+    EventKind,
+    Language,
+)
+
+OPEN_STATES = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
+
+
+def create(
+    session: Session,
+    *,
+    topic_slug: str,
+    variants: dict[str, tuple[str, str, str | None]],
+    default_language: str | None = None,
+) -> Campaign:
+    """Create a draft campaign with one variant per language: ``{lang: (subject, html, text)}``."""
+    if not variants:
+        raise InvalidInput("variants", "a campaign needs at least one language variant")
+    from prefsvc import rendering
+
+    topic = topics.by_slug(session, topic_slug)
+    languages = []
+    for lang, (subject, html, text) in variants.items():
+        try:
+            language = Language(lang)
+        except ValueError:
+            raise InvalidInput("language", f"{lang!r} is not one of nl, fr, en") from None
+        if not subject.strip():
+            raise InvalidInput("subject", "is empty")
+        if not html.strip():
+            raise InvalidInput("html", "is empty")
+        rendering.compile_variant(
+            subject=subject, html=html, text=text, language=language.value, topic_name=topic.name
+        )
+        languages.append(language)
+    default = Language(default_language) if default_language else languages[0]
+    if default not in languages:
+        raise InvalidInput("default_language", "must be one of the variants' languages")
+    campaign = Campaign(topic=topic, default_language=default, status=CampaignStatus.DRAFT)
+    campaign.variants = [
+        CampaignVariant(language=Language(lang), subject=s, html=h, text=t)
+        for lang, (s, h, t) in variants.items()
+    ]
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def get(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"no campaign {campaign_id}")
+    return campaign
+
+
+def start(session: Session, campaign: Campaign, *, now: datetime, today: date, years: int) -> int:
+    """Fan the campaign out into delivery rows and mark it sending; return the audience size."""
+    if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        raise CampaignStateError(f"campaign {campaign.id} is {campaign.status.value}, not a draft")
+    candidates = audience.candidates(campaign, on=today, years=years).subquery()
+    session.execute(
+        insert(Delivery).from_select(
+            ["campaign_id", "contact_id", "status", "reason", "attempts"],
+            select(
+                literal(campaign.id),
+                candidates.c.id,
+                case(
+                    (candidates.c.reason.is_(None), literal(DeliveryStatus.QUEUED.value)),
+                    else_=literal(DeliveryStatus.EXCLUDED.value),
+                ),
+                candidates.c.reason,
+                literal(0),
+            ),
+        )
+    )
+    size = session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.QUEUED)
+    )
+    campaign.audience_size = size or 0
+    campaign.status = CampaignStatus.SENDING
+    campaign.queued_at = now
+    session.flush()
+    if finish_if_done(session, campaign.id, now=now):
+        session.refresh(campaign)
+    return campaign.audience_size
+
+
+def queued_batches(session: Session, campaign_id: int, size: int) -> Iterator[list[int]]:
+    """Yield the ids of the campaign's queued deliveries in batches of ``size``."""
+    ids = session.scalars(
+        select(Delivery.id)
+        .where(Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.QUEUED)
+        .order_by(Delivery.id)
+    ).all()
+    for i in range(0, len(ids), size):
+        yield list(ids[i : i + size])
+
+
+def finish_if_done(session: Session, campaign_id: int, *, now: datetime) -> bool:
+    """Mark a sending campaign sent once no delivery is open; safe to call from many workers."""
+    still_open = (
+        select(Delivery.id)
+        .where(Delivery.campaign_id == campaign_id, Delivery.status.in_(OPEN_STATES))
+        .exists()
+    )
+    result = session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING, ~still_open)
+        .values(status=CampaignStatus.SENT, finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def stats(session: Session, campaign: Campaign, *, today: date, years: int) -> dict[str, Any]:
+    """Report status and counts: audience, sent, failed, excluded by reason, unsubscribes."""
+    if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        preview = audience.count(session, campaign, on=today, years=years)
+        return _report(campaign, preview.audience, {}, preview.excluded, 0)
+    rows = session.execute(
+        select(Delivery.status, Delivery.reason, func.count())
+        .where(Delivery.campaign_id == campaign.id)
+        .group_by(Delivery.status, Delivery.reason)
+    ).all()
+    by_status: dict[str, int] = {}
+    excluded: dict[str, int] = {}
+    for status, reason, n in rows:
+        by_status[status.value] = by_status.get(status.value, 0) + n
+        if status is DeliveryStatus.EXCLUDED:
+            excluded[reason] = excluded.get(reason, 0) + n
+    return _report(campaign, campaign.audience_size or 0, by_status, excluded, _unsubscribes(session, campaign))
+
+
+def _unsubscribes(session: Session, campaign: Campaign) -> int:
+    """Count recipients who left the topic (or everything) after this campaign reached them."""
+    return session.scalar(
+        select(func.count(func.distinct(ConsentEvent.contact_id)))
+        .select_from(Delivery)
+        .join(
+            ConsentEvent,
+            and_(
+                ConsentEvent.contact_id == Delivery.contact_id,
+                ConsentEvent.occurred_at >= Delivery.sent_at,
+            ),
+        )
+        .where(
+            Delivery.campaign_id == campaign.id,
+            Delivery.status == DeliveryStatus.SENT,
+            (
+                (ConsentEvent.kind == EventKind.UNSUBSCRIBED)
+                & (ConsentEvent.topic_id == campaign.topic_id)
+            )
+            | (ConsentEvent.kind == EventKind.OBJECTION),
+        )
+    ) or 0
+
+
+def _report(
+    campaign: Campaign,
+    size: int,
+    by_status: dict[str, int],
+    excluded: dict[str, int],
+    unsubscribes: int,
+) -> dict[str, Any]:
+    return {
+        "id": campaign.id,
+        "status": campaign.status.value,
+        "topic": campaign.topic.slug,
+        "languages": [v.language.value for v in campaign.variants],
+        "audience": size,
+        "queued": by_status.get("queued", 0),
+        "sending": by_status.get("sending", 0),
+        "sent": by_status.get("sent", 0),
+        "failed": by_status.get("failed", 0),
+        "excluded": dict(sorted(excluded.items())),
+        "unsubscribes": unsubscribes,
+        "created_at": campaign.created_at.isoformat(),
+        "queued_at": campaign.queued_at.isoformat() if campaign.queued_at else None,
+        "finished_at": campaign.finished_at.isoformat() if campaign.finished_at else None,
+    }

@@ -1,0 +1,110 @@
+"""Demo data: about fifty contacts in nl/fr/en, two topics and a newsletter in three languages.
+
+Loaded through the same import and campaign functions as real data, so the demo shows the
+real behaviour (including who is excluded and why).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from prefsvc import campaigns, consent, importing, resource_dir, topics
+from prefsvc.models import Campaign, Topic
+from prefsvc.window import add_years
+
+TOPICS = (
+    ("nieuwe-opleidingen", "Nieuwe opleidingen", "New trainings in the port of Antwerp"),
+    ("promoties", "Promoties", "Discounts and early-bird offers"),
+)
+FIRST = {
+    "nl": ["Ana", "Bram", "Charlotte", "Dries", "Elke", "Femke", "Geert", "Hanne", "Jens", "Lotte",
+           "Maarten", "Nele", "Pieter", "Sofie", "Tom", "Wout", "Lien"],
+    "fr": ["Amélie", "Benoît", "Céline", "Damien", "Élodie", "François", "Gaëlle", "Hélène", "Joël",
+           "Léa", "Marc", "Noémie", "Océane", "Pascal", "Sébastien", "Zoé"],
+    "en": ["Alice", "Ben", "Chloe", "David", "Emma", "Frank", "Grace", "Harry", "Isla", "Jack",
+           "Kate", "Liam", "Mia", "Noah", "Olivia", "Sam", "Ruby"],
+}
+LAST = ["Peeters", "Janssens", "Maes", "Jacobs", "Dubois", "Lambert", "Martin", "Smith", "Claes"]
+ORGS = ["Haven Logistiek NV", "Terminal Services", "Chemie Antwerpen", "Port Training Partners"]
+ROLES = ["trainee", "customer", "teacher"]
+CONTENT = {
+    "nl": ("Nieuwe opleidingen in de haven", "Nieuw: opleidingen voor het voorjaar",
+           "Beste", "Dit voorjaar starten deze opleidingen:", "Bekijk het aanbod",
+           [("Veilig werken met heftrucks", "Twee dagen, Antwerpen-Noord."),
+            ("VCA Basis", "Eén dag, met examen.")]),
+    "fr": ("Nouvelles formations au port", "Nouveau : les formations du printemps",
+           "Bonjour", "Ces formations commencent ce printemps :", "Voir l'offre",
+           [("Travailler en sécurité avec un chariot élévateur", "Deux jours, Anvers-Nord."),
+            ("VCA Base", "Un jour, examen compris.")]),
+    "en": ("New trainings in the port", "New: spring trainings",
+           "Dear", "These trainings start this spring:", "See what's on",
+           [("Safe forklift operation", "Two days, Antwerp North."),
+            ("VCA Basic", "One day, exam included.")]),
+}
+
+
+def already_loaded(session: Session) -> bool:
+    return session.scalar(select(Topic.id).where(Topic.slug == TOPICS[0][0])) is not None
+
+
+def contacts_csv(today: date) -> bytes:
+    """Build the demo contacts as the CSV a training manager would send."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";")
+    writer.writerow(["email", "first_name", "last_name", "language", "organisation", "role",
+                     "topics", "basis", "basis_date"])
+    n = 0
+    for language, names in FIRST.items():
+        for i, first in enumerate(names):
+            n += 1
+            last = LAST[n % len(LAST)]
+            years_ago = 6 if n % 12 == 0 else (n % 5)  # every 12th: window ended
+            basis_date = add_years(today, -years_ago).replace(day=1)
+            topic_list = "nieuwe-opleidingen|promoties" if i % 2 else "nieuwe-opleidingen"
+            ascii_first = first.encode("ascii", "ignore").decode().lower() or "contact"
+            writer.writerow([
+                f"{ascii_first}.{last.lower()}{n}@example.org", first, last, language,
+                ORGS[n % len(ORGS)], ROLES[n % len(ROLES)], topic_list,
+                ("training", "customer", "consent")[n % 3], basis_date.isoformat(),
+            ])
+    return out.getvalue().encode("utf-8")
+
+
+def newsletter_variants() -> dict[str, tuple[str, str, None]]:
+    """Fill the demo newsletter's per-language copy; ``{{ … }}`` stays for each recipient."""
+    from jinja2 import Environment
+
+    source = (resource_dir("templates") / "demo" / "newsletter.html").read_text(encoding="utf-8")
+    copy_env = Environment(
+        variable_start_string="[[", variable_end_string="]]",
+        block_start_string="[%", block_end_string="%]", autoescape=True,
+    )
+    template = copy_env.from_string(source)
+    variants = {}
+    for language, (heading, subject, greeting, intro, cta, courses) in CONTENT.items():
+        html = template.render(
+            heading=heading, greeting=greeting, intro=intro, cta=cta, courses=courses
+        )
+        variants[language] = (subject, html, None)
+    return variants
+
+
+def load(session: Session, *, now: datetime, today: date, suppression_key: str) -> Campaign:
+    """Create the topics, import the contacts, unsubscribe two of them; return a draft campaign."""
+    for slug, name, description in TOPICS:
+        topics.create(session, slug, name, description)
+    importing.import_csv(
+        session, contacts_csv(today), filename="demo-contacts.csv", now=now, today=today,
+        suppression_key=suppression_key, source="demo",
+    )
+    topic = topics.by_slug(session, TOPICS[0][0])
+    from prefsvc.models import Contact
+
+    for contact in session.scalars(select(Contact).order_by(Contact.id).limit(2)):
+        consent.unsubscribe(session, contact, topic, channel="demo", now=now, today=today)
+    return campaigns.create(session, topic_slug=TOPICS[0][0], variants=newsletter_variants())

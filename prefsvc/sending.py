@@ -1,0 +1,426 @@
+"""Deliver batches: claim, re-check, render, sign, send, record; safe with many workers.
+
+A batch is a list of delivery ids. Claiming is one conditional ``UPDATE … WHERE status =
+'queued'``: when two workers race for the same rows the database lets only one of them win,
+so a delivery is never sent twice in a normal run. Results are written back every few messages,
+so a killed worker re-sends at most what it had in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from prefsvc import audience, campaigns, clock, suppression
+from prefsvc.errors import TemporaryBatchFailure
+from prefsvc.extensions import db
+from prefsvc.messages import DkimSigner, MessageBuilder
+from prefsvc.models import (
+    Campaign,
+    CampaignStatus,
+    CampaignVariant,
+    Contact,
+    Delivery,
+    DeliveryStatus,
+    Subscription,
+    Topic,
+)
+from prefsvc.rendering import CompiledVariant, RecipientContext, compile_variant, render
+from prefsvc.settings import Settings, current_settings
+from prefsvc.tokens import Signer
+from prefsvc.transport import PermanentFailure, TemporaryFailure, Transport, open_transport
+
+log = logging.getLogger(__name__)
+
+WRITE_BACK_EVERY = 20
+_VARIANT_CACHE_SIZE = 64
+
+
+# --- per-process and per-thread resources ------------------------------------------------
+
+
+@dataclass
+class _Shared:
+    """What every thread of a worker process reuses: compiled variants, builders, signers."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    variants: OrderedDict[tuple, CompiledVariant] = field(default_factory=OrderedDict)
+    builders: dict[Settings, MessageBuilder] = field(default_factory=dict)
+    signers: dict[tuple[str, ...], Signer] = field(default_factory=dict)
+
+
+_shared = _Shared()
+_thread = threading.local()
+
+
+def compiled(variant: CampaignVariant, topic_name: str) -> CompiledVariant:
+    """Return the variant compiled once per process (premailer runs here, not per recipient)."""
+    digest = hashlib.sha256(
+        "\0".join((variant.subject, variant.html, variant.text or "", topic_name)).encode()
+    ).hexdigest()
+    key = (variant.id, digest)
+    with _shared.lock:
+        found = _shared.variants.get(key)
+        if found is not None:
+            _shared.variants.move_to_end(key)
+            return found
+    result = compile_variant(
+        subject=variant.subject,
+        html=variant.html,
+        text=variant.text,
+        language=variant.language.value,
+        topic_name=topic_name,
+    )
+    with _shared.lock:
+        _shared.variants[key] = result
+        while len(_shared.variants) > _VARIANT_CACHE_SIZE:
+            _shared.variants.popitem(last=False)
+    return result
+
+
+def builder(settings: Settings) -> MessageBuilder:
+    with _shared.lock:
+        found = _shared.builders.get(settings)
+    if found is None:
+        found = MessageBuilder(
+            from_addr=settings.mail_from,
+            msgid_domain=mail_domain(settings),
+            dkim=DkimSigner.from_settings(settings),
+        )
+        with _shared.lock:
+            _shared.builders[settings] = found
+    return found
+
+
+def signer(settings: Settings) -> Signer:
+    with _shared.lock:
+        found = _shared.signers.get(settings.secret_keys)
+        if found is None:
+            found = _shared.signers[settings.secret_keys] = Signer(settings.secret_keys)
+        return found
+
+
+def transport(settings: Settings) -> Transport:
+    """Return this thread's transport, opened once and kept open across batches."""
+    transports: dict[str, Transport] = _thread.__dict__.setdefault("transports", {})
+    found = transports.get(settings.mail_url)
+    if found is None:
+        found = transports[settings.mail_url] = open_transport(settings.mail_url)
+    return found
+
+
+def close_thread_resources() -> None:
+    """Close this thread's SMTP connections (called when a worker thread shuts down)."""
+    for t in _thread.__dict__.pop("transports", {}).values():
+        try:
+            t.close()
+        except Exception:  # noqa: BLE001 - closing a dead connection may fail; nothing to do
+            log.debug("closing transport failed", exc_info=True)
+
+
+def mail_domain(settings: Settings) -> str:
+    return settings.mail_from.rpartition("@")[2].rstrip(">").strip() or "localhost"
+
+
+def list_id(settings: Settings, topic: Topic) -> str:
+    host = urlsplit(settings.base_url).hostname or "localhost"
+    name = topic.name.replace('"', "'").replace("<", "").replace(">", "")
+    return f"{name} <{topic.slug}.{host}>"
+
+
+def links(settings: Settings, public_id: str, topic_id: int) -> tuple[str, str]:
+    """Return a contact's one-click unsubscribe URL and preference-centre URL."""
+    s = signer(settings)
+    base = settings.base_url
+    return (
+        f"{base}/u/{s.unsubscribe_token(public_id, topic_id)}",
+        f"{base}/p/{s.preferences_token(public_id)}",
+    )
+
+
+# --- the batch --------------------------------------------------------------------------
+
+
+@dataclass
+class BatchResult:
+    sent: int = 0
+    failed: int = 0
+    excluded: dict[str, int] = field(default_factory=dict)
+    retry: int = 0
+    skipped: int = 0
+
+
+def run_batch(delivery_ids: list[int], *, final_attempt: bool = False) -> BatchResult:
+    """Deliver a batch in the current app context (the Dramatiq actor's body)."""
+    settings = current_settings()
+    return deliver(
+        db.session,
+        delivery_ids,
+        settings=settings,
+        now=clock.now,
+        transport=transport(settings),
+        final_attempt=final_attempt,
+    )
+
+
+def claim(
+    session: Session, delivery_ids: list[int], *, now: datetime, stuck_after: timedelta
+) -> list[int]:
+    """Move queued deliveries to sending; return the ids this caller won.
+
+    A delivery left in ``sending`` for longer than ``stuck_after`` belonged to a worker that
+    died mid-batch; the redelivered job may take it over.
+    """
+    if not delivery_ids:
+        return []
+    claimable = (Delivery.status == DeliveryStatus.QUEUED) | (
+        (Delivery.status == DeliveryStatus.SENDING) & (Delivery.claimed_at < now - stuck_after)
+    )
+    rows = session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), claimable)
+        .values(status=DeliveryStatus.SENDING, claimed_at=now, attempts=Delivery.attempts + 1)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    won = sorted(r[0] for r in rows)
+    session.commit()
+    return won
+
+
+@dataclass(frozen=True)
+class _CampaignSnapshot:
+    """What a batch needs of its campaign, read once (rows are expired by each commit)."""
+
+    status: CampaignStatus
+    topic_id: int
+    topic_name: str
+    list_id: str
+    variants: dict[str, CompiledVariant]
+    default: CompiledVariant
+
+
+def _snapshot(session: Session, campaign_id: int, settings: Settings) -> _CampaignSnapshot:
+    campaign = session.get(Campaign, campaign_id)
+    topic = campaign.topic
+    variants = {v.language.value: compiled(v, topic.name) for v in campaign.variants}
+    return _CampaignSnapshot(
+        status=campaign.status,
+        topic_id=topic.id,
+        topic_name=topic.name,
+        list_id=list_id(settings, topic),
+        variants=variants,
+        default=compiled(campaign.variant_for(campaign.default_language), topic.name),
+    )
+
+
+def deliver(
+    session: Session,
+    delivery_ids: list[int],
+    *,
+    settings: Settings,
+    now,
+    transport: Transport,
+    final_attempt: bool = False,
+) -> BatchResult:
+    """Claim, re-check and send a batch; raise TemporaryBatchFailure if some should be retried."""
+    result = BatchResult()
+    started = now()
+    claimed = claim(
+        session,
+        delivery_ids,
+        now=started,
+        stuck_after=timedelta(seconds=settings.stuck_after_seconds),
+    )
+    result.skipped = len(delivery_ids) - len(claimed)
+    if not claimed:
+        return result
+
+    rows = session.execute(
+        select(
+            Delivery.id.label("delivery_id"),
+            Delivery.campaign_id,
+            Contact.public_id,
+            Contact.email,
+            Contact.first_name,
+            Contact.last_name,
+            Contact.organisation,
+            Contact.language,
+            Contact.status,
+            Contact.window_anchor,
+            Contact.paused_until,
+            Subscription.status.label("subscription_status"),
+        )
+        .join(Contact, Contact.id == Delivery.contact_id)
+        .join(Campaign, Campaign.id == Delivery.campaign_id)
+        .outerjoin(
+            Subscription,
+            (Subscription.contact_id == Contact.id) & (Subscription.topic_id == Campaign.topic_id),
+        )
+        .where(Delivery.id.in_(claimed))
+        .order_by(Delivery.id)
+    ).all()
+    snapshots = {c: _snapshot(session, c, settings) for c in {r.campaign_id for r in rows}}
+    today = started.astimezone(settings.timezone).date()
+    suppressed = suppression.suppressed_among(
+        session, settings.suppression_key, [r.email for r in rows if r.email]
+    )
+    session.commit()  # end the read transaction; nothing below holds locks while sending
+    mailer = builder(settings)
+    sender = _envelope_sender(settings)
+    pending: list[dict] = []
+    handled: set[int] = set()
+
+    def write_back() -> None:
+        if pending:
+            session.execute(update(Delivery), pending)
+            session.commit()
+            pending.clear()
+
+    try:
+        for row in rows:
+            handled.add(row.delivery_id)
+            snap = snapshots[row.campaign_id]
+            if snap.status is not CampaignStatus.SENDING:
+                pending.append(_release(row.delivery_id, snap.status))
+                continue
+            reason = audience.reason_for(
+                row, row.subscription_status, on=today, years=settings.marketing_window_years
+            )
+            if reason is None and row.email in suppressed:
+                reason = audience.SUPPRESSED
+            if reason is not None:
+                result.excluded[reason] = result.excluded.get(reason, 0) + 1
+                pending.append(
+                    {"id": row.delivery_id, "status": DeliveryStatus.EXCLUDED, "reason": reason}
+                )
+                continue
+            unsubscribe_url, preferences_url = links(settings, row.public_id, snap.topic_id)
+            rendered = render(
+                snap.variants.get(row.language.value, snap.default),
+                contact=RecipientContext(
+                    email=row.email,
+                    first_name=row.first_name,
+                    last_name=row.last_name,
+                    organisation=row.organisation,
+                    language=row.language.value,
+                ),
+                unsubscribe_url=unsubscribe_url,
+                preferences_url=preferences_url,
+            )
+            _, message = mailer.campaign_message(
+                to=row.email,
+                rendered=rendered,
+                unsubscribe_url=unsubscribe_url,
+                list_id=snap.list_id,
+                now=now(),
+            )
+            try:
+                transport.send(sender=sender, recipients=[row.email], message=message)
+            except PermanentFailure as exc:
+                result.failed += 1
+                pending.append(_failed(row.delivery_id, exc, "rejected"))
+            except TemporaryFailure as exc:
+                if final_attempt:
+                    result.failed += 1
+                    pending.append(_failed(row.delivery_id, exc, "retries_exhausted"))
+                else:
+                    result.retry += 1
+                    pending.append(
+                        {
+                            "id": row.delivery_id,
+                            "status": DeliveryStatus.QUEUED,
+                            "smtp_code": exc.code,
+                            "smtp_text": (exc.text or "")[:1000],
+                        }
+                    )
+            else:
+                result.sent += 1
+                pending.append(
+                    {"id": row.delivery_id, "status": DeliveryStatus.SENT, "sent_at": now()}
+                )
+            if len(pending) >= WRITE_BACK_EVERY:
+                write_back()
+        write_back()
+    except Exception:
+        # Keep what was really sent; hand everything untouched back to the queue.
+        session.rollback()
+        _salvage(session, pending, [r.delivery_id for r in rows if r.delivery_id not in handled])
+        raise
+    for campaign_id in snapshots:
+        campaigns.finish_if_done(session, campaign_id, now=now())
+    session.commit()
+    log.info(
+        "batch done: campaign=%s sent=%d failed=%d excluded=%s retry=%d skipped=%d",
+        ",".join(map(str, sorted(snapshots))),
+        result.sent,
+        result.failed,
+        result.excluded,
+        result.retry,
+        result.skipped,
+    )
+    if result.retry:
+        raise TemporaryBatchFailure(f"{result.retry} deliveries will be retried")
+    return result
+
+
+def _salvage(session: Session, pending: list[dict], untouched: list[int]) -> None:
+    try:
+        if pending:
+            session.execute(update(Delivery), pending)
+        if untouched:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(untouched), Delivery.status == DeliveryStatus.SENDING)
+                .values(status=DeliveryStatus.QUEUED)
+                .execution_options(synchronize_session=False)
+            )
+        session.commit()
+    except Exception:  # noqa: BLE001 - the database itself may be gone; recover_stuck will help
+        session.rollback()
+        log.warning("could not hand %d deliveries back after a failure", len(untouched))
+
+
+def _release(delivery_id: int, status: CampaignStatus) -> dict:
+    """Hand a claimed delivery back (paused campaign) or close it (cancelled campaign)."""
+    if status is CampaignStatus.CANCELLED:
+        return {"id": delivery_id, "status": DeliveryStatus.EXCLUDED, "reason": "cancelled"}
+    return {"id": delivery_id, "status": DeliveryStatus.QUEUED}
+
+
+def _failed(delivery_id: int, exc: PermanentFailure | TemporaryFailure, reason: str) -> dict:
+    return {
+        "id": delivery_id,
+        "status": DeliveryStatus.FAILED,
+        "reason": reason,
+        "smtp_code": exc.code,
+        "smtp_text": (exc.text or "")[:1000],
+    }
+
+
+def _envelope_sender(settings: Settings) -> str:
+    from email.utils import parseaddr
+
+    return parseaddr(settings.mail_from)[1]
+
+
+def recover_stuck(session: Session, *, now: datetime, older_than: timedelta) -> list[int]:
+    """Put deliveries stuck in ``sending`` (their worker died) back in the queue."""
+    rows = session.execute(
+        update(Delivery)
+        .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - older_than)
+        .values(status=DeliveryStatus.QUEUED)
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    ids = sorted(r[0] for r in rows)
+    session.commit()
+    return ids

@@ -1,0 +1,70 @@
+"""``prefsvc worker``: a small supervisor running Dramatiq worker processes for a real broker.
+
+Each child process builds its own app (and so its own broker connection and database pool)
+and runs a Dramatiq ``Worker`` with the requested number of threads. A child that dies is
+restarted; SIGTERM/SIGINT stop them all gracefully.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+
+def _child(threads: int) -> None:
+    import dramatiq
+
+    from prefsvc import create_app, tasks
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(processName)s %(levelname)s %(name)s: %(message)s")
+    app = create_app()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with app.app_context():
+        broker = tasks.queue().broker
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=1000)
+    worker.start()
+    log.info("worker process ready with %d threads", threads)
+    stop.wait()
+    worker.stop(timeout=30_000)
+    broker.close()
+
+
+def run(processes: int, threads: int) -> None:
+    """Start ``processes`` children and keep them running until told to stop."""
+    context = multiprocessing.get_context("spawn")
+    stopping = threading.Event()
+    children: list[multiprocessing.Process] = []
+
+    def start_one(index: int) -> multiprocessing.Process:
+        process = context.Process(target=_child, args=(threads,), name=f"prefsvc-worker-{index}")
+        process.start()
+        return process
+
+    def shutdown(*_: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    children = [start_one(i) for i in range(processes)]
+    log.info("started %d worker processes x %d threads", processes, threads)
+    while not stopping.is_set():
+        for i, child in enumerate(children):
+            if not child.is_alive() and not stopping.is_set():
+                log.warning("worker process %s exited with %s; restarting", child.name, child.exitcode)
+                children[i] = start_one(i)
+        stopping.wait(1.0)
+    for child in children:
+        if child.is_alive():
+            child.terminate()  # SIGTERM: the child stops its Dramatiq worker gracefully
+    deadline = time.monotonic() + 40
+    for child in children:
+        child.join(max(0.1, deadline - time.monotonic()))
+        if child.is_alive():
+            child.kill()

@@ -1,0 +1,195 @@
+"""The send path: every subscriber gets the campaign once, through every broker and transport."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from prefsvc import campaigns, consent, create_app, sending
+from prefsvc.extensions import db
+from prefsvc.models import CampaignStatus, Delivery, DeliveryStatus
+from tests.factories import make_campaign, make_contact, make_topic
+
+
+def _audience(session, n: int, *, languages=("nl", "fr", "en")):
+    topic = make_topic(session, slug="nieuwe-opleidingen", name="Nieuwe opleidingen")
+    people = [
+        make_contact(
+            session, f"person{i}@example.org", language=languages[i % len(languages)], topics=[topic]
+        )
+        for i in range(n)
+    ]
+    campaign = make_campaign(session, topic)
+    session.commit()
+    return topic, people, campaign
+
+
+@pytest.mark.all_brokers
+def test_every_subscriber_gets_the_campaign_exactly_once(session, run_campaign, outbox):
+    _, people, campaign = _audience(session, 25)
+
+    finished = run_campaign(campaign.id)
+
+    assert finished.status is CampaignStatus.SENT
+    recipients = sorted(m["To"] for m in outbox())
+    assert recipients == sorted(p.email for p in people)
+    report = campaigns.stats(session, finished, today=date(2026, 3, 10), years=5)
+    assert (report["audience"], report["sent"], report["failed"]) == (25, 25, 0)
+
+
+@pytest.mark.all_databases
+def test_delivered_mail_carries_one_click_headers_and_footer_links(session, run_campaign, outbox):
+    _, people, campaign = _audience(session, 3)
+    run_campaign(campaign.id)
+
+    for message in outbox():
+        assert message.get_content_type() == "multipart/alternative"
+        plain, html = message.iter_parts()
+        assert (plain.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+        unsubscribe = message["List-Unsubscribe"]
+        assert unsubscribe.startswith("<https://news.example.org/u/") and unsubscribe.endswith(">")
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert "nieuwe-opleidingen.news.example.org" in message["List-Id"]
+        url = unsubscribe[1:-1]
+        assert url in plain.get_content()
+        assert url in html.get_content()
+        assert "https://news.example.org/p/" in plain.get_content()
+        assert "@" not in url
+
+
+def test_contact_who_unsubscribes_after_fan_out_is_not_mailed(app, session, clock, run_campaign, outbox):
+    topic, people, campaign = _audience(session, 4)
+    campaigns.start(session, campaign, now=clock(), today=date(2026, 3, 10), years=5)
+    leaver = people[1]
+    consent.unsubscribe(session, leaver, topic, channel="one-click", now=clock(), today=date(2026, 3, 10))
+    session.commit()
+    from prefsvc import tasks
+
+    for batch in campaigns.queued_batches(session, campaign.id, 100):
+        tasks.queue().send_batch(batch)
+    finished = run_campaign(campaign.id, launch=False)
+
+    assert leaver.email not in [m["To"] for m in outbox()]
+    report = campaigns.stats(session, finished, today=date(2026, 3, 10), years=5)
+    assert report["sent"] == 3
+    assert report["excluded"] == {"unsubscribed": 1}
+
+
+@pytest.mark.all_databases
+def test_two_workers_racing_for_a_batch_never_both_win(app, session, clock):
+    _, _, campaign = _audience(session, 40)
+    campaigns.start(session, campaign, now=clock(), today=date(2026, 3, 10), years=5)
+    session.commit()
+    ids = list(session.scalars(select(Delivery.id).where(Delivery.campaign_id == campaign.id)))
+    won: list[list[int]] = []
+    barrier = threading.Barrier(4)
+
+    def race():
+        with app.app_context():
+            barrier.wait()
+            won.append(
+                sending.claim(db.session, ids, now=clock(), stuck_after=timedelta(minutes=15))
+            )
+            db.session.remove()
+
+    threads = [threading.Thread(target=race) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    claimed = [i for w in won for i in w]
+    assert sorted(claimed) == sorted(ids)  # every delivery claimed, none twice
+
+
+def test_delivery_stuck_in_sending_is_taken_over_after_the_timeout(app, session, clock):
+    _, _, campaign = _audience(session, 2)
+    campaigns.start(session, campaign, now=clock(), today=date(2026, 3, 10), years=5)
+    session.commit()
+    ids = list(session.scalars(select(Delivery.id)))
+    first = sending.claim(session, ids, now=clock(), stuck_after=timedelta(minutes=15))
+    assert first == sorted(ids)
+    # the worker that claimed them was killed; its job comes back
+    soon = clock() + timedelta(minutes=5)
+    assert sending.claim(session, ids, now=soon, stuck_after=timedelta(minutes=15)) == []
+    later = clock() + timedelta(minutes=16)
+    assert sending.claim(session, ids, now=later, stuck_after=timedelta(minutes=15)) == sorted(ids)
+
+
+# --- SMTP -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def smtp_app(settings, clock, smtp_server):
+    app = create_app(settings.with_(mail_url=smtp_server.url), clock=clock)
+    with app.app_context():
+        db.create_all()
+        yield app
+        from prefsvc import tasks
+
+        tasks.queue().stop()
+        sending.close_thread_resources()
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _launch_and_wait(campaign_id: int, timeout: float = 30.0):
+    import time
+
+    from prefsvc import tasks
+    from prefsvc.models import Campaign
+
+    tasks.launch(campaign_id)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db.session.expire_all()
+        campaign = db.session.get(Campaign, campaign_id)
+        db.session.commit()
+        if campaign.status is not CampaignStatus.SENDING:
+            return campaign
+        time.sleep(0.05)
+    raise AssertionError("campaign did not finish")
+
+
+def test_campaign_is_delivered_into_a_real_smtp_server(smtp_app, smtp_server):
+    session = db.session
+    _, people, campaign = _audience(session, 6)
+
+    _launch_and_wait(campaign.id)
+
+    received = smtp_server.received
+    assert sorted(r.recipients[0] for r in received) == sorted(p.email for p in people)
+    assert all(r.sender == "news@example.org" for r in received)
+    message = received[0].message
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_temporary_smtp_failure_is_retried_and_then_delivered(smtp_app, smtp_server):
+    session = db.session
+    _, people, campaign = _audience(session, 3)
+    smtp_server.script(people[0].email, "451 4.7.1 Greylisted, try again later")
+
+    finished = _launch_and_wait(campaign.id, timeout=60)
+
+    assert finished.status is CampaignStatus.SENT
+    assert sorted(r.recipients[0] for r in smtp_server.received) == sorted(p.email for p in people)
+    delivery = session.scalar(select(Delivery).where(Delivery.contact_id == people[0].id))
+    assert delivery.status is DeliveryStatus.SENT
+    assert delivery.attempts == 2
+
+
+def test_permanent_smtp_failure_is_kept_and_not_retried(smtp_app, smtp_server):
+    session = db.session
+    _, people, campaign = _audience(session, 3)
+    smtp_server.script(people[2].email, "550 5.1.1 No such user here")
+
+    finished = _launch_and_wait(campaign.id)
+
+    delivery = session.scalar(select(Delivery).where(Delivery.contact_id == people[2].id))
+    assert (delivery.status, delivery.smtp_code, delivery.attempts) == (DeliveryStatus.FAILED, 550, 1)
+    assert "No such user" in delivery.smtp_text
+    report = campaigns.stats(session, finished, today=date(2026, 3, 10), years=5)
+    assert (report["sent"], report["failed"]) == (2, 1)
+    assert len(smtp_server.received) == 2

@@ -1,0 +1,72 @@
+"""Settings: embedded defaults with no environment, one clear line for a bad value."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from prefsvc.settings import Settings, SettingsError
+
+
+def test_no_settings_means_everything_embedded_under_instance(tmp_path):
+    settings = Settings.from_env({}, instance_path=tmp_path / "instance")
+    assert settings.database_url == f"sqlite:///{tmp_path / 'instance' / 'prefsvc.db'}"
+    assert settings.broker_url is None and settings.embedded_queue
+    assert settings.mail_url == f"maildir:{tmp_path / 'instance' / 'outbox'}"
+    assert settings.base_url == "http://127.0.0.1:5000"
+    assert settings.marketing_window_years == 5
+    assert str(settings.timezone) == "Europe/Brussels"
+
+
+def test_development_keys_are_generated_once_and_kept(tmp_path):
+    first = Settings.from_env({}, instance_path=tmp_path)
+    second = Settings.from_env({}, instance_path=tmp_path)
+    assert first.secret_keys == second.secret_keys
+    assert (tmp_path / "secret_keys").stat().st_mode & 0o077 == 0
+
+
+def test_secret_keys_are_read_oldest_first(tmp_path):
+    env = {"PREFSVC_SECRET_KEYS": "oldest-key-0123456789, newest-key-0123456789"}
+    settings = Settings.from_env(env, instance_path=tmp_path)
+    assert settings.secret_keys == ("oldest-key-0123456789", "newest-key-0123456789")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "mysql://x/y"),
+        ("BROKER_URL", "kafka://localhost"),
+        ("MAIL_URL", "ftp://mail"),
+        ("MAIL_URL", "smtp://:25"),
+        ("BASE_URL", "news.example.org"),
+        ("SECRET_KEYS", "short"),
+        ("MAIL_FROM", "not an address"),
+        ("MARKETING_WINDOW_YEARS", "five"),
+        ("MARKETING_WINDOW_YEARS", "0"),
+        ("TIMEZONE", "Europe/Antwerp"),
+        ("DKIM_DOMAIN", "example.org"),
+    ],
+)
+def test_a_bad_value_names_the_variable(tmp_path, name, value):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({f"PREFSVC_{name}": value}, instance_path=tmp_path)
+    assert str(error.value).startswith(f"PREFSVC_{name}: ")
+    assert "\n" not in str(error.value)
+
+
+def test_bad_setting_stops_the_cli_with_one_line(tmp_path):
+    prefsvc = Path(sys.executable).parent / "prefsvc"
+    result = subprocess.run(
+        [str(prefsvc), "topics", "list"],
+        env={"PREFSVC_INSTANCE_PATH": str(tmp_path), "PREFSVC_TIMEZONE": "Mars/Olympus"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "Error: PREFSVC_TIMEZONE: unknown time zone 'Mars/Olympus'"
+    ]

@@ -91,6 +91,24 @@ class TaskQueue:
                 self._worker = dramatiq.Worker(self.broker, worker_threads=threads, worker_timeout=100)
                 self._worker.start()
 
+    def depth(self) -> int | None:
+        """Return how many jobs wait in the send queue, or None if the broker cannot say."""
+        try:
+            if isinstance(self.broker, StubBroker):
+                return self.broker.queues[self.send_queue].qsize()
+            if self.settings.broker_url.startswith("redis"):
+                return self.broker.client.llen(f"{self.broker.namespace}:{self.send_queue}")
+            import pika
+
+            connection = pika.BlockingConnection(pika.URLParameters(self.settings.broker_url))
+            try:
+                declared = connection.channel().queue_declare(self.send_queue, passive=True)
+                return declared.method.message_count
+            finally:
+                connection.close()
+        except Exception:  # noqa: BLE001 - a missing queue or broker just means "unknown"
+            return None
+
     def join(self, timeout_ms: int | None = None) -> None:
         """Wait until the in-process queue is empty (no-op with a real broker)."""
         if isinstance(self.broker, StubBroker) and self._worker is not None:

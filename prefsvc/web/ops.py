@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 
 from prefsvc import tasks
+from prefsvc.metrics import DatabaseCollector
 from prefsvc.extensions import db
 
 bp = Blueprint("ops", __name__)
@@ -44,3 +46,11 @@ def _check_broker() -> str:
         return "ok"
     except Exception:  # noqa: BLE001
         return "unreachable"
+
+
+@bp.get("/metrics")
+def metrics():
+    """Prometheus exposition of the figures in the shared database and broker."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DatabaseCollector(db.session, tasks.queue().depth()))
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

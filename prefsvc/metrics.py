@@ -1,0 +1,67 @@
+"""Prometheus figures read from the database and the broker at scrape time.
+
+Reading the shared database (not in-process counters) keeps the figures right however many
+gunicorn and worker processes run on however many machines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from prefsvc.models import Campaign, ConsentEvent, Delivery, DeliveryStatus, EventKind
+
+
+class DatabaseCollector(Collector):
+    """Yield delivery, campaign and consent figures, plus the broker's queue depth."""
+
+    def __init__(self, session: Session, queue_depth: int | None) -> None:
+        self.session = session
+        self.queue_depth = queue_depth
+
+    def collect(self) -> Iterator[Metric]:
+        messages = CounterMetricFamily(
+            "prefsvc_messages", "Campaign deliveries by final state and reason", labels=["state", "reason"]
+        )
+        pending = GaugeMetricFamily(
+            "prefsvc_deliveries_open", "Deliveries not final yet", labels=["state"]
+        )
+        rows = self.session.execute(
+            select(Delivery.status, Delivery.reason, func.count()).group_by(
+                Delivery.status, Delivery.reason
+            )
+        ).all()
+        for status, reason, n in rows:
+            if status in (DeliveryStatus.QUEUED, DeliveryStatus.SENDING):
+                pending.add_metric([status.value], n)
+            else:
+                messages.add_metric([status.value, reason or ""], n)
+        yield messages
+        yield pending
+
+        campaigns = GaugeMetricFamily("prefsvc_campaigns", "Campaigns by status", labels=["status"])
+        for status, n in self.session.execute(
+            select(Campaign.status, func.count()).group_by(Campaign.status)
+        ):
+            campaigns.add_metric([status.value], n)
+        yield campaigns
+
+        optouts = CounterMetricFamily(
+            "prefsvc_unsubscribes", "Unsubscribes and objections by channel", labels=["kind", "channel"]
+        )
+        for kind, channel, n in self.session.execute(
+            select(ConsentEvent.kind, ConsentEvent.channel, func.count())
+            .where(ConsentEvent.kind.in_([EventKind.UNSUBSCRIBED, EventKind.OBJECTION]))
+            .group_by(ConsentEvent.kind, ConsentEvent.channel)
+        ):
+            optouts.add_metric([kind.value, channel], n)
+        yield optouts
+
+        if self.queue_depth is not None:
+            yield GaugeMetricFamily(
+                "prefsvc_queue_depth", "Jobs waiting in the send queue", value=self.queue_depth
+            )

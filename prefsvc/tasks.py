@@ -157,7 +157,6 @@ def init_app(app: Flask) -> None:
         actor_name="send_batch",
         queue_name=queue.send_queue,
         max_retries=settings.max_retries,
-        throws=(TemporaryBatchFailure,),
     )
     app.extensions[EXTENSION_KEY] = queue
 
@@ -174,7 +173,11 @@ def _send_batch(delivery_ids: list[int]) -> None:
 
     message = CurrentMessage.get_current_message()
     retries = message.options.get("retries", 0) if message is not None else 0
-    sending.run_batch(delivery_ids, final_attempt=retries >= current_settings().max_retries)
+    try:
+        sending.run_batch(delivery_ids, final_attempt=retries >= current_settings().max_retries)
+    except TemporaryBatchFailure as exc:
+        # Retried with exponential backoff by the Retries middleware, without an error log.
+        raise dramatiq.Retry(str(exc)) from None
 
 
 def launch(campaign_id: int) -> int:

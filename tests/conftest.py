@@ -41,11 +41,22 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "all_brokers: run on in-process, Redis and RabbitMQ")
 
 
+def _explicitly_parametrized(metafunc: pytest.Metafunc, name: str) -> bool:
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+        if name in names:
+            return True
+    return False
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "backend" in metafunc.fixturenames:
+    if "backend" in metafunc.fixturenames and not _explicitly_parametrized(metafunc, "backend"):
         both = metafunc.definition.get_closest_marker("all_databases") is not None
         metafunc.parametrize("backend", [SQLITE, POSTGRESQL] if both else [SQLITE])
-    if "broker_kind" in metafunc.fixturenames:
+    if "broker_kind" in metafunc.fixturenames and not _explicitly_parametrized(
+        metafunc, "broker_kind"
+    ):
         every = metafunc.definition.get_closest_marker("all_brokers") is not None
         metafunc.parametrize("broker_kind", [STUB, REDIS, RABBITMQ] if every else [STUB])
 

@@ -1,0 +1,211 @@
+"""Message bytes for campaigns and transactional mail, built without the generic email machinery.
+
+Building an ``EmailMessage`` and calling ``as_bytes()`` costs about 2.3 ms per message, ten
+times what smtplib spends sending it. Here everything that is the same for every recipient
+(From, MIME structure, part headers, boundary) is encoded once per builder, and each recipient's
+bodies go through ``binascii.b2a_qp`` (C). The result parses back with the ``email`` package
+into the same structure and headers (tests check this).
+
+DKIM signing uses dkimpy's canonicalisation rules but OpenSSL (``cryptography``) for the
+signature itself: RSA-2048 in ≈ 0.2 ms instead of dkimpy's ≈ 6.6 ms pure-Python RSA.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import secrets
+from datetime import datetime
+from email.header import Header
+from email.utils import format_datetime, formataddr, parseaddr
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+
+from prefsvc.rendering import Rendered
+
+CRLF = b"\r\n"
+SIGNED_HEADERS = (
+    "from", "to", "subject", "date", "message-id", "mime-version", "content-type",
+    "list-id", "list-unsubscribe", "list-unsubscribe-post",
+)
+_WSP = re.compile(rb"[ \t]+")
+_TRAILING_WSP = re.compile(rb"[ \t]+\r\n")
+
+
+def _header_value(value: str) -> bytes:
+    """Encode a header value: as is when short ASCII, else RFC 2047 folded at 76 columns."""
+    value = value.replace("\r", " ").replace("\n", " ")
+    if value.isascii() and len(value) < 900:
+        return value.encode("ascii")
+    return Header(value, "utf-8").encode(linesep="\r\n", maxlinelen=76).encode("ascii")
+
+
+def ascii_address(address: str) -> str:
+    """Return the address with an IDNA-encoded domain, as SMTP and headers need it."""
+    local, _, domain = address.rpartition("@")
+    if domain.isascii():
+        return address
+    return f"{local}@{domain.encode('idna').decode('ascii')}"
+
+
+def _qp(text: str) -> bytes:
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).replace(b"\n", CRLF)
+
+
+class DkimSigner:
+    """Signs finished messages (relaxed/relaxed); the private key is loaded once."""
+
+    def __init__(self, *, domain: str, selector: str, private_key_pem: bytes) -> None:
+        key = serialization.load_pem_private_key(private_key_pem, password=None)
+        if isinstance(key, rsa.RSAPrivateKey):
+            self.algorithm = b"rsa-sha256"
+        elif isinstance(key, ed25519.Ed25519PrivateKey):
+            self.algorithm = b"ed25519-sha256"
+        else:
+            raise ValueError("DKIM key must be RSA or Ed25519")
+        self._key = key
+        self.domain = domain.encode("ascii")
+        self.selector = selector.encode("ascii")
+
+    @classmethod
+    def from_settings(cls, settings) -> DkimSigner | None:
+        if not settings.dkim_enabled:
+            return None
+        return cls(
+            domain=settings.dkim_domain,
+            selector=settings.dkim_selector,
+            private_key_pem=Path(settings.dkim_key_file).read_bytes(),
+        )
+
+    def sign(self, message: bytes, *, timestamp: int | None = None) -> bytes:
+        """Return the message with a DKIM-Signature header in front."""
+        head, _, body = message.partition(CRLF + CRLF)
+        headers = _split_headers(head)
+        body_hash = base64.b64encode(hashlib.sha256(_relaxed_body(body)).digest())
+        present = {name.lower() for name, _ in headers}
+        signed = [h for h in SIGNED_HEADERS if h in present]
+        tags = [
+            b"v=1", b"a=" + self.algorithm, b"c=relaxed/relaxed", b"d=" + self.domain,
+            b"s=" + self.selector,
+        ]
+        if timestamp is not None:
+            tags.append(b"t=" + str(timestamp).encode())
+        tags += [b"h=" + ":".join(signed).encode(), b"bh=" + body_hash, b"b="]
+        value = b"; ".join(tags)
+        by_name: dict[str, bytes] = {}
+        for name, raw in headers:  # each signed header occurs once; keep the last (bottom-up)
+            by_name[name.lower()] = raw
+        data = b"".join(_relaxed_header(by_name[h]) + CRLF for h in signed)
+        data += _relaxed_header(b"DKIM-Signature: " + value)
+        digest_input = data
+        if self.algorithm == b"rsa-sha256":
+            signature = self._key.sign(digest_input, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            signature = self._key.sign(hashlib.sha256(digest_input).digest())
+        b64 = base64.b64encode(signature)
+        folded = CRLF.join(b"\t" + b64[i : i + 72] for i in range(0, len(b64), 72))
+        header = b"DKIM-Signature: " + value.replace(b"; ", b";" + CRLF + b"\t") + CRLF + folded
+        return header + CRLF + message
+
+
+def _split_headers(head: bytes) -> list[tuple[str, bytes]]:
+    """Split a header block into (name, raw header with continuation lines)."""
+    result: list[tuple[str, bytes]] = []
+    for line in head.split(CRLF):
+        if line[:1] in (b" ", b"\t") and result:
+            name, raw = result[-1]
+            result[-1] = (name, raw + CRLF + line)
+        elif line:
+            result.append((line.split(b":", 1)[0].decode("ascii").strip(), line))
+    return result
+
+
+def _relaxed_header(raw: bytes) -> bytes:
+    name, _, value = raw.partition(b":")
+    value = _WSP.sub(b" ", value.replace(CRLF, b"")).strip(b" ")
+    return name.strip().lower() + b":" + value
+
+
+def _relaxed_body(body: bytes) -> bytes:
+    body = _TRAILING_WSP.sub(CRLF, _WSP.sub(b" ", body))
+    body = body.rstrip(CRLF)  # no trailing empty lines
+    return body + CRLF if body else b""
+
+
+class MessageBuilder:
+    """Builds message bytes with CRLF line endings; constant parts encoded once."""
+
+    def __init__(self, *, from_addr: str, msgid_domain: str, dkim: DkimSigner | None = None) -> None:
+        name, address = parseaddr(from_addr)
+        self._from = b"From: " + formataddr((name, ascii_address(address)), charset="utf-8").encode("ascii")
+        self._msgid_domain = msgid_domain
+        self._dkim = dkim
+        self._boundary = ("=_prefsvc_" + secrets.token_hex(12)).encode("ascii")
+        self._multipart = (
+            b'Content-Type: multipart/alternative; boundary="' + self._boundary + b'"'
+        )
+        self._plain_part = (
+            b"--" + self._boundary + CRLF
+            + b'Content-Type: text/plain; charset="utf-8"' + CRLF
+            + b"Content-Transfer-Encoding: quoted-printable" + CRLF + CRLF
+        )
+        self._html_part = (
+            CRLF + b"--" + self._boundary + CRLF
+            + b'Content-Type: text/html; charset="utf-8"' + CRLF
+            + b"Content-Transfer-Encoding: quoted-printable" + CRLF + CRLF
+        )
+        self._close = CRLF + b"--" + self._boundary + b"--" + CRLF
+
+    def _message_id(self) -> str:
+        return f"<{secrets.token_hex(16)}@{self._msgid_domain}>"
+
+    def _assemble(self, headers: list[bytes], text: str, html: str | None) -> bytes:
+        if html is None:
+            head = headers + [
+                b"MIME-Version: 1.0",
+                b'Content-Type: text/plain; charset="utf-8"',
+                b"Content-Transfer-Encoding: quoted-printable",
+            ]
+            body = _qp(text)
+        else:
+            head = headers + [b"MIME-Version: 1.0", self._multipart]
+            body = self._plain_part + _qp(text) + self._html_part + _qp(html) + self._close
+        message = CRLF.join(head) + CRLF + CRLF + body
+        return self._dkim.sign(message) if self._dkim is not None else message
+
+    def campaign_message(
+        self, *, to: str, rendered: Rendered, unsubscribe_url: str, list_id: str, now: datetime
+    ) -> tuple[str, bytes]:
+        """Return (Message-ID, bytes) of one recipient's campaign message (RFC 8058 headers)."""
+        message_id = self._message_id()
+        headers = [
+            self._from,
+            b"To: " + ascii_address(to).encode("ascii"),
+            b"Subject: " + _header_value(rendered.subject),
+            b"Date: " + format_datetime(now).encode("ascii"),
+            b"Message-ID: " + message_id.encode("ascii"),
+            b"List-Id: " + _header_value(list_id),
+            b"List-Unsubscribe: <" + unsubscribe_url.encode("ascii") + b">",
+            b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        ]
+        return message_id, self._assemble(headers, rendered.text, rendered.html)
+
+    def transactional_message(
+        self, *, to: str, subject: str, text: str, html: str | None = None, now: datetime
+    ) -> tuple[str, bytes]:
+        """Return (Message-ID, bytes) of a service message (confirmation, sign-in link)."""
+        message_id = self._message_id()
+        headers = [
+            self._from,
+            b"To: " + ascii_address(to).encode("ascii"),
+            b"Subject: " + _header_value(subject),
+            b"Date: " + format_datetime(now).encode("ascii"),
+            b"Message-ID: " + message_id.encode("ascii"),
+            b"Auto-Submitted: auto-generated",
+        ]
+        return message_id, self._assemble(headers, text, html)

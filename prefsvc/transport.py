@@ -1,0 +1,166 @@
+"""Transports from MAIL_URL: a Maildir outbox, or SMTP with one kept-open connection.
+
+SMTP replies are mapped once: 4xx is a TemporaryFailure (retry later), 5xx a PermanentFailure
+(keep the code and text, do not retry). A connection the server dropped is re-opened once.
+SMTP transports are not shared between threads: each worker thread opens its own.
+"""
+
+from __future__ import annotations
+
+import mailbox
+import smtplib
+import ssl
+import threading
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+TIMEOUT = 30
+
+
+class DeliveryError(Exception):
+    """The message could not be handed over; ``code`` and ``text`` are the server's reply."""
+
+    def __init__(self, code: int | None, text: str) -> None:
+        super().__init__(f"{code} {text}" if code else text)
+        self.code = code
+        self.text = text
+
+
+class TemporaryFailure(DeliveryError):
+    """Try again later (SMTP 4xx, or the server cannot be reached)."""
+
+
+class PermanentFailure(DeliveryError):
+    """Do not try again (SMTP 5xx)."""
+
+
+class Transport(Protocol):
+    def send(self, *, sender: str, recipients: list[str], message: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MaildirTransport:
+    """Deliver into a standard Maildir (readable with ``mailbox.Maildir``)."""
+
+    def __init__(self, path: Path) -> None:
+        for sub in ("tmp", "new", "cur"):  # Maildir(create=True) skips these if path exists
+            (path / sub).mkdir(parents=True, exist_ok=True)
+        self._box = mailbox.Maildir(str(path), create=True)
+        self._lock = threading.Lock()
+
+    def send(self, *, sender: str, recipients: list[str], message: bytes) -> None:
+        with self._lock:
+            self._box.add(message)
+
+    def close(self) -> None:
+        pass
+
+
+class SmtpTransport:
+    """Send over one SMTP connection, opened lazily and reused across messages."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        security: str = "plain",
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = TIMEOUT,
+    ) -> None:
+        self.host, self.port, self.security = host, port, security
+        self.username, self.password, self.timeout = username, password, timeout
+        self._client: smtplib.SMTP | None = None
+        self.connections_opened = 0
+
+    def _connect(self) -> smtplib.SMTP:
+        try:
+            if self.security == "ssl":
+                client = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=self.timeout, context=ssl.create_default_context()
+                )
+            else:
+                client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                if self.security == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+            if self.username:
+                client.login(self.username, self.password or "")
+        except smtplib.SMTPResponseException as exc:
+            raise _failure(exc.smtp_code, exc.smtp_error) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TemporaryFailure(None, f"cannot connect to the SMTP server: {exc}") from None
+        self.connections_opened += 1
+        return client
+
+    def send(self, *, sender: str, recipients: list[str], message: bytes) -> None:
+        for attempt in (1, 2):
+            if self._client is None:
+                self._client = self._connect()
+            try:
+                refused = self._client.sendmail(sender, recipients, message)
+            except smtplib.SMTPRecipientsRefused as exc:
+                self._reset()
+                code, text = next(iter(exc.recipients.values()))
+                raise _failure(code, text) from None
+            except smtplib.SMTPResponseException as exc:
+                self._reset()
+                raise _failure(exc.smtp_code, exc.smtp_error) from None
+            except (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError, OSError) as exc:
+                self._drop()
+                if attempt == 2:
+                    raise TemporaryFailure(None, f"connection lost: {exc}") from None
+                continue  # the server closed an idle connection: open a new one and retry once
+            if refused:
+                code, text = next(iter(refused.values()))
+                raise _failure(code, text)
+            return
+
+    def _reset(self) -> None:
+        """Leave the connection usable for the next message after a refusal."""
+        try:
+            if self._client is not None:
+                self._client.rset()
+        except (smtplib.SMTPException, OSError):
+            self._drop()
+
+    def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.quit()
+            except (smtplib.SMTPException, OSError):
+                client.close()
+
+
+def _failure(code: int, text: bytes | str) -> DeliveryError:
+    message = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+    if 400 <= code < 500:
+        return TemporaryFailure(code, message)
+    return PermanentFailure(code, message)
+
+
+def open_transport(mail_url: str) -> Transport:
+    """Return a new transport for a MAIL_URL (validated by Settings)."""
+    if mail_url.startswith("maildir:"):
+        return MaildirTransport(Path(mail_url.removeprefix("maildir:")))
+    parts = urlsplit(mail_url)
+    security = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "ssl"}[parts.scheme]
+    default_port = {"plain": 25, "starttls": 587, "ssl": 465}[security]
+    return SmtpTransport(
+        parts.hostname or "localhost",
+        parts.port or default_port,
+        security=security,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )

@@ -1,0 +1,83 @@
+"""``prefsvc worker``: separate processes deliver what the app queued on a real broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from prefsvc.models import CampaignStatus
+from tests.factories import make_campaign, make_contact, make_topic
+
+pytestmark = pytest.mark.all_databases
+
+
+def worker_env(settings) -> dict[str, str]:
+    """The environment a ``prefsvc worker`` on another machine would be given."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "PREFSVC_INSTANCE_PATH": str(settings.instance_path),
+        "PREFSVC_DATABASE_URL": settings.database_url,
+        "PREFSVC_BROKER_URL": settings.broker_url,
+        "PREFSVC_MAIL_URL": settings.mail_url,
+        "PREFSVC_BASE_URL": settings.base_url,
+        "PREFSVC_SECRET_KEYS": ",".join(settings.secret_keys),
+        "PREFSVC_SUPPRESSION_KEY": settings.suppression_key,
+        "PREFSVC_MAIL_FROM": settings.mail_from,
+        "PREFSVC_QUEUE_PREFIX": settings.queue_prefix,
+    }
+
+
+def start_worker(settings, processes: int = 1, threads: int = 2) -> subprocess.Popen:
+    prefsvc = Path(sys.executable).parent / "prefsvc"
+    return subprocess.Popen(
+        [str(prefsvc), "worker", "--processes", str(processes), "--threads", str(threads)],
+        env=worker_env(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_until_sent(session, campaign, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        session.expire_all()
+        status = session.get(type(campaign), campaign.id).status
+        session.commit()
+        if status is CampaignStatus.SENT:
+            return
+        time.sleep(0.2)
+    raise AssertionError("campaign was not sent in time")
+
+
+@pytest.mark.parametrize("broker_kind", ["redis", "rabbitmq"])
+def test_a_separate_worker_process_delivers_the_campaign(app, session, settings, outbox):
+    from prefsvc import tasks
+
+    topic = make_topic(session)
+    people = [make_contact(session, f"w{i}@example.org", topics=[topic]) for i in range(12)]
+    campaign = make_campaign(session, topic)
+    session.commit()
+
+    worker = start_worker(settings)
+    try:
+        tasks.launch(campaign.id)
+        wait_until_sent(session, campaign)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=60)
+    assert worker.returncode == 0, stderr
+    assert sorted(m["To"] for m in outbox()) == sorted(p.email for p in people)
+
+
+@pytest.mark.parametrize("broker_kind", ["stub"])
+def test_worker_refuses_to_start_without_a_broker(runner):
+    result = runner.invoke(args=["worker"])
+    assert result.exit_code != 0
+    assert "PREFSVC_BROKER_URL is not set" in result.stderr

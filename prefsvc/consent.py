@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from prefsvc import suppression, window
+from prefsvc import ledger, suppression, window
 from prefsvc.models import (
     ConsentEvent,
     Contact,
@@ -36,17 +36,10 @@ def record(
     topic: Topic | None = None,
     detail: dict[str, Any] | None = None,
 ) -> ConsentEvent:
-    """Append one event to the ledger."""
-    event = ConsentEvent(
-        contact_id=contact.id,
-        topic_id=topic.id if topic is not None else None,
-        kind=kind,
-        channel=channel,
-        detail=detail or {},
-        occurred_at=now,
+    """Append one event to the hash-chained ledger (``detail`` must hold no personal data)."""
+    return ledger.append(
+        session, contact, kind, channel=channel, now=now, topic=topic, detail=detail
     )
-    session.add(event)
-    return event
 
 
 def subscription(session: Session, contact: Contact, topic: Topic) -> Subscription | None:

@@ -38,3 +38,7 @@ class CampaignStateError(PrefsvcError):
 
 class TemporaryBatchFailure(PrefsvcError):
     """Some deliveries of a batch got a temporary failure; the queue retries the batch later."""
+
+
+class RequestStateError(PrefsvcError):
+    """A data-subject request is not in a state that allows this step."""

@@ -11,7 +11,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     JSON,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -24,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -145,6 +148,21 @@ class SuppressionReason(enum.StrEnum):
     BOUNCE = "bounce"
 
 
+class RightsKind(enum.StrEnum):
+    """The data-subject rights handled through the request register."""
+
+    ACCESS = "access"
+    RECTIFICATION = "rectification"
+    ERASURE = "erasure"
+
+
+class RightsStatus(enum.StrEnum):
+    RECEIVED = "received"
+    VERIFIED = "verified"
+    DONE = "done"
+    REFUSED = "refused"
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -183,6 +201,10 @@ class Contact(Base):
         _enum(ContactStatus, "contact_status"), default=ContactStatus.ACTIVE
     )
     paused_until: Mapped[date | None] = mapped_column(Date)
+    # Set by the source system when the law requires keeping some data (e.g. invoicing):
+    # erasure then still removes marketing data and says what is kept and why.
+    legal_hold_reason: Mapped[str | None] = mapped_column(String(500))
+    legal_hold_until: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -220,19 +242,62 @@ class Subscription(Base):
 
 
 class ConsentEvent(Base):
-    """One line of the append-only consent ledger: what changed, when, through which channel."""
+    """One line of the append-only consent ledger: what changed, when, through which channel.
+
+    Rows are hash-chained (``prefsvc.ledger`` appends them) and hold no personal data, so
+    erasure and anonymisation never rewrite them; the database refuses UPDATE and DELETE.
+    """
 
     __tablename__ = "consent_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="RESTRICT"))
     topic_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id", ondelete="RESTRICT"))
     kind: Mapped[EventKind] = mapped_column(_enum(EventKind, "event_kind"))
     channel: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_consent_events_contact", "contact_id", "id"),)
+
+
+class LedgerHead(Base):
+    """The one row naming the last event of the chain; appenders lock it, so seq is gapless."""
+
+    __tablename__ = "ledger_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+# The same statements are in migration 0002; here they follow ``create_all`` (tests).
+APPEND_ONLY_DDL = {
+    "sqlite": (
+        "CREATE TRIGGER consent_events_no_update BEFORE UPDATE ON consent_events "
+        "BEGIN SELECT RAISE(ABORT, 'consent_events is append-only'); END",
+        "CREATE TRIGGER consent_events_no_delete BEFORE DELETE ON consent_events "
+        "BEGIN SELECT RAISE(ABORT, 'consent_events is append-only'); END",
+    ),
+    "postgresql": (
+        "CREATE OR REPLACE FUNCTION consent_events_append_only() RETURNS trigger "
+        "LANGUAGE plpgsql AS $$ BEGIN "
+        "RAISE EXCEPTION 'consent_events is append-only' USING ERRCODE = 'insufficient_privilege'; "
+        "END $$",
+        "CREATE TRIGGER consent_events_append_only BEFORE UPDATE OR DELETE ON consent_events "
+        "FOR EACH ROW EXECUTE FUNCTION consent_events_append_only()",
+    ),
+}
+for _dialect, _statements in APPEND_ONLY_DDL.items():
+    for _statement in _statements:
+        event.listen(
+            ConsentEvent.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect)
+        )
 
 
 class Campaign(Base):
@@ -325,3 +390,47 @@ class Suppression(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (CheckConstraint("length(address_hash) = 64", name="hash_length"),)
+
+
+class RightsRequest(Base):
+    """One line of the request register: an access, rectification or erasure request.
+
+    The row outlives erasure (it proves the request was handled); ``note`` is cleared then
+    because staff may have written personal details in it.
+    """
+
+    __tablename__ = "rights_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    kind: Mapped[RightsKind] = mapped_column(_enum(RightsKind, "rights_kind"))
+    status: Mapped[RightsStatus] = mapped_column(
+        _enum(RightsStatus, "rights_status"), default=RightsStatus.RECEIVED
+    )
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_on: Mapped[date] = mapped_column(Date)
+    verification: Mapped[str | None] = mapped_column(String(64))
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handled_by: Mapped[str | None] = mapped_column(String(200))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_rights_requests_status_due_on", "status", "due_on"),
+        Index("ix_rights_requests_contact", "contact_id"),
+    )
+
+
+class RetentionRun(Base):
+    """What one run of the retention job did (or, on a dry run, would have done)."""
+
+    __tablename__ = "retention_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    run_on: Mapped[date] = mapped_column(Date)
+    last_expired_anchor: Mapped[date] = mapped_column(Date)
+    grace_days: Mapped[int] = mapped_column(Integer)
+    dry_run: Mapped[bool] = mapped_column(Boolean)
+    candidates: Mapped[int] = mapped_column(Integer)
+    anonymised: Mapped[int] = mapped_column(Integer)

@@ -52,6 +52,8 @@ class Settings:
     max_retries: int = 8
     batch_time_limit_ms: int = 600_000
     stuck_after_seconds: int = 900
+    retention_grace_days: int = 30
+    rights_due_days: int = 30
     testing: bool = False
 
     @property
@@ -146,6 +148,8 @@ class Settings:
             queue_prefix=_queue_prefix(get("QUEUE_PREFIX") or "prefsvc-"),
             max_retries=_positive_int(get, "MAX_RETRIES", 8, maximum=100),
             stuck_after_seconds=_positive_int(get, "STUCK_AFTER_SECONDS", 900, maximum=86_400),
+            retention_grace_days=_positive_int(get, "RETENTION_GRACE_DAYS", 30, maximum=3650),
+            rights_due_days=_positive_int(get, "RIGHTS_DUE_DAYS", 30, maximum=365),
         )
 
 

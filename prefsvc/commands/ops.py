@@ -35,7 +35,11 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
         click.echo(f"demo data loaded; campaign {campaign.id} sent to {size} contacts")
     _print_links(settings, host, port)
     if not no_serve:
-        current_app.run(host=host, port=port, threaded=True, use_reloader=False, debug=False)
+        from werkzeug.serving import run_simple
+
+        # Flask's app.run() refuses to run inside a CLI command; serve with Werkzeug directly.
+        app = current_app._get_current_object()
+        run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
 
 
 def _print_links(settings, host: str, port: int) -> None:
@@ -46,16 +50,20 @@ def _print_links(settings, host: str, port: int) -> None:
         db.select(Contact).where(Contact.email.is_not(None)).order_by(Contact.id.desc()).limit(1)
     )
     topic = db.session.scalar(db.select(Topic).order_by(Topic.id).limit(1))
-    click.echo("")
-    click.echo(f"prefsvc demo on http://{host}:{port}")
+    lines = []
     if settings.mail_url.startswith("maildir:"):
-        click.echo(f"  outbox (delivered mail, click its links):  {base}/outbox")
+        lines.append(("outbox: open a mail, click its links", f"{base}/outbox"))
     if contact is not None and topic is not None:
         unsubscribe, preferences = sending.links(settings, contact.public_id, topic.id)
-        click.echo(f"  preference centre of {contact.first_name}:     {preferences}")
-        click.echo(f"  one-click unsubscribe page:               {unsubscribe}")
-    click.echo(f"  health:                                    {base}/healthz")
-    click.echo("  campaign figures:   .venv/bin/prefsvc campaigns show 1 --json")
+        lines.append((f"preference centre of {contact.first_name}", preferences))
+        lines.append(("one-click unsubscribe page", unsubscribe))
+    lines.append(("health", f"{base}/healthz"))
+    lines.append(("metrics", f"{base}/metrics"))
+    lines.append(("campaign figures", ".venv/bin/prefsvc campaigns show 1 --json"))
+    width = max(len(label) for label, _ in lines) + 2
+    click.echo(f"\nprefsvc demo on http://{host}:{port}  (Ctrl+C stops it)")
+    for label, value in lines:
+        click.echo(f"  {label + ':':<{width}}{value}")
     click.echo("")
 
 

@@ -1,0 +1,204 @@
+"""What a recipient can do from a link: one-click unsubscribe, undo, and the preference centre.
+
+Links name a contact by its random public id; a link whose contact is gone, erased or
+anonymised, or whose topic no longer exists, is as invalid as a forged one (``InvalidToken``,
+never a reason), so a link never tells anyone whether an address is known.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from prefsvc import consent, contacts, suppression
+from prefsvc.errors import InvalidInput, InvalidToken, Suppressed
+from prefsvc.models import (
+    Contact,
+    ContactStatus,
+    EventKind,
+    Language,
+    SubscriptionStatus,
+    Topic,
+)
+from prefsvc.tokens import Signer
+
+CHANNEL = "preference-centre"
+PAUSE_MONTHS = (1, 3, 6)
+LINKABLE = (ContactStatus.ACTIVE, ContactStatus.UNSUBSCRIBED)
+
+
+def _linkable(session: Session, public_id: str) -> Contact:
+    contact = contacts.by_public_id(session, public_id)
+    if contact is None or contact.status not in LINKABLE or contact.email is None:
+        raise InvalidToken()
+    return contact
+
+
+def open_unsubscribe_link(session: Session, signer: Signer, token: str) -> tuple[Contact, Topic]:
+    """Return the contact and topic an unsubscribe token names, or raise InvalidToken."""
+    claim = signer.read_unsubscribe(token)
+    topic = session.get(Topic, claim.topic_id)
+    if topic is None:
+        raise InvalidToken()
+    return _linkable(session, claim.public_id), topic
+
+
+def open_preferences_link(session: Session, signer: Signer, token: str) -> Contact:
+    """Return the contact a preference-centre token names, or raise InvalidToken."""
+    return _linkable(session, signer.read_preferences(token))
+
+
+def is_subscribed(session: Session, contact: Contact, topic: Topic) -> bool:
+    current = consent.subscription(session, contact, topic)
+    return current is not None and current.status is SubscriptionStatus.SUBSCRIBED
+
+
+def has_objected(contact: Contact) -> bool:
+    """Tell whether the person left all marketing mail: that is final, nothing re-adds them."""
+    return contact.status is not ContactStatus.ACTIVE
+
+
+def undo_unsubscribe(
+    session: Session,
+    contact: Contact,
+    topic: Topic,
+    *,
+    suppression_key: str,
+    now: datetime,
+    today: date,
+) -> bool:
+    """Put the contact back on the topic they just left; refuse after an objection."""
+    _refuse_if_suppressed(session, contact, suppression_key)
+    return consent.subscribe(session, contact, topic, channel="undo", now=now, today=today)
+
+
+def _refuse_if_suppressed(session: Session, contact: Contact, suppression_key: str) -> None:
+    if has_objected(contact) or (
+        contact.email and suppression.is_suppressed(session, suppression_key, contact.email)
+    ):
+        raise Suppressed("this address left all marketing mail")
+
+
+@dataclass(frozen=True)
+class TopicChoice:
+    topic: Topic
+    subscribed: bool
+
+
+def topic_choices(session: Session, contact: Contact) -> list[TopicChoice]:
+    """Return every topic, by name, with whether the contact receives it."""
+    subscribed = {
+        s.topic_id for s in contact.subscriptions if s.status is SubscriptionStatus.SUBSCRIBED
+    }
+    topics = session.scalars(select(Topic).order_by(Topic.name, Topic.id))
+    return [TopicChoice(topic=t, subscribed=t.id in subscribed) for t in topics]
+
+
+@dataclass
+class Changes:
+    """What a preference-centre save changed (empty when the form was sent unchanged)."""
+
+    subscribed: list[Topic] = field(default_factory=list)
+    unsubscribed: list[Topic] = field(default_factory=list)
+    language: Language | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.subscribed or self.unsubscribed or self.language)
+
+
+def save(
+    session: Session,
+    contact: Contact,
+    *,
+    topic_ids: Collection[int],
+    language: str,
+    suppression_key: str,
+    now: datetime,
+    today: date,
+) -> Changes:
+    """Apply the preference-centre form: exactly these topics, in this language.
+
+    Each change is its own ledger event and, being the person's own choice, moves the
+    window anchor; topics cannot be added back after an objection.
+    """
+    try:
+        chosen_language = Language(language)
+    except ValueError:
+        raise InvalidInput("language", "must be nl, fr or en") from None
+    wanted = set(topic_ids)
+    changes = Changes()
+    choices = topic_choices(session, contact)
+    if wanted - {c.topic.id for c in choices}:
+        raise InvalidInput("topics", "names a topic that does not exist")
+    if any(not c.subscribed and c.topic.id in wanted for c in choices):
+        _refuse_if_suppressed(session, contact, suppression_key)
+    for choice in choices:
+        if choice.topic.id in wanted and not choice.subscribed:
+            consent.subscribe(session, contact, choice.topic, channel=CHANNEL, now=now, today=today)
+            changes.subscribed.append(choice.topic)
+        elif choice.topic.id not in wanted and choice.subscribed:
+            consent.unsubscribe(
+                session, contact, choice.topic, channel=CHANNEL, now=now, today=today
+            )
+            changes.unsubscribed.append(choice.topic)
+    if chosen_language is not contact.language:
+        contact.language = chosen_language
+        consent.record(
+            session,
+            contact,
+            EventKind.PREFERENCES,
+            channel=CHANNEL,
+            now=now,
+            detail={"language": chosen_language.value},
+        )
+        consent.touch_anchor(contact, today)
+        changes.language = chosen_language
+    return changes
+
+
+def add_months(day: date, months: int) -> date:
+    """Return the same day ``months`` later, or that month's last day when it is shorter."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return day.replace(
+        year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1])
+    )
+
+
+def pause(session: Session, contact: Contact, months: int, *, now: datetime, today: date) -> date:
+    """Stop all marketing mail for 1, 3 or 6 months; return the first day mail may go again."""
+    if months not in PAUSE_MONTHS:
+        raise InvalidInput("months", "must be 1, 3 or 6")
+    until = add_months(today, months)
+    contact.paused_until = until
+    consent.record(
+        session,
+        contact,
+        EventKind.PAUSED,
+        channel=CHANNEL,
+        now=now,
+        detail={"months": months, "until": until.isoformat()},
+    )
+    consent.touch_anchor(contact, today)
+    return until
+
+
+def resume(session: Session, contact: Contact, *, now: datetime, today: date) -> bool:
+    """End a pause now; return False when mail was not paused."""
+    if contact.paused_until is None or contact.paused_until <= today:
+        return False
+    contact.paused_until = None
+    consent.record(
+        session, contact, EventKind.PAUSED, channel=CHANNEL, now=now, detail={"until": None}
+    )
+    consent.touch_anchor(contact, today)
+    return True
+
+
+def is_paused(contact: Contact, today: date) -> bool:
+    return contact.paused_until is not None and contact.paused_until > today

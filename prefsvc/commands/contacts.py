@@ -1,7 +1,118 @@
-"""``prefsvc contacts``: import, show, export, erase."""
+"""``prefsvc contacts``: import, show (export and erase live in ``commands.privacy``)."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from prefsvc import clock, contacts, importing, window
 from prefsvc.cli import DomainGroup
+from prefsvc.errors import ImportFileError
+from prefsvc.extensions import db
+from prefsvc.models import ConsentEvent, Contact, Topic
+from prefsvc.settings import current_settings
 
 group = DomainGroup("contacts", help="People we may mail.")
+
+
+@group.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Report what would happen and write nothing.")
+def import_(file: Path, dry_run: bool) -> None:
+    """Import contacts from a CSV file; prints a JSON summary, rejected rows on stderr."""
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise ImportFileError(f"cannot read {file}: {exc.strerror or exc}") from None
+    result = importing.import_csv(
+        db.session,
+        data,
+        filename=file.name,
+        now=clock.now(),
+        today=clock.today(),
+        suppression_key=current_settings().suppression_key,
+        source="cli",
+        dry_run=dry_run,
+    )
+    if dry_run:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    for error in result.errors:
+        click.echo(f"line {error.line}: {error.field}: {error.reason}", err=True)
+    click.echo(json.dumps(result.summary()))
+
+
+@group.command("show")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+def show(email: str, as_json: bool) -> None:
+    """Show a contact, their subscriptions, window expiry date and consent history."""
+    contact = contacts.get(db.session, email)
+    document = _document(db.session, contact, current_settings().marketing_window_years)
+    db.session.rollback()
+    if as_json:
+        click.echo(json.dumps(document, ensure_ascii=False))
+        return
+    name = " ".join(p for p in (document["first_name"], document["last_name"]) if p)
+    click.echo(f"{document['email']}  {name}  ({document['language']}, {document['status']})")
+    click.echo(
+        f"  basis {document['basis'] or '-'} {document['basis_date'] or ''}".rstrip()
+        + f"; window {document['window_anchor']} to {document['window_expires_on']}"
+    )
+    if document["paused_until"]:
+        click.echo(f"  paused until {document['paused_until']}")
+    for sub in document["subscriptions"]:
+        click.echo(f"  {sub['status']:<13}{sub['topic']}")
+    for event in document["consent_history"]:
+        topic = f" {event['topic']}" if event["topic"] else ""
+        click.echo(f"  {event['occurred_at']}  {event['kind']}{topic} ({event['channel']})")
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _document(session: Session, contact: Contact, years: int) -> dict[str, Any]:
+    events = session.execute(
+        select(ConsentEvent, Topic.slug)
+        .outerjoin(Topic, Topic.id == ConsentEvent.topic_id)
+        .where(ConsentEvent.contact_id == contact.id)
+        .order_by(ConsentEvent.seq)
+    )
+    subscriptions = sorted(contact.subscriptions, key=lambda s: s.topic.slug)
+    return {
+        "public_id": contact.public_id,
+        "email": contact.email,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "organisation": contact.organisation,
+        "language": contact.language.value,
+        "role": contact.role.value if contact.role else None,
+        "status": contact.status.value,
+        "basis": contact.basis.value if contact.basis else None,
+        "basis_date": _iso(contact.basis_date),
+        "window_anchor": _iso(contact.window_anchor),
+        "window_expires_on": _iso(window.expires_on(contact.window_anchor, years)),
+        "paused_until": _iso(contact.paused_until),
+        "subscriptions": [
+            {"topic": s.topic.slug, "name": s.topic.name, "status": s.status.value}
+            for s in subscriptions
+        ],
+        "consent_history": [
+            {
+                "kind": event.kind.value,
+                "channel": event.channel,
+                "topic": slug,
+                "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
+                "detail": event.detail,
+            }
+            for event, slug in events
+        ],
+    }

@@ -1,0 +1,401 @@
+"""CSV contact import (CONTRACT §4): read the whole file first, then write in bulk.
+
+The file is decoded and every row validated before anything touches the database, so a file
+refused as a whole leaves nothing behind. Suppression is checked first and in one query: an
+address that objected or was erased is never (re)added. Existing contacts and topics are loaded
+in bulk, so the cost per row is the ledger and the INSERTs, not round trips.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from prefsvc import consent, suppression, window
+from prefsvc.contacts import normalise_email
+from prefsvc.errors import ImportFileError, InvalidInput
+from prefsvc.models import (
+    Basis,
+    Contact,
+    ContactStatus,
+    EventKind,
+    Language,
+    Role,
+    Subscription,
+    SubscriptionStatus,
+    Topic,
+)
+
+CHUNK = 500  # addresses per IN (...) when loading existing contacts
+MAX_TEXT = 200  # the length of the name and organisation columns
+NOT_TEXT = "not a UTF-8 or Windows-1252 text file"
+# C0 control characters other than tab, line feed, carriage return and form feed: binary data.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+TEXT_COLUMNS = ("first_name", "last_name", "organisation")
+
+
+@dataclass
+class RowError:
+    """Why one row was not imported; ``line`` is the physical line in the file (header: 1)."""
+
+    line: int
+    field: str
+    reason: str
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    suppressed: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    def summary(self) -> dict[str, int]:
+        """Return the counts printed by ``contacts import`` (CONTRACT §4)."""
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "suppressed": self.suppressed,
+        }
+
+
+@dataclass
+class _Row:
+    """One valid row; ``None`` means the cell was empty (it never erases a stored value)."""
+
+    line: int
+    email: str
+    first_name: str | None
+    last_name: str | None
+    organisation: str | None
+    language: Language | None
+    role: Role | None
+    basis: Basis | None
+    basis_date: date | None
+    topics: list[Topic]
+
+
+def import_csv(
+    session: Session,
+    data: bytes,
+    *,
+    filename: str,
+    now: datetime,
+    today: date,
+    suppression_key: str,
+    source: str = "cli",
+    dry_run: bool = False,
+) -> ImportResult:
+    """Import contacts from CSV bytes; the caller commits.
+
+    Raises ``ImportFileError`` (nothing written) when the file as a whole cannot be read.
+    With ``dry_run`` everything is done inside a savepoint that is rolled back, so the counts
+    are exactly those a real import would give and nothing is left pending.
+    """
+    text = decode(data)
+    topics = {t.slug: t for t in session.scalars(select(Topic))}
+    result = ImportResult()
+    rows: list[_Row] = []
+    for line, cells in _records(text):
+        row = _validate(line, cells, topics, today, result.errors)
+        if row is None:
+            result.rejected += 1
+        else:
+            rows.append(row)
+
+    savepoint = session.begin_nested() if dry_run else None
+    try:
+        _write(session, rows, result, filename, now, today, suppression_key, source)
+        session.flush()
+    finally:
+        if savepoint is not None:
+            savepoint.rollback()
+    return result
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def decode(data: bytes) -> str:
+    """Return the file's text: UTF-8 (BOM optional), else Windows-1252; refuse anything else."""
+    if b"\x00" in data:
+        raise ImportFileError(NOT_TEXT)
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:  # bytes Windows-1252 leaves undefined
+            raise ImportFileError(NOT_TEXT) from None
+    if _CONTROL.search(text):
+        raise ImportFileError(NOT_TEXT)
+    if not text.strip():
+        raise ImportFileError("the file is empty")
+    return text
+
+
+def _delimiter(text: str) -> str:
+    header = text.split("\n", 1)[0]
+    return ";" if header.count(";") > header.count(",") else ","
+
+
+def _records(text: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield (first physical line, {column: trimmed cell}) for every non-empty data row."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
+    columns: list[str] | None = None
+    next_line = 1
+    try:
+        for cells in reader:
+            line, next_line = next_line, reader.line_num + 1
+            if not any(cell.strip() for cell in cells):
+                continue
+            if columns is None:
+                columns = [name.strip().lstrip("\ufeff").lower() for name in cells]
+                if "email" not in columns:
+                    raise ImportFileError("the header has no 'email' column")
+                continue
+            record: dict[str, str] = {}
+            for name, cell in zip(columns, cells, strict=False):
+                record.setdefault(name, cell.strip())
+            yield line, record
+    except csv.Error as exc:
+        raise ImportFileError(f"line {reader.line_num}: not valid CSV ({exc})") from None
+    if columns is None:
+        raise ImportFileError("the file is empty")
+
+
+def _choice(enum: type[StrEnum], value: str) -> Any:
+    if not value:
+        return None
+    try:
+        return enum(value.lower())
+    except ValueError:
+        raise InvalidInput("", "must be one of " + ", ".join(m.value for m in enum)) from None
+
+
+def _basis_date(value: str, today: date) -> date | None:
+    if not value:
+        return None
+    if not _ISO_DATE.fullmatch(value):
+        raise InvalidInput("", "is not a date (YYYY-MM-DD)")
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput("", "is not a valid date") from None
+    if day > today:
+        raise InvalidInput("", "is in the future")
+    return day
+
+
+def _topics(value: str, topics: dict[str, Topic]) -> list[Topic]:
+    chosen: list[Topic] = []
+    for slug in (part.strip().lower() for part in value.split("|")):
+        if not slug:
+            continue
+        if slug not in topics:
+            raise InvalidInput("", f"unknown topic '{slug}'")
+        if topics[slug] not in chosen:
+            chosen.append(topics[slug])
+    return chosen
+
+
+def _validate(
+    line: int,
+    cells: dict[str, str],
+    topics: dict[str, Topic],
+    today: date,
+    errors: list[RowError],
+) -> _Row | None:
+    """Return the row's values, or None after adding one RowError per bad cell."""
+    parsers = {
+        "email": normalise_email,
+        "language": lambda v: _choice(Language, v),
+        "role": lambda v: _choice(Role, v),
+        "basis": lambda v: _choice(Basis, v),
+        "basis_date": lambda v: _basis_date(v, today),
+        "topics": lambda v: _topics(v, topics),
+        **{name: _text for name in TEXT_COLUMNS},
+    }
+    values: dict[str, Any] = {}
+    bad = False
+    for name, parse in parsers.items():
+        try:
+            values[name] = parse(cells.get(name, ""))
+        except InvalidInput as exc:
+            errors.append(RowError(line, name, exc.reason))
+            bad = True
+    return None if bad else _Row(line=line, **values)
+
+
+def _text(value: str) -> str | None:
+    if len(value) > MAX_TEXT:
+        raise InvalidInput("", f"is longer than {MAX_TEXT} characters")
+    return value or None
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+def _existing(session: Session, emails: list[str]) -> dict[str, Contact]:
+    found: dict[str, Contact] = {}
+    for start in range(0, len(emails), CHUNK):
+        chunk = emails[start : start + CHUNK]
+        query = (
+            select(Contact)
+            .where(Contact.email.in_(chunk))
+            .options(selectinload(Contact.subscriptions))
+        )
+        found.update((c.email, c) for c in session.scalars(query))
+    return found
+
+
+def _apply(contact: Contact, row: _Row) -> bool:
+    """Update an existing contact from a row; return whether a stored value changed."""
+    before = (
+        contact.first_name,
+        contact.last_name,
+        contact.organisation,
+        contact.language,
+        contact.role,
+        contact.basis,
+        contact.basis_date,
+        contact.window_anchor,
+    )
+    for name in (*TEXT_COLUMNS, "language", "role"):
+        value = getattr(row, name)
+        if value is not None:
+            setattr(contact, name, value)
+    if row.basis_date is not None:
+        # An older basis never replaces a newer one, and never moves the anchor backwards.
+        if contact.basis_date is None or row.basis_date >= contact.basis_date:
+            contact.basis_date = row.basis_date
+            contact.basis = row.basis or contact.basis
+        contact.window_anchor = window.later_anchor(contact.window_anchor, row.basis_date)
+    elif row.basis is not None and contact.basis is None:
+        contact.basis = row.basis
+    after = (
+        contact.first_name,
+        contact.last_name,
+        contact.organisation,
+        contact.language,
+        contact.role,
+        contact.basis,
+        contact.basis_date,
+        contact.window_anchor,
+    )
+    return before != after
+
+
+def _write(
+    session: Session,
+    rows: list[_Row],
+    result: ImportResult,
+    filename: str,
+    now: datetime,
+    today: date,
+    suppression_key: str,
+    source: str,
+) -> None:
+    emails = list(dict.fromkeys(row.email for row in rows))
+    suppressed = suppression.suppressed_among(session, suppression_key, emails)
+    contacts = _existing(session, [e for e in emails if e not in suppressed])
+    # topic ids each contact has a subscription row for (subscribed or not), kept current
+    # in memory so that no row needs a SELECT.
+    known_topics = {
+        email: {s.topic_id for s in contact.subscriptions} for email, contact in contacts.items()
+    }
+    changes: list[tuple[Contact, _Row, list[Topic]]] = []
+    for row in rows:
+        contact = contacts.get(row.email)
+        if row.email in suppressed or (
+            contact is not None and contact.status is not ContactStatus.ACTIVE
+        ):
+            result.suppressed += 1
+            continue
+        if contact is None:
+            contact = Contact(
+                email=row.email,
+                first_name=row.first_name,
+                last_name=row.last_name,
+                organisation=row.organisation,
+                language=row.language or Language.NL,
+                role=row.role,
+                basis=row.basis,
+                basis_date=row.basis_date,
+                window_anchor=row.basis_date or today,
+                status=ContactStatus.ACTIVE,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(contact)
+            contacts[row.email] = contact
+            known_topics[row.email] = set()
+            created = changed = True
+        else:
+            created, changed = False, _apply(contact, row)
+        # Never resubscribe: a topic with any subscription row (even unsubscribed) is left alone.
+        new_topics = [t for t in row.topics if t.id not in known_topics[row.email]]
+        known_topics[row.email].update(t.id for t in new_topics)
+        if created:
+            result.created += 1
+        elif changed or new_topics:
+            result.updated += 1
+        else:
+            result.unchanged += 1
+            continue
+        changes.append((contact, row, new_topics))
+
+    session.flush()  # one batch of INSERTs: every new contact gets its id
+    for contact, row, new_topics in changes:
+        consent.record(
+            session,
+            contact,
+            EventKind.IMPORTED,
+            channel="import",
+            now=now,
+            detail={
+                "file": filename,
+                "basis": row.basis.value if row.basis else None,
+                "basis_date": row.basis_date.isoformat() if row.basis_date else None,
+                "source": source,
+                "topics": [t.slug for t in row.topics],
+            },
+        )
+        for topic in new_topics:
+            _subscribe(session, contact, topic, now)
+
+
+def _subscribe(session: Session, contact: Contact, topic: Topic, now: datetime) -> None:
+    """Add a subscription the bookkeeping in ``_write`` knows is new, and record it.
+
+    The same rows and event as ``consent.subscribe(..., by_person=False)`` for a topic the
+    contact has no subscription row for, without its SELECT per call (and the flush that
+    SELECT triggers), which made a 10,000-row import take tens of seconds.
+    """
+    session.add(
+        Subscription(
+            contact=contact,
+            topic=topic,
+            status=SubscriptionStatus.SUBSCRIBED,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    consent.record(session, contact, EventKind.SUBSCRIBED, channel="import", now=now, topic=topic)

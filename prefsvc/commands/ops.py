@@ -83,4 +83,34 @@ def worker_command(processes: int | None, threads: int | None) -> None:
     workers.run(processes or settings.worker_processes, threads or settings.worker_threads)
 
 
-commands = [demo_command, worker_command]
+@click.command("scheduler")
+@click.option("--interval", type=click.FloatRange(1, 3600), default=60, show_default=True,
+              help="Seconds between ticks.")
+@click.option("--once", is_flag=True, help="Run what is due now, then exit.")
+def scheduler_command(interval: float, once: bool) -> None:
+    """Run the periodic jobs: stuck-delivery recovery and the daily retention run."""
+    import signal
+    import threading
+
+    from prefsvc import scheduler
+
+    settings = current_settings()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    while True:
+        report = scheduler.tick(
+            db.session, settings, now=clock.now(), enqueue=tasks.queue().send_batch
+        )
+        db.session.commit()
+        if once:
+            click.echo(
+                f"recovered {report.recovered}; retention "
+                + (f"ran, {report.anonymised} anonymised" if report.retention_ran else "not due")
+            )
+            tasks.queue().join(timeout_ms=600_000)
+            return
+        if stop.wait(interval):
+            return
+
+
+commands = [demo_command, worker_command, scheduler_command]

@@ -37,7 +37,11 @@ class CampaignStateError(PrefsvcError):
 
 
 class TemporaryBatchFailure(PrefsvcError):
-    """Some deliveries of a batch got a temporary failure; the queue retries the batch later."""
+    """Part of a batch must be tried again later; ``retry_after_ms`` None means backoff."""
+
+    def __init__(self, message: str, *, retry_after_ms: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms
 
 
 class RequestStateError(PrefsvcError):

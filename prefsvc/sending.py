@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from prefsvc import audience, campaigns, clock, suppression
@@ -244,7 +244,9 @@ def deliver(
         stuck_after=timedelta(seconds=settings.stuck_after_seconds),
     )
     result.skipped = len(delivery_ids) - len(claimed)
+    in_flight_elsewhere = _still_sending(session, set(delivery_ids) - set(claimed))
     if not claimed:
+        _retry_if_in_flight(in_flight_elsewhere, settings)
         return result
 
     rows = session.execute(
@@ -376,7 +378,30 @@ def deliver(
     )
     if result.retry:
         raise TemporaryBatchFailure(f"{result.retry} deliveries will be retried")
+    _retry_if_in_flight(in_flight_elsewhere, settings)
     return result
+
+
+def _still_sending(session: Session, ids: set[int]) -> int:
+    """Count deliveries of this batch that another (perhaps dead) worker holds in sending."""
+    if not ids:
+        return 0
+    count = session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.SENDING)
+    )
+    session.commit()
+    return count or 0
+
+
+def _retry_if_in_flight(count: int, settings: Settings) -> None:
+    """A redelivered batch whose rows are still held: look again once a dead holder is stale."""
+    if count:
+        raise TemporaryBatchFailure(
+            f"{count} deliveries are in flight elsewhere",
+            retry_after_ms=(settings.stuck_after_seconds + 1) * 1000,
+        )
 
 
 def _salvage(session: Session, pending: list[dict], untouched: list[int]) -> None:

@@ -177,7 +177,7 @@ def _send_batch(delivery_ids: list[int]) -> None:
         sending.run_batch(delivery_ids, final_attempt=retries >= current_settings().max_retries)
     except TemporaryBatchFailure as exc:
         # Retried with exponential backoff by the Retries middleware, without an error log.
-        raise dramatiq.Retry(str(exc)) from None
+        raise dramatiq.Retry(str(exc), delay=exc.retry_after_ms) from None
 
 
 def launch(campaign_id: int) -> int:

@@ -17,7 +17,7 @@ from tests.factories import make_campaign, make_contact, make_topic
 pytestmark = pytest.mark.all_databases
 
 
-def worker_env(settings) -> dict[str, str]:
+def worker_env(settings, **extra: str) -> dict[str, str]:
     """The environment a ``prefsvc worker`` on another machine would be given."""
     return {
         "PATH": os.environ.get("PATH", ""),
@@ -30,14 +30,15 @@ def worker_env(settings) -> dict[str, str]:
         "PREFSVC_SUPPRESSION_KEY": settings.suppression_key,
         "PREFSVC_MAIL_FROM": settings.mail_from,
         "PREFSVC_QUEUE_PREFIX": settings.queue_prefix,
+        **{f"PREFSVC_{k.upper()}": v for k, v in extra.items()},
     }
 
 
-def start_worker(settings, processes: int = 1, threads: int = 2) -> subprocess.Popen:
+def start_worker(settings, processes: int = 1, threads: int = 2, **extra: str) -> subprocess.Popen:
     prefsvc = Path(sys.executable).parent / "prefsvc"
     return subprocess.Popen(
         [str(prefsvc), "worker", "--processes", str(processes), "--threads", str(threads)],
-        env=worker_env(settings),
+        env=worker_env(settings, **extra),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -81,3 +82,58 @@ def test_worker_refuses_to_start_without_a_broker(runner):
     result = runner.invoke(args=["worker"])
     assert result.exit_code != 0
     assert "PREFSVC_BROKER_URL is not set" in result.stderr
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":", 1) for line in status.read_text().splitlines() if ":" in line
+            )
+        except OSError:
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            found.append(int(status.parent.name))
+    return found
+
+
+@pytest.mark.parametrize("broker_kind", ["rabbitmq"])
+def test_killed_worker_mid_campaign_is_replaced_and_everyone_gets_the_mail(
+    app, session, settings, smtp_server
+):
+    """SIGKILL a worker process mid-send: the campaign still reaches everyone, and the only
+    duplicates are the messages its threads had in flight."""
+    from collections import Counter
+
+    from prefsvc import tasks
+
+    threads = 2
+    smtp_server.handler.data_delay = 0.03
+    topic = make_topic(session)
+    people = [make_contact(session, f"k{i}@example.org", topics=[topic]) for i in range(150)]
+    campaign = make_campaign(session, topic)
+    session.commit()
+    worker = start_worker(
+        settings.with_(mail_url=smtp_server.url), threads=threads, stuck_after_seconds="2"
+    )
+    try:
+        tasks.launch(campaign.id)
+        deadline = time.monotonic() + 60
+        while len(smtp_server.received) < 20:
+            assert time.monotonic() < deadline, "no mail arrived"
+            time.sleep(0.02)
+        victims = _children(worker.pid)
+        assert victims, "the supervisor has no worker process"
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        killed_at = len(smtp_server.received)
+        wait_until_sent(session, campaign, timeout=120)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=60)
+
+    counts = Counter(r.recipients[0] for r in smtp_server.received)
+    assert set(counts) == {p.email for p in people}
+    duplicates = sum(n - 1 for n in counts.values())
+    assert duplicates <= threads, (duplicates, killed_at)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from prefsvc import audience, campaigns, clock, suppression
@@ -36,14 +36,52 @@ from prefsvc.models import (
 from prefsvc.rendering import CompiledVariant, RecipientContext, compile_variant, render
 from prefsvc.settings import Settings, current_settings
 from prefsvc.tokens import Signer
-from prefsvc.transport import PermanentFailure, TemporaryFailure, Transport, open_transport
+from prefsvc.transport import (
+    DeliveryError,
+    PermanentFailure,
+    TemporaryFailure,
+    Transport,
+    open_transport,
+)
 
 log = logging.getLogger(__name__)
 
-# Results are committed after every message: a killed worker then re-sends at most the one
-# message each of its threads had in flight. PostgreSQL commits them without waiting for the
-# WAL flush (synchronous_commit=off: a worker crash loses nothing, a server crash ~200 ms).
-WRITE_BACK_EVERY = 1
+# Results are committed every WRITE_BACK_EVERY messages per thread: a killed worker re-sends at
+# most that many per thread (messages handed to SMTP whose result was not yet committed).
+# PostgreSQL commits them without waiting for the WAL flush (synchronous_commit=off: a worker
+# crash loses nothing, a database server crash at most the last ~200 ms).
+WRITE_BACK_EVERY = 10
+_deliveries = Delivery.__table__
+RECORD_OUTCOME = (
+    update(_deliveries)
+    .where(_deliveries.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        reason=bindparam("b_reason"),
+        sent_at=bindparam("b_sent_at"),
+        smtp_code=bindparam("b_code"),
+        smtp_text=bindparam("b_text"),
+    )
+)
+
+
+def _outcome(
+    delivery_id: int,
+    status: DeliveryStatus,
+    *,
+    reason: str | None = None,
+    sent_at: datetime | None = None,
+    error: DeliveryError | None = None,
+) -> dict:
+    """One row of RECORD_OUTCOME: every key always present, so one executemany takes them all."""
+    return {
+        "b_id": delivery_id,
+        "b_status": status,
+        "b_reason": reason,
+        "b_sent_at": sent_at,
+        "b_code": error.code if error is not None else None,
+        "b_text": (error.text or "")[:1000] if error is not None else None,
+    }
 _VARIANT_CACHE_SIZE = 64
 
 
@@ -290,7 +328,7 @@ def deliver(
         if pending:
             if relaxed_commit:
                 session.execute(text("SET LOCAL synchronous_commit = off"))
-            session.execute(update(Delivery), pending)
+            session.execute(RECORD_OUTCOME, pending)
             session.commit()
             pending.clear()
 
@@ -308,9 +346,7 @@ def deliver(
                 reason = audience.SUPPRESSED
             if reason is not None:
                 result.excluded[reason] = result.excluded.get(reason, 0) + 1
-                pending.append(
-                    {"id": row.delivery_id, "status": DeliveryStatus.EXCLUDED, "reason": reason}
-                )
+                pending.append(_outcome(row.delivery_id, DeliveryStatus.EXCLUDED, reason=reason))
                 continue
             unsubscribe_url, preferences_url = links(settings, row.public_id, snap.topic_id)
             rendered = render(
@@ -343,19 +379,10 @@ def deliver(
                     pending.append(_failed(row.delivery_id, exc, "retries_exhausted"))
                 else:
                     result.retry += 1
-                    pending.append(
-                        {
-                            "id": row.delivery_id,
-                            "status": DeliveryStatus.QUEUED,
-                            "smtp_code": exc.code,
-                            "smtp_text": (exc.text or "")[:1000],
-                        }
-                    )
+                    pending.append(_outcome(row.delivery_id, DeliveryStatus.QUEUED, error=exc))
             else:
                 result.sent += 1
-                pending.append(
-                    {"id": row.delivery_id, "status": DeliveryStatus.SENT, "sent_at": now()}
-                )
+                pending.append(_outcome(row.delivery_id, DeliveryStatus.SENT, sent_at=now()))
             if len(pending) >= WRITE_BACK_EVERY:
                 write_back()
         write_back()
@@ -407,7 +434,7 @@ def _retry_if_in_flight(count: int, settings: Settings) -> None:
 def _salvage(session: Session, pending: list[dict], untouched: list[int]) -> None:
     try:
         if pending:
-            session.execute(update(Delivery), pending)
+            session.execute(RECORD_OUTCOME, pending)
         if untouched:
             session.execute(
                 update(Delivery)
@@ -424,18 +451,12 @@ def _salvage(session: Session, pending: list[dict], untouched: list[int]) -> Non
 def _release(delivery_id: int, status: CampaignStatus) -> dict:
     """Hand a claimed delivery back (paused campaign) or close it (cancelled campaign)."""
     if status is CampaignStatus.CANCELLED:
-        return {"id": delivery_id, "status": DeliveryStatus.EXCLUDED, "reason": "cancelled"}
-    return {"id": delivery_id, "status": DeliveryStatus.QUEUED}
+        return _outcome(delivery_id, DeliveryStatus.EXCLUDED, reason="cancelled")
+    return _outcome(delivery_id, DeliveryStatus.QUEUED)
 
 
-def _failed(delivery_id: int, exc: PermanentFailure | TemporaryFailure, reason: str) -> dict:
-    return {
-        "id": delivery_id,
-        "status": DeliveryStatus.FAILED,
-        "reason": reason,
-        "smtp_code": exc.code,
-        "smtp_text": (exc.text or "")[:1000],
-    }
+def _failed(delivery_id: int, exc: DeliveryError, reason: str) -> dict:
+    return _outcome(delivery_id, DeliveryStatus.FAILED, reason=reason, error=exc)
 
 
 def _envelope_sender(settings: Settings) -> str:

@@ -108,6 +108,8 @@ def run(backend: str, rows: int) -> tuple[float, float]:
                 )
                 db.session.commit()
                 timings.append(time.perf_counter() - t0)
+                db.session.remove()
+                db.engine.dispose()  # each `prefsvc contacts import` is a fresh process
                 assert result.summary()[expected] == rows, result.summary()
             tasks.queue().stop()
             db.session.remove()

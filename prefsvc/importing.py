@@ -18,7 +18,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.orm import Session, selectinload
 
 from prefsvc import consent, suppression, window
@@ -267,40 +267,29 @@ def _existing(session: Session, emails: list[str]) -> dict[str, Contact]:
 
 
 def _apply(contact: Contact, row: _Row) -> bool:
-    """Update an existing contact from a row; return whether a stored value changed."""
-    before = (
-        contact.first_name,
-        contact.last_name,
-        contact.organisation,
-        contact.language,
-        contact.role,
-        contact.basis,
-        contact.basis_date,
-        contact.window_anchor,
-    )
-    for name in (*TEXT_COLUMNS, "language", "role"):
-        value = getattr(row, name)
-        if value is not None:
-            setattr(contact, name, value)
+    """Update an existing contact from a row; return whether a stored value changed.
+
+    Only differing values are assigned, so an unchanged contact costs the flush nothing.
+    """
+    wanted: dict[str, Any] = {
+        name: getattr(row, name)
+        for name in (*TEXT_COLUMNS, "language", "role")
+        if getattr(row, name) is not None
+    }
     if row.basis_date is not None:
         # An older basis never replaces a newer one, and never moves the anchor backwards.
         if contact.basis_date is None or row.basis_date >= contact.basis_date:
-            contact.basis_date = row.basis_date
-            contact.basis = row.basis or contact.basis
-        contact.window_anchor = window.later_anchor(contact.window_anchor, row.basis_date)
+            wanted["basis_date"] = row.basis_date
+            wanted["basis"] = row.basis or contact.basis
+        wanted["window_anchor"] = window.later_anchor(contact.window_anchor, row.basis_date)
     elif row.basis is not None and contact.basis is None:
-        contact.basis = row.basis
-    after = (
-        contact.first_name,
-        contact.last_name,
-        contact.organisation,
-        contact.language,
-        contact.role,
-        contact.basis,
-        contact.basis_date,
-        contact.window_anchor,
-    )
-    return before != after
+        wanted["basis"] = row.basis
+    changed = False
+    for name, value in wanted.items():
+        if getattr(contact, name) != value:
+            setattr(contact, name, value)
+            changed = True
+    return changed
 
 
 def _write(
@@ -363,6 +352,7 @@ def _write(
         changes.append((contact, row, new_topics))
 
     session.flush()  # one batch of INSERTs: every new contact gets its id
+    subscriptions: list[dict[str, Any]] = []
     for contact, row, new_topics in changes:
         consent.record(
             session,
@@ -379,23 +369,22 @@ def _write(
             },
         )
         for topic in new_topics:
-            _subscribe(session, contact, topic, now)
-
-
-def _subscribe(session: Session, contact: Contact, topic: Topic, now: datetime) -> None:
-    """Add a subscription the bookkeeping in ``_write`` knows is new, and record it.
-
-    The same rows and event as ``consent.subscribe(..., by_person=False)`` for a topic the
-    contact has no subscription row for, without its SELECT per call (and the flush that
-    SELECT triggers), which made a 10,000-row import take tens of seconds.
-    """
-    session.add(
-        Subscription(
-            contact=contact,
-            topic=topic,
-            status=SubscriptionStatus.SUBSCRIBED,
-            created_at=now,
-            updated_at=now,
-        )
-    )
-    consent.record(session, contact, EventKind.SUBSCRIBED, channel="import", now=now, topic=topic)
+            # What consent.subscribe(..., by_person=False) does for a topic without a
+            # subscription row, minus its SELECT per call: the bookkeeping above knows.
+            subscriptions.append(
+                {
+                    "contact_id": contact.id,
+                    "topic_id": topic.id,
+                    "status": SubscriptionStatus.SUBSCRIBED,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            consent.record(
+                session, contact, EventKind.SUBSCRIBED, channel="import", now=now, topic=topic
+            )
+        if new_topics and "subscriptions" not in inspect(contact).unloaded:
+            session.expire(contact, ["subscriptions"])
+    if subscriptions:
+        # One executemany without RETURNING: several times cheaper than ORM objects.
+        session.execute(insert(Subscription), subscriptions)

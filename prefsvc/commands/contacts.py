@@ -72,7 +72,8 @@ def show(email: str, as_json: bool) -> None:
         click.echo(f"  {sub['status']:<13}{sub['topic']}")
     for event in document["consent_history"]:
         topic = f" {event['topic']}" if event["topic"] else ""
-        click.echo(f"  {event['occurred_at']}  {event['kind']}{topic} ({event['channel']})")
+        when = event["occurred_at"][:16].replace("T", " ")
+        click.echo(f"  {when}  {event['kind']}{topic} ({event['channel']})")
 
 
 def _iso(value: Any) -> str | None:

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from prefsvc import retention, sending
+from prefsvc import campaigns, retention, sending
 from prefsvc.models import Delivery, RetentionRun
 from prefsvc.settings import Settings
 
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class TickReport:
     recovered: int = 0
+    launched: list[int] | None = None
     retention_ran: bool = False
     anonymised: int = 0
 
@@ -56,9 +57,16 @@ def retention_due(session: Session, *, today: date) -> bool:
     return last is None or last < today
 
 
-def tick(session: Session, settings: Settings, *, now: datetime, enqueue) -> TickReport:
-    """Run whatever is due at ``now``."""
+def tick(
+    session: Session, settings: Settings, *, now: datetime, enqueue, launch=None
+) -> TickReport:
+    """Run whatever is due at ``now``; ``launch(campaign_id)`` starts a scheduled campaign."""
     report = TickReport(recovered=recover(session, settings, now=now, enqueue=enqueue))
+    report.launched = []
+    if launch is not None:
+        for campaign_id in campaigns.due(session, now=now):
+            launch(campaign_id)
+            report.launched.append(campaign_id)
     today = now.astimezone(settings.timezone).date()
     if retention_due(session, today=today):
         result = retention.run(

@@ -30,10 +30,17 @@ from prefsvc.models import (
     Contact,
     Delivery,
     DeliveryStatus,
+    Language,
     Subscription,
     Topic,
 )
-from prefsvc.rendering import CompiledVariant, RecipientContext, compile_variant, render
+from prefsvc.rendering import (
+    CompiledVariant,
+    RecipientContext,
+    Rendered,
+    compile_variant,
+    render,
+)
 from prefsvc.settings import Settings, current_settings
 from prefsvc.tokens import Signer
 from prefsvc.transport import (
@@ -477,3 +484,48 @@ def recover_stuck(session: Session, *, now: datetime, older_than: timedelta) -> 
     ids = sorted(r[0] for r in rows)
     session.commit()
     return ids
+
+
+def test_send(
+    session: Session,
+    campaign: Campaign,
+    *,
+    to: str,
+    language: str | None,
+    settings: Settings,
+    now: datetime,
+    transport: Transport,
+) -> str:
+    """Send one copy to ``to`` as a preview; nothing is counted or recorded.
+
+    If ``to`` is a contact, their own data and links are used; otherwise a sample person
+    whose links lead to the "link not valid" page.
+    """
+    from prefsvc import contacts
+
+    address = contacts.normalise_email(to)
+    contact = contacts.find(session, address)
+    lang = language or (contact.language.value if contact else campaign.default_language.value)
+    variant = compiled(campaign.variant_for(Language(lang)), campaign.topic.name)
+    if contact is not None and contact.email:
+        person = RecipientContext(
+            email=address, first_name=contact.first_name, last_name=contact.last_name,
+            organisation=contact.organisation, language=lang,
+        )
+        unsubscribe_url, preferences_url = links(settings, contact.public_id, campaign.topic_id)
+    else:
+        person = RecipientContext(
+            email=address, first_name="Test", last_name="Test", organisation=None, language=lang
+        )
+        unsubscribe_url = f"{settings.base_url}/u/test-preview"
+        preferences_url = f"{settings.base_url}/p/test-preview"
+    rendered = render(
+        variant, contact=person, unsubscribe_url=unsubscribe_url, preferences_url=preferences_url
+    )
+    rendered = Rendered(subject=f"[TEST] {rendered.subject}", html=rendered.html, text=rendered.text)
+    message_id, message = builder(settings).campaign_message(
+        to=address, rendered=rendered, unsubscribe_url=unsubscribe_url,
+        list_id=list_id(settings, campaign.topic), now=now,
+    )
+    transport.send(sender=_envelope_sender(settings), recipients=[address], message=message)
+    return message_id

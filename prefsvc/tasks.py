@@ -206,3 +206,16 @@ def launch(campaign_id: int) -> int:
         task_queue.send_batch(batch)
     log.info("campaign %s launched: audience=%d", campaign_id, size)
     return size
+
+
+def requeue(campaign_id: int) -> int:
+    """Queue a campaign's remaining deliveries again (after resume); return how many."""
+    from prefsvc import campaigns
+    from prefsvc.extensions import db
+    from prefsvc.settings import current_settings
+
+    count = 0
+    for batch in campaigns.queued_batches(db.session, campaign_id, current_settings().batch_size):
+        queue().send_batch(batch)
+        count += len(batch)
+    return count

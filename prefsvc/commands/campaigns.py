@@ -111,3 +111,74 @@ def show(campaign_id: int, as_json: bool) -> None:
         click.echo(f"  {key:<13}{report[key]}")
     for reason, n in report["excluded"].items():
         click.echo(f"  excluded     {n} ({reason})")
+
+
+@group.command("schedule")
+@click.argument("campaign_id", type=int)
+@click.option("--at", "at_text", required=True,
+              help="When to send: ISO date-time; without an offset it is read in TIMEZONE.")
+def schedule(campaign_id: int, at_text: str) -> None:
+    """Schedule a draft campaign (the scheduler launches it)."""
+    from datetime import datetime
+
+    try:
+        at = datetime.fromisoformat(at_text)
+    except ValueError:
+        raise InvalidInput("at", f"not an ISO date-time: {at_text!r}") from None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=current_settings().timezone)
+    campaign = campaigns.get(db.session, campaign_id)
+    campaigns.schedule(db.session, campaign, at=at, now=clock.now())
+    db.session.commit()
+    click.echo(f"campaign {campaign_id} scheduled for {at.isoformat()}")
+
+
+@group.command("pause")
+@click.argument("campaign_id", type=int)
+def pause(campaign_id: int) -> None:
+    """Pause a sending campaign."""
+    campaigns.pause(db.session, campaigns.get(db.session, campaign_id))
+    db.session.commit()
+    click.echo(f"campaign {campaign_id} paused")
+
+
+@group.command("resume")
+@click.argument("campaign_id", type=int)
+def resume(campaign_id: int) -> None:
+    """Resume a paused campaign."""
+    campaigns.resume(db.session, campaigns.get(db.session, campaign_id))
+    db.session.commit()
+    count = tasks.requeue(campaign_id)
+    click.echo(f"campaign {campaign_id} resumed; {count} deliveries queued")
+    if current_settings().embedded_queue:
+        tasks.queue().join(timeout_ms=3_600_000)
+
+
+@group.command("cancel")
+@click.argument("campaign_id", type=int)
+def cancel(campaign_id: int) -> None:
+    """Cancel a campaign for good."""
+    dropped = campaigns.cancel(db.session, campaigns.get(db.session, campaign_id), now=clock.now())
+    db.session.commit()
+    click.echo(f"campaign {campaign_id} cancelled; {dropped} deliveries will not be sent")
+
+
+@group.command("test-send")
+@click.argument("campaign_id", type=int)
+@click.option("--to", "to", required=True, help="Address to send the preview to.")
+@click.option("--language", type=click.Choice(["nl", "fr", "en"]), default=None)
+def test_send(campaign_id: int, to: str, language: str | None) -> None:
+    """Send one preview copy; not counted in the campaign's figures."""
+    from prefsvc import sending
+
+    settings = current_settings()
+    campaign = campaigns.get(db.session, campaign_id)
+    transport = sending.transport(settings)
+    try:
+        sending.test_send(
+            db.session, campaign, to=to, language=language, settings=settings,
+            now=clock.now(), transport=transport,
+        )
+    finally:
+        sending.close_thread_resources()
+    click.echo(f"test copy of campaign {campaign_id} sent")

@@ -88,7 +88,7 @@ def worker_command(processes: int | None, threads: int | None) -> None:
               help="Seconds between ticks.")
 @click.option("--once", is_flag=True, help="Run what is due now, then exit.")
 def scheduler_command(interval: float, once: bool) -> None:
-    """Run the periodic jobs: stuck-delivery recovery and the daily retention run."""
+    """Run the periodic jobs: scheduled campaigns, stuck-delivery recovery, daily retention."""
     import signal
     import threading
 
@@ -99,12 +99,13 @@ def scheduler_command(interval: float, once: bool) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     while True:
         report = scheduler.tick(
-            db.session, settings, now=clock.now(), enqueue=tasks.queue().send_batch
+            db.session, settings, now=clock.now(), enqueue=tasks.queue().send_batch,
+            launch=tasks.launch,
         )
         db.session.commit()
         if once:
             click.echo(
-                f"recovered {report.recovered}; retention "
+                f"launched {len(report.launched)}; recovered {report.recovered}; retention "
                 + (f"ran, {report.anonymised} anonymised" if report.retention_ran else "not due")
             )
             tasks.queue().join(timeout_ms=600_000)

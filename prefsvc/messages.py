@@ -32,8 +32,9 @@ SIGNED_HEADERS = (
     "from", "to", "subject", "date", "message-id", "mime-version", "content-type",
     "list-id", "list-unsubscribe", "list-unsubscribe-post",
 )
-_WSP = re.compile(rb"[ \t]+")
-_TRAILING_WSP = re.compile(rb"[ \t]+\r\n")
+# Relaxed canonicalisation turns runs of white space into one space; single spaces are already
+# canonical, so match only what changes (matching every space made signing 10x slower).
+_WSP = re.compile(rb" [ \t]+|\t[ \t]*")
 
 
 def _header_value(value: str) -> bytes:
@@ -132,7 +133,11 @@ def _relaxed_header(raw: bytes) -> bytes:
 
 
 def _relaxed_body(body: bytes) -> bytes:
-    body = _TRAILING_WSP.sub(CRLF, _WSP.sub(b" ", body))
+    """Canonicalise a body (RFC 6376 §3.4.4); quick substring checks skip the common no-op."""
+    if b"\t" in body or b"  " in body:
+        body = _WSP.sub(b" ", body)
+    if b" \r\n" in body:
+        body = CRLF.join(line.rstrip(b" ") for line in body.split(CRLF))
     body = body.rstrip(CRLF)  # no trailing empty lines
     return body + CRLF if body else b""
 

@@ -10,6 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from prefsvc import window
 from prefsvc.errors import InvalidInput, NotFound
 from prefsvc.models import Contact
 
@@ -45,3 +46,26 @@ def get(session: Session, email: str) -> Contact:
 
 def by_public_id(session: Session, public_id: str) -> Contact | None:
     return session.scalar(select(Contact).where(Contact.public_id == public_id))
+
+
+def profile(contact: Contact, *, window_years: int) -> dict[str, object]:
+    """Return what we hold in the contact row itself, JSON-ready (show and access export)."""
+
+    def iso(value: object) -> str | None:
+        return None if value is None else value.isoformat()
+
+    return {
+        "public_id": contact.public_id,
+        "email": contact.email,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "organisation": contact.organisation,
+        "language": contact.language.value,
+        "role": contact.role.value if contact.role else None,
+        "status": contact.status.value,
+        "basis": contact.basis.value if contact.basis else None,
+        "basis_date": iso(contact.basis_date),
+        "window_anchor": iso(contact.window_anchor),
+        "window_expires_on": iso(window.expires_on(contact.window_anchor, window_years)),
+        "paused_until": iso(contact.paused_until),
+    }

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from prefsvc import consent, suppression, window
+from prefsvc import consent, contacts, suppression, window
 from prefsvc.errors import InvalidInput, NotFound, RequestStateError
 from prefsvc.models import (
     Campaign,
@@ -158,21 +158,7 @@ def export(session: Session, contact: Contact, *, settings: Settings, now: datet
     document = {
         "generated_at": _iso(now),
         "contact": {
-            "public_id": contact.public_id,
-            "email": contact.email,
-            "first_name": contact.first_name,
-            "last_name": contact.last_name,
-            "organisation": contact.organisation,
-            "language": contact.language.value,
-            "role": contact.role.value if contact.role else None,
-            "basis": contact.basis.value if contact.basis else None,
-            "basis_date": _iso(contact.basis_date),
-            "window_anchor": _iso(contact.window_anchor),
-            "window_expires_on": _iso(
-                window.expires_on(contact.window_anchor, settings.marketing_window_years)
-            ),
-            "status": contact.status.value,
-            "paused_until": _iso(contact.paused_until),
+            **contacts.profile(contact, window_years=settings.marketing_window_years),
             "legal_hold": (
                 {"reason": contact.legal_hold_reason, "until": _iso(contact.legal_hold_until)}
                 if contact.legal_hold_reason

@@ -11,7 +11,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from prefsvc import clock, contacts, importing, window
+from prefsvc import clock, contacts, importing
 from prefsvc.cli import DomainGroup
 from prefsvc.errors import ImportFileError
 from prefsvc.extensions import db
@@ -89,19 +89,7 @@ def _document(session: Session, contact: Contact, years: int) -> dict[str, Any]:
     )
     subscriptions = sorted(contact.subscriptions, key=lambda s: s.topic.slug)
     return {
-        "public_id": contact.public_id,
-        "email": contact.email,
-        "first_name": contact.first_name,
-        "last_name": contact.last_name,
-        "organisation": contact.organisation,
-        "language": contact.language.value,
-        "role": contact.role.value if contact.role else None,
-        "status": contact.status.value,
-        "basis": contact.basis.value if contact.basis else None,
-        "basis_date": _iso(contact.basis_date),
-        "window_anchor": _iso(contact.window_anchor),
-        "window_expires_on": _iso(window.expires_on(contact.window_anchor, years)),
-        "paused_until": _iso(contact.paused_until),
+        **contacts.profile(contact, window_years=years),
         "subscriptions": [
             {"topic": s.topic.slug, "name": s.topic.name, "status": s.status.value}
             for s in subscriptions

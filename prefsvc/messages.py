@@ -29,8 +29,16 @@ from prefsvc.rendering import Rendered
 
 CRLF = b"\r\n"
 SIGNED_HEADERS = (
-    "from", "to", "subject", "date", "message-id", "mime-version", "content-type",
-    "list-id", "list-unsubscribe", "list-unsubscribe-post",
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "mime-version",
+    "content-type",
+    "list-id",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
 )
 # Relaxed canonicalisation turns runs of white space into one space; single spaces are already
 # canonical, so match only what changes (matching every space made signing 10x slower).
@@ -43,6 +51,14 @@ def _header_value(value: str) -> bytes:
     if value.isascii() and len(value) < 900:
         return value.encode("ascii")
     return Header(value, "utf-8").encode(linesep="\r\n", maxlinelen=76).encode("ascii")
+
+
+def _list_id_value(value: str) -> bytes:
+    """Encode a List-Id: only the description may be RFC 2047 encoded, never ``<id>`` (RFC 2919)."""
+    description, bracket, identifier = value.rpartition("<")
+    if not bracket or description.isascii():
+        return _header_value(value)
+    return _header_value(description.strip()) + b" <" + identifier.encode("ascii")
 
 
 def ascii_address(address: str) -> str:
@@ -91,7 +107,10 @@ class DkimSigner:
         present = {name.lower() for name, _ in headers}
         signed = [h for h in SIGNED_HEADERS if h in present]
         tags = [
-            b"v=1", b"a=" + self.algorithm, b"c=relaxed/relaxed", b"d=" + self.domain,
+            b"v=1",
+            b"a=" + self.algorithm,
+            b"c=relaxed/relaxed",
+            b"d=" + self.domain,
             b"s=" + self.selector,
         ]
         if timestamp is not None:
@@ -145,24 +164,37 @@ def _relaxed_body(body: bytes) -> bytes:
 class MessageBuilder:
     """Builds message bytes with CRLF line endings; constant parts encoded once."""
 
-    def __init__(self, *, from_addr: str, msgid_domain: str, dkim: DkimSigner | None = None) -> None:
+    def __init__(
+        self, *, from_addr: str, msgid_domain: str, dkim: DkimSigner | None = None
+    ) -> None:
         name, address = parseaddr(from_addr)
-        self._from = b"From: " + formataddr((name, ascii_address(address)), charset="utf-8").encode("ascii")
+        self._from = b"From: " + formataddr((name, ascii_address(address)), charset="utf-8").encode(
+            "ascii"
+        )
         self._msgid_domain = msgid_domain
         self._dkim = dkim
         self._boundary = ("=_prefsvc_" + secrets.token_hex(12)).encode("ascii")
-        self._multipart = (
-            b'Content-Type: multipart/alternative; boundary="' + self._boundary + b'"'
-        )
+        self._multipart = b'Content-Type: multipart/alternative; boundary="' + self._boundary + b'"'
         self._plain_part = (
-            b"--" + self._boundary + CRLF
-            + b'Content-Type: text/plain; charset="utf-8"' + CRLF
-            + b"Content-Transfer-Encoding: quoted-printable" + CRLF + CRLF
+            b"--"
+            + self._boundary
+            + CRLF
+            + b'Content-Type: text/plain; charset="utf-8"'
+            + CRLF
+            + b"Content-Transfer-Encoding: quoted-printable"
+            + CRLF
+            + CRLF
         )
         self._html_part = (
-            CRLF + b"--" + self._boundary + CRLF
-            + b'Content-Type: text/html; charset="utf-8"' + CRLF
-            + b"Content-Transfer-Encoding: quoted-printable" + CRLF + CRLF
+            CRLF
+            + b"--"
+            + self._boundary
+            + CRLF
+            + b'Content-Type: text/html; charset="utf-8"'
+            + CRLF
+            + b"Content-Transfer-Encoding: quoted-printable"
+            + CRLF
+            + CRLF
         )
         self._close = CRLF + b"--" + self._boundary + b"--" + CRLF
 
@@ -194,7 +226,7 @@ class MessageBuilder:
             b"Subject: " + _header_value(rendered.subject),
             b"Date: " + format_datetime(now).encode("ascii"),
             b"Message-ID: " + message_id.encode("ascii"),
-            b"List-Id: " + _header_value(list_id),
+            b"List-Id: " + _list_id_value(list_id),
             b"List-Unsubscribe: <" + unsubscribe_url.encode("ascii") + b">",
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
         ]

@@ -18,6 +18,7 @@ from functools import lru_cache
 import jinja2
 import lxml.html
 from babel.support import Translations
+from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 from premailer import Premailer
 
@@ -29,8 +30,26 @@ PLACEHOLDER = "PREFSVCJ{}X"
 PLACEHOLDER_RE = re.compile(r"PREFSVCJ(\d+)X")
 BLANK_RUNS = re.compile(r"\n{3,}")
 BODY_END = re.compile(r"</body\s*>", re.I)
-BLOCKS = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "tr", "table", "ul", "ol",
-          "blockquote", "section", "article", "header", "footer"}
+BLOCKS = {
+    "p",
+    "div",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "li",
+    "tr",
+    "table",
+    "ul",
+    "ol",
+    "blockquote",
+    "section",
+    "article",
+    "header",
+    "footer",
+}
 
 
 @dataclass(frozen=True)
@@ -65,7 +84,10 @@ class CompiledVariant:
 
 
 SAMPLE = RecipientContext(
-    email="sample@example.org", first_name="Sam", last_name="Sample", organisation="Org",
+    email="sample@example.org",
+    first_name="Sam",
+    last_name="Sample",
+    organisation="Org",
     language="nl",
 )
 
@@ -145,7 +167,11 @@ def text_from_html(html: str) -> str:
             walk(child)
             if child.tail:
                 parts.append(child.tail)
-        if tag == "a" and element.get("href") and element.get("href") != (element.text or "").strip():
+        if (
+            tag == "a"
+            and element.get("href")
+            and element.get("href") != (element.text or "").strip()
+        ):
             parts.append(f" <{element.get('href')}>")
         if tag in BLOCKS:
             parts.append("\n\n")
@@ -157,6 +183,26 @@ def text_from_html(html: str) -> str:
     text = re.sub(r" *\n *", "\n", text)
     text = re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
     return _restore(text, saved)
+
+
+def _check_names(env: SandboxedEnvironment, field: str, source: str) -> None:
+    """Refuse unknown filters and tests anywhere, not only in the branches a sample reaches.
+
+    Jinja2 looks filters up when a branch runs, so a typo inside ``{% if %}`` would otherwise
+    fail for some recipients in the middle of a send. In HTML, raw output (``safe``,
+    ``{% autoescape false %}``) is refused: an unclosed ``<!--`` or tag could hide our footer.
+    """
+    tree = env.parse(source)
+    for node in tree.find_all((nodes.Filter, nodes.Test)):
+        known = env.filters if isinstance(node, nodes.Filter) else env.tests
+        if node.name not in known:
+            kind = "filter" if isinstance(node, nodes.Filter) else "test"
+            message = f"template error on line {node.lineno}: no {kind} named {node.name!r}"
+            raise InvalidInput(field, message)
+        if env.autoescape and isinstance(node, nodes.Filter) and node.name == "safe":
+            raise InvalidInput(field, f"line {node.lineno}: raw HTML output (safe) is not allowed")
+    if env.autoescape and any(True for _ in tree.find_all(nodes.EvalContextModifier)):
+        raise InvalidInput(field, "raw HTML output (autoescape) is not allowed")
 
 
 def compile_variant(
@@ -176,7 +222,10 @@ def compile_variant(
         try:
             templates[field] = env.from_string(source)
         except jinja2.TemplateSyntaxError as exc:
-            raise InvalidInput(field, f"template error on line {exc.lineno}: {exc.message}") from None
+            raise InvalidInput(
+                field, f"template error on line {exc.lineno}: {exc.message}"
+            ) from None
+        _check_names(env, field, source)
     footer = _footer_env(language)
     variant = CompiledVariant(
         language=language,
@@ -195,8 +244,9 @@ def compile_variant(
     return variant
 
 
-def _context(variant: CompiledVariant, contact: RecipientContext, unsubscribe_url: str,
-             preferences_url: str) -> dict[str, object]:
+def _context(
+    variant: CompiledVariant, contact: RecipientContext, unsubscribe_url: str, preferences_url: str
+) -> dict[str, object]:
     return {
         "contact": contact,
         "unsubscribe_url": unsubscribe_url,

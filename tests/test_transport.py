@@ -1,0 +1,141 @@
+"""Transports: SMTP over one kept-open connection with mapped failures, and a Maildir outbox."""
+
+from __future__ import annotations
+
+import mailbox
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from prefsvc.messages import MessageBuilder
+from prefsvc.rendering import Rendered
+from prefsvc.transport import (
+    MaildirTransport,
+    PermanentFailure,
+    SmtpTransport,
+    TemporaryFailure,
+    open_transport,
+)
+
+SENDER = "news@example.org"
+BUILDER = MessageBuilder(from_addr=f"Opleidingen <{SENDER}>", msgid_domain="example.org")
+
+
+def message(to: str, subject: str = "Nieuws") -> bytes:
+    rendered = Rendered(
+        subject=subject,
+        html="<p>Beste Zoë,</p>\n.\n<p>" + "x" * 3000 + "</p>",
+        text="Beste Zoë,\n.\nFrom here\n",
+    )
+    return BUILDER.campaign_message(
+        to=to,
+        rendered=rendered,
+        unsubscribe_url="https://news.example.org/u/t",
+        list_id="Haven <haven.example.org>",
+        now=datetime(2026, 3, 10, tzinfo=UTC),
+    )[1]
+
+
+@pytest.fixture
+def smtp(smtp_server):
+    transport = open_transport(smtp_server.url)
+    yield transport
+    transport.close()
+
+
+def test_messages_arrive_intact_over_one_connection(smtp_server, smtp):
+    sent = [message(f"person{i}@example.org", f"Nieuws {i}") for i in range(5)]
+    for i, data in enumerate(sent):
+        smtp.send(sender=SENDER, recipients=[f"person{i}@example.org"], message=data)
+    received = smtp_server.received
+    assert [r.data for r in received] == sent  # byte for byte, dot-stuffing undone
+    assert [r.recipients for r in received] == [[f"person{i}@example.org"] for i in range(5)]
+    assert {r.sender for r in received} == {SENDER}
+    assert received[3].message["Subject"] == "Nieuws 3"
+    assert smtp.connections_opened == 1
+
+
+def test_temporary_refusal_is_a_temporary_failure(smtp_server, smtp):
+    smtp_server.script("later@example.org", "451 4.7.1 Greylisted, try again in 5 minutes")
+    with pytest.raises(TemporaryFailure) as caught:
+        smtp.send(sender=SENDER, recipients=["later@example.org"], message=message("later@x"))
+    assert caught.value.code == 451
+    assert caught.value.text == "4.7.1 Greylisted, try again in 5 minutes"
+    assert smtp_server.received == []
+
+
+def test_permanent_refusal_is_a_permanent_failure_and_the_next_send_works(smtp_server, smtp):
+    smtp_server.script("gone@example.org", "550 5.1.1 No such user")
+    with pytest.raises(PermanentFailure) as caught:
+        smtp.send(sender=SENDER, recipients=["gone@example.org"], message=message("gone@x"))
+    assert (caught.value.code, caught.value.text) == (550, "5.1.1 No such user")
+    smtp.send(sender=SENDER, recipients=["ana@example.org"], message=message("ana@example.org"))
+    assert [r.recipients for r in smtp_server.received] == [["ana@example.org"]]
+    assert smtp.connections_opened == 1
+
+
+def test_transport_reconnects_after_the_server_restarted(smtp_server, smtp):
+    smtp.send(sender=SENDER, recipients=["a@example.org"], message=message("a@example.org"))
+    smtp_server.stop()
+    smtp_server.controller = Controller(
+        smtp_server.handler, hostname="127.0.0.1", port=smtp_server.port
+    )
+    smtp_server.start()
+    smtp.send(sender=SENDER, recipients=["b@example.org"], message=message("b@example.org"))
+    assert [r.recipients for r in smtp_server.received] == [["a@example.org"], ["b@example.org"]]
+    assert smtp.connections_opened == 2
+
+
+def test_unreachable_server_is_a_temporary_failure():
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    transport = SmtpTransport("127.0.0.1", port, timeout=2)
+    with pytest.raises(TemporaryFailure) as caught:
+        transport.send(sender=SENDER, recipients=["a@example.org"], message=message("a@x"))
+    assert caught.value.code is None
+    assert transport.connections_opened == 0
+
+
+@pytest.mark.parametrize(
+    "url, host, port, security, username, password",
+    [
+        (
+            "smtp://user:p%40ss@mail.example.org:2525",
+            "mail.example.org",
+            2525,
+            "plain",
+            "user",
+            "p@ss",
+        ),
+        ("smtp://mail.example.org", "mail.example.org", 25, "plain", None, None),
+        ("smtps://me%2Bnews@mail.example.org", "mail.example.org", 465, "ssl", "me+news", None),
+        ("smtp+starttls://u:%C3%A9t%C3%A9%3A1@relay:0587", "relay", 587, "starttls", "u", "été:1"),
+        ("smtp+starttls://relay", "relay", 587, "starttls", None, None),
+    ],
+)
+def test_open_transport_reads_mail_url(url, host, port, security, username, password):
+    transport = open_transport(url)
+    assert isinstance(transport, SmtpTransport)
+    assert (transport.host, transport.port, transport.security) == (host, port, security)
+    assert (transport.username, transport.password) == (username, password)
+    assert transport.connections_opened == 0  # lazy: nothing is opened until the first send
+
+
+@pytest.mark.parametrize("existing", ["missing", "empty-folder"])
+def test_maildir_messages_are_readable_by_mailbox_maildir(tmp_path: Path, existing: str):
+    path = tmp_path / "outbox"
+    if existing == "empty-folder":
+        path.mkdir()
+    transport = open_transport(f"maildir:{path}")
+    assert isinstance(transport, MaildirTransport)
+    sent = [message(f"p{i}@example.org", f"Nieuws {i}") for i in range(3)]
+    for data in sent:
+        transport.send(sender=SENDER, recipients=["x@example.org"], message=data)
+    transport.close()
+    box = mailbox.Maildir(str(path), create=False)
+    assert sorted(box.get_bytes(k) for k in box.keys()) == sorted(sent)
+    assert sorted(m["Subject"] for m in box) == ["Nieuws 0", "Nieuws 1", "Nieuws 2"]

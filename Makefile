@@ -24,7 +24,7 @@ system-packages:
 demo: $(STAMP)
 	$(BIN)/prefsvc demo
 
-test: $(STAMP) system-packages
+test: $(STAMP) system-packages lint
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
 
 lint: $(STAMP)

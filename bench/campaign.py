@@ -73,7 +73,10 @@ def prefsvc_message_size() -> int:
     from prefsvc.rendering import RecipientContext, compile_variant, render
 
     variant = compile_variant(
-        subject="Nieuwe opleidingen", html=newsletter_html(), text=None, language="nl",
+        subject="Nieuwe opleidingen",
+        html=newsletter_html(),
+        text=None,
+        language="nl",
         topic_name="Benchmark",
     )
     rendered = render(
@@ -82,9 +85,14 @@ def prefsvc_message_size() -> int:
         unsubscribe_url="https://news.example.org/u/" + "x" * 60,
         preferences_url="https://news.example.org/p/" + "x" * 50,
     )
-    _, message = MessageBuilder(from_addr="N <news@example.org>", msgid_domain="example.org").campaign_message(
-        to="c1@example.org", rendered=rendered, unsubscribe_url="https://news.example.org/u/x",
-        list_id="B <b.example.org>", now=datetime.now(UTC),
+    _, message = MessageBuilder(
+        from_addr="N <news@example.org>", msgid_domain="example.org"
+    ).campaign_message(
+        to="c1@example.org",
+        rendered=rendered,
+        unsubscribe_url="https://news.example.org/u/x",
+        list_id="B <b.example.org>",
+        now=datetime.now(UTC),
     )
     return len(message)
 
@@ -97,7 +105,9 @@ def baseline(port: int, total: int, size: int) -> float:
         b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body
     )
     ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_baseline_child, args=(port, total // 2, message)) for _ in range(2)]
+    procs = [
+        ctx.Process(target=_baseline_child, args=(port, total // 2, message)) for _ in range(2)
+    ]
     start = time.perf_counter()
     for p in procs:
         p.start()
@@ -160,13 +170,26 @@ def run_one(contacts: int, threads: int, dkim: bool, sink_port: int) -> dict[str
             campaign = campaigns.create(
                 db.session,
                 topic_slug="bench",
-                variants={"nl": ("Nieuwe opleidingen voor {{ contact.first_name }}", newsletter_html(), None)},
+                variants={
+                    "nl": (
+                        "Nieuwe opleidingen voor {{ contact.first_name }}",
+                        newsletter_html(),
+                        None,
+                    )
+                },
             )
             db.session.commit()
             campaign_id = campaign.id
 
             worker = subprocess.Popen(
-                [str(ROOT / ".venv/bin/prefsvc"), "worker", "--processes", "2", "--threads", str(threads)],
+                [
+                    str(ROOT / ".venv/bin/prefsvc"),
+                    "worker",
+                    "--processes",
+                    "2",
+                    "--threads",
+                    str(threads),
+                ],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -231,8 +254,17 @@ def _seed(db, contacts: int) -> None:
             stamp = datetime.now(UTC).replace(tzinfo=None)
             for i in range(contacts):
                 copy.write_row(
-                    (uuid.uuid4().hex[:16], f"c{i}@example.org", f"Naam{i}", "Peeters",
-                     ("nl", "fr", "en")[i % 3], date.today(), "active", stamp, stamp)
+                    (
+                        uuid.uuid4().hex[:16],
+                        f"c{i}@example.org",
+                        f"Naam{i}",
+                        "Peeters",
+                        ("nl", "fr", "en")[i % 3],
+                        date.today(),
+                        "active",
+                        stamp,
+                        stamp,
+                    )
                 )
         cur.execute(
             "INSERT INTO subscriptions (contact_id, topic_id, status, created_at, updated_at) "
@@ -258,7 +290,9 @@ def _worker_rss(supervisor_pid: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--contacts", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--dkim", action="store_true", help="sign with an RSA-2048 DKIM key")

@@ -23,7 +23,7 @@ LANGUAGES = ("nl", "fr", "en")
 
 
 def resource_dir(name: str) -> Path:
-    """Return a top-level folder (templates, migrations): in the package when installed, else the checkout's."""
+    """Return a top-level folder (templates, migrations), packaged or in the checkout."""
     packaged = PACKAGE_DIR / name
     return packaged if packaged.is_dir() else PACKAGE_DIR.parent / name
 

@@ -154,31 +154,36 @@ def stats(session: Session, campaign: Campaign, *, today: date, years: int) -> d
         by_status[status.value] = by_status.get(status.value, 0) + n
         if status is DeliveryStatus.EXCLUDED:
             excluded[reason] = excluded.get(reason, 0) + n
-    return _report(campaign, campaign.audience_size or 0, by_status, excluded, _unsubscribes(session, campaign))
+    return _report(
+        campaign, campaign.audience_size or 0, by_status, excluded, _unsubscribes(session, campaign)
+    )
 
 
 def _unsubscribes(session: Session, campaign: Campaign) -> int:
     """Count recipients who left the topic (or everything) after this campaign reached them."""
-    return session.scalar(
-        select(func.count(func.distinct(ConsentEvent.contact_id)))
-        .select_from(Delivery)
-        .join(
-            ConsentEvent,
-            and_(
-                ConsentEvent.contact_id == Delivery.contact_id,
-                ConsentEvent.occurred_at >= Delivery.sent_at,
-            ),
-        )
-        .where(
-            Delivery.campaign_id == campaign.id,
-            Delivery.status == DeliveryStatus.SENT,
-            (
-                (ConsentEvent.kind == EventKind.UNSUBSCRIBED)
-                & (ConsentEvent.topic_id == campaign.topic_id)
+    return (
+        session.scalar(
+            select(func.count(func.distinct(ConsentEvent.contact_id)))
+            .select_from(Delivery)
+            .join(
+                ConsentEvent,
+                and_(
+                    ConsentEvent.contact_id == Delivery.contact_id,
+                    ConsentEvent.occurred_at >= Delivery.sent_at,
+                ),
             )
-            | (ConsentEvent.kind == EventKind.OBJECTION),
+            .where(
+                Delivery.campaign_id == campaign.id,
+                Delivery.status == DeliveryStatus.SENT,
+                (
+                    (ConsentEvent.kind == EventKind.UNSUBSCRIBED)
+                    & (ConsentEvent.topic_id == campaign.topic_id)
+                )
+                | (ConsentEvent.kind == EventKind.OBJECTION),
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 def _report(

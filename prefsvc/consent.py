@@ -71,7 +71,9 @@ def subscribe(
         return False
     kind = EventKind.SUBSCRIBED
     if current is None:
-        session.add(Subscription(contact=contact, topic=topic, status=SubscriptionStatus.SUBSCRIBED))
+        session.add(
+            Subscription(contact=contact, topic=topic, status=SubscriptionStatus.SUBSCRIBED)
+        )
     else:
         current.status = SubscriptionStatus.SUBSCRIBED
         kind = EventKind.RESUBSCRIBED

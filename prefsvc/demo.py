@@ -22,29 +22,100 @@ TOPICS = (
     ("promoties", "Promoties", "Discounts and early-bird offers"),
 )
 FIRST = {
-    "nl": ["Ana", "Bram", "Charlotte", "Dries", "Elke", "Femke", "Geert", "Hanne", "Jens", "Lotte",
-           "Maarten", "Nele", "Pieter", "Sofie", "Tom", "Wout", "Lien"],
-    "fr": ["Amélie", "Benoît", "Céline", "Damien", "Élodie", "François", "Gaëlle", "Hélène", "Joël",
-           "Léa", "Marc", "Noémie", "Océane", "Pascal", "Sébastien", "Zoé"],
-    "en": ["Alice", "Ben", "Chloe", "David", "Emma", "Frank", "Grace", "Harry", "Isla", "Jack",
-           "Kate", "Liam", "Mia", "Noah", "Olivia", "Sam", "Ruby"],
+    "nl": [
+        "Ana",
+        "Bram",
+        "Charlotte",
+        "Dries",
+        "Elke",
+        "Femke",
+        "Geert",
+        "Hanne",
+        "Jens",
+        "Lotte",
+        "Maarten",
+        "Nele",
+        "Pieter",
+        "Sofie",
+        "Tom",
+        "Wout",
+        "Lien",
+    ],
+    "fr": [
+        "Amélie",
+        "Benoît",
+        "Céline",
+        "Damien",
+        "Élodie",
+        "François",
+        "Gaëlle",
+        "Hélène",
+        "Joël",
+        "Léa",
+        "Marc",
+        "Noémie",
+        "Océane",
+        "Pascal",
+        "Sébastien",
+        "Zoé",
+    ],
+    "en": [
+        "Alice",
+        "Ben",
+        "Chloe",
+        "David",
+        "Emma",
+        "Frank",
+        "Grace",
+        "Harry",
+        "Isla",
+        "Jack",
+        "Kate",
+        "Liam",
+        "Mia",
+        "Noah",
+        "Olivia",
+        "Sam",
+        "Ruby",
+    ],
 }
 LAST = ["Peeters", "Janssens", "Maes", "Jacobs", "Dubois", "Lambert", "Martin", "Smith", "Claes"]
 ORGS = ["Haven Logistiek NV", "Terminal Services", "Chemie Antwerpen", "Port Training Partners"]
 ROLES = ["trainee", "customer", "teacher"]
 CONTENT = {
-    "nl": ("Nieuwe opleidingen in de haven", "Nieuw: opleidingen voor het voorjaar",
-           "Beste", "Dit voorjaar starten deze opleidingen:", "Bekijk het aanbod",
-           [("Veilig werken met heftrucks", "Twee dagen, Antwerpen-Noord."),
-            ("VCA Basis", "Eén dag, met examen.")]),
-    "fr": ("Nouvelles formations au port", "Nouveau : les formations du printemps",
-           "Bonjour", "Ces formations commencent ce printemps :", "Voir l'offre",
-           [("Travailler en sécurité avec un chariot élévateur", "Deux jours, Anvers-Nord."),
-            ("VCA Base", "Un jour, examen compris.")]),
-    "en": ("New trainings in the port", "New: spring trainings",
-           "Dear", "These trainings start this spring:", "See what's on",
-           [("Safe forklift operation", "Two days, Antwerp North."),
-            ("VCA Basic", "One day, exam included.")]),
+    "nl": (
+        "Nieuwe opleidingen in de haven",
+        "Nieuw: opleidingen voor het voorjaar",
+        "Beste",
+        "Dit voorjaar starten deze opleidingen:",
+        "Bekijk het aanbod",
+        [
+            ("Veilig werken met heftrucks", "Twee dagen, Antwerpen-Noord."),
+            ("VCA Basis", "Eén dag, met examen."),
+        ],
+    ),
+    "fr": (
+        "Nouvelles formations au port",
+        "Nouveau : les formations du printemps",
+        "Bonjour",
+        "Ces formations commencent ce printemps :",
+        "Voir l'offre",
+        [
+            ("Travailler en sécurité avec un chariot élévateur", "Deux jours, Anvers-Nord."),
+            ("VCA Base", "Un jour, examen compris."),
+        ],
+    ),
+    "en": (
+        "New trainings in the port",
+        "New: spring trainings",
+        "Dear",
+        "These trainings start this spring:",
+        "See what's on",
+        [
+            ("Safe forklift operation", "Two days, Antwerp North."),
+            ("VCA Basic", "One day, exam included."),
+        ],
+    ),
 }
 
 
@@ -56,8 +127,19 @@ def contacts_csv(today: date) -> bytes:
     """Build the demo contacts as the CSV a training manager would send."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";")
-    writer.writerow(["email", "first_name", "last_name", "language", "organisation", "role",
-                     "topics", "basis", "basis_date"])
+    writer.writerow(
+        [
+            "email",
+            "first_name",
+            "last_name",
+            "language",
+            "organisation",
+            "role",
+            "topics",
+            "basis",
+            "basis_date",
+        ]
+    )
     n = 0
     for language, names in FIRST.items():
         for i, first in enumerate(names):
@@ -67,11 +149,19 @@ def contacts_csv(today: date) -> bytes:
             basis_date = add_years(today, -years_ago).replace(day=1)
             topic_list = "nieuwe-opleidingen|promoties" if i % 2 else "nieuwe-opleidingen"
             ascii_first = first.encode("ascii", "ignore").decode().lower() or "contact"
-            writer.writerow([
-                f"{ascii_first}.{last.lower()}{n}@example.org", first, last, language,
-                ORGS[n % len(ORGS)], ROLES[n % len(ROLES)], topic_list,
-                ("training", "customer", "consent")[n % 3], basis_date.isoformat(),
-            ])
+            writer.writerow(
+                [
+                    f"{ascii_first}.{last.lower()}{n}@example.org",
+                    first,
+                    last,
+                    language,
+                    ORGS[n % len(ORGS)],
+                    ROLES[n % len(ROLES)],
+                    topic_list,
+                    ("training", "customer", "consent")[n % 3],
+                    basis_date.isoformat(),
+                ]
+            )
     return out.getvalue().encode("utf-8")
 
 
@@ -81,8 +171,11 @@ def newsletter_variants() -> dict[str, tuple[str, str, None]]:
 
     source = (resource_dir("templates") / "demo" / "newsletter.html").read_text(encoding="utf-8")
     copy_env = Environment(
-        variable_start_string="[[", variable_end_string="]]",
-        block_start_string="[%", block_end_string="%]", autoescape=True,
+        variable_start_string="[[",
+        variable_end_string="]]",
+        block_start_string="[%",
+        block_end_string="%]",
+        autoescape=True,
     )
     template = copy_env.from_string(source)
     variants = {}
@@ -99,8 +192,13 @@ def load(session: Session, *, now: datetime, today: date, suppression_key: str) 
     for slug, name, description in TOPICS:
         topics.create(session, slug, name, description)
     importing.import_csv(
-        session, contacts_csv(today), filename="demo-contacts.csv", now=now, today=today,
-        suppression_key=suppression_key, source="demo",
+        session,
+        contacts_csv(today),
+        filename="demo-contacts.csv",
+        now=now,
+        today=today,
+        suppression_key=suppression_key,
+        source="demo",
     )
     topic = topics.by_slug(session, TOPICS[0][0])
     from prefsvc.models import Contact

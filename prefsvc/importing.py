@@ -36,7 +36,7 @@ from prefsvc.models import (
     Topic,
 )
 
-CHUNK = 500  # addresses per IN (...) when loading existing contacts
+CHUNK = 500  # addresses per IN (...) when looking up suppressions and existing contacts
 MAX_TEXT = 200  # the length of the name and organisation columns
 NOT_TEXT = "not a UTF-8 or Windows-1252 text file"
 # C0 control characters other than tab, line feed, carriage return and form feed: binary data.
@@ -152,7 +152,8 @@ def decode(data: bytes) -> str:
 
 
 def _delimiter(text: str) -> str:
-    header = text.split("\n", 1)[0]
+    """Return ``;`` or ``,``, whichever the header (the first non-blank line) has more of."""
+    header = text.lstrip().partition("\n")[0]
     return ";" if header.count(";") > header.count(",") else ","
 
 
@@ -303,7 +304,12 @@ def _write(
     source: str,
 ) -> None:
     emails = list(dict.fromkeys(row.email for row in rows))
-    suppressed = suppression.suppressed_among(session, suppression_key, emails)
+    suppressed: set[str] = set()
+    for start in range(0, len(emails), CHUNK):
+        # Chunked, because a bound parameter per address would pass the driver's limits
+        # (32,766 on SQLite, 65,535 on PostgreSQL) in a large file.
+        chunk = emails[start : start + CHUNK]
+        suppressed |= suppression.suppressed_among(session, suppression_key, chunk)
     contacts = _existing(session, [e for e in emails if e not in suppressed])
     # topic ids each contact has a subscription row for (subscribed or not), kept current
     # in memory so that no row needs a SELECT.

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, scoped_session
 
@@ -142,6 +143,62 @@ def append(
     head.seq = seq
     head.hash = digest
     return event
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One event for ``append_many``: ids instead of objects, so no ORM object per event."""
+
+    contact_id: int
+    kind: EventKind
+    channel: str
+    topic_id: int | None = None
+    detail: dict[str, Any] | None = None
+
+
+def append_many(session: Session, events: Iterable[NewEvent], *, now: datetime) -> int:
+    """Append events in order with one bulk INSERT (imports); return how many.
+
+    The same chain and head lock as ``append``, minus an ORM object and a RETURNING per
+    event: ten thousand imported contacts would otherwise spend seconds on the ledger alone.
+    """
+    head = _locked_head(session)
+    seq, prev_hash = head.seq, head.hash
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        detail = dict(event.detail or {})
+        _check_detail(detail)
+        seq += 1
+        digest = chain_hash(
+            prev_hash,
+            canonical(
+                seq=seq,
+                contact_id=event.contact_id,
+                topic_id=event.topic_id,
+                kind=event.kind.value,
+                channel=event.channel,
+                detail=detail,
+                occurred_at=now,
+            ),
+        )
+        rows.append(
+            {
+                "seq": seq,
+                "contact_id": event.contact_id,
+                "topic_id": event.topic_id,
+                "kind": event.kind,
+                "channel": event.channel,
+                "detail": detail,
+                "occurred_at": now,
+                "prev_hash": prev_hash,
+                "hash": digest,
+            }
+        )
+        prev_hash = digest
+    if rows:
+        session.execute(insert(ConsentEvent), rows)
+        head.seq, head.hash = seq, prev_hash
+    return len(rows)
 
 
 @dataclass(frozen=True)

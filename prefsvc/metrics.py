@@ -25,7 +25,9 @@ class DatabaseCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         messages = CounterMetricFamily(
-            "prefsvc_messages", "Campaign deliveries by final state and reason", labels=["state", "reason"]
+            "prefsvc_messages",
+            "Campaign deliveries by final state and reason",
+            labels=["state", "reason"],
         )
         pending = GaugeMetricFamily(
             "prefsvc_deliveries_open", "Deliveries not final yet", labels=["state"]
@@ -51,7 +53,9 @@ class DatabaseCollector(Collector):
         yield campaigns
 
         optouts = CounterMetricFamily(
-            "prefsvc_unsubscribes", "Unsubscribes and objections by channel", labels=["kind", "channel"]
+            "prefsvc_unsubscribes",
+            "Unsubscribes and objections by channel",
+            labels=["kind", "channel"],
         )
         for kind, channel, n in self.session.execute(
             select(ConsentEvent.kind, ConsentEvent.channel, func.count())

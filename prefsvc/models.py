@@ -328,9 +328,7 @@ class Campaign(Base):
         """Return the variant in ``language``, else the default language's, else the first."""
         by_language = {v.language: v for v in self.variants}
         return (
-            by_language.get(language)
-            or by_language.get(self.default_language)
-            or self.variants[0]
+            by_language.get(language) or by_language.get(self.default_language) or self.variants[0]
         )
 
 
@@ -374,9 +372,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "contact_id", name="uq_deliveries_campaign_contact"),
         Index("ix_deliveries_campaign_status", "campaign_id", "status"),
-        CheckConstraint(
-            "status <> 'excluded' OR reason IS NOT NULL", name="excluded_has_reason"
-        ),
+        CheckConstraint("status <> 'excluded' OR reason IS NOT NULL", name="excluded_has_reason"),
     )
 
 
@@ -387,7 +383,9 @@ class Suppression(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     address_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    reason: Mapped[SuppressionReason] = mapped_column(_enum(SuppressionReason, "suppression_reason"))
+    reason: Mapped[SuppressionReason] = mapped_column(
+        _enum(SuppressionReason, "suppression_reason")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (CheckConstraint("length(address_hash) = 64", name="hash_length"),)

@@ -89,6 +89,8 @@ def _outcome(
         "b_code": error.code if error is not None else None,
         "b_text": (error.text or "")[:1000] if error is not None else None,
     }
+
+
 _VARIANT_CACHE_SIZE = 64
 
 
@@ -179,7 +181,7 @@ def mail_domain(settings: Settings) -> str:
 
 
 def list_id(settings: Settings, topic: Topic) -> str:
-    host = urlsplit(settings.base_url).hostname or "localhost"
+    host = (urlsplit(settings.base_url).hostname or "localhost").encode("idna").decode("ascii")
     name = topic.name.replace('"', "'").replace("<", "").replace(">", "")
     return f"{name} <{topic.slug}.{host}>"
 
@@ -509,8 +511,11 @@ def test_send(
     variant = compiled(campaign.variant_for(Language(lang)), campaign.topic.name)
     if contact is not None and contact.email:
         person = RecipientContext(
-            email=address, first_name=contact.first_name, last_name=contact.last_name,
-            organisation=contact.organisation, language=lang,
+            email=address,
+            first_name=contact.first_name,
+            last_name=contact.last_name,
+            organisation=contact.organisation,
+            language=lang,
         )
         unsubscribe_url, preferences_url = links(settings, contact.public_id, campaign.topic_id)
     else:
@@ -522,10 +527,15 @@ def test_send(
     rendered = render(
         variant, contact=person, unsubscribe_url=unsubscribe_url, preferences_url=preferences_url
     )
-    rendered = Rendered(subject=f"[TEST] {rendered.subject}", html=rendered.html, text=rendered.text)
+    rendered = Rendered(
+        subject=f"[TEST] {rendered.subject}", html=rendered.html, text=rendered.text
+    )
     message_id, message = builder(settings).campaign_message(
-        to=address, rendered=rendered, unsubscribe_url=unsubscribe_url,
-        list_id=list_id(settings, campaign.topic), now=now,
+        to=address,
+        rendered=rendered,
+        unsubscribe_url=unsubscribe_url,
+        list_id=list_id(settings, campaign.topic),
+        now=now,
     )
     transport.send(sender=_envelope_sender(settings), recipients=[address], message=message)
     return message_id

@@ -70,9 +70,12 @@ class Settings:
 
     @classmethod
     def from_env(
-        cls, env: os._Environ[str] | dict[str, str] | None = None, *, instance_path: Path | None = None
+        cls,
+        env: os._Environ[str] | dict[str, str] | None = None,
+        *,
+        instance_path: Path | None = None,
     ) -> Settings:
-        """Read and validate every ``PREFSVC_*`` variable; raise SettingsError on the first bad one."""
+        """Read and validate every ``PREFSVC_*`` variable; raise SettingsError on the first bad."""
         env = os.environ if env is None else env
 
         def get(name: str) -> str | None:
@@ -181,17 +184,21 @@ def _check_database_url(url: str) -> None:
     except ArgumentError:
         raise SettingsError("DATABASE_URL", "is not a SQLAlchemy URL") from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise SettingsError("DATABASE_URL", "only sqlite:// and postgresql+psycopg:// are supported")
+        raise SettingsError(
+            "DATABASE_URL", "only sqlite:// and postgresql+psycopg:// are supported"
+        )
 
 
 def _check_mail_url(url: str) -> None:
     scheme, _, rest = url.partition(":")
     if scheme not in MAIL_SCHEMES or not rest:
-        raise SettingsError("MAIL_URL", "must be maildir:PATH, smtp://, smtp+starttls:// or smtps://")
+        raise SettingsError(
+            "MAIL_URL", "must be maildir:PATH, smtp://, smtp+starttls:// or smtps://"
+        )
     if scheme != "maildir":
         parts = urlsplit(url)
         try:
-            parts.port
+            _ = parts.port  # urlsplit parses the port lazily
         except ValueError:
             raise SettingsError("MAIL_URL", "has an invalid port") from None
         if not parts.hostname:

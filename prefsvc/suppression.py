@@ -37,14 +37,14 @@ def add(session: Session, key: str, email: str, reason: SuppressionReason) -> Su
 
 def is_suppressed(session: Session, key: str, email: str) -> bool:
     digest = address_hash(key, email)
-    return session.scalar(select(Suppression.id).where(Suppression.address_hash == digest)) is not None
+    return (
+        session.scalar(select(Suppression.id).where(Suppression.address_hash == digest)) is not None
+    )
 
 
 def suppressed_among(session: Session, key: str, emails: Iterable[str]) -> set[str]:
     """Return which of these (already normalised) addresses are suppressed, in one query."""
-    by_hash = {
-        hmac.new(key.encode(), e.encode(), hashlib.sha256).hexdigest(): e for e in emails
-    }
+    by_hash = {hmac.new(key.encode(), e.encode(), hashlib.sha256).hexdigest(): e for e in emails}
     if not by_hash:
         return set()
     found = session.scalars(

@@ -88,7 +88,9 @@ class TaskQueue:
         with self._lock:
             if self._worker is None:
                 threads = 1 if self.settings.database_url.startswith("sqlite") else 4
-                self._worker = dramatiq.Worker(self.broker, worker_threads=threads, worker_timeout=100)
+                self._worker = dramatiq.Worker(
+                    self.broker, worker_threads=threads, worker_timeout=100
+                )
                 self._worker.start()
 
     def depth(self) -> int | None:

@@ -21,7 +21,9 @@ def _child(threads: int) -> None:
 
     from prefsvc import create_app, tasks
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(processName)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(processName)s %(levelname)s %(name)s: %(message)s"
+    )
     app = create_app()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -57,7 +59,9 @@ def run(processes: int, threads: int) -> None:
     while not stopping.is_set():
         for i, child in enumerate(children):
             if not child.is_alive() and not stopping.is_set():
-                log.warning("worker process %s exited with %s; restarting", child.name, child.exitcode)
+                log.warning(
+                    "worker process %s exited with %s; restarting", child.name, child.exitcode
+                )
                 children[i] = start_one(i)
         stopping.wait(1.0)
     for child in children:

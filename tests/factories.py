@@ -56,7 +56,9 @@ def make_contact(
     session.flush()
     for topic in topics:
         session.add(
-            Subscription(contact_id=contact.id, topic_id=topic.id, status=SubscriptionStatus.SUBSCRIBED)
+            Subscription(
+                contact_id=contact.id, topic_id=topic.id, status=SubscriptionStatus.SUBSCRIBED
+            )
         )
     session.flush()
     return contact
@@ -88,7 +90,11 @@ def make_campaign(
     for lang, (subj, body, plain) in (variants or {str(language): (subject, html, text)}).items():
         session.add(
             CampaignVariant(
-                campaign_id=campaign.id, language=Language(lang), subject=subj, html=body, text=plain
+                campaign_id=campaign.id,
+                language=Language(lang),
+                subject=subj,
+                html=body,
+                text=plain,
             )
         )
     session.flush()

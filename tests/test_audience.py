@@ -30,7 +30,9 @@ def test_audience_counts_subscribers_and_names_each_exclusion(session):
     make_contact(session, "elsewhere@example.org", topics=[other])
     session.flush()
 
-    result = audience.count(session, make_campaign(session, topic), on=date(2026, 3, 10), years=YEARS)
+    result = audience.count(
+        session, make_campaign(session, topic), on=date(2026, 3, 10), years=YEARS
+    )
 
     assert result.audience == 1
     assert result.excluded == {

@@ -24,7 +24,9 @@ def _campaign(session, n=5):
     return campaign, people
 
 
-def test_paused_campaign_sends_nothing_until_resumed(session, settings, clock, outbox, run_campaign):
+def test_paused_campaign_sends_nothing_until_resumed(
+    session, settings, clock, outbox, run_campaign
+):
     campaign, people = _campaign(session)
     campaigns.start(session, campaign, now=clock(), today=TODAY, years=5)
     campaigns.pause(session, campaign)
@@ -53,7 +55,9 @@ def test_cancelled_campaign_drops_what_is_still_queued(session, clock):
     assert dropped == 5
     report = campaigns.stats(session, campaign, today=TODAY, years=5)
     assert (report["status"], report["sent"], report["excluded"]) == (
-        "cancelled", 0, {"cancelled": 5}
+        "cancelled",
+        0,
+        {"cancelled": 5},
     )
     with pytest.raises(CampaignStateError):
         campaigns.cancel(session, campaign, now=clock())
@@ -65,10 +69,20 @@ def test_scheduled_campaign_is_launched_by_the_scheduler_when_due(session, setti
     session.commit()
     launched: list[int] = []
 
-    early = scheduler.tick(session, settings, now=clock() + timedelta(hours=1),
-                           enqueue=lambda ids: None, launch=launched.append)
-    late = scheduler.tick(session, settings, now=clock() + timedelta(hours=2, minutes=1),
-                          enqueue=lambda ids: None, launch=launched.append)
+    early = scheduler.tick(
+        session,
+        settings,
+        now=clock() + timedelta(hours=1),
+        enqueue=lambda ids: None,
+        launch=launched.append,
+    )
+    late = scheduler.tick(
+        session,
+        settings,
+        now=clock() + timedelta(hours=2, minutes=1),
+        enqueue=lambda ids: None,
+        launch=launched.append,
+    )
 
     assert early.launched == [] and late.launched == [campaign.id] == launched
     with pytest.raises(InvalidInput):
@@ -77,7 +91,9 @@ def test_scheduled_campaign_is_launched_by_the_scheduler_when_due(session, setti
 
 def test_test_send_reaches_the_address_and_is_not_counted(runner, session, outbox):
     campaign, _ = _campaign(session, 2)
-    result = runner.invoke(args=["campaigns", "test-send", str(campaign.id), "--to", "Boss@Example.org"])
+    result = runner.invoke(
+        args=["campaigns", "test-send", str(campaign.id), "--to", "Boss@Example.org"]
+    )
     assert result.exit_code == 0, result.stderr
     [message] = outbox()
     assert message["To"] == "boss@example.org"

@@ -100,7 +100,9 @@ def test_batches_cover_every_queued_delivery_once(session):
 def test_create_checks_the_templates_and_the_topic(session):
     make_topic(session, slug="news")
     with pytest.raises(InvalidInput) as error:
-        campaigns.create(session, topic_slug="news", variants={"nl": ("Hi", "<p>{% if %}</p>", None)})
+        campaigns.create(
+            session, topic_slug="news", variants={"nl": ("Hi", "<p>{% if %}</p>", None)}
+        )
     assert error.value.field == "html"
     with pytest.raises(NotFound):
         campaigns.create(session, topic_slug="nope", variants={"nl": ("Hi", "<p>x</p>", None)})

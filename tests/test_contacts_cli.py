@@ -96,8 +96,9 @@ def test_a_refused_file_exits_non_zero_with_one_line_and_writes_nothing(
     assert contacts_count(session) == 0
 
 
-def test_a_missing_file_is_one_line_error(runner, tmp_path, promo):
-    result = runner.invoke(args=["contacts", "import", str(tmp_path / "absent.csv")])
+@pytest.mark.parametrize("name", ["absent.csv", "."], ids=["missing", "directory"])
+def test_an_unreadable_path_is_one_line_error(runner, tmp_path, promo, name):
+    result = runner.invoke(args=["contacts", "import", str(tmp_path / name)])
     assert result.exit_code != 0
     assert len(result.stderr.strip().splitlines()) == 1
     assert "cannot read" in result.stderr

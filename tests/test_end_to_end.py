@@ -1,4 +1,4 @@
-"""The walking skeleton as a user meets it: import, send, open the mail, one-click, next campaign."""
+"""The walking skeleton as a user meets it: import, send, open the mail, one-click, next send."""
 
 from __future__ import annotations
 
@@ -24,14 +24,27 @@ def _ok(result):
     return result
 
 
-def test_import_send_one_click_and_the_next_campaign_skips_that_contact(runner, client, outbox, tmp_path):
+def test_import_send_one_click_and_the_next_campaign_skips_that_contact(
+    runner, client, outbox, tmp_path
+):
     (tmp_path / "contacts.csv").write_text(CSV, encoding="utf-8")
     (tmp_path / "mail.html").write_text(HTML, encoding="utf-8")
     _ok(runner.invoke(args=["topics", "create", "nieuws", "--name", "Nieuwsbrief"]))
-    summary = json.loads(_ok(runner.invoke(args=["contacts", "import", str(tmp_path / "contacts.csv")])).stdout)
+    summary = json.loads(
+        _ok(runner.invoke(args=["contacts", "import", str(tmp_path / "contacts.csv")])).stdout
+    )
     assert summary["created"] == 3
 
-    create = ["campaigns", "create", "--topic", "nieuws", "--subject", "Nieuw", "--html", str(tmp_path / "mail.html")]
+    create = [
+        "campaigns",
+        "create",
+        "--topic",
+        "nieuws",
+        "--subject",
+        "Nieuw",
+        "--html",
+        str(tmp_path / "mail.html"),
+    ]
     first_id = int(_ok(runner.invoke(args=create)).stdout.strip().splitlines()[-1])
     _ok(runner.invoke(args=["campaigns", "send", str(first_id), "--wait"]))
 
@@ -53,9 +66,13 @@ def test_import_send_one_click_and_the_next_campaign_skips_that_contact(runner, 
     seen = {m["Message-ID"] for m in first_wave}
     second_wave = [m["To"] for m in outbox() if m["Message-ID"] not in seen]
     assert sorted(second_wave) == ["ana@example.org", "chloe@example.org"]
-    report = json.loads(_ok(runner.invoke(args=["campaigns", "show", str(second_id), "--json"])).stdout)
+    report = json.loads(
+        _ok(runner.invoke(args=["campaigns", "show", str(second_id), "--json"])).stdout
+    )
     assert report["audience"] == 2
     assert report["sent"] == 2
     assert report["excluded"] == {"unsubscribed": 1}
-    first = json.loads(_ok(runner.invoke(args=["campaigns", "show", str(first_id), "--json"])).stdout)
+    first = json.loads(
+        _ok(runner.invoke(args=["campaigns", "show", str(first_id), "--json"])).stdout
+    )
     assert first["unsubscribes"] == 1

@@ -320,3 +320,43 @@ def test_anonymised_contact_is_created_anew_on_reimport(session, topics):
 
     assert result.created == 1
     assert contact(session, "ana@example.org").id != old.id
+
+
+def test_lookups_in_chunks_still_find_every_suppressed_and_existing_address(
+    session, topics, monkeypatch
+):
+    monkeypatch.setattr(importing, "CHUNK", 2)
+    for n in (1, 4):
+        suppression.add(session, KEY, f"gone{n}@example.org", SuppressionReason.OBJECTION)
+    for n in (2, 5):
+        make_contact(session, f"known{n}@example.org", first_name="Old")
+    session.commit()
+
+    rows = "".join(
+        f"{kind}{n}@example.org,New\n" for n in range(1, 7) for kind in ("gone", "known")
+    )
+    result = run(session, "email,first_name\n" + rows)
+    session.commit()
+
+    assert (result.suppressed, result.updated, result.created) == (2, 2, 8)
+    assert contact(session, "gone4@example.org") is None
+    assert contact(session, "known5@example.org").first_name == "New"
+
+
+def test_blank_lines_before_the_header_are_skipped_and_counted(session, topics):
+    result = run(session, "\r\n\r\nEMAIL;Language\r\nana@example.org;FR\r\nbo@example.org;xx\r\n")
+    session.commit()
+
+    assert (result.created, result.rejected) == (1, 1)
+    assert [(e.line, e.field) for e in result.errors] == [(5, "language")]
+    assert contact(session, "ana@example.org").language is Language.FR
+
+
+def test_column_names_are_trimmed_and_unknown_columns_ignored(session, topics):
+    text = " Notes , EMAIL ,First_Name , Role\nsecret remark, ana@example.org , Ana ,TEACHER\n"
+    result = run(session, text)
+    session.commit()
+
+    assert (result.created, result.rejected) == (1, 0)
+    ana = contact(session, "ana@example.org")
+    assert (ana.first_name, ana.role.value) == ("Ana", "teacher")

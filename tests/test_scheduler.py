@@ -25,8 +25,12 @@ def test_deliveries_of_a_dead_worker_are_requeued_after_the_timeout(session, set
     sending.claim(session, ids, now=clock(), stuck_after=timedelta(minutes=15))  # then it died
     queued: list[list[int]] = []
 
-    early = scheduler.recover(session, settings, now=clock() + timedelta(minutes=5), enqueue=queued.append)
-    late = scheduler.recover(session, settings, now=clock() + timedelta(minutes=16), enqueue=queued.append)
+    early = scheduler.recover(
+        session, settings, now=clock() + timedelta(minutes=5), enqueue=queued.append
+    )
+    late = scheduler.recover(
+        session, settings, now=clock() + timedelta(minutes=16), enqueue=queued.append
+    )
 
     assert (early, late) == (0, 3)
     assert queued == [sorted(ids)]
@@ -40,8 +44,12 @@ def test_retention_runs_once_per_day(session, settings, clock):
     session.commit()
 
     first = scheduler.tick(session, settings, now=clock(), enqueue=lambda ids: None)
-    again = scheduler.tick(session, settings, now=clock() + timedelta(hours=3), enqueue=lambda ids: None)
-    tomorrow = scheduler.tick(session, settings, now=clock() + timedelta(days=1), enqueue=lambda ids: None)
+    again = scheduler.tick(
+        session, settings, now=clock() + timedelta(hours=3), enqueue=lambda ids: None
+    )
+    tomorrow = scheduler.tick(
+        session, settings, now=clock() + timedelta(days=1), enqueue=lambda ids: None
+    )
 
     assert (first.retention_ran, first.anonymised) == (True, 1)
     assert again.retention_ran is False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -18,7 +18,10 @@ def _audience(session, n: int, *, languages=("nl", "fr", "en")):
     topic = make_topic(session, slug="nieuwe-opleidingen", name="Nieuwe opleidingen")
     people = [
         make_contact(
-            session, f"person{i}@example.org", language=languages[i % len(languages)], topics=[topic]
+            session,
+            f"person{i}@example.org",
+            language=languages[i % len(languages)],
+            topics=[topic],
         )
         for i in range(n)
     ]
@@ -60,11 +63,15 @@ def test_delivered_mail_carries_one_click_headers_and_footer_links(session, run_
         assert "@" not in url
 
 
-def test_contact_who_unsubscribes_after_fan_out_is_not_mailed(app, session, clock, run_campaign, outbox):
+def test_contact_who_unsubscribes_after_fan_out_is_not_mailed(
+    app, session, clock, run_campaign, outbox
+):
     topic, people, campaign = _audience(session, 4)
     campaigns.start(session, campaign, now=clock(), today=date(2026, 3, 10), years=5)
     leaver = people[1]
-    consent.unsubscribe(session, leaver, topic, channel="one-click", now=clock(), today=date(2026, 3, 10))
+    consent.unsubscribe(
+        session, leaver, topic, channel="one-click", now=clock(), today=date(2026, 3, 10)
+    )
     session.commit()
     from prefsvc import tasks
 
@@ -188,7 +195,11 @@ def test_permanent_smtp_failure_is_kept_and_not_retried(smtp_app, smtp_server):
     finished = _launch_and_wait(campaign.id)
 
     delivery = session.scalar(select(Delivery).where(Delivery.contact_id == people[2].id))
-    assert (delivery.status, delivery.smtp_code, delivery.attempts) == (DeliveryStatus.FAILED, 550, 1)
+    assert (delivery.status, delivery.smtp_code, delivery.attempts) == (
+        DeliveryStatus.FAILED,
+        550,
+        1,
+    )
     assert "No such user" in delivery.smtp_text
     report = campaigns.stats(session, finished, today=date(2026, 3, 10), years=5)
     assert (report["sent"], report["failed"]) == (2, 1)

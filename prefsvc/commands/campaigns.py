@@ -30,7 +30,9 @@ def _read(path: str, field: str) -> str:
 @click.option("--topic", "topic_slug", required=True, help="Slug of the topic to send to.")
 @click.option("--subject", required=True, help="Subject line (a Jinja2 template).")
 @click.option("--html", "html_file", required=True, help="HTML body file (a Jinja2 template).")
-@click.option("--text", "text_file", default=None, help="Plain-text body file (default: from HTML).")
+@click.option(
+    "--text", "text_file", default=None, help="Plain-text body file (default: from HTML)."
+)
 @click.option(
     "--language",
     type=click.Choice(["nl", "fr", "en"]),
@@ -54,7 +56,9 @@ def create(
 @group.command("send")
 @click.argument("campaign_id", type=int)
 @click.option("--wait", is_flag=True, help="Return when every delivery is final.")
-@click.option("--timeout", type=float, default=3600, show_default=True, help="Seconds --wait waits.")
+@click.option(
+    "--timeout", type=float, default=3600, show_default=True, help="Seconds --wait waits."
+)
 def send(campaign_id: int, wait: bool, timeout: float) -> None:
     """Queue a campaign for sending."""
     size = tasks.launch(campaign_id)
@@ -115,8 +119,12 @@ def show(campaign_id: int, as_json: bool) -> None:
 
 @group.command("schedule")
 @click.argument("campaign_id", type=int)
-@click.option("--at", "at_text", required=True,
-              help="When to send: ISO date-time; without an offset it is read in TIMEZONE.")
+@click.option(
+    "--at",
+    "at_text",
+    required=True,
+    help="When to send: ISO date-time; without an offset it is read in TIMEZONE.",
+)
 def schedule(campaign_id: int, at_text: str) -> None:
     """Schedule a draft campaign (the scheduler launches it)."""
     from datetime import datetime
@@ -176,8 +184,13 @@ def test_send(campaign_id: int, to: str, language: str | None) -> None:
     transport = sending.transport(settings)
     try:
         sending.test_send(
-            db.session, campaign, to=to, language=language, settings=settings,
-            now=clock.now(), transport=transport,
+            db.session,
+            campaign,
+            to=to,
+            language=language,
+            settings=settings,
+            now=clock.now(),
+            transport=transport,
         )
     finally:
         sending.close_thread_resources()

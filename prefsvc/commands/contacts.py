@@ -22,7 +22,7 @@ group = DomainGroup("contacts", help="People we may mail.")
 
 
 @group.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Report what would happen and write nothing.")
 def import_(file: Path, dry_run: bool) -> None:
     """Import contacts from a CSV file; prints a JSON summary, rejected rows on stderr."""

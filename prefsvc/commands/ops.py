@@ -84,8 +84,13 @@ def worker_command(processes: int | None, threads: int | None) -> None:
 
 
 @click.command("scheduler")
-@click.option("--interval", type=click.FloatRange(1, 3600), default=60, show_default=True,
-              help="Seconds between ticks.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(1, 3600),
+    default=60,
+    show_default=True,
+    help="Seconds between ticks.",
+)
 @click.option("--once", is_flag=True, help="Run what is due now, then exit.")
 def scheduler_command(interval: float, once: bool) -> None:
     """Run the periodic jobs: scheduled campaigns, stuck-delivery recovery, daily retention."""
@@ -99,7 +104,10 @@ def scheduler_command(interval: float, once: bool) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     while True:
         report = scheduler.tick(
-            db.session, settings, now=clock.now(), enqueue=tasks.queue().send_batch,
+            db.session,
+            settings,
+            now=clock.now(),
+            enqueue=tasks.queue().send_batch,
             launch=tasks.launch,
         )
         db.session.commit()

@@ -7,8 +7,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from sqlalchemy import text
 
 from prefsvc import tasks
-from prefsvc.metrics import DatabaseCollector
 from prefsvc.extensions import db
+from prefsvc.metrics import DatabaseCollector
 
 bp = Blueprint("ops", __name__)
 

@@ -48,7 +48,12 @@ def index():
     for key in box.keys():
         message = _parse(box, key)
         messages.append(
-            {"key": key, "to": message["To"], "subject": message["Subject"], "date": message["Date"]}
+            {
+                "key": key,
+                "to": message["To"],
+                "subject": message["Subject"],
+                "date": message["Date"],
+            }
         )
     messages.sort(key=lambda m: (str(m["date"]), m["key"]), reverse=True)
     response = Response(render_template("outbox/index.html", messages=messages))

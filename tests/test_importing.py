@@ -360,3 +360,41 @@ def test_column_names_are_trimmed_and_unknown_columns_ignored(session, topics):
     assert (result.created, result.rejected) == (1, 0)
     ana = contact(session, "ana@example.org")
     assert (ana.first_name, ana.role.value) == ("Ana", "teacher")
+
+
+def test_ledger_chain_stays_whole_around_imports_in_one_transaction(session, topics):
+    ana = make_contact(session, "ana@example.org")
+    consent.record(session, ana, EventKind.PREFERENCES, channel="test", now=NOW)
+    text = "email,topics\nbo@example.org,promoties\ncas@example.org,\n"
+    run(session, text, dry_run=True)
+    run(session, text)
+    consent.record(session, ana, EventKind.PREFERENCES, channel="test", now=NOW)
+    session.commit()
+
+    seqs = session.scalars(select(ConsentEvent.seq).order_by(ConsentEvent.seq)).all()
+    assert seqs == [1, 2, 3, 4, 5]  # ana, bo imported + subscribed, cas imported, ana
+    assert ledger.verify(session).ok
+
+
+def test_statement_count_does_not_grow_with_the_file(session, topics):
+    """Bulk by design: 10,000 rows must not mean 10,000 round trips (CONTRACT §4, bench/)."""
+    from sqlalchemy import event
+
+    def statements(first: int, rows: int) -> int:
+        lines = [
+            f"p{n}@example.org,{'Ana' if n % 2 else ''},{'promoties' if n % 3 else ''}"
+            for n in range(first, first + rows)
+        ]
+        seen = []
+        engine = session.get_bind()
+        listener = lambda *args: seen.append(1)  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            result = run(session, "email,first_name,topics\n" + "\n".join(lines))
+            session.commit()
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+        assert result.created == rows
+        return len(seen)
+
+    assert statements(0, 200) == statements(1000, 20)

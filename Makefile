@@ -21,10 +21,17 @@ system-packages:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postfix swaks >/dev/null; \
 	fi
 
+# axe-core for the browser tests' accessibility checks (npm registry, pinned by package-lock.json).
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --silent --no-audit --no-fund
+	touch $(NODE_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/prefsvc demo
 
-test: $(STAMP) system-packages lint
+test: $(STAMP) $(NODE_STAMP) system-packages lint
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -32,4 +39,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check prefsvc tests bench
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) node_modules instance .pytest_cache

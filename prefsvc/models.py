@@ -433,3 +433,78 @@ class RetentionRun(Base):
     dry_run: Mapped[bool] = mapped_column(Boolean)
     candidates: Mapped[int] = mapped_column(Integer)
     anonymised: Mapped[int] = mapped_column(Integer)
+
+
+class RepermissionKind(enum.StrEnum):
+    """The two re-permission mails of a window: the request and, later, the reminder."""
+
+    REQUEST = "request"
+    REMINDER = "reminder"
+
+
+class RepermissionMail(Base):
+    """A re-permission mail sent for one window; the unique key allows one of each per anchor."""
+
+    __tablename__ = "repermission_mails"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    anchor: Mapped[date] = mapped_column(Date)
+    kind: Mapped[RepermissionKind] = mapped_column(_enum(RepermissionKind, "repermission_kind"))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("contact_id", "anchor", "kind", name="uq_repermission_mails_window"),
+    )
+
+
+class StaffRole(enum.StrEnum):
+    """What a member of staff or a system may do through the API and the admin UI."""
+
+    MARKETING = "marketing"
+    PRIVACY = "privacy"
+    ADMIN = "admin"
+
+
+class ApiKey(Base):
+    """A bearer key of the API; only its SHA-256 is stored, the key is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[StaffRole] = mapped_column(_enum(StaffRole, "staff_role"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AdminUser(Base):
+    """A person who signs in to the admin UI; the password is stored as a salted hash."""
+
+    __tablename__ = "admin_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[StaffRole] = mapped_column(_enum(StaffRole, "staff_role"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEvent(Base):
+    """Who (an API key or an admin user) did what to which object; ids, never addresses."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_audit_events_occurred_at", "occurred_at"),)

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from prefsvc.settings import SETTINGS_KEY
+
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = [
@@ -39,18 +41,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def live_server(app, settings) -> Iterator[str]:
     """Serve the test app on a free loopback port; return its base URL.
 
-    The settings' ``base_url`` is pointed at this server so that links in mail open here.
+    The app's settings get this server as ``base_url``, so links in mail sent from now on open
+    here.
     """
     server = make_server("127.0.0.1", 0, app, threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"
-    previous = settings.base_url
-    object.__setattr__(settings, "base_url", base)
+    app.extensions[SETTINGS_KEY] = settings.with_(base_url=base)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield base
     server.shutdown()
     thread.join(timeout=5)
-    object.__setattr__(settings, "base_url", previous)
+    app.extensions[SETTINGS_KEY] = settings
 
 
 @pytest.fixture(scope="session")

@@ -82,6 +82,15 @@ class TaskQueue:
         self.actors["send_batch"].send(delivery_ids)
         self._ensure_inprocess_worker()
 
+    @property
+    def notice_queue(self) -> str:
+        return f"{self.settings.queue_prefix}notices"
+
+    def send_notice(self, kind: str, contact_id: int, params: dict[str, Any] | None = None) -> None:
+        """Queue one service message (see ``prefsvc.notices``); ids only, never an address."""
+        self.actors["send_notice"].send(kind, contact_id, params or {})
+        self._ensure_inprocess_worker()
+
     def _ensure_inprocess_worker(self) -> None:
         if not isinstance(self.broker, StubBroker):
             return
@@ -114,7 +123,9 @@ class TaskQueue:
     def join(self, timeout_ms: int | None = None) -> None:
         """Wait until the in-process queue is empty (no-op with a real broker)."""
         if isinstance(self.broker, StubBroker) and self._worker is not None:
-            self.broker.join(self.send_queue, timeout=timeout_ms, fail_fast=False)
+            for name in (self.send_queue, self.notice_queue):
+                if name in self.broker.queues:
+                    self.broker.join(name, timeout=timeout_ms, fail_fast=False)
             self._worker.join()
 
     def stop(self) -> None:
@@ -160,6 +171,13 @@ def init_app(app: Flask) -> None:
         queue_name=queue.send_queue,
         max_retries=settings.max_retries,
     )
+    queue.actors["send_notice"] = dramatiq.actor(
+        _send_notice,
+        broker=broker,
+        actor_name="send_notice",
+        queue_name=queue.notice_queue,
+        max_retries=settings.max_retries,
+    )
     app.extensions[EXTENSION_KEY] = queue
 
 
@@ -180,6 +198,30 @@ def _send_batch(delivery_ids: list[int]) -> None:
     except TemporaryBatchFailure as exc:
         # Retried with exponential backoff by the Retries middleware, without an error log.
         raise dramatiq.Retry(str(exc), delay=exc.retry_after_ms) from None
+
+
+def _send_notice(kind: str, contact_id: int, params: dict[str, Any]) -> None:
+    """Build and send one service message; a temporary SMTP failure is retried with backoff."""
+    from prefsvc import clock, notices
+    from prefsvc.extensions import db
+    from prefsvc.settings import current_settings
+    from prefsvc.transport import PermanentFailure, TemporaryFailure
+
+    try:
+        notices.deliver(
+            db.session,
+            current_settings(),
+            kind=kind,
+            contact_id=contact_id,
+            params=params,
+            now=clock.now(),
+        )
+    except TemporaryFailure as exc:
+        raise dramatiq.Retry(f"notice {kind}: {exc.code}", delay=5_000) from None
+    except PermanentFailure as exc:
+        log.warning("notice %s for contact %s refused: %s", kind, contact_id, exc.code)
+    finally:
+        db.session.rollback()
 
 
 def launch(campaign_id: int) -> int:

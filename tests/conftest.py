@@ -186,7 +186,7 @@ def _delete_broker_queues(settings: Settings) -> None:
     """Leave no test queues behind in the shared Redis and RabbitMQ servers."""
     if settings.broker_url is None:
         return
-    queue = f"{settings.queue_prefix}send"
+    queues = [f"{settings.queue_prefix}{name}" for name in ("send", "notices")]
     if settings.broker_url.startswith("redis"):
         import redis
 
@@ -199,8 +199,9 @@ def _delete_broker_queues(settings: Settings) -> None:
 
     connection = pika.BlockingConnection(pika.URLParameters(settings.broker_url))
     channel = connection.channel()
-    for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
-        channel.queue_delete(name)
+    for queue in queues:
+        for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+            channel.queue_delete(name)
     connection.close()
 
 

@@ -1,0 +1,86 @@
+"""Service messages to one person: opt-out acknowledgements, sign-in links, re-permission mails.
+
+They are transactional: no marketing, no List-Unsubscribe, sent whatever the marketing window
+says. A notice is queued by kind and contact id (never an address: queue messages end up in
+broker logs) and built in the worker by the builder registered for that kind, so the web
+request that asked for it answers at once and in the same time whether or not anything is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parseaddr
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from prefsvc.models import Contact
+from prefsvc.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What one service message says; ``html`` is optional (plain text is the norm)."""
+
+    subject: str
+    text: str
+    html: str | None = None
+
+
+Builder = Callable[[Session, Contact, Settings, dict[str, Any]], Notice | None]
+_builders: dict[str, Builder] = {}
+
+
+def register(kind: str, builder: Builder) -> None:
+    """Make ``kind`` sendable; the builder returns None when nothing should be sent after all."""
+    _builders[kind] = builder
+
+
+def kinds() -> list[str]:
+    return sorted(_builders)
+
+
+def send(settings: Settings, *, to: str, notice: Notice, now: datetime) -> str:
+    """Send one notice now through this thread's transport; return its Message-ID."""
+    from prefsvc import sending
+
+    message_id, message = sending.builder(settings).transactional_message(
+        to=to, subject=notice.subject, text=notice.text, html=notice.html, now=now
+    )
+    sender = parseaddr(settings.mail_from)[1]
+    sending.transport(settings).send(sender=sender, recipients=[to], message=message)
+    return message_id
+
+
+def deliver(
+    session: Session,
+    settings: Settings,
+    *,
+    kind: str,
+    contact_id: int,
+    params: dict[str, Any],
+    now: datetime,
+) -> str | None:
+    """Build and send the notice ``kind`` for a contact; None if there is no one to send to.
+
+    A contact erased or anonymised since the notice was queued has no address any more, and
+    gets nothing.
+    """
+    builder = _builders.get(kind)
+    if builder is None:
+        raise ValueError(f"unknown notice kind {kind!r}")
+    contact = session.get(Contact, contact_id)
+    if contact is None or not contact.email:
+        log.info("notice %s for contact %s dropped: no address", kind, contact_id)
+        return None
+    notice = builder(session, contact, settings, params)
+    if notice is None:
+        return None
+    message_id = send(settings, to=contact.email, notice=notice, now=now)
+    log.info("notice %s sent to contact %s", kind, contact_id)
+    return message_id

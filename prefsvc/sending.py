@@ -488,6 +488,62 @@ def recover_stuck(session: Session, *, now: datetime, older_than: timedelta) -> 
     return ids
 
 
+def _sample_recipient(
+    session: Session, campaign: Campaign, settings: Settings, language: str | None, to: str | None
+) -> tuple[CompiledVariant, RecipientContext, str, str]:
+    """Pick the variant, person and links of a preview: the contact ``to`` if known, else a sample.
+
+    A sample person's links lead to the "link not valid" page.
+    """
+    from prefsvc import contacts
+
+    contact = contacts.find(session, to) if to else None
+    lang = language or (contact.language.value if contact else campaign.default_language.value)
+    variant = compiled(campaign.variant_for(Language(lang)), campaign.topic.name)
+    if contact is not None and contact.email:
+        person = RecipientContext(
+            email=contact.email,
+            first_name=contact.first_name,
+            last_name=contact.last_name,
+            organisation=contact.organisation,
+            language=lang,
+        )
+        unsubscribe_url, preferences_url = links(settings, contact.public_id, campaign.topic_id)
+        return variant, person, unsubscribe_url, preferences_url
+    person = RecipientContext(
+        email=to or "test@example.org",
+        first_name="Test",
+        last_name="Test",
+        organisation=None,
+        language=lang,
+    )
+    base = settings.base_url
+    return variant, person, f"{base}/u/test-preview", f"{base}/p/test-preview"
+
+
+def preview(
+    session: Session,
+    campaign: Campaign,
+    *,
+    settings: Settings,
+    language: str | None = None,
+    to: str | None = None,
+) -> Rendered:
+    """Render the campaign exactly as a recipient gets it (CSS inlined, footer, links).
+
+    Shared by test sends, the API and the admin composer; nothing is sent or recorded.
+    """
+    from prefsvc import contacts
+
+    address = contacts.normalise_email(to) if to else None
+    variant, person, unsubscribe_url, preferences_url = _sample_recipient(
+        session, campaign, settings, language, address
+    )
+    return render(
+        variant, contact=person, unsubscribe_url=unsubscribe_url, preferences_url=preferences_url
+    )
+
+
 def test_send(
     session: Session,
     campaign: Campaign,
@@ -498,32 +554,13 @@ def test_send(
     now: datetime,
     transport: Transport,
 ) -> str:
-    """Send one copy to ``to`` as a preview; nothing is counted or recorded.
-
-    If ``to`` is a contact, their own data and links are used; otherwise a sample person
-    whose links lead to the "link not valid" page.
-    """
+    """Send one preview copy to ``to``, subject prefixed ``[TEST]``; nothing is counted."""
     from prefsvc import contacts
 
     address = contacts.normalise_email(to)
-    contact = contacts.find(session, address)
-    lang = language or (contact.language.value if contact else campaign.default_language.value)
-    variant = compiled(campaign.variant_for(Language(lang)), campaign.topic.name)
-    if contact is not None and contact.email:
-        person = RecipientContext(
-            email=address,
-            first_name=contact.first_name,
-            last_name=contact.last_name,
-            organisation=contact.organisation,
-            language=lang,
-        )
-        unsubscribe_url, preferences_url = links(settings, contact.public_id, campaign.topic_id)
-    else:
-        person = RecipientContext(
-            email=address, first_name="Test", last_name="Test", organisation=None, language=lang
-        )
-        unsubscribe_url = f"{settings.base_url}/u/test-preview"
-        preferences_url = f"{settings.base_url}/p/test-preview"
+    variant, person, unsubscribe_url, preferences_url = _sample_recipient(
+        session, campaign, settings, language, address
+    )
     rendered = render(
         variant, contact=person, unsubscribe_url=unsubscribe_url, preferences_url=preferences_url
     )

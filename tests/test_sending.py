@@ -204,3 +204,28 @@ def test_permanent_smtp_failure_is_kept_and_not_retried(smtp_app, smtp_server):
     report = campaigns.stats(session, finished, today=date(2026, 3, 10), years=5)
     assert (report["sent"], report["failed"]) == (2, 1)
     assert len(smtp_server.received) == 2
+
+
+def test_preview_renders_for_a_known_contact_with_their_name_and_links(app, session, settings):
+    from prefsvc import campaigns as campaign_domain
+    from prefsvc import sending
+    from tests.factories import make_contact, make_topic
+
+    topic = make_topic(session, "nieuws", "Nieuws")
+    make_contact(session, "ana@example.org", first_name="Ana", language="fr", topics=[topic])
+    campaign = campaign_domain.create(
+        session,
+        topic_slug="nieuws",
+        variants={
+            "nl": ("Hallo", "<p>Dag {{ contact.first_name }}</p>", None),
+            "fr": ("Bonjour", "<p>Bonjour {{ contact.first_name }}</p>", None),
+        },
+    )
+    known = sending.preview(session, campaign, settings=settings, to="ANA@example.org")
+    assert known.subject == "Bonjour"
+    assert "Bonjour Ana" in known.html
+    assert f"{settings.base_url}/u/" in known.html and "test-preview" not in known.html
+
+    sample = sending.preview(session, campaign, settings=settings, language="nl")
+    assert sample.subject == "Hallo" and "Dag Test" in sample.html
+    assert f"{settings.base_url}/u/test-preview" in sample.html

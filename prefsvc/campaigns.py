@@ -262,3 +262,17 @@ def cancel(session: Session, campaign: Campaign, *, now: datetime) -> int:
     campaign.status = CampaignStatus.CANCELLED
     campaign.finished_at = now
     return result.rowcount
+
+
+def recent(
+    session: Session, *, status: str | None = None, page: int = 1, per_page: int = 50
+) -> tuple[list[Campaign], int]:
+    """Return one page of campaigns, newest first, and how many match."""
+    query = select(Campaign)
+    if status:
+        query = query.where(Campaign.status == CampaignStatus(status))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(Campaign.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    )
+    return list(rows), total

@@ -123,3 +123,32 @@ def object_to_all(
         suppression.add(session, suppression_key, contact.email, SuppressionReason.OBJECTION)
     record(session, contact, EventKind.OBJECTION, channel=channel, now=now)
     return True
+
+
+def enrol(
+    session: Session,
+    contact: Contact,
+    topic: Topic,
+    *,
+    channel: str,
+    now: datetime,
+    suppression_key: str,
+) -> bool:
+    """Subscribe a contact on a source system's word (not the person's own click).
+
+    Only the person can undo their own unsubscribe or objection, so a topic they left, a
+    contact that objected or an erased address raises ``Suppressed``. The window anchor does
+    not move. Return False when the contact already receives the topic.
+    """
+    from prefsvc.errors import Suppressed
+
+    if contact.status is not ContactStatus.ACTIVE or not contact.email:
+        raise Suppressed("this contact objected or was erased; only they can subscribe again")
+    if suppression.is_suppressed(session, suppression_key, contact.email):
+        raise Suppressed("this address is on the suppression list")
+    current = subscription(session, contact, topic)
+    if current is not None and current.status is SubscriptionStatus.UNSUBSCRIBED:
+        raise Suppressed("the contact unsubscribed from this topic; only they can subscribe again")
+    return subscribe(
+        session, contact, topic, channel=channel, now=now, today=now.date(), by_person=False
+    )

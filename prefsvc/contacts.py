@@ -6,15 +6,28 @@ contact, with a database constraint to keep it that way.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, selectinload
 
 from prefsvc import window
 from prefsvc.errors import InvalidInput, NotFound
-from prefsvc.models import Contact
+from prefsvc.models import (
+    Contact,
+    ContactStatus,
+    Language,
+    Subscription,
+    SubscriptionStatus,
+    Topic,
+)
 
 MAX_EMAIL_LENGTH = 254
+PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def normalise_email(text: str) -> str:
@@ -46,6 +59,116 @@ def get(session: Session, email: str) -> Contact:
 
 def by_public_id(session: Session, public_id: str) -> Contact | None:
     return session.scalar(select(Contact).where(Contact.public_id == public_id))
+
+
+def get_public(session: Session, public_id: str) -> Contact:
+    """Return the contact with this public id (the id used in URLs) or raise NotFound."""
+    contact = by_public_id(session, public_id) if PUBLIC_ID.fullmatch(public_id or "") else None
+    if contact is None:
+        raise NotFound("no contact with that id")
+    return contact
+
+
+def upsert(
+    session: Session,
+    *,
+    email: str,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    organisation: str | None = None,
+    language: str | None = None,
+    role: str | None = None,
+    basis: str | None = None,
+    basis_date: date | None = None,
+    topics: Iterable[str] = (),
+    now: datetime,
+    today: date,
+    suppression_key: str,
+    source: str = "api",
+) -> tuple[Contact, str]:
+    """Create or update a contact by address with the CSV import's rules (CONTRACT §4).
+
+    Absent values never erase stored ones, an unsubscribed topic is never resubscribed and a
+    suppressed address raises ``Suppressed``. Returns the contact and ``created``, ``updated``
+    or ``unchanged``.
+    """
+    from prefsvc import importing
+
+    cells = {
+        "email": email,
+        "first_name": first_name or "",
+        "last_name": last_name or "",
+        "organisation": organisation or "",
+        "language": language or "",
+        "role": role or "",
+        "basis": basis or "",
+        "basis_date": basis_date.isoformat() if basis_date else "",
+        "topics": "|".join(topics),
+    }
+    outcome = importing.upsert_one(
+        session, cells, now=now, today=today, suppression_key=suppression_key, source=source
+    )
+    return get(session, email), outcome
+
+
+@dataclass(frozen=True)
+class ContactPage:
+    """One page of a contact search; ``total`` counts every match."""
+
+    items: list[Contact]
+    total: int
+    page: int
+    per_page: int
+
+
+def search(
+    session: Session,
+    *,
+    q: str | None = None,
+    topic: str | None = None,
+    language: str | None = None,
+    status: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> ContactPage:
+    """Return one page of contacts, oldest first, matching every filter given.
+
+    ``q`` is a case-insensitive part of the address or name; ``topic`` keeps contacts
+    subscribed to that topic slug.
+    """
+    query = select(Contact)
+    if q:
+        needle = q.strip().lower()
+        query = query.where(
+            or_(
+                Contact.email.contains(needle, autoescape=True),
+                func.lower(Contact.first_name).contains(needle, autoescape=True),
+                func.lower(Contact.last_name).contains(needle, autoescape=True),
+            )
+        )
+    if topic:
+        query = query.where(
+            select(Subscription.id)
+            .join(Topic, Topic.id == Subscription.topic_id)
+            .where(
+                Subscription.contact_id == Contact.id,
+                Topic.slug == topic,
+                Subscription.status == SubscriptionStatus.SUBSCRIBED,
+            )
+            .exists()
+        )
+    if language:
+        query = query.where(Contact.language == Language(language))
+    if status:
+        query = query.where(Contact.status == ContactStatus(status))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = session.scalars(
+        query.order_by(Contact.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+        .options(selectinload(Contact.subscriptions).joinedload(Subscription.topic))
+    )
+    return ContactPage(list(items), total, page, per_page)
 
 
 def profile(contact: Contact, *, window_years: int) -> dict[str, object]:

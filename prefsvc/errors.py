@@ -46,3 +46,12 @@ class TemporaryBatchFailure(PrefsvcError):
 
 class RequestStateError(PrefsvcError):
     """A data-subject request is not in a state that allows this step."""
+
+
+class InvalidFields(InvalidInput):
+    """Several values given together are not acceptable: ``fields`` maps each to its reasons."""
+
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        first = next(iter(fields))
+        super().__init__(first, fields[first][0])
+        self.fields = fields

@@ -438,3 +438,39 @@ def _write(
         # One executemany without RETURNING: several times cheaper than ORM objects.
         session.execute(insert(Subscription), subscriptions)
     ledger.append_many(session, events, now=now)
+
+
+# --- one contact at a time (the API) ------------------------------------------------------
+
+
+def upsert_one(
+    session: Session,
+    cells: dict[str, str],
+    *,
+    now: datetime,
+    today: date,
+    suppression_key: str,
+    source: str,
+) -> str:
+    """Create or update one contact with exactly the import's rules; return the outcome.
+
+    ``cells`` holds the import's columns as text. The outcome is ``created``, ``updated`` or
+    ``unchanged``; a suppressed, erased or objecting address raises ``Suppressed`` and bad
+    values raise ``InvalidFields`` naming every bad field. The caller commits.
+    """
+    from prefsvc.errors import InvalidFields, Suppressed
+
+    topics = {t.slug: t for t in session.scalars(select(Topic))}
+    errors: list[RowError] = []
+    row = _validate(1, cells, topics, today, errors)
+    if row is None:
+        fields: dict[str, list[str]] = {}
+        for error in errors:
+            fields.setdefault(error.field, []).append(error.reason)
+        raise InvalidFields(fields)
+    result = ImportResult()
+    _write(session, [row], result, source, now, today, suppression_key, source)
+    session.flush()
+    if result.suppressed:
+        raise Suppressed("this address may not be added for marketing (it objected or was erased)")
+    return "created" if result.created else "updated" if result.updated else "unchanged"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from prefsvc import consent, contacts, suppression, window
@@ -133,6 +133,29 @@ def overdue(session: Session, today: date) -> list[RightsRequest]:
             .order_by(RightsRequest.due_on, RightsRequest.id)
         )
     )
+
+
+def requests(
+    session: Session,
+    *,
+    status: RightsStatus | str | None = None,
+    open_only: bool = False,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[RightsRequest], int]:
+    """Return one page of the register (oldest due first) and the number of matches."""
+    query = select(RightsRequest)
+    if status is not None:
+        query = query.where(RightsRequest.status == RightsStatus(status))
+    if open_only:
+        query = query.where(RightsRequest.status.in_(OPEN_STATES))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(
+        query.order_by(RightsRequest.due_on, RightsRequest.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return list(rows), total
 
 
 def request_summary(request: RightsRequest) -> dict[str, Any]:
@@ -287,6 +310,56 @@ class ErasureResult:
     kept: list[str] = field(default_factory=list)
     reason: str | None = None
     until: date | None = None
+
+
+MAX_HOLD_REASON = 500
+
+
+def set_legal_hold(
+    session: Session,
+    contact: Contact,
+    *,
+    reason: str | None,
+    until: date | None,
+    now: datetime,
+    channel: str = "source-system",
+) -> bool:
+    """Record (or, with ``reason`` None, lift) the source system's legal hold on a contact.
+
+    A hold makes erasure keep the identifying fields the law requires (``HELD_FIELDS``) until
+    ``until`` (None: until lifted). The ledger records that the hold changed, never the
+    reason's text, so the change is provable and shows in the person's access export.
+    Return False when nothing changed.
+    """
+    if contact.status in (ContactStatus.ERASED, ContactStatus.ANONYMISED):
+        raise InvalidInput("contact", "has been erased; there is nothing left to hold")
+    text = (reason or "").strip() or None
+    if text is None and until is not None:
+        raise InvalidInput("reason", "is required with an end date")
+    if text is not None:
+        if len(text) > MAX_HOLD_REASON:
+            raise InvalidInput("reason", f"is longer than {MAX_HOLD_REASON} characters")
+        if any(c in text for c in "\r\n\0"):
+            raise InvalidInput("reason", "may not contain line breaks")
+    if until is not None and until < now.date():
+        raise InvalidInput("until", "is in the past")
+    if (contact.legal_hold_reason, contact.legal_hold_until) == (text, until):
+        return False
+    contact.legal_hold_reason = text
+    contact.legal_hold_until = until
+    consent.record(
+        session,
+        contact,
+        EventKind.RECTIFIED,
+        channel=channel,
+        now=now,
+        detail={
+            "fields": ["legal_hold_reason", "legal_hold_until"],
+            "legal_hold": "set" if text else "lifted",
+            "until": _iso(until),
+        },
+    )
+    return True
 
 
 def hold_active(contact: Contact, today: date) -> bool:

@@ -15,7 +15,7 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 def create(session: Session, slug: str, name: str, description: str | None = None) -> Topic:
     """Create a topic; the slug is its stable name in imports and the API."""
-    if not SLUG.match(slug or ""):
+    if not SLUG.fullmatch(slug or ""):
         raise InvalidInput("slug", "use lower-case letters, digits and '-' (at most 64)")
     if not (name or "").strip():
         raise InvalidInput("name", "is empty")
@@ -32,7 +32,9 @@ def all_topics(session: Session) -> list[Topic]:
 
 
 def by_slug(session: Session, slug: str) -> Topic:
-    topic = session.scalar(select(Topic).where(Topic.slug == slug))
+    """Return the topic with this slug or raise NotFound (also for text that is no slug)."""
+    valid = SLUG.fullmatch(slug or "") is not None
+    topic = session.scalar(select(Topic).where(Topic.slug == slug)) if valid else None
     if topic is None:
         raise NotFound(f"no topic {slug!r}")
     return topic

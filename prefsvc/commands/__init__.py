@@ -6,9 +6,10 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from prefsvc.commands import campaigns, contacts, ops, privacy, topics
+    from prefsvc.commands import apikeys, campaigns, contacts, ops, privacy, topics
 
-    for group in (topics.group, contacts.group, campaigns.group, *privacy.groups):
+    groups = (topics.group, contacts.group, campaigns.group, *privacy.groups, apikeys.group)
+    for group in groups:
         app.cli.add_command(group)
     for command in ops.commands:
         app.cli.add_command(command)

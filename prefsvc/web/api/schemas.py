@@ -1,0 +1,357 @@
+"""Marshmallow schemas of the JSON API: they validate input and generate the OpenAPI spec.
+
+Every text field refuses NUL characters and unpaired surrogates (PostgreSQL cannot store
+them), every number is bounded, every choice is an enum: bad input is a 422, never a 500.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from flask_smorest.fields import Upload
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from prefsvc.models import Basis, ContactStatus, Language, RightsKind, RightsStatus, Role
+
+LANGUAGES = [m.value for m in Language]
+MAX_PAGE = 100_000
+MAX_PER_PAGE = 200
+# Beyond these years a date-time could not be converted to UTC or stored everywhere.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 9000
+
+
+class Text(fields.String):
+    """A string that any database can store: no NUL, no unpaired surrogate."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ValidationError("may not contain NUL characters")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError("is not valid Unicode text") from None
+        return text
+
+
+class SafeDate(fields.Date):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+            raise ValidationError(f"must be between {EARLIEST_YEAR} and {LATEST_YEAR}")
+        return day
+
+
+class SafeDateTime(fields.DateTime):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+            raise ValidationError(f"must be between {EARLIEST_YEAR} and {LATEST_YEAR}")
+        return moment
+
+
+def _choice(values: list[str], **kwargs: Any) -> Text:
+    return Text(validate=validate.OneOf(values), **kwargs)
+
+
+def _name(**kwargs: Any) -> Text:
+    return Text(validate=validate.Length(max=200), allow_none=True, **kwargs)
+
+
+# --- shared -----------------------------------------------------------------------------
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details; ``errors`` names each bad field and why."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(allow_none=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class PageQuery(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(1, MAX_PAGE))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(1, MAX_PER_PAGE))
+
+
+class PageSchema(Schema):
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+
+
+# --- topics -----------------------------------------------------------------------------
+
+
+class TopicIn(Schema):
+    slug = Text(required=True, validate=validate.Length(1, 64))
+    name = Text(required=True, validate=validate.Length(1, 200))
+    description = Text(allow_none=True, validate=validate.Length(max=2000))
+
+
+class TopicOut(Schema):
+    slug = fields.String(required=True)
+    name = fields.String(required=True)
+    description = fields.String(allow_none=True)
+
+
+# --- contacts ---------------------------------------------------------------------------
+
+
+class ContactIn(Schema):
+    email = Text(
+        required=True, validate=validate.Length(1, 320), metadata={"example": "ana@example.org"}
+    )
+    first_name = _name()
+    last_name = _name()
+    organisation = _name()
+    language = _choice(LANGUAGES, allow_none=True)
+    role = _choice([m.value for m in Role], allow_none=True)
+    basis = _choice([m.value for m in Basis], allow_none=True)
+    basis_date = SafeDate(allow_none=True)
+    topics = fields.List(
+        Text(validate=validate.Length(1, 64)),
+        validate=validate.Length(max=50),
+        load_default=list,
+        metadata={"example": ["nieuws"]},
+    )
+
+
+class ContactPatch(Schema):
+    first_name = _name()
+    last_name = _name()
+    organisation = _name()
+    language = _choice(LANGUAGES)
+
+    @validates_schema
+    def _not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("give at least one field to change", "_schema")
+
+
+class ContactQuery(PageQuery):
+    q = Text(validate=validate.Length(1, 200))
+    topic = Text(validate=validate.Length(1, 64))
+    language = _choice(LANGUAGES)
+    status = _choice([m.value for m in ContactStatus])
+
+
+class SubscriptionOut(Schema):
+    topic = fields.String(required=True)
+    status = fields.String(required=True)
+
+
+class LegalHoldOut(Schema):
+    reason = fields.String(required=True)
+    until = fields.Date(allow_none=True)
+
+
+class ContactOut(Schema):
+    public_id = fields.String(required=True)
+    email = fields.String(allow_none=True)
+    first_name = fields.String(allow_none=True)
+    last_name = fields.String(allow_none=True)
+    organisation = fields.String(allow_none=True)
+    language = fields.String(required=True)
+    role = fields.String(allow_none=True)
+    status = fields.String(required=True)
+    basis = fields.String(allow_none=True)
+    basis_date = fields.String(allow_none=True)
+    window_anchor = fields.String(allow_none=True)
+    window_expires_on = fields.String(allow_none=True)
+    paused_until = fields.String(allow_none=True)
+    legal_hold = fields.Nested(LegalHoldOut, allow_none=True)
+    subscriptions = fields.List(fields.Nested(SubscriptionOut), required=True)
+
+
+class ContactPageOut(PageSchema):
+    items = fields.List(fields.Nested(ContactOut), required=True)
+
+
+class SubscriptionChange(Schema):
+    topic = fields.String(required=True)
+    status = fields.String(required=True)
+    changed = fields.Boolean(required=True)
+
+
+class ErasureOut(Schema):
+    public_id = fields.String(required=True)
+    kept = fields.List(fields.String(), required=True)
+    legal_hold = fields.Nested(LegalHoldOut, allow_none=True)
+
+
+class ExportOut(Schema):
+    generated_at = fields.String()
+    contact = fields.Dict()
+    subscriptions = fields.List(fields.Dict())
+    consent_history = fields.List(fields.Dict())
+    deliveries = fields.List(fields.Dict())
+    rights_requests = fields.List(fields.Dict())
+    suppressed = fields.Boolean()
+
+
+class LegalHoldIn(Schema):
+    reason = Text(required=True, validate=validate.Length(1, 500))
+    until = SafeDate(allow_none=True)
+
+
+# --- campaigns --------------------------------------------------------------------------
+
+
+class VariantIn(Schema):
+    language = _choice(LANGUAGES, required=True)
+    subject = Text(required=True, validate=validate.Length(1, 998))
+    html = Text(required=True, validate=validate.Length(1, 2_000_000))
+    text = Text(allow_none=True, validate=validate.Length(max=2_000_000))
+
+
+class CampaignIn(Schema):
+    topic = Text(required=True, validate=validate.Length(1, 64))
+    default_language = _choice(LANGUAGES, allow_none=True)
+    variants = fields.List(
+        fields.Nested(VariantIn), required=True, validate=validate.Length(1, len(LANGUAGES))
+    )
+
+    @validates_schema
+    def _one_per_language(self, data: dict[str, Any], **kwargs: Any) -> None:
+        languages = [v["language"] for v in data.get("variants", [])]
+        if len(languages) != len(set(languages)):
+            raise ValidationError("one variant per language", "variants")
+
+
+class CampaignQuery(PageQuery):
+    status = _choice(["draft", "scheduled", "sending", "paused", "sent", "cancelled"])
+
+
+class CampaignOut(Schema):
+    id = fields.Integer(required=True)
+    status = fields.String(required=True)
+    topic = fields.String(required=True)
+    languages = fields.List(fields.String(), required=True)
+    audience = fields.Integer(required=True)
+    queued = fields.Integer(required=True)
+    sending = fields.Integer(required=True)
+    sent = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    excluded = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    unsubscribes = fields.Integer(required=True)
+    created_at = fields.String(required=True)
+    scheduled_at = fields.String(allow_none=True)
+    queued_at = fields.String(allow_none=True)
+    finished_at = fields.String(allow_none=True)
+
+
+class CampaignPageOut(PageSchema):
+    items = fields.List(fields.Nested(CampaignOut), required=True)
+
+
+class CancelOut(CampaignOut):
+    dropped = fields.Integer(required=True)
+
+
+class PreviewIn(Schema):
+    contact = Text(validate=validate.Length(1, 32))
+    language = _choice(LANGUAGES)
+
+
+class PreviewOut(Schema):
+    subject = fields.String(required=True)
+    html = fields.String(required=True)
+    text = fields.String(required=True)
+
+
+class TestSendIn(Schema):
+    to = Text(required=True, validate=validate.Length(1, 320))
+    language = _choice(LANGUAGES)
+
+
+class TestSendOut(Schema):
+    message_id = fields.String(required=True)
+
+
+class ScheduleIn(Schema):
+    at = SafeDateTime(required=True)
+
+
+# --- imports, suppression ---------------------------------------------------------------
+
+
+class ImportFileIn(Schema):
+    file = Upload(required=True)
+
+
+class RowErrorOut(Schema):
+    line = fields.Integer(required=True)
+    field = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+class ImportOut(Schema):
+    dry_run = fields.Boolean(required=True)
+    created = fields.Integer(required=True)
+    updated = fields.Integer(required=True)
+    unchanged = fields.Integer(required=True)
+    rejected = fields.Integer(required=True)
+    suppressed = fields.Integer(required=True)
+    errors = fields.List(fields.Nested(RowErrorOut), required=True)
+
+
+class SuppressionCheckIn(Schema):
+    email = Text(
+        required=True, validate=validate.Length(1, 320), metadata={"example": "ana@example.org"}
+    )
+
+
+class SuppressionCheckOut(Schema):
+    suppressed = fields.Boolean(required=True)
+
+
+# --- rights requests, audit -------------------------------------------------------------
+
+
+class RightsRequestIn(Schema):
+    kind = _choice([m.value for m in RightsKind], required=True)
+    contact = Text(validate=validate.Length(1, 32), allow_none=True)
+    note = Text(allow_none=True, validate=validate.Length(max=5000))
+
+
+class RightsQuery(PageQuery):
+    status = _choice([m.value for m in RightsStatus])
+    open = fields.Boolean()
+
+
+class RightsRequestOut(Schema):
+    id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    status = fields.String(required=True)
+    received_at = fields.String(required=True)
+    verification = fields.String(allow_none=True)
+    verified_at = fields.String(allow_none=True)
+    due_on = fields.String(required=True)
+    handled_by = fields.String(allow_none=True)
+    closed_at = fields.String(allow_none=True)
+
+
+class RightsPageOut(PageSchema):
+    items = fields.List(fields.Nested(RightsRequestOut), required=True)
+
+
+class AuditQuery(PageQuery):
+    actor = Text(validate=validate.Length(1, 200))
+    action = Text(validate=validate.Length(1, 64))
+
+
+class AuditEventOut(Schema):
+    id = fields.Integer(required=True)
+    occurred_at = fields.String(required=True)
+    actor = fields.String(required=True)
+    action = fields.String(required=True)
+    target = fields.String(allow_none=True)
+    detail = fields.Dict(required=True)
+
+
+class AuditPageOut(PageSchema):
+    items = fields.List(fields.Nested(AuditEventOut), required=True)

@@ -428,3 +428,53 @@ def test_erased_address_is_refused_by_a_later_import(session, person, runner, tm
     session.expire_all()
     emails = session.scalars(select(Contact.email).where(Contact.email.is_not(None))).all()
     assert emails == []
+
+
+# --- legal hold -------------------------------------------------------------------------
+
+
+def test_set_legal_hold_records_the_change_but_not_its_reason(session, clock):
+    ana = make_contact(session, "ana@example.org")
+    assert rights.set_legal_hold(
+        session, ana, reason="invoice 2026-17", until=date(2033, 1, 1), now=clock()
+    )
+    assert (ana.legal_hold_reason, ana.legal_hold_until) == ("invoice 2026-17", date(2033, 1, 1))
+    event = session.scalars(select(ConsentEvent).where(ConsentEvent.contact_id == ana.id)).one()
+    assert event.detail["legal_hold"] == "set"
+    assert "invoice" not in json.dumps(event.detail)
+    assert not rights.set_legal_hold(
+        session, ana, reason="invoice 2026-17", until=date(2033, 1, 1), now=clock()
+    )
+    assert ledger.verify(session).ok
+
+
+def test_lifting_a_legal_hold_lets_erasure_remove_everything(session, clock, settings):
+    ana = make_contact(session, "ana@example.org", organisation="Acme")
+    rights.set_legal_hold(session, ana, reason="invoice", until=None, now=clock())
+    rights.set_legal_hold(session, ana, reason=None, until=None, now=clock())
+    result = rights.erase(session, ana, settings=settings, now=clock())
+    assert result.kept == []
+    assert ana.organisation is None
+
+
+@pytest.mark.parametrize(
+    ("reason", "until", "field"),
+    [
+        ("x" * 501, None, "reason"),
+        ("two\nlines", None, "reason"),
+        ("ok", date(2020, 1, 1), "until"),
+        (None, date(2030, 1, 1), "reason"),
+    ],
+)
+def test_a_bad_legal_hold_is_refused(session, clock, reason, until, field):
+    ana = make_contact(session)
+    with pytest.raises(InvalidInput) as caught:
+        rights.set_legal_hold(session, ana, reason=reason, until=until, now=clock())
+    assert caught.value.field == field
+
+
+def test_an_erased_contact_cannot_be_put_on_hold(session, clock, settings):
+    ana = make_contact(session)
+    rights.erase(session, ana, settings=settings, now=clock())
+    with pytest.raises(InvalidInput):
+        rights.set_legal_hold(session, ana, reason="invoice", until=None, now=clock())

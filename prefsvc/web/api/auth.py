@@ -8,6 +8,7 @@ permission is refused (deny by default), except those marked ``@public``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -31,7 +32,7 @@ def requires(bp: Blueprint, permission: str) -> Callable:
     def mark(view: Callable) -> Callable:
         setattr(view, PERMISSION, permission)
         roles = ", ".join(apikeys.roles_for(permission))
-        view.__doc__ = f"{(view.__doc__ or '').rstrip()}\n\nRoles: {roles}."
+        view.__doc__ = f"{inspect.cleandoc(view.__doc__ or '')}\n\nRoles: {roles}."
         view = bp.alt_response(401, response="UNAUTHORIZED")(view)
         return bp.alt_response(403, response="FORBIDDEN")(view)
 

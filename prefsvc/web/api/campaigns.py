@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prefsvc import campaigns, clock, contacts, sending, tasks
+from prefsvc.errors import InvalidInput
 from prefsvc.extensions import db
 from prefsvc.settings import current_settings
 from prefsvc.web.api import auth, blueprint
@@ -93,10 +94,14 @@ def test_send(body, campaign_id: int):
     settings = current_settings()
     campaign = campaigns.get(db.session, campaign_id)
     try:
+        to = contacts.normalise_email(body["to"])
+    except InvalidInput as exc:
+        raise InvalidInput("to", exc.reason) from None
+    try:
         message_id = sending.test_send(
             db.session,
             campaign,
-            to=body["to"],
+            to=to,
             language=body.get("language"),
             settings=settings,
             now=clock.now(),

@@ -62,6 +62,7 @@ schema = schemathesis.openapi.from_dict(_spec())
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,
+    database=None,
 )
 def test_every_operation_answers_within_its_schema(case, app, admin_key):
     case.call_and_validate(

@@ -1,0 +1,249 @@
+"""JSON API: campaigns (variants, preview, test send, send, schedule, control) and imports."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from sqlalchemy import select
+
+from prefsvc.models import Contact
+from tests.factories import DEFAULT_HTML, make_campaign, make_contact, make_topic
+
+VARIANTS = [
+    {"language": "nl", "subject": "Nieuws voor {{ contact.first_name }}", "html": DEFAULT_HTML},
+    {"language": "fr", "subject": "Nouvelles", "html": "<p>Bonjour {{ contact.first_name }}</p>"},
+]
+
+
+@pytest.fixture
+def news(session):
+    topic = make_topic(session, "nieuws", "Nieuws")
+    session.commit()
+    return topic
+
+
+def test_a_campaign_is_created_as_a_draft_with_its_language_variants(client, news, bearer):
+    response = client.post(
+        "/api/v1/campaigns",
+        headers=bearer("marketing"),
+        json={"topic": "nieuws", "default_language": "nl", "variants": VARIANTS},
+    )
+    assert response.status_code == 201
+    body = response.get_json()
+    assert (body["status"], body["topic"], body["languages"]) == ("draft", "nieuws", ["nl", "fr"])
+
+
+@pytest.mark.parametrize(
+    ("variants", "field"),
+    [
+        ([], "variants"),
+        ([VARIANTS[0], VARIANTS[0]], "variants"),
+        ([{**VARIANTS[0], "language": "de"}], "variants.0.language"),
+        ([{**VARIANTS[0], "html": "{% if %}"}], "html"),
+    ],
+)
+def test_a_bad_campaign_names_the_field(client, news, bearer, variants, field):
+    response = client.post(
+        "/api/v1/campaigns",
+        headers=bearer("marketing"),
+        json={"topic": "nieuws", "variants": variants},
+    )
+    assert response.status_code == 422
+    assert field in response.get_json()["errors"]
+
+
+def test_a_campaign_for_an_unknown_topic_is_404(client, bearer):
+    response = client.post(
+        "/api/v1/campaigns",
+        headers=bearer("marketing"),
+        json={"topic": "nope", "variants": VARIANTS[:1]},
+    )
+    assert response.status_code == 404
+
+
+def test_preview_renders_the_campaign_for_one_contact_in_their_language(
+    client, session, news, bearer
+):
+    ana = make_contact(session, "ana@example.org", first_name="Anaïs", language="fr")
+    campaign = make_campaign(
+        session,
+        news,
+        variants={
+            "nl": ("Hallo {{ contact.first_name }}", DEFAULT_HTML, None),
+            "fr": ("Bonjour {{ contact.first_name }}", DEFAULT_HTML, None),
+        },
+    )
+    session.commit()
+    response = client.post(
+        f"/api/v1/campaigns/{campaign.id}/preview",
+        headers=bearer("marketing"),
+        json={"contact": ana.public_id},
+    )
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["subject"] == "Bonjour Anaïs"
+    assert "https://news.example.org/u/" in body["html"]
+    assert body["text"]
+
+
+def test_preview_without_a_contact_uses_a_sample_person(client, session, news, bearer):
+    campaign = make_campaign(session, news)
+    session.commit()
+    response = client.post(
+        f"/api/v1/campaigns/{campaign.id}/preview", headers=bearer("marketing"), json={}
+    )
+    assert response.get_json()["subject"].startswith("Nieuw: Test")
+
+
+def test_test_send_mails_one_marked_copy_and_counts_nothing(client, session, news, bearer, outbox):
+    campaign = make_campaign(session, news)
+    session.commit()
+    response = client.post(
+        f"/api/v1/campaigns/{campaign.id}/test-send",
+        headers=bearer("marketing"),
+        json={"to": "editor@example.org"},
+    )
+    assert response.status_code == 202
+    (message,) = outbox()
+    assert message["Subject"].startswith("[TEST]")
+    assert message["To"] == "editor@example.org"
+    stats = client.get(f"/api/v1/campaigns/{campaign.id}", headers=bearer("marketing"))
+    assert stats.get_json()["sent"] == 0
+
+
+def test_send_delivers_to_the_audience_and_reports_figures(
+    client, session, news, bearer, outbox, run_campaign
+):
+    for i in range(3):
+        make_contact(session, f"c{i}@example.org", topics=[news])
+    campaign = make_campaign(session, news)
+    session.commit()
+    headers = bearer("marketing")
+
+    response = client.post(f"/api/v1/campaigns/{campaign.id}/send", headers=headers)
+    assert response.status_code == 202
+    run_campaign(campaign.id, launch=False)
+
+    stats = client.get(f"/api/v1/campaigns/{campaign.id}", headers=headers).get_json()
+    assert (stats["status"], stats["audience"], stats["sent"]) == ("sent", 3, 3)
+    assert len(outbox()) == 3
+    again = client.post(f"/api/v1/campaigns/{campaign.id}/send", headers=headers)
+    assert again.status_code == 409
+
+
+def test_schedule_then_cancel(client, session, news, bearer):
+    campaign = make_campaign(session, news)
+    session.commit()
+    headers = bearer("marketing")
+    path = f"/api/v1/campaigns/{campaign.id}"
+
+    past = client.post(f"{path}/schedule", headers=headers, json={"at": "2020-01-01T09:00:00"})
+    assert past.status_code == 422
+    assert "at" in past.get_json()["errors"]
+    scheduled = client.post(f"{path}/schedule", headers=headers, json={"at": "2026-04-01T09:00"})
+    assert scheduled.status_code == 200
+    # no offset: read in Europe/Brussels (summer time, UTC+2)
+    assert scheduled.get_json()["scheduled_at"] == "2026-04-01T07:00:00+00:00"
+
+    cancelled = client.post(f"{path}/cancel", headers=headers)
+    assert cancelled.get_json()["status"] == "cancelled"
+    assert client.post(f"{path}/cancel", headers=headers).status_code == 409
+
+
+@pytest.mark.parametrize("at", ["tomorrow", "99999-01-01T00:00:00", "9999-12-31T23:59:59-14:00"])
+def test_a_bad_schedule_time_is_422(client, session, news, bearer, at):
+    campaign = make_campaign(session, news)
+    session.commit()
+    response = client.post(
+        f"/api/v1/campaigns/{campaign.id}/schedule", headers=bearer("marketing"), json={"at": at}
+    )
+    assert response.status_code == 422
+
+
+def test_pausing_a_draft_is_409(client, session, news, bearer):
+    campaign = make_campaign(session, news)
+    session.commit()
+    response = client.post(f"/api/v1/campaigns/{campaign.id}/pause", headers=bearer("marketing"))
+    assert response.status_code == 409
+    assert response.mimetype == "application/problem+json"
+
+
+def test_pause_and_resume_a_sending_campaign(client, session, news, bearer, clock):
+    from prefsvc import campaigns
+
+    make_contact(session, "c@example.org", topics=[news])
+    campaign = make_campaign(session, news)
+    campaigns.start(session, campaign, now=clock(), today=clock().date(), years=5)
+    session.commit()
+    headers = bearer("marketing")
+    paused = client.post(f"/api/v1/campaigns/{campaign.id}/pause", headers=headers)
+    assert paused.get_json()["status"] == "paused"
+    resumed = client.post(f"/api/v1/campaigns/{campaign.id}/resume", headers=headers)
+    assert resumed.get_json()["status"] in ("sending", "sent")
+
+
+def test_campaigns_are_listed_newest_first(client, session, news, bearer):
+    first = make_campaign(session, news)
+    second = make_campaign(session, news)
+    session.commit()
+    body = client.get("/api/v1/campaigns", headers=bearer("marketing")).get_json()
+    assert [c["id"] for c in body["items"]] == [second.id, first.id]
+    assert (
+        client.get("/api/v1/campaigns?status=sent", headers=bearer("marketing")).get_json()["items"]
+        == []
+    )
+
+
+# --- imports ----------------------------------------------------------------------------
+
+CSV = (
+    b"email;first_name;language;topics;basis;basis_date\n"
+    b"ana@example.org;Ana;fr;nieuws;training;2025-01-10\n"
+    b"not-an-address;Bob;nl;nieuws;;\n"
+    b"cor@example.org;Cor;de;;;\n"
+    b"dirk@example.org;Dirk;nl;nieuws;consent;2025-02-01\n"
+)
+
+
+def _upload(data: bytes, name: str = "contacts.csv") -> dict:
+    return {"file": (io.BytesIO(data), name)}
+
+
+@pytest.mark.all_databases
+def test_import_preview_changes_nothing_and_commit_imports(client, session, news, bearer):
+    headers = bearer("marketing")
+    preview = client.post("/api/v1/imports/preview", headers=headers, data=_upload(CSV))
+    assert preview.status_code == 200
+    body = preview.get_json()
+    assert body["dry_run"] is True
+    assert (body["created"], body["rejected"]) == (2, 2)
+    assert {(e["line"], e["field"]) for e in body["errors"]} == {(3, "email"), (4, "language")}
+    assert session.scalar(select(Contact.id)) is None
+
+    committed = client.post("/api/v1/imports", headers=headers, data=_upload(CSV))
+    assert committed.status_code == 201
+    assert committed.get_json()["created"] == 2
+    emails = set(session.scalars(select(Contact.email)))
+    assert emails == {"ana@example.org", "dirk@example.org"}
+
+    again = client.post("/api/v1/imports/preview", headers=headers, data=_upload(CSV))
+    assert (again.get_json()["created"], again.get_json()["unchanged"]) == (0, 2)
+
+
+@pytest.mark.parametrize(
+    "data", [b"\x00\x01binary", b"", b"name;first_name\nx;y\n", "é".encode("utf-16")]
+)
+def test_an_unreadable_file_is_refused_as_a_whole(client, session, bearer, data):
+    response = client.post("/api/v1/imports", headers=bearer("marketing"), data=_upload(data))
+    assert response.status_code == 422
+    assert "file" in response.get_json()["errors"]
+    assert session.scalar(select(Contact.id)) is None
+
+
+def test_an_import_without_a_file_is_422(client, bearer):
+    response = client.post(
+        "/api/v1/imports", headers=bearer("marketing"), json={"file": "ana@example.org"}
+    )
+    assert response.status_code == 422
+    assert "file" in response.get_json()["errors"]

@@ -2,13 +2,16 @@
 
 Built from the same spec as ``/api/v1/openapi.json`` (so every route appears), with no
 script and no external asset: the strict Content-Security-Policy holds here too.
+``/api/v1/docs/try`` is Swagger UI on the same spec, its files served from the
+flask-swagger-ui wheel and started by a script file of ours (no inline script, no CDN).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, abort, current_app, render_template, send_from_directory
 
 from prefsvc.web.api import EXTENSION_KEY, PREFIX
 
@@ -104,3 +107,28 @@ def docs():
     """Render the API documentation page from the generated spec."""
     spec = current_app.extensions[EXTENSION_KEY].spec.to_dict()
     return render_template("api/docs.html", spec=spec, operations=operations(spec))
+
+
+# --- interactive: Swagger UI from the flask-swagger-ui package's files ---------------------
+
+SWAGGER_FILES = frozenset({"swagger-ui-bundle.js", "swagger-ui.css"})
+
+
+def _swagger_dist() -> str:
+    """Return the folder of Swagger UI's files shipped in the flask-swagger-ui wheel."""
+    import flask_swagger_ui
+
+    return str(Path(flask_swagger_ui.__file__).resolve().parent / "dist")
+
+
+@bp.get("/docs/try")
+def interactive():
+    """Swagger UI on the generated spec: try every route with your key, from this server only."""
+    return render_template("api/swagger.html")
+
+
+@bp.get("/docs/assets/<name>")
+def swagger_asset(name: str):
+    if name not in SWAGGER_FILES:
+        abort(404)
+    return send_from_directory(_swagger_dist(), name, max_age=86_400)

@@ -76,3 +76,17 @@ def test_api_errors_outside_views_are_problems_too(client):
     assert response.status_code == 404
     assert response.mimetype == "application/problem+json"
     assert client.get("/no-such-page").mimetype == "text/html"
+
+
+def test_swagger_ui_is_served_from_local_files_only(client):
+    page = client.get("/api/v1/docs/try")
+    assert page.status_code == 200
+    assert page.headers["Content-Security-Policy"] == SECURITY_HEADERS["Content-Security-Policy"]
+    html = page.get_data(as_text=True)
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
+    assert not re.search(r"<script>", html)  # no inline script: only files of this server
+    bundle = client.get("/api/v1/docs/assets/swagger-ui-bundle.js")
+    assert bundle.status_code == 200
+    assert "SwaggerUIBundle" in bundle.get_data(as_text=True)
+    assert client.get("/api/v1/docs/assets/LICENSE").status_code == 404
+    assert client.get("/api/v1/docs/assets/..%2Fflask_swagger_ui.py").status_code == 404

@@ -85,8 +85,8 @@ def test_swagger_ui_is_served_from_local_files_only(client):
     html = page.get_data(as_text=True)
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)
     assert not re.search(r"<script>", html)  # no inline script: only files of this server
-    bundle = client.get("/api/v1/docs/assets/swagger-ui-bundle.js")
-    assert bundle.status_code == 200
-    assert "SwaggerUIBundle" in bundle.get_data(as_text=True)
+    with client.get("/api/v1/docs/assets/swagger-ui-bundle.js") as bundle:
+        assert bundle.status_code == 200
+        assert "SwaggerUIBundle" in bundle.get_data(as_text=True)
     assert client.get("/api/v1/docs/assets/LICENSE").status_code == 404
     assert client.get("/api/v1/docs/assets/..%2Fflask_swagger_ui.py").status_code == 404

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import http
 
-from flask import Flask
+from flask import Flask, Response, request
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
@@ -43,13 +43,33 @@ class PrefsvcApi(Api):
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
-def blueprint(name: str, description: str, url_prefix: str = "") -> Blueprint:
-    """Make an API blueprint: bearer auth on every route, errors as problems."""
+def blueprint(
+    name: str, description: str, url_prefix: str = "", *, body: str = "application/json"
+) -> Blueprint:
+    """Make an API blueprint: bearer auth on every route, errors as problems.
+
+    A request body of another media type than ``body`` is refused with 415, after the key
+    and role are checked.
+    """
     bp = Blueprint(name, __name__, url_prefix=f"{PREFIX}{url_prefix}", description=description)
     bp.before_request(auth.check_access)
+    bp.before_request(lambda: _refuse_other_media_types(body))
     bp.register_error_handler(HTTPException, problems.http_error)
     bp.register_error_handler(PrefsvcError, problems.domain_error)
     return bp
+
+
+def _refuse_other_media_types(expected: str) -> Response | None:
+    if request.method not in ("POST", "PUT", "PATCH") or not request.content_length:
+        return None
+    if request.mimetype == expected:
+        return None
+    return problems.problem(
+        415,
+        f"send the request body as {expected}",
+        title="Unsupported Media Type",
+        errors={"Content-Type": [f"must be {expected}"]},
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -100,7 +100,8 @@ def upsert_contact(body):
         suppression_key=settings.suppression_key,
         source="api",
     )
-    auth.record(f"contact.{outcome}", f"contact:{contact.public_id}")
+    if outcome != "unchanged":
+        auth.record(f"contact.{outcome}", f"contact:{contact.public_id}")
     db.session.commit()
     return contact_json(contact), 201 if outcome == "created" else 200
 

@@ -10,7 +10,9 @@ from prefsvc.settings import current_settings
 from prefsvc.web.api import auth, blueprint
 from prefsvc.web.api import schemas as s
 
-bp = blueprint("imports", "CSV contact imports, with a dry run first.", "/imports")
+bp = blueprint(
+    "imports", "CSV contact imports, with a dry run first.", "/imports", body="multipart/form-data"
+)
 blueprints = [bp]
 MAX_NAME = 200
 

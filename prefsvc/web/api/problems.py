@@ -31,6 +31,7 @@ TITLES = {
     403: "Forbidden",
     404: "Not Found",
     409: "Conflict",
+    415: "Unsupported Media Type",
     422: "Unprocessable Content",
 }
 
@@ -94,7 +95,12 @@ def http_error(error: HTTPException) -> Response:
         if isinstance(messages, dict) and len(messages) == 1:
             messages = next(iter(messages.values()))
         errors = flatten(messages)
-    detail = "some values are not acceptable" if errors else error.description
+    if errors and code == 422:
+        detail = "some values are not acceptable"
+    elif errors:
+        detail = "; ".join(reason for reasons in errors.values() for reason in reasons)
+    else:
+        detail = error.description
     return problem(code, detail, title=error.name, errors=errors)
 
 

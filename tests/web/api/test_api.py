@@ -111,6 +111,7 @@ def test_the_role_is_checked_before_the_body(client, bearer):
     [
         {"data": "{not json", "content_type": "application/json"},
         {"data": "slug=a", "content_type": "application/x-www-form-urlencoded"},
+        {"data": "slug: a", "content_type": "text/plain"},
         {"json": ["a list"]},
         {"json": {"slug": 12, "name": None}},
         {"json": {"slug": "a\x00b", "name": "x"}},
@@ -123,6 +124,18 @@ def test_a_malformed_body_is_a_4xx_problem_never_a_500(client, bearer, kwargs):
     assert 400 <= response.status_code < 500
     assert response.mimetype == PROBLEM
     assert response.get_json()["status"] == response.status_code
+
+
+def test_a_body_that_is_not_json_is_415_and_invalid_json_400(client, bearer):
+    headers = bearer("marketing")
+    wrong_type = client.post("/api/v1/topics", headers=headers, data="a", content_type="text/csv")
+    assert wrong_type.status_code == 415
+    assert "Content-Type" in wrong_type.get_json()["errors"]
+    broken = client.post(
+        "/api/v1/topics", headers=headers, data="{", content_type="application/json"
+    )
+    assert broken.status_code == 400
+    assert "JSON" in broken.get_json()["detail"]
 
 
 def test_a_bad_field_is_named_in_the_problem(client, bearer):

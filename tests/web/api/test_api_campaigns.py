@@ -241,9 +241,13 @@ def test_an_unreadable_file_is_refused_as_a_whole(client, session, bearer, data)
     assert session.scalar(select(Contact.id)) is None
 
 
-def test_an_import_without_a_file_is_422(client, bearer):
-    response = client.post(
-        "/api/v1/imports", headers=bearer("marketing"), json={"file": "ana@example.org"}
+def test_an_import_sent_as_json_is_415_and_without_a_file_422(client, bearer):
+    headers = bearer("marketing")
+    as_json = client.post("/api/v1/imports", headers=headers, json={"file": "a@example.org"})
+    assert as_json.status_code == 415
+    assert "multipart/form-data" in as_json.get_json()["detail"]
+    without = client.post(
+        "/api/v1/imports", headers=headers, data={"other": (io.BytesIO(b"x"), "x.csv")}
     )
-    assert response.status_code == 422
-    assert "file" in response.get_json()["errors"]
+    assert without.status_code == 422
+    assert "file" in without.get_json()["errors"]

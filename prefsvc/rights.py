@@ -158,6 +158,15 @@ def requests(
     return list(rows), total
 
 
+def contact_public_ids(session: Session, requests: Iterable[RightsRequest]) -> dict[int, str]:
+    """Map the contact ids of these requests to public ids, in one query (API listings)."""
+    ids = {r.contact_id for r in requests if r.contact_id is not None}
+    if not ids:
+        return {}
+    rows = session.execute(select(Contact.id, Contact.public_id).where(Contact.id.in_(ids)))
+    return {contact_id: public_id for contact_id, public_id in rows}
+
+
 def request_summary(request: RightsRequest) -> dict[str, Any]:
     """Describe a request for exports and listings (without the free-text note)."""
     return {

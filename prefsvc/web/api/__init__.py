@@ -9,6 +9,8 @@ error is an RFC 9457 problem (``problems``).
 from __future__ import annotations
 
 import http
+import logging
+import re
 
 from flask import Flask, Response, request
 from flask_smorest import Api, Blueprint
@@ -59,6 +61,28 @@ def blueprint(
     return bp
 
 
+class RedactAddresses(logging.Filter):
+    """Hide addresses in logged request lines (a search ``?q=ana@example.org`` puts one there)."""
+
+    PATTERN = re.compile(r"[^\s/?&=\"']+(?:@|%40)[^\s&\"']+", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.PATTERN.sub("[address]", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def _redact_addresses_in_request_logs() -> None:
+    from prefsvc.web.recipient import PATH_LOGGERS
+
+    for name in PATH_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactAddresses) for f in logger.filters):
+            logger.addFilter(RedactAddresses())
+
+
 def _refuse_other_media_types(expected: str) -> Response | None:
     if request.method not in ("POST", "PUT", "PATCH") or not request.content_length:
         return None
@@ -103,4 +127,5 @@ def init_app(app: Flask) -> None:
             api.register_blueprint(bp)
             csrf.exempt(bp)
     app.extensions[EXTENSION_KEY] = api
+    _redact_addresses_in_request_logs()
     app.register_blueprint(docs.bp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefsvc import clock, contacts, rights, suppression
 from prefsvc.extensions import db
+from prefsvc.models import RightsRequest
 from prefsvc.settings import current_settings
 from prefsvc.web.api import auth, blueprint
 from prefsvc.web.api import schemas as s
@@ -12,6 +13,12 @@ from prefsvc.web.api.contacts import contact_json, contacts_bp
 bp = blueprint("privacy", "Data-subject rights and the suppression list.")
 blueprints = [bp]
 REQUEST = "/rights-requests/<int(min=1, max=2147483647):request_id>"
+
+
+def _requests_json(rows: list[RightsRequest]) -> list[dict]:
+    """Describe requests with their contact's public id (never the database id)."""
+    public_ids = rights.contact_public_ids(db.session, rows)
+    return [{**rights.request_summary(r), "contact": public_ids.get(r.contact_id)} for r in rows]
 
 
 @contacts_bp.route("/<public_id>", methods=["DELETE"])
@@ -109,7 +116,7 @@ def list_requests(query):
         per_page=query["per_page"],
     )
     return {
-        "items": [rights.request_summary(r) for r in rows],
+        "items": _requests_json(rows),
         "total": total,
         "page": query["page"],
         "per_page": query["per_page"],
@@ -134,7 +141,7 @@ def open_request(body):
     )
     auth.record("rights.open", f"rights-request:{request.id}", kind=request.kind.value)
     db.session.commit()
-    return rights.request_summary(request)
+    return _requests_json([request])[0]
 
 
 @bp.route("/rights-requests/overdue", methods=["GET"])
@@ -142,7 +149,7 @@ def open_request(body):
 @bp.response(200, s.RightsRequestOut(many=True))
 def overdue():
     """Open requests past their due date, the longest overdue first."""
-    return [rights.request_summary(r) for r in rights.overdue(db.session, clock.today())]
+    return _requests_json(rights.overdue(db.session, clock.today()))
 
 
 @bp.route(REQUEST, methods=["GET"])
@@ -151,4 +158,4 @@ def overdue():
 @bp.alt_response(404, response="NOT_FOUND")
 def get_request(request_id: int):
     """Show one request of the register."""
-    return rights.request_summary(rights.get_request(db.session, request_id))
+    return _requests_json([rights.get_request(db.session, request_id)])[0]

@@ -325,6 +325,7 @@ class RightsQuery(PageQuery):
 
 class RightsRequestOut(Schema):
     id = fields.Integer(required=True)
+    contact = fields.String(allow_none=True, metadata={"description": "the contact's public id"})
     kind = fields.String(required=True)
     status = fields.String(required=True)
     received_at = fields.String(required=True)

@@ -474,3 +474,15 @@ def test_each_changing_route_writes_one_audit_entry(client, session, bearer, clo
     ]
     details = " ".join(str(e.detail) + str(e.target) for e in session.scalars(select(AuditEvent)))
     assert "@" not in details
+
+
+@pytest.mark.parametrize("logger", ["werkzeug", "gunicorn.access"])
+def test_request_logs_never_hold_a_searched_address(app, caplog, logger):
+    import logging
+
+    line = '127.0.0.1 - - "GET /api/v1/contacts?q=%s&per_page=5 HTTP/1.1" 200 -'
+    with caplog.at_level(logging.INFO, logger=logger):
+        logging.getLogger(logger).info(line, "Ana.Peeters%40Example.org")
+        logging.getLogger(logger).info(line, "ana@example.org")
+    assert "xample.org" not in caplog.text
+    assert caplog.text.count("GET /api/v1/contacts?q=[address]&per_page=5") == 2

@@ -122,10 +122,11 @@ def test_rights_requests_are_opened_listed_and_overdue_ones_shown(client, sessio
     )
     assert opened.status_code == 201
     request = opened.get_json()
-    assert (request["kind"], request["status"], request["due_on"]) == (
+    assert (request["kind"], request["status"], request["due_on"], request["contact"]) == (
         "access",
         "received",
         "2026-04-09",
+        ana.public_id,
     )
     listed = client.get("/api/v1/rights-requests?open=true", headers=headers).get_json()
     assert [r["id"] for r in listed["items"]] == [request["id"]]

@@ -76,3 +76,30 @@ def test_swagger_ui_runs_from_local_files_under_the_strict_csp(live_server, new_
     _shoot(page, "api-swagger")
     assert problems == []
     assert all(url.startswith(live_server) or url.startswith("data:") for url in requested)
+
+
+def test_swagger_ui_calls_the_api_with_a_pasted_key(live_server, new_page, session, clock):
+    from prefsvc import apikeys
+    from tests.factories import make_topic
+
+    make_topic(session, "nieuws", "Nieuws")
+    _, key = apikeys.create(session, "browser", "marketing", now=clock())
+    session.commit()
+    page = new_page(viewport=DESKTOP, locale="en-BE")
+    problems = _watch(page)
+    page.goto(f"{live_server}/api/v1/docs/try")
+    page.locator("button.authorize").first.click()
+    page.locator(".auth-container input").fill(key)
+    page.locator(".auth-btn-wrapper button.authorize").click()
+    page.locator(".auth-btn-wrapper button.btn-done").click()
+
+    operation = page.locator(".opblock-get").filter(has_text="List every topic.")
+    operation.locator(".opblock-summary").click()
+    operation.locator("button.try-out__btn").click()
+    operation.locator("button.execute").click()
+    status = operation.locator(".live-responses-table tbody .response-col_status").first
+    status.wait_for(timeout=15_000)
+    assert status.inner_text().strip() == "200"
+    assert "nieuws" in operation.locator(".live-responses-table").inner_text()
+    _shoot(page, "api-swagger-try")
+    assert problems == []

@@ -14,6 +14,7 @@ from prefsvc.errors import InvalidToken
 
 UNSUBSCRIBE = "prefsvc.unsubscribe.v1"
 PREFERENCES = "prefsvc.preferences.v1"
+RENEWAL = "prefsvc.renewal.v1"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Signer:
         keys = list(secret_keys)
         self._unsubscribe = URLSafeSerializer(keys, salt=UNSUBSCRIBE)
         self._preferences = URLSafeSerializer(keys, salt=PREFERENCES)
+        self._renewal = URLSafeSerializer(keys, salt=RENEWAL)
 
     def unsubscribe_token(self, public_id: str, topic_id: int) -> str:
         return self._unsubscribe.dumps([public_id, topic_id])
@@ -50,6 +52,16 @@ class Signer:
 
     def read_preferences(self, token: str) -> str:
         data = _loads(self._preferences, token)
+        if not isinstance(data, str):
+            raise InvalidToken()
+        return data
+
+    def renewal_token(self, public_id: str) -> str:
+        """Sign the link of a re-permission mail: it names only the contact's public id."""
+        return self._renewal.dumps(public_id)
+
+    def read_renewal(self, token: str) -> str:
+        data = _loads(self._renewal, token)
         if not isinstance(data, str):
             raise InvalidToken()
         return data

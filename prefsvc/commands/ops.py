@@ -93,7 +93,7 @@ def worker_command(processes: int | None, threads: int | None) -> None:
 )
 @click.option("--once", is_flag=True, help="Run what is due now, then exit.")
 def scheduler_command(interval: float, once: bool) -> None:
-    """Run the periodic jobs: scheduled campaigns, stuck-delivery recovery, daily retention."""
+    """Run the periodic jobs: scheduled campaigns, stuck deliveries, re-permission, retention."""
     import signal
     import threading
 
@@ -109,11 +109,14 @@ def scheduler_command(interval: float, once: bool) -> None:
             now=clock.now(),
             enqueue=tasks.queue().send_batch,
             launch=tasks.launch,
+            notify=tasks.queue().send_notice,
         )
         db.session.commit()
         if once:
             click.echo(
-                f"launched {len(report.launched)}; recovered {report.recovered}; retention "
+                f"launched {len(report.launched)}; recovered {report.recovered}; "
+                f"re-permission {report.repermission_requests} requests, "
+                f"{report.repermission_reminders} reminders; retention "
                 + (f"ran, {report.anonymised} anonymised" if report.retention_ran else "not due")
             )
             tasks.queue().join(timeout_ms=600_000)

@@ -17,9 +17,10 @@ SECURITY_HEADERS = {
 
 
 def init_app(app: Flask) -> None:
-    from prefsvc.web import ops, outbox, recipient
+    from prefsvc.web import ops, outbox, recipient, renewal
 
     app.register_blueprint(recipient.bp)
+    app.register_blueprint(renewal.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(outbox.bp)
     app.after_request(_security_headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from datetime import UTC
 from pathlib import Path
@@ -23,8 +24,14 @@ group = DomainGroup("contacts", help="People we may mail.")
 
 @group.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--dry-run", is_flag=True, help="Report what would happen and write nothing.")
-def import_(file: Path, dry_run: bool) -> None:
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Write nothing; list on stderr what each row would do (create, update, suppressed, "
+    "rejected) and why.",
+)
+@click.option("--by", "imported_by", help="Who imports (recorded with each change); default: you.")
+def import_(file: Path, dry_run: bool, imported_by: str | None) -> None:
     """Import contacts from a CSV file; prints a JSON summary, rejected rows on stderr."""
     try:
         data = file.read_bytes()
@@ -38,15 +45,27 @@ def import_(file: Path, dry_run: bool) -> None:
         today=clock.today(),
         suppression_key=current_settings().suppression_key,
         source="cli",
+        imported_by=imported_by or _operator(),
         dry_run=dry_run,
     )
     if dry_run:
         db.session.rollback()
+        for outcome in result.plan():  # rejected rows as in a real run: "line N: FIELD: reason"
+            verb = "" if outcome.action == "rejected" else f"would be {outcome.action}"
+            detail = f": {outcome.detail}" if verb and outcome.detail else outcome.detail
+            click.echo(f"line {outcome.line}: {verb}{detail}", err=True)
     else:
         db.session.commit()
-    for error in result.errors:
-        click.echo(f"line {error.line}: {error.field}: {error.reason}", err=True)
+        for error in result.errors:
+            click.echo(f"line {error.line}: {error.field}: {error.reason}", err=True)
     click.echo(json.dumps(result.summary()))
+
+
+def _operator() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (containers)
+        return None
 
 
 @group.command("show")

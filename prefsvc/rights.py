@@ -27,6 +27,7 @@ from prefsvc.models import (
     Delivery,
     EventKind,
     Language,
+    RepermissionMail,
     RightsKind,
     RightsRequest,
     RightsStatus,
@@ -223,6 +224,18 @@ def export(session: Session, contact: Contact, *, settings: Settings, now: datet
                 .options(selectinload(Campaign.variants), joinedload(Campaign.topic))
             )
         ],
+        "repermission_mails": [
+            {
+                "kind": mail.kind.value,
+                "window_anchor": _iso(mail.anchor),
+                "sent_at": _iso(mail.sent_at),
+            }
+            for mail in session.scalars(
+                select(RepermissionMail)
+                .where(RepermissionMail.contact_id == contact.id)
+                .order_by(RepermissionMail.id)
+            )
+        ],
         "rights_requests": [
             request_summary(r)
             for r in session.scalars(
@@ -291,6 +304,12 @@ VALUES = {
 }
 
 
+REPERMISSION_LABELS = {
+    "request": N_("question whether we may keep informing you"),
+    "reminder": N_("reminder of that question"),
+}
+
+
 def export_text(document: dict[str, Any], *, language: str, tz: Any) -> str:
     """Render an access export as plain text the person can read, in ``language``."""
     from babel.dates import format_date, format_datetime
@@ -351,6 +370,10 @@ def export_text(document: dict[str, Any], *, language: str, tz: Any) -> str:
         deliveries=[
             (moment(d["sent_at"]), d["subject"], d["topic"], value(d["status"]))
             for d in document["deliveries"]
+        ],
+        service_mails=[
+            (moment(m["sent_at"]), t(REPERMISSION_LABELS[m["kind"]]))
+            for m in document.get("repermission_mails", [])
         ],
         requests=[
             (moment(r["received_at"]), value(r["kind"]), value(r["status"]), day(r["due_on"]))

@@ -201,6 +201,24 @@ def test_export_holds_everything_about_the_person(session, settings, clock, pers
     json.dumps(document)  # the whole document is JSON as it is
 
 
+def test_export_lists_the_re_permission_mails_sent(session, settings, clock, person, runner):
+    from prefsvc.models import RepermissionKind, RepermissionMail
+
+    session.add(
+        RepermissionMail(
+            contact_id=person.id, anchor=person.window_anchor, kind=RepermissionKind.REQUEST
+        )
+    )
+    session.commit()
+
+    document = rights.export(session, person, settings=settings, now=clock())
+    text = runner.invoke(args=["contacts", "export", "ana@example.org", "--format", "text"])
+
+    [mail] = document["repermission_mails"]
+    assert (mail["kind"], mail["window_anchor"]) == ("request", "2026-03-11")
+    assert "demande pour savoir si nous pouvons continuer à vous informer" in text.stdout
+
+
 def test_export_is_recorded_in_the_ledger(session, settings, clock, person):
     rights.export(session, person, settings=settings, now=clock())
     session.commit()

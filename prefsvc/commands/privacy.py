@@ -79,7 +79,7 @@ def rectify(email: str, request_id: int | None, handled_by: str | None, **fields
     for name, (old, new) in changed.items():
         click.echo(f"{name}: {old!r} -> {new!r}")
     click.echo(
-        f"contact {contact.public_id} corrected; overview of the change mailed to the person"
+        f"contact {contact.public_id} corrected; confirmation (old -> new) queued to the person"
     )
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from babel.dates import format_date
 from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from prefsvc import consent, notices, suppression, window
@@ -133,13 +134,27 @@ def due(
     ]
 
 
-def record_sent(session: Session, mails: list[Due], *, now: datetime) -> None:
-    """Record the mails as sent before they are queued: a crash loses a mail, never repeats one."""
-    session.add_all(
-        RepermissionMail(contact_id=m.contact_id, anchor=m.anchor, kind=m.kind, sent_at=now)
-        for m in mails
+def record_sent(session: Session, mails: list[Due], *, now: datetime) -> list[Due]:
+    """Record the mails as sent before they are queued; return those this call recorded.
+
+    A crash between recording and queueing loses a mail, never repeats one; a mail another
+    scheduler recorded first (the unique key) is left to that scheduler.
+    """
+    if not mails:
+        return []
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(RepermissionMail)
+        .on_conflict_do_nothing(index_elements=["contact_id", "anchor", "kind"])
+        .returning(RepermissionMail.contact_id, RepermissionMail.kind)
     )
-    session.flush()
+    rows = [
+        {"contact_id": m.contact_id, "anchor": m.anchor, "kind": m.kind, "sent_at": now}
+        for m in mails
+    ]
+    recorded = {(row.contact_id, row.kind) for row in session.execute(statement, rows)}
+    return [m for m in mails if (m.contact_id, m.kind) in recorded]
 
 
 def send_due(
@@ -160,9 +175,7 @@ def send_due(
         reminder_days=settings.repermission_reminder_days,
         suppression_key=settings.suppression_key,
     )
-    if not mails:
-        return []
-    record_sent(session, mails, now=now)
+    mails = record_sent(session, mails, now=now)
     session.commit()
     for mail in mails:
         notify(NOTICE_KINDS[mail.kind], mail.contact_id, {"anchor": mail.anchor.isoformat()})

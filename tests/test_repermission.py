@@ -368,3 +368,25 @@ def test_bad_tokens_and_erased_contacts_get_the_same_404(
     assert {a.status_code for a in answers} == {404}
     assert len({a.get_data() for a in answers}) == 1
     assert all(a.headers["Cache-Control"] == "no-store" for a in answers)
+
+
+def test_two_schedulers_racing_record_and_queue_each_mail_once(session, settings, clock, topic):
+    make_contact(session, "due@example.org", anchor=DUE_ANCHOR, topics=[topic])
+    make_contact(session, "also@example.org", anchor=DUE_ANCHOR, topics=[topic])
+    session.commit()
+    found = repermission.due(
+        session,
+        today=TODAY,
+        now=clock(),
+        years=5,
+        request_days=60,
+        reminder_days=14,
+        suppression_key=settings.suppression_key,
+    )
+
+    first = repermission.record_sent(session, found, now=clock())
+    second = repermission.record_sent(session, found, now=clock())  # the other scheduler
+    session.commit()
+
+    assert (len(first), second) == (2, [])
+    assert session.scalar(select(func.count()).select_from(RepermissionMail)) == 2

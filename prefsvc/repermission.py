@@ -51,6 +51,7 @@ NOTICE_KINDS = {
 # A reminder follows a request only if the request went out at least this long before:
 # someone first asked 10 days before the end is not reminded the next day.
 REMINDER_GAP = timedelta(days=7)
+_CHUNK = 500
 SUBJECTS = {
     RepermissionKind.REQUEST: N_("Shall we keep you informed about our trainings?"),
     RepermissionKind.REMINDER: N_("Reminder: shall we keep you informed about our trainings?"),
@@ -122,7 +123,12 @@ def due(
         .order_by(Contact.id)
     )
     rows = session.execute(query).all()
-    blocked = suppression.suppressed_among(session, suppression_key, [r.email for r in rows])
+    emails = [r.email for r in rows]
+    blocked: set[str] = set()
+    for start in range(0, len(emails), _CHUNK):  # the first run after deployment may find many
+        blocked |= suppression.suppressed_among(
+            session, suppression_key, emails[start : start + _CHUNK]
+        )
     return [
         Due(
             contact_id=row.id,

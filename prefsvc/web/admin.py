@@ -483,9 +483,10 @@ def _figures(item: Campaign) -> dict[str, Any]:
 def _campaign_page(item: Campaign):
     figures = _figures(item)
     points = campaigns.timeline(db.session, item)
+    span = (points[0][0], points[-1][0]) if points else None
     charts = {
-        "sent": chart([when for when, kind in points if kind == "sent"]),
-        "unsubscribed": chart([when for when, kind in points if kind == "unsubscribed"]),
+        kind: chart([when for when, what in points if what == kind], span)
+        for kind in ("sent", "unsubscribed")
     }
     return render_template(
         "admin/campaign.html",
@@ -519,23 +520,27 @@ class Chart:
     PAD = 8
 
 
-def chart(times: list[datetime]) -> Chart:
-    """Lay out the running total of events over time (first to last event) as SVG points."""
+def chart(times: list[datetime], span: tuple[datetime, datetime] | None = None) -> Chart:
+    """Lay out the running total of events as SVG points over ``span`` (shared by all charts)."""
     if not times:
         return Chart(0, "", None, None)
     times = sorted(times)
-    start, end = times[0], times[-1]
-    span = (end - start).total_seconds() or 1.0
+    start, end = span or (times[0], times[-1])
+    seconds = (end - start).total_seconds() or 1.0
     width, height, pad = Chart.WIDTH, Chart.HEIGHT, Chart.PAD
     total = len(times)
-    coords = [(pad, height - pad)]
+
+    def x(when: datetime) -> float:
+        return pad + (width - 2 * pad) * (when - start).total_seconds() / seconds
+
+    def y(n: int) -> float:
+        return height - pad - (height - 2 * pad) * n / total
+
+    coords = [(pad, y(0))]
     for n, when in enumerate(times, start=1):
-        x = pad + (width - 2 * pad) * (when - start).total_seconds() / span
-        y = height - pad - (height - 2 * pad) * n / total
-        coords.append((x, y))
-    if len(times) == 1 or start == end:
-        coords.append((width - pad, pad))
-    return Chart(total, " ".join(f"{x:.1f},{y:.1f}" for x, y in coords), start, end)
+        coords += [(x(when), y(n - 1)), (x(when), y(n))]  # a step: the total jumps at each event
+    coords.append((width - pad, y(total)))
+    return Chart(total, " ".join(f"{a:.1f},{b:.1f}" for a, b in coords), start, end)
 
 
 # --- contacts ---------------------------------------------------------------------------

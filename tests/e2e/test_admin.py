@@ -182,3 +182,33 @@ def test_marketing_composes_sends_and_sees_an_unsubscribe_in_the_figures(
     check(page, axe, "import-preview")
     page.get_by_role("button", name="Import these rows").click()
     assert page.get_by_role("heading", name=re.compile("Import done")).is_visible()
+
+
+def test_campaign_page_follows_a_sending_campaign_until_it_is_sent(
+    live_server, new_page, axe, team, session, clock, settings
+):
+    from prefsvc import campaigns, tasks
+    from prefsvc.models import Topic
+    from tests.factories import make_campaign
+
+    topic = session.query(Topic).filter_by(slug="nieuwe-opleidingen").one()
+    campaign = make_campaign(session, topic)
+    # fanned out but not yet queued: the page sees it sending until the batches go
+    campaigns.start(session, campaign, now=clock(), today=clock().date(), years=5)
+    session.commit()
+    page = new_page(viewport=DESKTOP, locale="en-GB")
+    page.goto(f"{live_server}/admin/login?next=/admin/campaigns/{campaign.id}")
+    page.get_by_label("Username").fill("lotte")
+    page.get_by_label("Password").fill("een lang wachtwoord")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(rf"/admin/campaigns/{campaign.id}$"))
+    assert page.locator(".badge").inner_text() == "sending"
+    assert page.locator("[data-figure='done']").inner_text() == "0"
+    assert page.get_by_role("button", name="Pause").is_visible()
+    check(page, axe)
+
+    tasks.requeue(campaign.id)
+
+    page.locator(".badge", has_text="sent").wait_for(timeout=20_000)
+    assert page.locator("[data-figure='sent']").inner_text() == "5"
+    assert page.locator("#progress-bar").get_attribute("value") == "5"

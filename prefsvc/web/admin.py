@@ -15,7 +15,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -518,6 +518,13 @@ class Chart:
     WIDTH = 600
     HEIGHT = 160
     PAD = 8
+
+    @property
+    def time_format(self) -> str:
+        """Times of day for a short campaign; dates too once it spans more than a day."""
+        if self.start and self.end and self.end - self.start > timedelta(days=1):
+            return "%d/%m %H:%M"
+        return "%H:%M:%S"
 
 
 def chart(times: list[datetime], span: tuple[datetime, datetime] | None = None) -> Chart:

@@ -212,3 +212,29 @@ def test_campaign_page_follows_a_sending_campaign_until_it_is_sent(
     page.locator(".badge", has_text="sent").wait_for(timeout=20_000)
     assert page.locator("[data-figure='sent']").inner_text() == "5"
     assert page.locator("#progress-bar").get_attribute("value") == "5"
+
+
+def test_privacy_pages_answer_a_suppression_check_and_show_the_request_queue(
+    live_server, new_page, axe, team, session, clock
+):
+    staff.create(session, "sofie", "nog een lang wachtwoord", "privacy", now=clock())
+    session.commit()
+    page = new_page(viewport=DESKTOP, locale="nl-BE")
+    page.goto(f"{live_server}/admin/login")
+    page.get_by_label("Gebruikersnaam").fill("sofie")
+    page.get_by_label("Wachtwoord").fill("nog een lang wachtwoord")
+    page.get_by_role("button", name="Aanmelden").click()
+    page.wait_for_url(f"{live_server}/admin/")
+    assert page.get_by_role("link", name="Importeren").count() == 0  # not for privacy staff
+
+    page.get_by_role("link", name="Blokkeerlijst").click()
+    page.get_by_role("textbox", name="Adres").fill("Weg@Example.org")
+    page.get_by_role("button", name="Nakijken").click()
+    assert page.get_by_role("status").inner_text() == "Ja: dit adres staat op de blokkeerlijst."
+    assert "weg@example.org" not in page.content().lower()
+    check(page, axe)
+
+    page.get_by_role("link", name="Verzoeken").click()
+    assert page.locator("tr.overdue").count() == 1
+    assert page.get_by_text("te laat").is_visible()
+    check(page, axe)

@@ -153,6 +153,16 @@ def test_a_form_posted_without_csrf_token_is_refused(client, accounts):
     assert client.get("/admin/").status_code == 302
 
 
+def test_signed_in_staff_still_need_the_csrf_token_to_send(as_role, session, topic):
+    campaign = make_campaign(session, topic)
+    session.commit()
+    client = as_role("marketing")
+    response = client.post(f"/admin/campaigns/{campaign.id}/send")
+    assert response.status_code == 400
+    session.refresh(campaign)
+    assert campaign.status is CampaignStatus.DRAFT
+
+
 # --- roles --------------------------------------------------------------------------------
 
 ROLE_PAGES = {

@@ -585,3 +585,16 @@ def _hold(contact: Contact, held: bool) -> tuple[str | None, date | None]:
 
 def _iso(value: date | datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def open_requests(session: Session) -> list[tuple[RightsRequest, Contact | None]]:
+    """Return the requests still to handle with their contact, earliest due first (the queue)."""
+    return [
+        (request, contact)
+        for request, contact in session.execute(
+            select(RightsRequest, Contact)
+            .outerjoin(Contact, Contact.id == RightsRequest.contact_id)
+            .where(RightsRequest.status.in_(OPEN_STATES))
+            .order_by(RightsRequest.due_on, RightsRequest.id)
+        )
+    ]

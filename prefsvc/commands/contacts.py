@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import getpass
 import json
-from datetime import UTC
 from pathlib import Path
-from typing import Any
 
 import click
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from prefsvc import clock, contacts, importing
 from prefsvc.cli import DomainGroup
 from prefsvc.errors import ImportFileError
 from prefsvc.extensions import db
-from prefsvc.models import ConsentEvent, Contact, Topic
 from prefsvc.settings import current_settings
 
 group = DomainGroup("contacts", help="People we may mail.")
@@ -74,7 +69,7 @@ def _operator() -> str | None:
 def show(email: str, as_json: bool) -> None:
     """Show a contact, their subscriptions, window expiry date and consent history."""
     contact = contacts.get(db.session, email)
-    document = _document(db.session, contact, current_settings().marketing_window_years)
+    document = contacts.document(db.session, contact, current_settings().marketing_window_years)
     db.session.rollback()
     if as_json:
         click.echo(json.dumps(document, ensure_ascii=False))
@@ -93,34 +88,3 @@ def show(email: str, as_json: bool) -> None:
         topic = f" {event['topic']}" if event["topic"] else ""
         when = event["occurred_at"][:16].replace("T", " ")
         click.echo(f"  {when}  {event['kind']}{topic} ({event['channel']})")
-
-
-def _iso(value: Any) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _document(session: Session, contact: Contact, years: int) -> dict[str, Any]:
-    events = session.execute(
-        select(ConsentEvent, Topic.slug)
-        .outerjoin(Topic, Topic.id == ConsentEvent.topic_id)
-        .where(ConsentEvent.contact_id == contact.id)
-        .order_by(ConsentEvent.seq)
-    )
-    subscriptions = sorted(contact.subscriptions, key=lambda s: s.topic.slug)
-    return {
-        **contacts.profile(contact, window_years=years),
-        "subscriptions": [
-            {"topic": s.topic.slug, "name": s.topic.name, "status": s.status.value}
-            for s in subscriptions
-        ],
-        "consent_history": [
-            {
-                "kind": event.kind.value,
-                "channel": event.channel,
-                "topic": slug,
-                "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
-                "detail": event.detail,
-            }
-            for event, slug in events
-        ],
-    }

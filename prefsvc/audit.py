@@ -6,9 +6,9 @@ transaction as the change, so the log never claims a change that was rolled back
     audit.record(session, actor="apikey:3", action="contact.erase",
                  target="contact:Xy12...", detail={"kept": []}, now=clock.now())
 
-``actor`` is ``"apikey:<id>"`` or ``"admin:<id>"``; ``target`` names the object by a public
-or database id (``"contact:<public_id>"``, ``"campaign:12"``). Ids only: an address or a
-name is refused, because the log outlives erasure.
+``actor`` is ``"apikey:<id>"`` (API) or ``"user:<username>"`` (admin UI); ``target``
+names the object by a public or database id (``"contact:<public_id>"``, ``"campaign:12"``).
+Ids only: an address is refused, because the log outlives erasure.
 """
 
 from __future__ import annotations

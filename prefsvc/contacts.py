@@ -9,15 +9,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from prefsvc import window
 from prefsvc.errors import InvalidInput, NotFound
 from prefsvc.models import (
+    ConsentEvent,
     Contact,
     ContactStatus,
     Language,
@@ -85,6 +87,7 @@ def upsert(
     today: date,
     suppression_key: str,
     source: str = "api",
+    imported_by: str | None = None,
 ) -> tuple[Contact, str]:
     """Create or update a contact by address with the CSV import's rules (CONTRACT §4).
 
@@ -106,7 +109,13 @@ def upsert(
         "topics": "|".join(topics),
     }
     outcome = importing.upsert_one(
-        session, cells, now=now, today=today, suppression_key=suppression_key, source=source
+        session,
+        cells,
+        now=now,
+        today=today,
+        suppression_key=suppression_key,
+        source=source,
+        imported_by=imported_by,
     )
     return get(session, email), outcome
 
@@ -121,7 +130,7 @@ class ContactPage:
     per_page: int
 
 
-def search(
+def listing(
     session: Session,
     *,
     q: str | None = None,
@@ -131,21 +140,15 @@ def search(
     page: int = 1,
     per_page: int = 50,
 ) -> ContactPage:
-    """Return one page of contacts, oldest first, matching every filter given.
+    """Return one page of contacts, oldest first, matching every filter given (the API's list).
 
-    ``q`` is a case-insensitive part of the address or name; ``topic`` keeps contacts
-    subscribed to that topic slug.
+    ``q`` matches like ``search`` (every word in the address, name or organisation, any
+    case); ``topic`` keeps contacts subscribed to that topic slug.
     """
     query = select(Contact)
-    if q:
-        needle = q.strip().lower()
-        query = query.where(
-            or_(
-                Contact.email.contains(needle, autoescape=True),
-                func.lower(Contact.first_name).contains(needle, autoescape=True),
-                func.lower(Contact.last_name).contains(needle, autoescape=True),
-            )
-        )
+    words = _words(q)
+    if words:
+        query = query.where(_matching(words))
     if topic:
         query = query.where(
             select(Subscription.id)
@@ -192,3 +195,57 @@ def profile(contact: Contact, *, window_years: int) -> dict[str, object]:
         "window_expires_on": iso(window.expires_on(contact.window_anchor, window_years)),
         "paused_until": iso(contact.paused_until),
     }
+
+
+def document(session: Session, contact: Contact, years: int) -> dict[str, Any]:
+    """Return the contact with subscriptions and consent history (``contacts show``, admin UI)."""
+    events = session.execute(
+        select(ConsentEvent, Topic.slug)
+        .outerjoin(Topic, Topic.id == ConsentEvent.topic_id)
+        .where(ConsentEvent.contact_id == contact.id)
+        .order_by(ConsentEvent.seq)
+    )
+    subscriptions = sorted(contact.subscriptions, key=lambda s: s.topic.slug)
+    return {
+        **profile(contact, window_years=years),
+        "subscriptions": [
+            {"topic": s.topic.slug, "name": s.topic.name, "status": s.status.value}
+            for s in subscriptions
+        ],
+        "consent_history": [
+            {
+                "kind": event.kind.value,
+                "channel": event.channel,
+                "topic": slug,
+                "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
+                "detail": event.detail,
+            }
+            for event, slug in events
+        ],
+    }
+
+
+SEARCH_LIMIT = 50
+
+
+def search(session: Session, text: str, *, limit: int = SEARCH_LIMIT) -> list[Contact]:
+    """Find contacts whose address, name or organisation contains ``text`` (any case)."""
+    words = _words(text)
+    if not words:
+        return []
+    query = select(Contact).where(_matching(words))
+    return list(session.scalars(query.order_by(Contact.email).limit(limit)))
+
+
+def _words(text: str | None) -> list[str]:
+    return (text or "").strip().lower().split()[:5]
+
+
+def _matching(words: list[str]) -> ColumnElement[bool]:
+    """Every word in the address, a name or the organisation, any case, ``%`` and ``_`` literal."""
+    conditions = []
+    for word in words:
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        columns = (Contact.email, Contact.first_name, Contact.last_name, Contact.organisation)
+        conditions.append(or_(*(column.ilike(pattern, escape="\\") for column in columns)))
+    return and_(*conditions)

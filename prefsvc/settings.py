@@ -54,6 +54,9 @@ class Settings:
     stuck_after_seconds: int = 900
     retention_grace_days: int = 30
     rights_due_days: int = 30
+    # --- re-permission (issue 6) ---
+    repermission_days: int = 60
+    repermission_reminder_days: int = 14
     testing: bool = False
 
     @property
@@ -131,6 +134,16 @@ class Settings:
         if key_file is not None and not key_file.is_file():
             raise SettingsError("DKIM_KEY_FILE", f"no such file: {key_file}")
 
+        # --- re-permission (issue 6) ---
+        repermission_days = _positive_int(get, "REPERMISSION_DAYS", 60, maximum=365)
+        reminder_days = _positive_int(get, "REPERMISSION_REMINDER_DAYS", 14, maximum=365)
+        if reminder_days >= repermission_days:
+            raise SettingsError(
+                "REPERMISSION_REMINDER_DAYS",
+                f"must be less than PREFSVC_REPERMISSION_DAYS ({repermission_days}),"
+                f" got {reminder_days}",
+            )
+
         return cls(
             instance_path=instance,
             database_url=database_url,
@@ -153,6 +166,9 @@ class Settings:
             stuck_after_seconds=_positive_int(get, "STUCK_AFTER_SECONDS", 900, maximum=86_400),
             retention_grace_days=_positive_int(get, "RETENTION_GRACE_DAYS", 30, maximum=3650),
             rights_due_days=_positive_int(get, "RIGHTS_DUE_DAYS", 30, maximum=365),
+            # --- re-permission (issue 6) ---
+            repermission_days=repermission_days,
+            repermission_reminder_days=reminder_days,
         )
 
 

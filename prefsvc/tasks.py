@@ -159,6 +159,7 @@ def make_broker(settings: Settings, app: Flask) -> dramatiq.Broker:
 
 
 def init_app(app: Flask) -> None:
+    from prefsvc import repermission, rights  # noqa: F401 - they register notice kinds
     from prefsvc.settings import SETTINGS_KEY
 
     settings: Settings = app.extensions[SETTINGS_KEY]

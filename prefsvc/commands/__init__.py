@@ -6,9 +6,16 @@ from flask import Flask
 
 
 def register(app: Flask) -> None:
-    from prefsvc.commands import apikeys, campaigns, contacts, ops, privacy, topics
+    from prefsvc.commands import admins, apikeys, campaigns, contacts, ops, privacy, topics
 
-    groups = (topics.group, contacts.group, campaigns.group, *privacy.groups, apikeys.group)
+    groups = (
+        topics.group,
+        contacts.group,
+        campaigns.group,
+        *privacy.groups,
+        admins.group,
+        apikeys.group,
+    )
     for group in groups:
         app.cli.add_command(group)
     for command in ops.commands:

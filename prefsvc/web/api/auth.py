@@ -73,11 +73,16 @@ def current_key() -> ApiKey:
     return g.api_key
 
 
+def actor() -> str:
+    """Name the caller in the audit log and the ledger: the key's id, never its secret."""
+    return f"apikey:{current_key().id}"
+
+
 def record(action: str, target: str | None = None, **detail: Any) -> None:
     """Write the audit entry of the change this request makes (same transaction)."""
     audit.record(
         db.session,
-        actor=f"apikey:{current_key().id}",
+        actor=actor(),
         action=action,
         target=target,
         detail=detail,

@@ -29,7 +29,7 @@ def _report(campaign) -> dict:
 @bp.response(200, s.CampaignPageOut)
 def list_campaigns(query):
     """List campaigns, newest first, with their figures."""
-    rows, total = campaigns.recent(db.session, **query)
+    rows, total = campaigns.search(db.session, **query)
     return {
         "items": [_report(c) for c in rows],
         "total": total,

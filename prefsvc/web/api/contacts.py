@@ -69,7 +69,7 @@ def create_topic(body):
 @contacts_bp.response(200, s.ContactPageOut)
 def list_contacts(query):
     """Search contacts by part of address or name, topic, language and status, a page at a time."""
-    page = contacts.search(db.session, **query)
+    page = contacts.listing(db.session, **query)
     return {
         "items": [contact_json(c) for c in page.items],
         "total": page.total,
@@ -99,6 +99,7 @@ def upsert_contact(body):
         today=clock.today(),
         suppression_key=settings.suppression_key,
         source="api",
+        imported_by=auth.actor(),
     )
     if outcome != "unchanged":
         auth.record(f"contact.{outcome}", f"contact:{contact.public_id}")

@@ -27,6 +27,7 @@ def _run(upload: FileStorage, *, dry_run: bool) -> tuple[dict, importing.ImportR
         today=clock.today(),
         suppression_key=current_settings().suppression_key,
         source="api",
+        imported_by=auth.actor(),
         dry_run=dry_run,
     )
     body = {

@@ -260,6 +260,11 @@ def test_upsert_creates_then_updates_a_contact_by_address(client, session, beare
     again = updated.get_json()
     assert again["public_id"] == contact["public_id"]
     assert (again["first_name"], again["last_name"]) == ("Ana", "Claes")
+    imported = session.scalars(
+        select(ConsentEvent).where(ConsentEvent.kind == EventKind.IMPORTED)
+    ).all()
+    assert [(e.channel, e.detail["source"]) for e in imported] == [("import", "api")] * 2
+    assert imported[0].detail["by"].startswith("apikey:")
 
 
 def test_upsert_refuses_a_suppressed_address_with_409(client, session, bearer, settings):

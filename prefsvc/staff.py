@@ -7,15 +7,16 @@ attempts are refused without even checking the password, until the window has pa
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from prefsvc import audit
 from prefsvc.errors import InvalidInput, NotFound, PrefsvcError
 from prefsvc.models import AdminUser, AuditEvent, StaffRole
 
@@ -55,6 +56,17 @@ def _username(value: str) -> str:
     if not USERNAME.match(name):
         raise InvalidInput("username", "use 2-64 lower-case letters, digits, '.', '_' or '-'")
     return name
+
+
+def _sign_in_target(name: str) -> str:
+    """Name what a failed sign-in was for: the username, or a digest of whatever was typed.
+
+    People type their email address as a username; the audit log outlives erasure and holds
+    no addresses, so anything that cannot be a username is kept only as a digest.
+    """
+    if USERNAME.match(name):
+        return f"user:{name}"
+    return "login:" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
 
 
 def _role(value: StaffRole | str) -> StaffRole:
@@ -115,7 +127,7 @@ def authenticate(session: Session, username: str, password: str, *, now: datetim
     failures = session.execute(
         select(func.count(), func.min(AuditEvent.occurred_at)).where(
             AuditEvent.action == LOGIN_FAILED,
-            AuditEvent.target == f"user:{name}",
+            AuditEvent.target == _sign_in_target(name),
             AuditEvent.occurred_at > since,
         )
     ).one()
@@ -124,33 +136,16 @@ def authenticate(session: Session, username: str, password: str, *, now: datetim
     user = session.scalar(select(AdminUser).where(AdminUser.username == name))
     valid = check_password_hash(user.password_hash if user else _DUMMY_HASH, password or "")
     if user is None or not valid or not user.active:
-        audit(session, "anonymous", LOGIN_FAILED, f"user:{name}", {}, now=now)
+        audit.record(
+            session, actor="anonymous", action=LOGIN_FAILED, target=_sign_in_target(name), now=now
+        )
         raise SignInRefused("wrong username or password")
     user.last_login_at = now
-    audit(session, f"user:{user.username}", LOGIN, f"user:{user.username}", {}, now=now)
+    actor = f"user:{user.username}"
+    audit.record(session, actor=actor, action=LOGIN, target=actor, now=now)
     return user
 
 
 def may(role: StaffRole, allowed: tuple[StaffRole, ...]) -> bool:
     """Tell whether a role may use a page; admins may use every page."""
     return role is StaffRole.ADMIN or role in allowed
-
-
-def audit(
-    session: Session,
-    actor: str,
-    action: str,
-    target: str | None,
-    detail: dict[str, Any],
-    *,
-    now: datetime,
-) -> AuditEvent:
-    """Record who did what to which object (ids, never addresses).
-
-    Stand-in for ``prefsvc.audit.record`` (built on the API branch); point callers at it
-    after merging.
-    """
-    event = AuditEvent(actor=actor, action=action, target=target, detail=detail, occurred_at=now)
-    session.add(event)
-    session.flush()
-    return event

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -118,3 +118,18 @@ def test_cli_disable_of_an_unknown_account_fails(runner):
     result = runner.invoke(args=["admins", "disable", "nobody"])
     assert result.exit_code == 1
     assert "no staff account" in result.stderr
+
+
+def test_a_failed_sign_in_typed_as_an_address_keeps_no_address_but_still_brakes(session):
+    from sqlalchemy import select
+
+    from prefsvc.models import AuditEvent
+
+    now = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    for _ in range(staff.MAX_FAILURES):
+        with pytest.raises(staff.SignInRefused):
+            staff.authenticate(session, "Ana.Peeters@Example.org", "guess", now=now)
+    with pytest.raises(staff.SignInThrottled):
+        staff.authenticate(session, "ana.peeters@example.org", "guess", now=now)
+    targets = session.scalars(select(AuditEvent.target)).all()
+    assert targets and all("@" not in (t or "") for t in targets)

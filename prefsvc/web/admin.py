@@ -39,6 +39,7 @@ from flask_login import UserMixin, current_user, login_user, logout_user
 from prefsvc import (
     LANGUAGES,
     audience,
+    audit,
     campaigns,
     clock,
     contacts,
@@ -171,9 +172,14 @@ def _navigation() -> dict[str, object]:
 
 
 def _record(action: str, target: str | None, **detail: Any) -> None:
-    """Audit an action of the signed-in user (point at ``prefsvc.audit.record`` after merge)."""
-    staff.audit(
-        db.session, f"user:{current_user.username}", action, target, detail, now=clock.now()
+    """Audit an action of the signed-in user, in the transaction of the change."""
+    audit.record(
+        db.session,
+        actor=f"user:{current_user.username}",
+        action=action,
+        target=target,
+        detail=detail,
+        now=clock.now(),
     )
 
 

@@ -336,9 +336,14 @@ def _preferences_page(token: str, visit: Visit, *, errors: dict[str, str] | None
 @bp.post("/p/<token>")
 @per_client_on_links
 @per_link
+@csrf.exempt
 def save_preferences(token: str) -> Response | str:
-    """Apply one of the preference-centre forms (CSRF-protected), then show the page again."""
+    """Apply one of the preference-centre forms (CSRF-protected), then show the page again.
+
+    The link is checked before the CSRF token, so a bad link gets the same 404 on every method.
+    """
     visit = _preferences_target(token)
+    csrf.protect()
     contact = visit.contact
     action = request.form.get("action", "save")
     now, today = clock.now(), clock.today()

@@ -264,10 +264,25 @@ def ask_for(
     settings: Settings,
     now: datetime,
 ) -> RightsRequest:
-    """Register a copy or erasure request, received and waiting for a fresh email confirmation."""
+    """Register a copy or erasure request, waiting for a fresh email confirmation.
+
+    A request of the same kind still waiting is reused, so repeated clicks add no entries.
+    """
     kind = RightsKind(kind)
     if kind not in ASKABLE:
         raise InvalidInput("kind", "must be access or erasure")
+    waiting = session.scalar(
+        select(RightsRequest)
+        .where(
+            RightsRequest.contact_id == contact.id,
+            RightsRequest.kind == kind,
+            RightsRequest.status == RightsStatus.RECEIVED,
+        )
+        .order_by(RightsRequest.id)
+        .limit(1)
+    )
+    if waiting is not None:
+        return waiting  # asking again sends a new link for the same register entry
     return rights.open_request(session, kind, now=now, settings=settings, contact=contact)
 
 

@@ -55,7 +55,9 @@ def link(settings: Settings, contact: Contact, request_id: int | None) -> str:
     return f"{settings.base_url}/p/{token}"
 
 
-def build(session: Session, contact: Contact, settings: Settings, params: dict[str, Any]) -> Notice:
+def build(
+    session: Session, contact: Contact, settings: Settings, params: dict[str, Any]
+) -> Notice | None:
     """Mail a 24-hour link; for a copy or erasure request, say that it confirms that request."""
     if contact.status not in LINKABLE:
         return None

@@ -177,6 +177,20 @@ def test_link_signed_with_an_older_key_still_unsubscribes(
     assert status(session, ana, newsletter) is SubscriptionStatus.UNSUBSCRIBED
 
 
+def test_a_link_from_years_ago_still_unsubscribes(client, session, clock, ana, newsletter, link):
+    clock.advance(days=7 * 365)
+    response = client.post(link, data=ONE_CLICK)
+    assert response.status_code == 200
+    assert status(session, ana, newsletter) is SubscriptionStatus.UNSUBSCRIBED
+
+
+def test_head_on_the_preference_centre_changes_nothing(client, session, ana, prefs):
+    response = client.head(prefs)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert events(session, ana) == []
+
+
 # --- every bad token: the same 404, nothing changed --------------------------------------
 
 
@@ -616,3 +630,17 @@ def test_a_plain_preference_link_cannot_download_or_erase_at_once(client, sessio
     assert client.post(prefs, data={"csrf_token": token, "action": "confirm"}).status_code == 400
     session.expire_all()
     assert ana.status is ContactStatus.ACTIVE
+
+
+def test_asking_twice_keeps_one_register_entry_and_mails_a_link_each_time(
+    client, session, outbox, ana, prefs
+):
+    from prefsvc import tasks
+
+    token = csrf_token(client.get(prefs).get_data(as_text=True))
+    for _ in range(2):
+        client.post(prefs, data={"csrf_token": token, "action": "access"})
+    assert len(_rights(session)) == 1
+    tasks.queue().join(timeout_ms=10_000)
+    subjects = [m["Subject"] for m in outbox()]
+    assert subjects == ["Bevestig uw aanvraag", "Bevestig uw aanvraag"]

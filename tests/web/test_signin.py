@@ -129,3 +129,13 @@ def test_a_limited_link_answers_in_the_contacts_language(app, session, settings,
     assert f"<h1>{heading}</h1>" in limited.get_data(as_text=True)
     assert limited.headers["Cache-Control"] == "no-store"
     assert client.get(f"{link}x").status_code == 404  # another link is counted apart
+
+
+@pytest.mark.parametrize("broker_kind", ["stub", "redis"])
+def test_limits_are_counted_in_redis_when_the_broker_is_redis(app, client, settings, broker_kind):
+    from prefsvc.extensions import limiter
+
+    storage = type(limiter.storage).__name__
+    assert storage == ("RedisStorage" if broker_kind == "redis" else "MemoryStorage")
+    answers = [ask(client, "ana@example.org").status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]

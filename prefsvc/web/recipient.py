@@ -45,6 +45,7 @@ bp = Blueprint("recipient", __name__)
 SIGNER_KEY = "prefsvc.signer"
 LANGUAGE_NAMES = (("nl", "Nederlands"), ("fr", "Français"), ("en", "English"))
 log = logging.getLogger(__name__)
+LINKS = ("/u/", "/p/")
 
 
 # --- rate limits: per client and per link (or address), values from the settings ---------
@@ -126,10 +127,15 @@ def _fresh_language() -> None:
     g.pop("_flask_babel", None)
 
 
-@bp.after_request
+@bp.after_app_request
 def _no_store(response: Response) -> Response:
-    """Token pages hold personal data and capabilities: keep them out of every cache."""
-    response.headers["Cache-Control"] = "no-store"
+    """Token pages hold personal data and capabilities: keep them out of every cache.
+
+    By path, not by blueprint, so that a link no route matches (a mangled token holding a
+    slash) gets the same headers as any other bad link.
+    """
+    if request.blueprint == bp.name or request.path == "/p" or request.path.startswith(LINKS):
+        response.headers["Cache-Control"] = "no-store"
     return response
 
 
@@ -188,32 +194,29 @@ class Visit:
     request_id: int | None = None
 
 
-def _any_link(token: str) -> Visit:
-    """Open a preference-centre or sign-in token; raise InvalidToken for anything else."""
+def _open_preferences(token: str) -> Visit:
+    """Open a preference-centre token, or a sign-in token under 24 hours old."""
     try:
         return Visit(preferences.open_preferences_link(db.session, _signer(), token))
     except InvalidToken:
-        pass
+        contact, claim = preferences.open_signin_link(db.session, _signer(), token, now=clock.now())
+        return Visit(contact, fresh=True, request_id=claim.request_id)
+
+
+def _any_link(token: str) -> Visit:
+    """Open any recipient token (preferences, sign-in or unsubscribe), or raise InvalidToken."""
     try:
-        contact, claim = preferences.open_unsubscribe_link(db.session, _signer(), token)
-        return Visit(contact)
+        return _open_preferences(token)
     except InvalidToken:
-        pass
-    contact, claim = preferences.open_signin_link(db.session, _signer(), token, now=clock.now())
-    return Visit(contact, fresh=True, request_id=claim.request_id)
+        contact, _topic = preferences.open_unsubscribe_link(db.session, _signer(), token)
+        return Visit(contact)
 
 
 def _preferences_target(token: str) -> Visit:
     try:
-        visit = Visit(preferences.open_preferences_link(db.session, _signer(), token))
+        visit = _open_preferences(token)
     except InvalidToken:
-        try:
-            contact, claim = preferences.open_signin_link(
-                db.session, _signer(), token, now=clock.now()
-            )
-        except InvalidToken:
-            abort(404)
-        visit = Visit(contact, fresh=True, request_id=claim.request_id)
+        abort(404)
     _speak_to(visit.contact)
     return visit
 

@@ -232,6 +232,15 @@ def test_every_invalid_token_gets_the_same_404_and_changes_nothing(
     assert not suppression.is_suppressed(session, "test-suppression-key-0123456789", ana.email)
 
 
+def test_a_mangled_link_no_route_matches_gets_the_same_404(client, link, prefs):
+    reference = client.get("/u/reference-garbage")
+    for mangled in (f"{link}/extra", f"{link[:20]}/{link[20:]}", f"{prefs}/x/y"):
+        response = client.get(mangled)
+        assert response.status_code == 404, mangled
+        assert response.get_data() == reference.get_data()
+        assert dict(response.headers) == dict(reference.headers), mangled
+
+
 def test_invalid_preference_links_get_the_same_404(client, session, signer, ana, newsletter, prefs):
     reference = client.get("/u/reference-garbage")
     form = {"csrf_token": csrf_token(client.get(prefs).get_data(as_text=True)), "action": "all"}

@@ -101,7 +101,7 @@ def _csrf(page: str) -> str:
     ("language", "line"),
     [
         ("nl", "- Voornaam: Ana -> Anna"),
-        ("fr", "- Prénom: Ana -> Anna"),
+        ("fr", "- Prénom\u00a0: Ana -> Anna"),
         ("en", "- First name: Ana -> Anna"),
     ],
 )

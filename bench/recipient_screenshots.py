@@ -62,6 +62,14 @@ def main(out: Path, port: int) -> None:
                 )
             people[lang] = contact
         db.session.commit()
+        from prefsvc import preferences
+        from prefsvc.clock import now
+
+        erasure = preferences.ask_for(
+            db.session, people["nl"], "erasure", settings=settings, now=now()
+        )
+        db.session.commit()
+        confirm = signer.signin_token(people["nl"].public_id, erasure.id, now=now())
         links = {
             lang: (
                 signer.unsubscribe_token(c.public_id, topics[0].id),
@@ -92,6 +100,8 @@ def main(out: Path, port: int) -> None:
             page.screenshot(path=str(out / "issue4-preferences-en.png"), full_page=True)
             page.locator("#data-heading").scroll_into_view_if_needed()
             page.screenshot(path=str(out / "issue4-preferences-data-en.png"))
+            page.goto(f"{base}/p/{confirm}")
+            page.screenshot(path=str(out / "issue4-confirm-erasure-nl.png"))
             page.goto(f"{base}/p?lang=nl")
             page.screenshot(path=str(out / "issue4-signin-nl.png"), full_page=True)
             browser.close()

@@ -470,7 +470,7 @@ def _fulfil(request_row: RightsRequest, contact: Contact) -> Response | str:
 
 
 @bp.get("/p")
-@per_client_on_signin
+@per_client_on_links
 def signin_page() -> str:
     """Ask for an address; change nothing."""
     return render_template("recipient/signin.html", state="ask", lang_base=url_for(".signin_page"))

@@ -56,6 +56,7 @@ class Settings:
     rights_due_days: int = 30
     # --- recipient pages: rate limits (Flask-Limiter notation, e.g. "20 per minute; 200 per day")
     rate_limit_token_client: str = "300 per minute"
+    rate_limit_one_click_client: str = "3000 per minute"
     rate_limit_token: str = "20 per minute"
     rate_limit_signin_client: str = "30 per hour"
     rate_limit_signin_address: str = "5 per hour"
@@ -160,6 +161,9 @@ class Settings:
             rights_due_days=_positive_int(get, "RIGHTS_DUE_DAYS", 30, maximum=365),
             # --- recipient pages: rate limits
             rate_limit_token_client=_rate_limit(get, "RATE_LIMIT_TOKEN_CLIENT", "300 per minute"),
+            rate_limit_one_click_client=_rate_limit(
+                get, "RATE_LIMIT_ONE_CLICK_CLIENT", "3000 per minute"
+            ),
             rate_limit_token=_rate_limit(get, "RATE_LIMIT_TOKEN", "20 per minute"),
             rate_limit_signin_client=_rate_limit(get, "RATE_LIMIT_SIGNIN_CLIENT", "30 per hour"),
             rate_limit_signin_address=_rate_limit(get, "RATE_LIMIT_SIGNIN_ADDRESS", "5 per hour"),

@@ -71,6 +71,11 @@ def _address_key() -> str:
 per_client_on_links = limiter.shared_limit(
     lambda: current_settings().rate_limit_token_client, scope="links", key_func=_client_key
 )
+# Mailbox providers POST one-click unsubscribes for all their users from a few addresses:
+# a provider must never be turned away after a large campaign, so its limit is separate.
+per_client_on_one_click = limiter.shared_limit(
+    lambda: current_settings().rate_limit_one_click_client, scope="one-click", key_func=_client_key
+)
 per_link = limiter.limit(lambda: current_settings().rate_limit_token, key_func=_token_key)
 per_client_on_signin = limiter.limit(
     lambda: current_settings().rate_limit_signin_client,
@@ -250,7 +255,7 @@ def unsubscribe_page(token: str) -> str:
 
 
 @bp.post("/u/<token>")
-@per_client_on_links
+@per_client_on_one_click
 @per_link
 @csrf.exempt
 def one_click(token: str) -> str:

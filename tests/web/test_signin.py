@@ -139,3 +139,20 @@ def test_limits_are_counted_in_redis_when_the_broker_is_redis(app, client, setti
     assert storage == ("RedisStorage" if broker_kind == "redis" else "MemoryStorage")
     answers = [ask(client, "ana@example.org").status_code for _ in range(4)]
     assert answers == [200, 200, 200, 429]
+
+
+def test_mailbox_providers_posting_one_click_have_their_own_client_limit(app, session, settings):
+    from prefsvc.settings import SETTINGS_KEY
+
+    app.extensions[SETTINGS_KEY] = settings.with_(
+        rate_limit_token_client="3 per minute", rate_limit_one_click_client="1000 per minute"
+    )
+    topic = make_topic(session)
+    people = [make_contact(session, topics=[topic]) for _ in range(5)]
+    session.commit()
+    signer = Signer(settings.secret_keys)
+    provider = app.test_client(use_cookies=False)
+    links = [f"/u/{signer.unsubscribe_token(p.public_id, topic.id)}" for p in people]
+    answers = [provider.post(link, data={"List-Unsubscribe": "One-Click"}) for link in links]
+    assert [r.status_code for r in answers] == [200] * 5
+    assert [provider.get(link).status_code for link in links[:4]] == [200, 200, 200, 429]

@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import render_template
 from flask_babel import force_locale, gettext
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from prefsvc import clock, contacts, notices
@@ -33,10 +34,12 @@ def recipient_id(session: Session, email: str) -> int:
     Raises InvalidInput for text that is not an address at all (that says nothing about
     whether an address is known).
     """
-    contact = contacts.find(session, email)
-    if contact is None or contact.status not in LINKABLE:
+    row = session.execute(
+        select(Contact.id, Contact.status).where(Contact.email == contacts.normalise_email(email))
+    ).first()
+    if row is None or row.status not in LINKABLE:
         return NOBODY
-    return contact.id
+    return row.id
 
 
 def address_key(email: str, secret: str) -> str:

@@ -51,6 +51,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         SESSION_COOKIE_SAMESITE="Lax",
         RATELIMIT_STORAGE_URI=_rate_limit_storage(settings),
         RATELIMIT_HEADERS_ENABLED=False,
+        # Limits are a safeguard: a Redis outage must not turn unsubscribes away.
+        RATELIMIT_SWALLOW_ERRORS=True,
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
     )
     app.extensions[SETTINGS_KEY] = settings
     if clock is not None:

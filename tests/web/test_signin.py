@@ -8,6 +8,7 @@ import pytest
 
 from prefsvc import tasks
 from prefsvc.models import ContactStatus
+from prefsvc.settings import Settings
 from prefsvc.tokens import Signer
 from tests.factories import make_contact, make_topic
 
@@ -156,3 +157,29 @@ def test_mailbox_providers_posting_one_click_have_their_own_client_limit(app, se
     answers = [provider.post(link, data={"List-Unsubscribe": "One-Click"}) for link in links]
     assert [r.status_code for r in answers] == [200] * 5
     assert [provider.get(link).status_code for link in links[:4]] == [200, 200, 200, 429]
+
+
+def test_an_unreachable_limit_store_does_not_turn_unsubscribes_away(tmp_path, clock):
+    from prefsvc import create_app
+    from prefsvc.extensions import db
+
+    settings = Settings.from_env(
+        {
+            "PREFSVC_BROKER_URL": "redis://127.0.0.1:1/0",
+            "PREFSVC_SECRET_KEYS": "test-key-new-0123456789",
+            "PREFSVC_SUPPRESSION_KEY": "test-suppression-key-0123456789",
+        },
+        instance_path=tmp_path,
+    )
+    app = create_app(settings, clock=clock)
+    with app.app_context():
+        db.create_all()
+        topic = make_topic(db.session)
+        contact = make_contact(db.session, topics=[topic])
+        db.session.commit()
+        link = f"/u/{Signer(settings.secret_keys).unsubscribe_token(contact.public_id, topic.id)}"
+        client = app.test_client()
+        assert client.get(link).status_code == 200
+        assert client.get("/p").status_code == 200
+        db.session.remove()
+        db.engine.dispose()

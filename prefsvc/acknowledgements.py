@@ -16,7 +16,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from prefsvc import notices
-from prefsvc.models import Contact, RightsKind, RightsRequest, Topic
+from prefsvc.models import (
+    Contact,
+    ContactStatus,
+    RightsKind,
+    RightsRequest,
+    Subscription,
+    SubscriptionStatus,
+    Topic,
+)
 from prefsvc.notices import Notice
 from prefsvc.settings import Settings
 
@@ -33,10 +41,27 @@ def preferences_url(settings: Settings, contact: Contact) -> str:
 def build_optout(
     session: Session, contact: Contact, settings: Settings, params: dict[str, Any]
 ) -> Notice | None:
-    """Confirm leaving some topics (``topic_ids``) or everything (``everything``)."""
+    """Confirm leaving some topics (``topic_ids``) or everything (``everything``).
+
+    Only what still holds when the mail is built is confirmed: a topic taken back with undo
+    in the meantime is left out, and nothing is sent if nothing is left.
+    """
     everything = bool(params.get("everything"))
+    if everything and contact.status is ContactStatus.ACTIVE:
+        return None
     ids = [int(i) for i in params.get("topic_ids", [])]
-    topics = list(session.scalars(select(Topic).where(Topic.id.in_(ids)).order_by(Topic.name)))
+    topics = list(
+        session.scalars(
+            select(Topic)
+            .join(Subscription, Subscription.topic_id == Topic.id)
+            .where(
+                Topic.id.in_(ids),
+                Subscription.contact_id == contact.id,
+                Subscription.status == SubscriptionStatus.UNSUBSCRIBED,
+            )
+            .order_by(Topic.name)
+        )
+    )
     if not everything and not topics:
         return None
     with force_locale(contact.language.value):

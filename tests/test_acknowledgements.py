@@ -80,6 +80,7 @@ def test_leaving_everything_is_acknowledged_and_undo_sends_nothing(
     session.commit()
     link = f"/u/{signer.unsubscribe_token(contact.public_id, haven.id)}"
     client.post(link, data=ONE_CLICK)
+    tasks.queue().join(timeout_ms=10_000)  # the first acknowledgement is out before the undo
     client.post(f"{link}/undo")
     client.post(f"{link}/all")
     client.post(f"{link}/all")
@@ -127,3 +128,18 @@ def test_a_correction_is_confirmed_with_old_and_new_values(
     assert "Peeters ->" not in text  # unchanged fields are not listed
     [request] = session.query(RightsRequest).all()
     assert (request.kind, request.status) == (RightsKind.RECTIFICATION, RightsStatus.DONE)
+
+
+def test_an_opt_out_taken_back_before_the_mail_is_built_is_not_confirmed(
+    app, session, settings, clock, haven
+):
+    from prefsvc import consent
+    from prefsvc.acknowledgements import build_optout
+
+    contact = make_contact(session, topics=[haven])
+    now, today = clock(), clock().date()
+    consent.unsubscribe(session, contact, haven, channel="one-click", now=now, today=today)
+    assert build_optout(session, contact, settings, {"topic_ids": [haven.id]}) is not None
+    consent.subscribe(session, contact, haven, channel="undo", now=now, today=today)
+    assert build_optout(session, contact, settings, {"topic_ids": [haven.id]}) is None
+    assert build_optout(session, contact, settings, {"everything": True}) is None

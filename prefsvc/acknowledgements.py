@@ -1,13 +1,12 @@
-"""Confirmation mails to the person after an opt-out or a correction of their details.
+"""The confirmation mail after an opt-out, in the person's language.
 
-Belgian practice asks that an opt-out is acknowledged; the privacy statement promises an
-overview of a correction. Both are transactional: no marketing, and no link but the one to the
-preference centre. They are written in the contact's language at the moment they are built.
+Belgian practice asks that an opt-out is acknowledged. It is transactional: no marketing, and
+no link but the one to the preference centre. (A correction of details is confirmed by
+``rights.RECTIFICATION_NOTICE``.)
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import render_template
@@ -19,8 +18,6 @@ from prefsvc import notices
 from prefsvc.models import (
     Contact,
     ContactStatus,
-    RightsKind,
-    RightsRequest,
     Subscription,
     SubscriptionStatus,
     Topic,
@@ -29,7 +26,6 @@ from prefsvc.notices import Notice
 from prefsvc.settings import Settings
 
 OPTOUT = "optout_ack"
-DETAILS_CHANGED = "details_changed"
 
 
 def preferences_url(settings: Settings, contact: Contact) -> str:
@@ -75,42 +71,5 @@ def build_optout(
         return Notice(subject=gettext("Your unsubscription is confirmed"), text=text)
 
 
-def build_details_changed(
-    session: Session, contact: Contact, settings: Settings, params: dict[str, Any]
-) -> Notice | None:
-    """List a correction as old -> new; the values come from the rights register's note."""
-    request = session.get(RightsRequest, int(params.get("request_id", 0)))
-    if request is None or request.contact_id != contact.id or not request.note:
-        return None
-    if request.kind is not RightsKind.RECTIFICATION:
-        return None
-    changes = json.loads(request.note).get("changes", {})
-    with force_locale(contact.language.value):
-        labels = {
-            "first_name": gettext("First name"),
-            "last_name": gettext("Last name"),
-            "organisation": gettext("Organisation"),
-            "language": gettext("Language"),
-        }
-        empty = gettext("(empty)")
-        rows = [
-            (labels.get(name, name), old or empty, new or empty)
-            for name, (old, new) in sorted(changes.items())
-        ]
-        text = render_template(
-            "mail/details_changed.txt",
-            contact=contact,
-            rows=rows,
-            preferences_url=preferences_url(settings, contact),
-        )
-        return Notice(subject=gettext("Your details have been corrected"), text=text)
-
-
-def rectification_note(changes: dict[str, tuple[str | None, str | None]]) -> str:
-    """Keep old and new values with the register entry until the confirmation is built."""
-    return json.dumps({"changes": {k: list(v) for k, v in changes.items()}}, ensure_ascii=False)
-
-
 def register() -> None:
     notices.register(OPTOUT, build_optout)
-    notices.register(DETAILS_CHANGED, build_details_changed)

@@ -25,6 +25,7 @@ from prefsvc.models import (
     DeliveryStatus,
     EventKind,
     Language,
+    Topic,
 )
 
 OPEN_STATES = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
@@ -38,36 +39,56 @@ def create(
     default_language: str | None = None,
 ) -> Campaign:
     """Create a draft campaign with one variant per language: ``{lang: (subject, html, text)}``."""
-    if not variants:
-        raise InvalidInput("variants", "a campaign needs at least one language variant")
-    from prefsvc import rendering
-
-    topic = topics.by_slug(session, topic_slug)
-    languages = []
-    for lang, (subject, html, text) in variants.items():
-        try:
-            language = Language(lang)
-        except ValueError:
-            raise InvalidInput("language", f"{lang!r} is not one of nl, fr, en") from None
-        if not subject.strip():
-            raise InvalidInput("subject", "is empty")
-        if not html.strip():
-            raise InvalidInput("html", "is empty")
-        rendering.compile_variant(
-            subject=subject, html=html, text=text, language=language.value, topic_name=topic.name
-        )
-        languages.append(language)
-    default = Language(default_language) if default_language else languages[0]
-    if default not in languages:
-        raise InvalidInput("default_language", "must be one of the variants' languages")
+    topic, default = _checked(session, topic_slug, variants, default_language)
     campaign = Campaign(topic=topic, default_language=default, status=CampaignStatus.DRAFT)
-    campaign.variants = [
-        CampaignVariant(language=Language(lang), subject=s, html=h, text=t)
-        for lang, (s, h, t) in variants.items()
-    ]
+    campaign.variants = _variants(variants)
     session.add(campaign)
     session.flush()
     return campaign
+
+
+def _checked(
+    session: Session,
+    topic_slug: str,
+    variants: dict[str, tuple[str, str, str | None]],
+    default_language: str | None,
+) -> tuple[Topic, Language]:
+    """Check the topic and every variant; return the topic and the default language."""
+    if not variants:
+        raise InvalidInput("variants", "a campaign needs at least one language variant")
+    topic = topics.by_slug(session, topic_slug)
+    languages = [
+        _checked_variant(lang, subject, html, text, topic.name)
+        for lang, (subject, html, text) in variants.items()
+    ]
+    default = Language(default_language) if default_language else languages[0]
+    if default not in languages:
+        raise InvalidInput("default_language", "must be one of the variants' languages")
+    return topic, default
+
+
+def _checked_variant(lang: str, subject: str, html: str, text: str | None, topic: str) -> Language:
+    from prefsvc import rendering
+
+    try:
+        language = Language(lang)
+    except ValueError:
+        raise InvalidInput("language", f"{lang!r} is not one of nl, fr, en") from None
+    if not subject.strip():
+        raise InvalidInput("subject", "is empty")
+    if not html.strip():
+        raise InvalidInput("html", "is empty")
+    rendering.compile_variant(
+        subject=subject, html=html, text=text, language=language.value, topic_name=topic
+    )
+    return language
+
+
+def _variants(variants: dict[str, tuple[str, str, str | None]]) -> list[CampaignVariant]:
+    return [
+        CampaignVariant(language=Language(lang), subject=s, html=h, text=t)
+        for lang, (s, h, t) in variants.items()
+    ]
 
 
 def get(session: Session, campaign_id: int) -> Campaign:
@@ -262,3 +283,95 @@ def cancel(session: Session, campaign: Campaign, *, now: datetime) -> int:
     campaign.status = CampaignStatus.CANCELLED
     campaign.finished_at = now
     return result.rowcount
+
+
+# --- the admin composer -----------------------------------------------------------------
+
+
+def variant_problems(
+    session: Session, *, topic_slug: str, variants: dict[str, tuple[str, str, str | None]]
+) -> dict[tuple[str | None, str], str]:
+    """Check each variant on its own: ``{(language or None, field): reason}``, empty when fine.
+
+    ``create`` stops at the first problem; a form wants every problem next to its own field.
+    """
+    problems: dict[tuple[str | None, str], str] = {}
+    topic = session.scalar(select(Topic).where(Topic.slug == topic_slug))
+    if topic is None:
+        problems[(None, "topic")] = "choose a topic"
+    if not variants:
+        problems[(None, "variants")] = "a campaign needs at least one language variant"
+    for lang, (subject, html, text) in variants.items():
+        try:
+            _checked_variant(lang, subject, html, text, topic.name if topic else "")
+        except InvalidInput as exc:
+            problems[(lang, exc.field)] = exc.reason
+    return problems
+
+
+def revise(
+    session: Session,
+    campaign: Campaign,
+    *,
+    topic_slug: str,
+    variants: dict[str, tuple[str, str, str | None]],
+) -> Campaign:
+    """Replace a draft's topic and variants (checked like ``create``); only drafts change."""
+    if campaign.status is not CampaignStatus.DRAFT:
+        raise CampaignStateError(f"campaign {campaign.id} is {campaign.status.value}, not a draft")
+    keep = campaign.default_language.value
+    topic, default = _checked(session, topic_slug, variants, keep if keep in variants else None)
+    campaign.topic = topic
+    campaign.default_language = default
+    campaign.variants.clear()
+    session.flush()
+    campaign.variants.extend(_variants(variants))
+    session.flush()
+    return campaign
+
+
+def recent(session: Session, *, limit: int = 10) -> list[Campaign]:
+    """Return the latest campaigns, newest first."""
+    return list(
+        session.scalars(
+            select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc()).limit(limit)
+        )
+    )
+
+
+def timeline(session: Session, campaign: Campaign) -> list[tuple[datetime, str]]:
+    """Return ``(when, "sent" | "unsubscribed")`` for the campaign's chart, oldest first.
+
+    Unsubscribes count as in ``stats``: recipients leaving the topic (or everything) after
+    this campaign reached them, at the time of their first such event.
+    """
+    sent = session.execute(
+        select(Delivery.sent_at).where(
+            Delivery.campaign_id == campaign.id,
+            Delivery.status == DeliveryStatus.SENT,
+            Delivery.sent_at.is_not(None),
+        )
+    ).scalars()
+    left = session.execute(
+        select(func.min(ConsentEvent.occurred_at))
+        .select_from(Delivery)
+        .join(
+            ConsentEvent,
+            and_(
+                ConsentEvent.contact_id == Delivery.contact_id,
+                ConsentEvent.occurred_at >= Delivery.sent_at,
+            ),
+        )
+        .where(
+            Delivery.campaign_id == campaign.id,
+            Delivery.status == DeliveryStatus.SENT,
+            (
+                (ConsentEvent.kind == EventKind.UNSUBSCRIBED)
+                & (ConsentEvent.topic_id == campaign.topic_id)
+            )
+            | (ConsentEvent.kind == EventKind.OBJECTION),
+        )
+        .group_by(Delivery.contact_id)
+    ).scalars()
+    points = [(when, "sent") for when in sent] + [(when, "unsubscribed") for when in left]
+    return sorted(points)

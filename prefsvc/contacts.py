@@ -6,13 +6,16 @@ contact, with a database constraint to keep it that way.
 
 from __future__ import annotations
 
+from datetime import UTC
+from typing import Any
+
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from prefsvc import window
 from prefsvc.errors import InvalidInput, NotFound
-from prefsvc.models import Contact
+from prefsvc.models import ConsentEvent, Contact, Topic
 
 MAX_EMAIL_LENGTH = 254
 
@@ -69,3 +72,58 @@ def profile(contact: Contact, *, window_years: int) -> dict[str, object]:
         "window_expires_on": iso(window.expires_on(contact.window_anchor, window_years)),
         "paused_until": iso(contact.paused_until),
     }
+
+
+def document(session: Session, contact: Contact, years: int) -> dict[str, Any]:
+    """Return the contact with subscriptions and consent history (``contacts show``, admin UI)."""
+    events = session.execute(
+        select(ConsentEvent, Topic.slug)
+        .outerjoin(Topic, Topic.id == ConsentEvent.topic_id)
+        .where(ConsentEvent.contact_id == contact.id)
+        .order_by(ConsentEvent.seq)
+    )
+    subscriptions = sorted(contact.subscriptions, key=lambda s: s.topic.slug)
+    return {
+        **profile(contact, window_years=years),
+        "subscriptions": [
+            {"topic": s.topic.slug, "name": s.topic.name, "status": s.status.value}
+            for s in subscriptions
+        ],
+        "consent_history": [
+            {
+                "kind": event.kind.value,
+                "channel": event.channel,
+                "topic": slug,
+                "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
+                "detail": event.detail,
+            }
+            for event, slug in events
+        ],
+    }
+
+
+SEARCH_LIMIT = 50
+
+
+def search(session: Session, text: str, *, limit: int = SEARCH_LIMIT) -> list[Contact]:
+    """Find contacts whose address, name or organisation contains ``text`` (any case)."""
+    words = (text or "").strip().lower().split()
+    if not words:
+        return []
+    query = select(Contact)
+    for word in words[:5]:
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            or_(
+                *(
+                    column.ilike(pattern, escape="\\")
+                    for column in (
+                        Contact.email,
+                        Contact.first_name,
+                        Contact.last_name,
+                        Contact.organisation,
+                    )
+                )
+            )
+        )
+    return list(session.scalars(query.order_by(Contact.email).limit(limit)))

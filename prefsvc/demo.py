@@ -13,8 +13,8 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from prefsvc import campaigns, consent, importing, resource_dir, topics
-from prefsvc.models import Campaign, Topic
+from prefsvc import campaigns, consent, importing, resource_dir, staff, topics
+from prefsvc.models import AdminUser, Campaign, StaffRole, Topic
 from prefsvc.window import add_years
 
 TOPICS = (
@@ -206,3 +206,14 @@ def load(session: Session, *, now: datetime, today: date, suppression_key: str) 
     for contact in session.scalars(select(Contact).order_by(Contact.id).limit(2)):
         consent.unsubscribe(session, contact, topic, channel="demo", now=now, today=today)
     return campaigns.create(session, topic_slug=TOPICS[0][0], variants=newsletter_variants())
+
+
+DEMO_ADMIN = ("demo", "demo")
+
+
+def ensure_admin(session: Session, *, now: datetime) -> tuple[str, str]:
+    """Create the demo's admin account (a local demo only) unless it exists; return its login."""
+    username, password = DEMO_ADMIN
+    if session.scalar(select(AdminUser.id).where(AdminUser.username == username)) is None:
+        staff.create(session, username, password, StaffRole.ADMIN, now=now)
+    return DEMO_ADMIN

@@ -56,6 +56,23 @@ class RowError:
     reason: str
 
 
+@dataclass(frozen=True)
+class RowOutcome:
+    """What the import did (or, on a dry run, would do) with one row, and why."""
+
+    line: int
+    action: str  # created, updated, unchanged, suppressed, rejected
+    detail: str = ""
+
+
+SUPPRESSED_LISTED = "the address is on the suppression list"
+SUPPRESSED_STATUS = {
+    ContactStatus.UNSUBSCRIBED: "the person unsubscribed from everything",
+    ContactStatus.ERASED: "the person was erased",
+    ContactStatus.ANONYMISED: "the contact was anonymised",
+}
+
+
 @dataclass
 class ImportResult:
     created: int = 0
@@ -64,6 +81,12 @@ class ImportResult:
     rejected: int = 0
     suppressed: int = 0
     errors: list[RowError] = field(default_factory=list)
+    outcomes: list[RowOutcome] = field(default_factory=list)
+
+    def plan(self) -> list[RowOutcome]:
+        """Return every row's outcome in file order, rejected rows with their reasons."""
+        rejected = [RowOutcome(e.line, "rejected", f"{e.field}: {e.reason}") for e in self.errors]
+        return sorted([*self.outcomes, *rejected], key=lambda o: (o.line, o.action))
 
     def summary(self) -> dict[str, int]:
         """Return the counts printed by ``contacts import`` (CONTRACT §4)."""
@@ -101,11 +124,14 @@ def import_csv(
     today: date,
     suppression_key: str,
     source: str = "cli",
+    imported_by: str | None = None,
     dry_run: bool = False,
 ) -> ImportResult:
     """Import contacts from CSV bytes; the caller commits.
 
     Raises ``ImportFileError`` (nothing written) when the file as a whole cannot be read.
+    Provenance goes into every ledger event: the file name, the basis, the channel
+    (``source``) and who ran it (``imported_by``).
     With ``dry_run`` everything is done inside a savepoint that is rolled back, so the counts
     are exactly those a real import would give and nothing is left pending.
     """
@@ -122,7 +148,7 @@ def import_csv(
 
     savepoint = session.begin_nested() if dry_run else None
     try:
-        _write(session, rows, result, filename, now, today, suppression_key, source)
+        _write(session, rows, result, filename, now, today, suppression_key, source, imported_by)
         session.flush()
     finally:
         if savepoint is not None:
@@ -315,8 +341,8 @@ def _insert(session: Session, new: list[_NewContact], now: datetime) -> dict[str
     return ids
 
 
-def _apply(contact: Contact | _NewContact, row: _Row) -> bool:
-    """Update a contact from a later row; return whether a stored value changed.
+def _apply(contact: Contact | _NewContact, row: _Row) -> list[str]:
+    """Update a contact from a later row; return the names of the stored values it changed.
 
     Only differing values are assigned, so an unchanged contact costs the flush nothing.
     """
@@ -333,11 +359,11 @@ def _apply(contact: Contact | _NewContact, row: _Row) -> bool:
         wanted["window_anchor"] = window.later_anchor(contact.window_anchor, row.basis_date)
     elif row.basis is not None and contact.basis is None:
         wanted["basis"] = row.basis
-    changed = False
+    changed: list[str] = []
     for name, value in wanted.items():
         if getattr(contact, name) != value:
             setattr(contact, name, value)
-            changed = True
+            changed.append(name)
     return changed
 
 
@@ -350,6 +376,7 @@ def _write(
     today: date,
     suppression_key: str,
     source: str,
+    imported_by: str | None,
 ) -> None:
     emails = list(dict.fromkeys(row.email for row in rows))
     suppressed: set[str] = set()
@@ -372,6 +399,10 @@ def _write(
             contact is not None and contact.status is not ContactStatus.ACTIVE
         ):
             result.suppressed += 1
+            why = (
+                SUPPRESSED_LISTED if row.email in suppressed else SUPPRESSED_STATUS[contact.status]
+            )
+            result.outcomes.append(RowOutcome(row.line, "suppressed", why))
             continue
         if contact is None:
             new[row.email] = _NewContact(
@@ -386,7 +417,7 @@ def _write(
                 window_anchor=row.basis_date or today,
             )
             known_topics[row.email] = set()
-            created = changed = True
+            created, changed = True, []
         else:
             created, changed = False, _apply(contact, row)
         # Never resubscribe: a topic with any subscription row (even unsubscribed) is left alone.
@@ -394,10 +425,14 @@ def _write(
         known_topics[row.email].update(t.id for t in new_topics)
         if created:
             result.created += 1
+            result.outcomes.append(RowOutcome(row.line, "created"))
         elif changed or new_topics:
             result.updated += 1
+            what = [*changed, *(f"+{t.slug}" for t in new_topics)]
+            result.outcomes.append(RowOutcome(row.line, "updated", ", ".join(what)))
         else:
             result.unchanged += 1
+            result.outcomes.append(RowOutcome(row.line, "unchanged"))
             continue
         changes.append((row.email, row, new_topics))
 
@@ -415,6 +450,8 @@ def _write(
             "source": source,
             "topics": [t.slug for t in row.topics],
         }
+        if imported_by:
+            detail["by"] = imported_by
         events.append(ledger.NewEvent(contact_id, EventKind.IMPORTED, "import", detail=detail))
         for topic in new_topics:
             # What consent.subscribe(..., by_person=False) does for a topic without a

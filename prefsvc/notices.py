@@ -13,8 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
+from functools import lru_cache
 from typing import Any
 
+import jinja2
+from babel.support import Translations
 from sqlalchemy.orm import Session
 
 from prefsvc.models import Contact
@@ -84,3 +87,41 @@ def deliver(
     message_id = send(settings, to=contact.email, notice=notice, now=now)
     log.info("notice %s sent to contact %s", kind, contact_id)
     return message_id
+
+
+@lru_cache(maxsize=8)
+def _translations(language: str) -> Translations:
+    from prefsvc import PACKAGE_DIR
+
+    return Translations.load(str(PACKAGE_DIR / "translations"), [language])
+
+
+@lru_cache(maxsize=8)
+def _environment(language: str) -> jinja2.Environment:
+    """Return our own (trusted) environment for notice templates, in one language's catalog."""
+    from prefsvc import resource_dir
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(resource_dir("templates") / "notices")),
+        autoescape=jinja2.select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        keep_trailing_newline=True,
+    )
+    env.install_gettext_translations(_translations(language), newstyle=True)
+    return env
+
+
+def render(name: str, language: str, /, **context: Any) -> str:
+    """Render ``templates/notices/<name>`` in ``language``; works without a request."""
+    return _environment(language).get_template(name).render(**context)
+
+
+def translate(language: str, message: str, **values: Any) -> str:
+    """Return ``message`` (marked with ``N_`` where it is written) in ``language``."""
+    text = _translations(language).gettext(message)
+    return text % values if values else text
+
+
+def N_(message: str) -> str:  # noqa: N802 - the name pybabel extracts by default
+    """Mark a message for extraction; ``translate`` looks it up later, in the person's language."""
+    return message

@@ -231,29 +231,22 @@ def correct_details(
     settings: Settings,
     now: datetime,
     today: date,
-) -> RightsRequest | None:
-    """Correct name and organisation; return the register entry, or None if nothing changed.
+) -> dict[str, tuple[str | None, str | None]]:
+    """Correct name and organisation; return ``{field: (old, new)}`` of what changed.
 
-    The entry is opened, verified (the link is the person's) and closed at once; its note
-    keeps old and new values so the confirmation mail can list them.
+    A change is registered as a rectification request, opened, verified (the link is the
+    person's) and closed at once; nothing changed registers nothing.
     """
-    from prefsvc.acknowledgements import rectification_note
-
     changed = rights.rectify(session, contact, changes, now=now, channel=CHANNEL)
     if not changed:
-        return None
+        return changed
     consent.touch_anchor(contact, today)
     request = rights.open_request(
-        session,
-        RightsKind.RECTIFICATION,
-        now=now,
-        settings=settings,
-        contact=contact,
-        note=rectification_note(changed),
+        session, RightsKind.RECTIFICATION, now=now, settings=settings, contact=contact
     )
     rights.mark_verified(session, request, now=now, verification="preference-link")
     rights.close(session, request, now=now, handled_by=SELF_SERVICE)
-    return request
+    return changed
 
 
 def ask_for(

@@ -8,6 +8,7 @@ is due and who closed it; the ledger records what was done, without personal dat
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -16,8 +17,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from prefsvc import consent, contacts, suppression, window
-from prefsvc.errors import InvalidInput, NotFound, RequestStateError
+from prefsvc import consent, contacts, notices, suppression, window
+from prefsvc.errors import InvalidInput, InvalidToken, NotFound, RequestStateError
 from prefsvc.models import (
     Campaign,
     ConsentEvent,
@@ -26,13 +27,18 @@ from prefsvc.models import (
     Delivery,
     EventKind,
     Language,
+    RepermissionMail,
     RightsKind,
     RightsRequest,
     RightsStatus,
     SuppressionReason,
     Topic,
 )
+from prefsvc.notices import N_, Notice
 from prefsvc.settings import Settings
+from prefsvc.tokens import Sealer
+
+log = logging.getLogger(__name__)
 
 # Everything on a contact that says who the person is or what they are to us.
 PERSONAL_FIELDS = (
@@ -135,6 +141,16 @@ def overdue(session: Session, today: date) -> list[RightsRequest]:
     )
 
 
+def register(session: Session, *, only_open: bool = False) -> list[RightsRequest]:
+    """Return the request register, newest first (optionally only the open requests)."""
+    query = select(RightsRequest).order_by(
+        RightsRequest.received_at.desc(), RightsRequest.id.desc()
+    )
+    if only_open:
+        query = query.where(RightsRequest.status.in_(OPEN_STATES))
+    return list(session.scalars(query))
+
+
 def request_summary(request: RightsRequest) -> dict[str, Any]:
     """Describe a request for exports and listings (without the free-text note)."""
     return {
@@ -208,6 +224,18 @@ def export(session: Session, contact: Contact, *, settings: Settings, now: datet
                 .options(selectinload(Campaign.variants), joinedload(Campaign.topic))
             )
         ],
+        "repermission_mails": [
+            {
+                "kind": mail.kind.value,
+                "window_anchor": _iso(mail.anchor),
+                "sent_at": _iso(mail.sent_at),
+            }
+            for mail in session.scalars(
+                select(RepermissionMail)
+                .where(RepermissionMail.contact_id == contact.id)
+                .order_by(RepermissionMail.id)
+            )
+        ],
         "rights_requests": [
             request_summary(r)
             for r in session.scalars(
@@ -221,6 +249,138 @@ def export(session: Session, contact: Contact, *, settings: Settings, now: datet
     }
     consent.record(session, contact, EventKind.EXPORTED, channel="request", now=now)
     return document
+
+
+# The readable version of the export: the same document, labelled in the person's language.
+LABELS = {
+    "email": N_("Email address"),
+    "first_name": N_("First name"),
+    "last_name": N_("Last name"),
+    "organisation": N_("Organisation"),
+    "language": N_("Language"),
+    "role": N_("Role"),
+    "status": N_("Status"),
+    "basis": N_("Why we may mail you"),
+    "basis_date": N_("Since"),
+    "window_expires_on": N_("We may keep you informed until"),
+    "paused_until": N_("Mail paused until"),
+    "legal_hold": N_("Kept because the law requires it"),
+}
+VALUES = {
+    # contact status
+    "active": N_("active"),
+    "unsubscribed": N_("unsubscribed"),
+    "erased": N_("erased"),
+    "anonymised": N_("anonymised"),
+    # basis and role
+    "consent": N_("your consent"),
+    "customer": N_("you are a customer"),
+    "training": N_("you took part in a training"),
+    "trainee": N_("trainee"),
+    "teacher": N_("teacher"),
+    # subscriptions and events
+    "subscribed": N_("subscribed"),
+    "imported": N_("added from our records"),
+    "resubscribed": N_("subscribed again"),
+    "objection": N_("unsubscribed from everything"),
+    "preferences": N_("preferences changed"),
+    "paused": N_("mail paused"),
+    "renewed": N_("permission renewed"),
+    "rectified": N_("details corrected"),
+    "exported": N_("copy of your data made"),
+    # deliveries and requests
+    "sent": N_("sent"),
+    "queued": N_("waiting to be sent"),
+    "sending": N_("being sent"),
+    "failed": N_("could not be delivered"),
+    "excluded": N_("not sent"),
+    "access": N_("access to your data"),
+    "rectification": N_("correction of your data"),
+    "erasure": N_("erasure of your data"),
+    "received": N_("received"),
+    "verified": N_("identity verified"),
+    "done": N_("done"),
+    "refused": N_("refused"),
+}
+
+
+REPERMISSION_LABELS = {
+    "request": N_("question whether we may keep informing you"),
+    "reminder": N_("reminder of that question"),
+}
+
+
+def export_text(document: dict[str, Any], *, language: str, tz: Any) -> str:
+    """Render an access export as plain text the person can read, in ``language``."""
+    from babel.dates import format_date, format_datetime
+
+    def t(message: str) -> str:
+        return notices.translate(language, message)
+
+    def value(key: str | None) -> str:
+        return t(VALUES[key]) if key in VALUES else (key or "")
+
+    def day(text: str | None) -> str:
+        return format_date(date.fromisoformat(text), "long", locale=language) if text else "-"
+
+    def day_of(text: str) -> str:
+        return format_date(
+            datetime.fromisoformat(text).astimezone(tz).date(), "long", locale=language
+        )
+
+    def moment(text: str | None) -> str:
+        if not text:
+            return "-"
+        instant = datetime.fromisoformat(text).astimezone(tz)
+        return format_datetime(instant, "medium", tzinfo=tz, locale=language)
+
+    person = document["contact"]
+    details: list[tuple[str, str]] = []
+    for key, label in LABELS.items():
+        raw = person.get(key)
+        if key == "language":
+            shown = LANGUAGE_NAMES.get(raw, raw)
+        elif key == "window_expires_on":
+            shown = day((date.fromisoformat(raw) - timedelta(days=1)).isoformat()) if raw else "-"
+        elif key in ("basis_date", "paused_until"):
+            if raw is None:
+                continue
+            shown = day(raw)
+        elif key == "legal_hold":
+            if raw is None:
+                continue
+            shown = raw["reason"] + (f" ({day(raw['until'])})" if raw.get("until") else "")
+        elif key in ("role", "status", "basis"):
+            shown = value(raw) if raw else "-"
+        else:
+            shown = raw or "-"
+        details.append((t(label), shown))
+    return notices.render(
+        "access_export.txt",
+        language,
+        generated_at=moment(document["generated_at"]),
+        details=details,
+        subscriptions=[
+            (s["name"], value(s["status"]), day_of(s["since"])) for s in document["subscriptions"]
+        ],
+        history=[
+            (moment(e["occurred_at"]), value(e["kind"]), e["channel"], e["topic"])
+            for e in document["consent_history"]
+        ],
+        deliveries=[
+            (moment(d["sent_at"]), d["subject"], d["topic"], value(d["status"]))
+            for d in document["deliveries"]
+        ],
+        service_mails=[
+            (moment(m["sent_at"]), t(REPERMISSION_LABELS[m["kind"]]))
+            for m in document.get("repermission_mails", [])
+        ],
+        requests=[
+            (moment(r["received_at"]), value(r["kind"]), value(r["status"]), day(r["due_on"]))
+            for r in document["rights_requests"]
+        ],
+        suppressed=document["suppressed"],
+    )
 
 
 # --- rectification ----------------------------------------------------------------------
@@ -274,6 +434,76 @@ def _clean(name: str, value: str | None) -> str | None:
     if text is not None and any(c in text for c in "\r\n\0"):
         raise InvalidInput(name, "may not contain line breaks")
     return text
+
+
+# The confirmation lists old -> new: personal data, so it crosses the broker sealed, and a
+# confirmation not sent within a week is dropped rather than sent stale.
+RECTIFICATION_NOTICE = "rectification_confirmed"
+SEALED_MAX_AGE_SECONDS = 7 * 24 * 3600
+FIELD_LABELS = {
+    "first_name": N_("First name"),
+    "last_name": N_("Last name"),
+    "organisation": N_("Organisation"),
+    "language": N_("Language"),
+}
+LANGUAGE_NAMES = {"nl": "Nederlands", "fr": "Français", "en": "English"}
+
+
+def confirmation_params(
+    settings: Settings, changes: dict[str, tuple[str | None, str | None]], *, now: datetime
+) -> dict[str, str]:
+    """Return the notice parameters of a rectification confirmation (old and new, sealed)."""
+    sealed = Sealer(settings.secret_keys).seal({k: list(v) for k, v in changes.items()}, now=now)
+    return {"changes": sealed}
+
+
+def rectification_notice(
+    contact: Contact, changes: dict[str, tuple[str | None, str | None]] | dict[str, list]
+) -> Notice:
+    """Build the overview of a correction, old -> new, in the person's (possibly new) language."""
+    language = contact.language.value
+
+    def shown(name: str, value: str | None) -> str:
+        if value is None:
+            return notices.translate(language, N_("(empty)"))
+        return LANGUAGE_NAMES.get(value, value) if name == "language" else value
+
+    lines = [
+        (notices.translate(language, FIELD_LABELS[name]), shown(name, old), shown(name, new))
+        for name in RECTIFIABLE
+        if name in changes
+        for old, new in [changes[name]]
+    ]
+    context = {"first_name": contact.first_name, "language": language, "lines": lines}
+    return Notice(
+        subject=notices.translate(language, N_("Your details have been corrected")),
+        text=notices.render("rectification.txt", language, **context),
+        html=notices.render("rectification.html", language, **context),
+    )
+
+
+def _confirmation_builder(
+    session: Session, contact: Contact, settings: Settings, params: dict[str, Any]
+) -> Notice | None:
+    from prefsvc import clock
+
+    try:
+        changes = Sealer(settings.secret_keys).unseal(
+            str(params.get("changes", "")),
+            now=clock.now(),
+            max_age_seconds=SEALED_MAX_AGE_SECONDS,
+        )
+    except InvalidToken:
+        log.warning("rectification confirmation for contact %s dropped: stale", contact.id)
+        return None
+    if not isinstance(changes, dict) or not set(changes) <= set(RECTIFIABLE):
+        return None
+    if contact.status in (ContactStatus.ERASED, ContactStatus.ANONYMISED):
+        return None
+    return rectification_notice(contact, changes)
+
+
+notices.register(RECTIFICATION_NOTICE, _confirmation_builder)
 
 
 # --- erasure ----------------------------------------------------------------------------
@@ -355,3 +585,16 @@ def _hold(contact: Contact, held: bool) -> tuple[str | None, date | None]:
 
 def _iso(value: date | datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def open_requests(session: Session) -> list[tuple[RightsRequest, Contact | None]]:
+    """Return the requests still to handle with their contact, earliest due first (the queue)."""
+    return [
+        (request, contact)
+        for request, contact in session.execute(
+            select(RightsRequest, Contact)
+            .outerjoin(Contact, Contact.id == RightsRequest.contact_id)
+            .where(RightsRequest.status.in_(OPEN_STATES))
+            .order_by(RightsRequest.due_on, RightsRequest.id)
+        )
+    ]

@@ -1,4 +1,4 @@
-"""Periodic jobs: recover deliveries whose worker died, and the daily retention run.
+"""Periodic jobs: recover dead workers' deliveries, re-permission mail, daily retention.
 
 Run exactly one ``prefsvc scheduler`` per installation. Each job is a plain function taking
 the session and an explicit ``now``, so tests call them directly with an injected clock.
@@ -13,8 +13,8 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from prefsvc import campaigns, retention, sending
-from prefsvc.models import Delivery, RetentionRun
+from prefsvc import campaigns, repermission, retention, sending
+from prefsvc.models import Delivery, RepermissionKind, RetentionRun
 from prefsvc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,8 @@ class TickReport:
     launched: list[int] | None = None
     retention_ran: bool = False
     anonymised: int = 0
+    repermission_requests: int = 0
+    repermission_reminders: int = 0
 
 
 def recover(session: Session, settings: Settings, *, now: datetime, enqueue) -> int:
@@ -58,15 +60,28 @@ def retention_due(session: Session, *, today: date) -> bool:
 
 
 def tick(
-    session: Session, settings: Settings, *, now: datetime, enqueue, launch=None
+    session: Session, settings: Settings, *, now: datetime, enqueue, launch=None, notify=None
 ) -> TickReport:
-    """Run whatever is due at ``now``; ``launch(campaign_id)`` starts a scheduled campaign."""
+    """Run whatever is due at ``now``.
+
+    ``launch(campaign_id)`` starts a scheduled campaign; ``notify(kind, contact_id, params)``
+    queues a notice (default: the app's task queue). Re-permission mail is checked on every
+    tick: the ``repermission_mails`` table, not the clock, keeps it to one of each per window,
+    so a scheduler that was down catches up.
+    """
     report = TickReport(recovered=recover(session, settings, now=now, enqueue=enqueue))
     report.launched = []
     if launch is not None:
         for campaign_id in campaigns.due(session, now=now):
             launch(campaign_id)
             report.launched.append(campaign_id)
+    if notify is None:
+        from prefsvc import tasks
+
+        notify = tasks.queue().send_notice
+    mails = repermission.send_due(session, settings, now=now, notify=notify)
+    report.repermission_requests = sum(m.kind is RepermissionKind.REQUEST for m in mails)
+    report.repermission_reminders = len(mails) - report.repermission_requests
     today = now.astimezone(settings.timezone).date()
     if retention_due(session, today=today):
         result = retention.run(

@@ -60,6 +60,9 @@ class Settings:
     rate_limit_token: str = "20 per minute"
     rate_limit_signin_client: str = "30 per hour"
     rate_limit_signin_address: str = "5 per hour"
+    # --- re-permission (issue 6) ---
+    repermission_days: int = 60
+    repermission_reminder_days: int = 14
     testing: bool = False
 
     @property
@@ -137,6 +140,16 @@ class Settings:
         if key_file is not None and not key_file.is_file():
             raise SettingsError("DKIM_KEY_FILE", f"no such file: {key_file}")
 
+        # --- re-permission (issue 6) ---
+        repermission_days = _positive_int(get, "REPERMISSION_DAYS", 60, maximum=365)
+        reminder_days = _positive_int(get, "REPERMISSION_REMINDER_DAYS", 14, maximum=365)
+        if reminder_days >= repermission_days:
+            raise SettingsError(
+                "REPERMISSION_REMINDER_DAYS",
+                f"must be less than PREFSVC_REPERMISSION_DAYS ({repermission_days}),"
+                f" got {reminder_days}",
+            )
+
         return cls(
             instance_path=instance,
             database_url=database_url,
@@ -167,6 +180,9 @@ class Settings:
             rate_limit_token=_rate_limit(get, "RATE_LIMIT_TOKEN", "20 per minute"),
             rate_limit_signin_client=_rate_limit(get, "RATE_LIMIT_SIGNIN_CLIENT", "30 per hour"),
             rate_limit_signin_address=_rate_limit(get, "RATE_LIMIT_SIGNIN_ADDRESS", "5 per hour"),
+            # --- re-permission (issue 6) ---
+            repermission_days=repermission_days,
+            repermission_reminder_days=reminder_days,
         )
 
 

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from prefsvc.contacts import normalise_email
@@ -51,3 +51,11 @@ def suppressed_among(session: Session, key: str, emails: Iterable[str]) -> set[s
         select(Suppression.address_hash).where(Suppression.address_hash.in_(list(by_hash)))
     )
     return {by_hash[h] for h in found}
+
+
+def counts_by_reason(session: Session) -> dict[str, int]:
+    """Return how many hashes the list holds per reason (the list itself is unreadable)."""
+    rows = session.execute(
+        select(Suppression.reason, func.count()).group_by(Suppression.reason)
+    ).all()
+    return {reason.value: n for reason, n in sorted(rows, key=lambda r: r[0].value)}

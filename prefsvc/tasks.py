@@ -159,7 +159,7 @@ def make_broker(settings: Settings, app: Flask) -> dramatiq.Broker:
 
 
 def init_app(app: Flask) -> None:
-    from prefsvc import acknowledgements, signin
+    from prefsvc import acknowledgements, repermission, rights, signin  # noqa: F401 - they register notice kinds
     from prefsvc.settings import SETTINGS_KEY
 
     acknowledgements.register()  # the notice kinds every worker must know

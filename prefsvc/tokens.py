@@ -6,9 +6,14 @@ and signing is cheap; no address or database id of a person ever appears in a li
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import InvalidToken as FernetInvalidToken
 from itsdangerous import BadData, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 
@@ -20,6 +25,8 @@ SIGNIN = "prefsvc.signin.v1"
 SIGNIN_VALID = timedelta(hours=24)
 # A clock a little ahead of the signer's must not refuse a link signed a moment ago.
 CLOCK_SKEW = timedelta(minutes=5)
+RENEWAL = "prefsvc.renewal.v1"
+SEALED = "prefsvc.sealed.v1"
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,7 @@ class Signer:
         self._unsubscribe = URLSafeSerializer(keys, salt=UNSUBSCRIBE)
         self._preferences = URLSafeSerializer(keys, salt=PREFERENCES)
         self._signin = URLSafeTimedSerializer(keys, salt=SIGNIN)
+        self._renewal = URLSafeSerializer(keys, salt=RENEWAL)
 
     def unsubscribe_token(self, public_id: str, topic_id: int) -> str:
         return self._unsubscribe.dumps([public_id, topic_id])
@@ -94,6 +102,16 @@ class Signer:
             raise InvalidToken()
         return SigninClaim(public_id=data[0], request_id=data[1] or None, issued_at=issued)
 
+    def renewal_token(self, public_id: str) -> str:
+        """Sign the link of a re-permission mail: it names only the contact's public id."""
+        return self._renewal.dumps(public_id)
+
+    def read_renewal(self, token: str) -> str:
+        data = _loads(self._renewal, token)
+        if not isinstance(data, str):
+            raise InvalidToken()
+        return data
+
 
 def _loads(serializer: URLSafeSerializer, token: str, **options: object) -> object:
     if not token or len(token) > 512:
@@ -116,3 +134,34 @@ def _refuse_non_canonical(token: str) -> None:
     for part in token.split("."):
         if part and base64_encode(base64_decode(part)).decode("ascii") != part:
             raise InvalidToken()
+
+
+class Sealer:
+    """Encrypts small payloads that must pass through the broker but hold personal data.
+
+    Queue messages end up in broker logs and dumps, so what a worker needs beyond ids (the old
+    values of a rectification, say) travels encrypted and expires; keys as for ``Signer``.
+    """
+
+    def __init__(self, secret_keys: tuple[str, ...] | list[str]) -> None:
+        fernets = [Fernet(_fernet_key(key)) for key in reversed(list(secret_keys))]
+        self._fernet = MultiFernet(fernets)  # the newest key encrypts, every key decrypts
+
+    def seal(self, data: object, *, now: datetime) -> str:
+        payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        return self._fernet.encrypt_at_time(payload, int(now.timestamp())).decode("ascii")
+
+    def unseal(self, token: str, *, now: datetime, max_age_seconds: int) -> object:
+        """Return the payload, or raise InvalidToken if forged or older than ``max_age_seconds``."""
+        try:
+            plain = self._fernet.decrypt_at_time(
+                token.encode("ascii"), ttl=max_age_seconds, current_time=int(now.timestamp())
+            )
+            return json.loads(plain)
+        except (FernetInvalidToken, ValueError, TypeError, UnicodeError):
+            raise InvalidToken() from None
+
+
+def _fernet_key(secret: str) -> bytes:
+    digest = hashlib.sha256(SEALED.encode() + b"\0" + secret.encode()).digest()
+    return base64.urlsafe_b64encode(digest)

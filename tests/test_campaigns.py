@@ -109,3 +109,68 @@ def test_create_checks_the_templates_and_the_topic(session):
     with pytest.raises(InvalidInput) as error:
         campaigns.create(session, topic_slug="news", variants={"de": ("Hi", "<p>x</p>", None)})
     assert error.value.field == "language"
+
+
+# --- the admin composer -----------------------------------------------------------------
+
+
+def test_variant_problems_names_every_bad_field_with_its_language(session):
+    topic = make_topic(session)
+    problems = campaigns.variant_problems(
+        session,
+        topic_slug=topic.slug,
+        variants={
+            "nl": ("", "<p>ok</p>", None),
+            "fr": ("Sujet", "<p>{{ contact.first_name </p>", None),
+            "en": ("Subject", "<p>fine</p>", None),
+        },
+    )
+    assert set(problems) == {("nl", "subject"), ("fr", "html")}
+
+
+def test_variant_problems_asks_for_a_topic_and_a_language(session):
+    problems = campaigns.variant_problems(session, topic_slug="nope", variants={})
+    assert set(problems) == {(None, "topic"), (None, "variants")}
+
+
+def test_revise_replaces_a_drafts_variants_and_refuses_once_sending(session):
+    topic = make_topic(session)
+    other = make_topic(session)
+    campaign = make_campaign(session, topic)
+    campaigns.revise(
+        session,
+        campaign,
+        topic_slug=other.slug,
+        variants={"fr": ("Nouveau", "<p>Bonjour</p>", None), "nl": ("Nieuw", "<p>Dag</p>", None)},
+    )
+    session.expire_all()
+    assert campaign.topic_id == other.id
+    assert sorted(v.subject for v in campaign.variants) == ["Nieuw", "Nouveau"]
+    assert campaign.default_language.value == "nl"
+    campaigns.start(session, campaign, now=NOW, today=TODAY, years=5)
+    with pytest.raises(CampaignStateError):
+        campaigns.revise(
+            session, campaign, topic_slug=topic.slug, variants={"nl": ("x", "<p>y</p>", None)}
+        )
+
+
+def test_timeline_lists_sends_and_the_first_unsubscribe_after_each(session):
+    from datetime import timedelta
+
+    from prefsvc import consent
+
+    topic = make_topic(session)
+    ana = make_contact(session, "ana@example.org", topics=[topic])
+    make_contact(session, "bram@example.org", topics=[topic])
+    campaign = make_campaign(session, topic)
+    campaigns.start(session, campaign, now=NOW, today=TODAY, years=5)
+    sent_at = NOW + timedelta(minutes=1)
+    session.execute(
+        Delivery.__table__.update()
+        .where(Delivery.campaign_id == campaign.id)
+        .values(status=DeliveryStatus.SENT, sent_at=sent_at)
+    )
+    later = NOW + timedelta(hours=2)
+    consent.unsubscribe(session, ana, topic, channel="one-click", now=later, today=TODAY)
+    points = campaigns.timeline(session, campaign)
+    assert points == [(sent_at, "sent"), (sent_at, "sent"), (later, "unsubscribed")]

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from prefsvc import consent
-from prefsvc.models import ConsentEvent, Contact
+from prefsvc.models import ConsentEvent, Contact, EventKind
 from tests.factories import make_contact, make_topic
 
 pytestmark = pytest.mark.all_databases
@@ -73,7 +73,45 @@ def test_dry_run_prints_the_same_and_writes_nothing(runner, session, promo, tmp_
 
     real = runner.invoke(args=["contacts", "import", str(path)])
     assert dry.exit_code == real.exit_code == 0
-    assert (dry.stdout, dry.stderr) == (real.stdout, real.stderr)
+    assert dry.stdout == real.stdout
+    rejected = [line for line in dry.stderr.splitlines() if "would be" not in line]
+    assert rejected == real.stderr.splitlines()
+
+
+def test_dry_run_lists_what_each_row_would_do_and_why(
+    runner, session, promo, tmp_path, clock, settings
+):
+    make_contact(session, "dirk@example.org", first_name="D.")
+    gone = make_contact(session, "eva@example.org")
+    consent.object_to_all(
+        session, gone, channel="web", now=clock(), suppression_key=settings.suppression_key
+    )
+    session.commit()
+    path = write(tmp_path, FILE + "eva@example.org;Eva;;promoties;;\n")
+
+    dry = runner.invoke(args=["contacts", "import", str(path), "--dry-run"])
+
+    assert dry.exit_code == 0, dry.output
+    assert dry.stderr.splitlines() == [
+        "line 2: would be created",
+        "line 3: email: is not a valid address (An email address must have an @-sign.)",
+        "line 4: language: must be one of nl, fr, en",
+        "line 5: would be updated: first_name",
+        "line 6: would be suppressed: the address is on the suppression list",
+    ]
+
+
+def test_import_records_the_file_and_who_imported_it(runner, session, promo, tmp_path):
+    path = write(tmp_path, FILE, name="leads-2025.csv")
+
+    runner.invoke(args=["contacts", "import", str(path), "--by", "marketing: Jan"])
+
+    [event] = session.scalars(
+        select(ConsentEvent).where(ConsentEvent.kind == EventKind.IMPORTED).limit(1)
+    )
+    assert event.detail["file"] == "leads-2025.csv"
+    assert (event.detail["basis"], event.detail["basis_date"]) == ("training", "2025-06-01")
+    assert (event.detail["source"], event.detail["by"]) == ("cli", "marketing: Jan")
 
 
 @pytest.mark.parametrize(

@@ -280,3 +280,47 @@ def test_anonymised_contact_is_excluded_by_the_audience_rule(session, people, cl
         )
         == audience.SUPPRESSED
     )
+
+
+def test_an_anonymised_person_imported_again_with_a_new_enrolment_starts_a_fresh_window(
+    session, settings, clock
+):
+    """Expiry is not an objection; an objection or an erasure is, and outlives anonymisation."""
+    from prefsvc import importing
+
+    topic = make_topic(session, slug="nieuwe-opleidingen")
+    make_contact(session, "back@example.org", anchor=EXPIRED_ANCHOR, topics=[topic])
+    objector = make_contact(session, "no@example.org", anchor=EXPIRED_ANCHOR, topics=[topic])
+    consent.object_to_all(
+        session, objector, channel="web", now=clock(), suppression_key=settings.suppression_key
+    )
+    erased = make_contact(session, "gone@example.org", anchor=EXPIRED_ANCHOR, topics=[topic])
+    rights.erase(session, erased, settings=settings, now=clock())
+    session.commit()
+    assert _run(session, FIRST_DAY_DUE).anonymised == 2
+    session.commit()
+
+    result = importing.import_csv(
+        session,
+        (
+            b"email,topics,basis,basis_date\n"
+            b"back@example.org,nieuwe-opleidingen,training,2026-02-02\n"
+            b"no@example.org,nieuwe-opleidingen,training,2026-02-02\n"
+            b"gone@example.org,nieuwe-opleidingen,training,2026-02-02\n"
+        ),
+        filename="enrolments.csv",
+        now=clock(),
+        today=date(2026, 3, 10),
+        suppression_key=settings.suppression_key,
+    )
+    session.commit()
+
+    assert (result.created, result.suppressed) == (1, 2)
+    fresh = session.scalar(select(Contact).where(Contact.email == "back@example.org"))
+    assert (fresh.status, fresh.window_anchor) == (ContactStatus.ACTIVE, date(2026, 2, 2))
+    assert (
+        audience.reason_for(fresh, SubscriptionStatus.SUBSCRIBED, on=date(2026, 3, 10), years=YEARS)
+        is None
+    )
+    emails = set(session.scalars(select(Contact.email).where(Contact.email.is_not(None))))
+    assert emails == {"back@example.org"}

@@ -201,6 +201,24 @@ def test_export_holds_everything_about_the_person(session, settings, clock, pers
     json.dumps(document)  # the whole document is JSON as it is
 
 
+def test_export_lists_the_re_permission_mails_sent(session, settings, clock, person, runner):
+    from prefsvc.models import RepermissionKind, RepermissionMail
+
+    session.add(
+        RepermissionMail(
+            contact_id=person.id, anchor=person.window_anchor, kind=RepermissionKind.REQUEST
+        )
+    )
+    session.commit()
+
+    document = rights.export(session, person, settings=settings, now=clock())
+    text = runner.invoke(args=["contacts", "export", "ana@example.org", "--format", "text"])
+
+    [mail] = document["repermission_mails"]
+    assert (mail["kind"], mail["window_anchor"]) == ("request", "2026-03-11")
+    assert "demande pour savoir si nous pouvons continuer à vous informer" in text.stdout
+
+
 def test_export_is_recorded_in_the_ledger(session, settings, clock, person):
     rights.export(session, person, settings=settings, now=clock())
     session.commit()
@@ -428,3 +446,135 @@ def test_erased_address_is_refused_by_a_later_import(session, person, runner, tm
     session.expire_all()
     emails = session.scalars(select(Contact.email).where(Contact.email.is_not(None))).all()
     assert emails == []
+
+
+# --- the readable export, rectification by CLI, the register by CLI ----------------------
+
+
+def test_cli_text_export_is_readable_in_the_persons_language(person, runner):
+    result = runner.invoke(args=["contacts", "export", "ana@example.org", "--format", "text"])
+
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert text.startswith("Toutes les données que nous conservons à votre sujet\n")
+    for expected in (
+        "Adresse e-mail: ana@example.org",
+        "Prénom: Ana",
+        "Organisation: Haven NV",
+        "Langue: Français",
+        "Nous pouvons vous informer jusqu’au: 10 mars 2031",
+        "- Promoties: désinscrit",
+        "désinscrit (promoties) [one-click]",
+        "“Nouveau en mars” (Nieuwe opleidingen): envoyé",
+        "accès à vos données: reçue (au plus tard le 10 avril 2026)",
+    ):
+        assert expected in text, expected
+    assert "{" not in text
+
+
+def test_cli_text_export_can_be_asked_in_another_language(person, runner):
+    result = runner.invoke(
+        args=["contacts", "export", "ana@example.org", "--format", "text", "--language", "nl"]
+    )
+
+    assert result.stdout.startswith("Alle gegevens die we over u bewaren\n")
+    assert "Voornaam: Ana" in result.stdout
+
+
+def test_cli_rectify_mails_an_overview_of_old_and_new(session, person, runner, outbox):
+    result = runner.invoke(
+        args=[
+            "contacts",
+            "rectify",
+            "ana@example.org",
+            "--first-name",
+            "Anna",
+            "--organisation",
+            "",
+        ]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "first_name: 'Ana' -> 'Anna'" in result.stdout
+    [message] = outbox()
+    assert message["To"] == "ana@example.org"
+    assert message["Subject"] == "Vos données ont été corrigées"
+    text = message.get_body(("plain",)).get_content()
+    assert "Bonjour Anna," in text
+    assert "- Prénom: Ana → Anna" in text
+    assert "- Organisation: Haven NV → (vide)" in text
+    session.expire_all()
+    assert (person.first_name, person.organisation) == ("Anna", None)
+
+
+def test_rectification_values_cross_the_broker_sealed(settings, clock):
+    params = rights.confirmation_params(settings, {"first_name": ("Ana", "Anna")}, now=clock())
+
+    assert "Ana" not in json.dumps(params)
+    from prefsvc.tokens import Sealer
+
+    unsealed = Sealer(settings.secret_keys).unseal(
+        params["changes"], now=clock(), max_age_seconds=60
+    )
+    assert unsealed == {"first_name": ["Ana", "Anna"]}
+
+
+def test_a_stale_rectification_confirmation_is_dropped(session, settings, clock, person, outbox):
+    from prefsvc import notices
+
+    params = rights.confirmation_params(settings, {"first_name": ("Ana", "Anna")}, now=clock())
+    clock.advance(days=8)
+
+    sent = notices.deliver(
+        session,
+        settings,
+        kind=rights.RECTIFICATION_NOTICE,
+        contact_id=person.id,
+        params=params,
+        now=clock(),
+    )
+
+    assert sent is None and outbox() == []
+
+
+def test_cli_rectify_closes_only_a_verified_request(session, settings, clock, person, runner):
+    request = rights.open_request(
+        session, RightsKind.RECTIFICATION, now=clock(), settings=settings, contact=person
+    )
+    session.commit()
+    args = ["contacts", "rectify", "ana@example.org", "--last-name", "Janssens"]
+    args += ["--request", str(request.id), "--by", "privacy officer"]
+
+    early = runner.invoke(args=args)
+    session.expire_all()
+    assert early.exit_code != 0 and "verify the requester's identity first" in early.stderr
+    assert person.last_name == "Peeters"
+
+    rights.mark_verified(session, request, now=clock(), verification="call-back")
+    session.commit()
+    done = runner.invoke(args=args)
+
+    assert done.exit_code == 0, done.output
+    session.expire_all()
+    assert person.last_name == "Janssens"
+    assert (request.status, request.handled_by) == (RightsStatus.DONE, "privacy officer")
+
+
+def test_cli_walks_a_request_through_the_register(session, person, runner, clock):
+    opened = runner.invoke(args=["rights", "open", "access", "ana@example.org", "--note", "mail"])
+    assert opened.exit_code == 0, opened.output
+    request_id = int(opened.stdout.split()[1])
+    assert "due 2026-04-10" in opened.stdout  # 30 days after 11 March, the fixture's clock
+
+    refused = runner.invoke(args=["rights", "close", str(request_id), "--by", "lead"])
+    verified = runner.invoke(args=["rights", "verify", str(request_id), "--how", "eid"])
+    closed = runner.invoke(args=["rights", "close", str(request_id), "--by", "lead"])
+    listed = runner.invoke(args=["rights", "list", "--json"])
+
+    assert refused.exit_code != 0 and "verify the requester's identity first" in refused.stderr
+    assert verified.exit_code == closed.exit_code == listed.exit_code == 0
+    [mine] = [r for r in json.loads(listed.stdout) if r["id"] == request_id]
+    assert (mine["status"], mine["verification"], mine["handled_by"]) == ("done", "eid", "lead")
+    assert mine["verified_at"] is not None and mine["closed_at"] is not None
+    open_only = json.loads(runner.invoke(args=["rights", "list", "--open", "--json"]).stdout)
+    assert request_id not in [r["id"] for r in open_only]

@@ -50,6 +50,8 @@ def test_secret_keys_are_read_oldest_first(tmp_path):
         ("DKIM_DOMAIN", "example.org"),
         ("RATE_LIMIT_TOKEN", "often"),
         ("RATE_LIMIT_SIGNIN_ADDRESS", "5 per fortnight"),
+        ("REPERMISSION_DAYS", "0"),
+        ("REPERMISSION_REMINDER_DAYS", "60"),  # not before the request
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, name, value):
@@ -57,6 +59,16 @@ def test_a_bad_value_names_the_variable(tmp_path, name, value):
         Settings.from_env({f"PREFSVC_{name}": value}, instance_path=tmp_path)
     assert str(error.value).startswith(f"PREFSVC_{name}: ")
     assert "\n" not in str(error.value)
+
+
+def test_repermission_mails_go_sixty_and_fourteen_days_ahead_unless_told(tmp_path):
+    default = Settings.from_env({}, instance_path=tmp_path)
+    told = Settings.from_env(
+        {"PREFSVC_REPERMISSION_DAYS": "90", "PREFSVC_REPERMISSION_REMINDER_DAYS": "30"},
+        instance_path=tmp_path,
+    )
+    assert (default.repermission_days, default.repermission_reminder_days) == (60, 14)
+    assert (told.repermission_days, told.repermission_reminder_days) == (90, 30)
 
 
 def test_bad_setting_stops_the_cli_with_one_line(tmp_path):

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
+import getpass
 import json
-from datetime import UTC
 from pathlib import Path
-from typing import Any
 
 import click
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from prefsvc import clock, contacts, importing
 from prefsvc.cli import DomainGroup
 from prefsvc.errors import ImportFileError
 from prefsvc.extensions import db
-from prefsvc.models import ConsentEvent, Contact, Topic
 from prefsvc.settings import current_settings
 
 group = DomainGroup("contacts", help="People we may mail.")
@@ -23,8 +19,14 @@ group = DomainGroup("contacts", help="People we may mail.")
 
 @group.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--dry-run", is_flag=True, help="Report what would happen and write nothing.")
-def import_(file: Path, dry_run: bool) -> None:
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Write nothing; list on stderr what each row would do (create, update, suppressed, "
+    "rejected) and why.",
+)
+@click.option("--by", "imported_by", help="Who imports (recorded with each change); default: you.")
+def import_(file: Path, dry_run: bool, imported_by: str | None) -> None:
     """Import contacts from a CSV file; prints a JSON summary, rejected rows on stderr."""
     try:
         data = file.read_bytes()
@@ -38,15 +40,27 @@ def import_(file: Path, dry_run: bool) -> None:
         today=clock.today(),
         suppression_key=current_settings().suppression_key,
         source="cli",
+        imported_by=imported_by or _operator(),
         dry_run=dry_run,
     )
     if dry_run:
         db.session.rollback()
+        for outcome in result.plan():  # rejected rows as in a real run: "line N: FIELD: reason"
+            verb = "" if outcome.action == "rejected" else f"would be {outcome.action}"
+            detail = f": {outcome.detail}" if verb and outcome.detail else outcome.detail
+            click.echo(f"line {outcome.line}: {verb}{detail}", err=True)
     else:
         db.session.commit()
-    for error in result.errors:
-        click.echo(f"line {error.line}: {error.field}: {error.reason}", err=True)
+        for error in result.errors:
+            click.echo(f"line {error.line}: {error.field}: {error.reason}", err=True)
     click.echo(json.dumps(result.summary()))
+
+
+def _operator() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (containers)
+        return None
 
 
 @group.command("show")
@@ -55,7 +69,7 @@ def import_(file: Path, dry_run: bool) -> None:
 def show(email: str, as_json: bool) -> None:
     """Show a contact, their subscriptions, window expiry date and consent history."""
     contact = contacts.get(db.session, email)
-    document = _document(db.session, contact, current_settings().marketing_window_years)
+    document = contacts.document(db.session, contact, current_settings().marketing_window_years)
     db.session.rollback()
     if as_json:
         click.echo(json.dumps(document, ensure_ascii=False))
@@ -74,34 +88,3 @@ def show(email: str, as_json: bool) -> None:
         topic = f" {event['topic']}" if event["topic"] else ""
         when = event["occurred_at"][:16].replace("T", " ")
         click.echo(f"  {when}  {event['kind']}{topic} ({event['channel']})")
-
-
-def _iso(value: Any) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _document(session: Session, contact: Contact, years: int) -> dict[str, Any]:
-    events = session.execute(
-        select(ConsentEvent, Topic.slug)
-        .outerjoin(Topic, Topic.id == ConsentEvent.topic_id)
-        .where(ConsentEvent.contact_id == contact.id)
-        .order_by(ConsentEvent.seq)
-    )
-    subscriptions = sorted(contact.subscriptions, key=lambda s: s.topic.slug)
-    return {
-        **contacts.profile(contact, window_years=years),
-        "subscriptions": [
-            {"topic": s.topic.slug, "name": s.topic.name, "status": s.status.value}
-            for s in subscriptions
-        ],
-        "consent_history": [
-            {
-                "kind": event.kind.value,
-                "channel": event.channel,
-                "topic": slug,
-                "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
-                "detail": event.detail,
-            }
-            for event, slug in events
-        ],
-    }

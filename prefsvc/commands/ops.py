@@ -33,7 +33,9 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
         size = tasks.launch(campaign.id)
         tasks.queue().join(timeout_ms=120_000)
         click.echo(f"demo data loaded; campaign {campaign.id} sent to {size} contacts")
-    _print_links(settings, host, port)
+    admin_login = demo.ensure_admin(session, now=clock.now())
+    session.commit()
+    _print_links(settings, host, port, admin_login)
     if not no_serve:
         from werkzeug.serving import run_simple
 
@@ -42,7 +44,7 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
         run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
 
 
-def _print_links(settings, host: str, port: int) -> None:
+def _print_links(settings, host: str, port: int, admin_login: tuple[str, str]) -> None:
     from prefsvc import sending
 
     base = settings.base_url
@@ -57,6 +59,8 @@ def _print_links(settings, host: str, port: int) -> None:
         unsubscribe, preferences = sending.links(settings, contact.public_id, topic.id)
         lines.append((f"preference centre of {contact.first_name}", preferences))
         lines.append(("one-click unsubscribe page", unsubscribe))
+    username, password = admin_login
+    lines.append(("admin UI", f"{base}/admin/  (user {username!r}, password {password!r})"))
     lines.append(("health", f"{base}/healthz"))
     lines.append(("metrics", f"{base}/metrics"))
     lines.append(("campaign figures", ".venv/bin/prefsvc campaigns show 1 --json"))
@@ -93,7 +97,7 @@ def worker_command(processes: int | None, threads: int | None) -> None:
 )
 @click.option("--once", is_flag=True, help="Run what is due now, then exit.")
 def scheduler_command(interval: float, once: bool) -> None:
-    """Run the periodic jobs: scheduled campaigns, stuck-delivery recovery, daily retention."""
+    """Run the periodic jobs: scheduled campaigns, stuck deliveries, re-permission, retention."""
     import signal
     import threading
 
@@ -109,11 +113,14 @@ def scheduler_command(interval: float, once: bool) -> None:
             now=clock.now(),
             enqueue=tasks.queue().send_batch,
             launch=tasks.launch,
+            notify=tasks.queue().send_notice,
         )
         db.session.commit()
         if once:
             click.echo(
-                f"launched {len(report.launched)}; recovered {report.recovered}; retention "
+                f"launched {len(report.launched)}; recovered {report.recovered}; "
+                f"re-permission {report.repermission_requests} requests, "
+                f"{report.repermission_reminders} reminders; retention "
                 + (f"ran, {report.anonymised} anonymised" if report.retention_ran else "not due")
             )
             tasks.queue().join(timeout_ms=600_000)

@@ -17,11 +17,13 @@ SECURITY_HEADERS = {
 
 
 def init_app(app: Flask) -> None:
-    from prefsvc.web import ops, outbox, recipient
+    from prefsvc.web import admin, ops, outbox, recipient, renewal
 
     app.register_blueprint(recipient.bp)
+    app.register_blueprint(renewal.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(outbox.bp)
+    app.register_blueprint(admin.bp)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
 

@@ -33,8 +33,8 @@ from flask_babel import get_locale, refresh
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 
-from prefsvc import LANGUAGES, clock, consent, preferences, signin, tasks
-from prefsvc.acknowledgements import DETAILS_CHANGED, OPTOUT
+from prefsvc import LANGUAGES, clock, consent, preferences, rights, signin, tasks
+from prefsvc.acknowledgements import OPTOUT
 from prefsvc.errors import InvalidInput, InvalidToken, RequestStateError, Suppressed
 from prefsvc.extensions import csrf, db, limiter
 from prefsvc.models import Contact, RightsKind, RightsRequest, Topic
@@ -402,8 +402,9 @@ def save_preferences(token: str) -> Response | str:
                 today=today,
             )
             notice = "corrected" if corrected else "unchanged"
-            if corrected is not None:
-                notify.append((DETAILS_CHANGED, {"request_id": corrected.id}))
+            if corrected:
+                params = rights.confirmation_params(settings, corrected, now=now)
+                notify.append((rights.RECTIFICATION_NOTICE, params))
         elif action in ("access", "erasure", "confirm"):
             return _rights_request(token, visit, action)
         else:

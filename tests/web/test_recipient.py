@@ -234,7 +234,12 @@ def test_every_invalid_token_gets_the_same_404_and_changes_nothing(
 
 def test_a_mangled_link_no_route_matches_gets_the_same_404(client, link, prefs):
     reference = client.get("/u/reference-garbage")
-    for mangled in (f"{link}/extra", f"{link[:20]}/{link[20:]}", f"{prefs}/x/y"):
+    mangled_links = (
+        f"{link}/extra",
+        f"{link[:20]}/{link[20:]}",
+        f"{prefs}/x/y",
+    )
+    for mangled in mangled_links:
         response = client.get(mangled)
         assert response.status_code == 404, mangled
         assert response.get_data() == reference.get_data()

@@ -78,8 +78,8 @@ def test_no_mutation_of_a_valid_token_is_accepted(app, session, tokens, purpose,
     route = purpose[0]
     token = tokens[purpose]
     mutated = mutate(token, edits)
-    if mutated == token:
-        return
+    if mutated == token or "/" in mutated:
+        return  # a slash makes another path (Werkzeug tidies "//"), not another token
     reference = client.get(f"/{route}/reference-garbage")
     path = f"/{route}/{quote(mutated, safe='')}"  # sent as written, newlines and all
     for method in ("GET", "POST"):

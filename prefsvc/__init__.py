@@ -44,22 +44,29 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
         TESTING=settings.testing,
         BABEL_DEFAULT_LOCALE="nl",
+        BABEL_DEFAULT_TIMEZONE=settings.timezone.key,
         BABEL_TRANSLATION_DIRECTORIES=str(PACKAGE_DIR / "translations"),
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        RATELIMIT_STORAGE_URI=_rate_limit_storage(settings),
+        RATELIMIT_HEADERS_ENABLED=False,
+        # Limits are a safeguard: a Redis outage must not turn unsubscribes away.
+        RATELIMIT_SWALLOW_ERRORS=True,
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=True,
     )
     app.extensions[SETTINGS_KEY] = settings
     if clock is not None:
         app.extensions[CLOCK_KEY] = clock
 
     from prefsvc import cli, tasks, web
-    from prefsvc.extensions import babel, csrf, db, migrate
+    from prefsvc.extensions import babel, csrf, db, limiter, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(resource_dir("migrations")))
     babel.init_app(app, locale_selector=_select_locale)
     csrf.init_app(app)
+    limiter.init_app(app)
     web.init_app(app)
     cli.init_app(app)
     tasks.init_app(app)
@@ -76,6 +83,12 @@ def _select_locale() -> str:
     if explicit in LANGUAGES:
         return explicit
     return request.accept_languages.best_match(LANGUAGES) or "nl"
+
+
+def _rate_limit_storage(settings: Settings) -> str:
+    """Count in Redis when the broker is Redis (shared by every web process), else in memory."""
+    url = settings.broker_url or ""
+    return url if url.startswith(("redis://", "rediss://")) else "memory://"
 
 
 def _engine_options(url: str) -> dict[str, object]:

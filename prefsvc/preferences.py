@@ -15,17 +15,22 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from prefsvc import consent, contacts, suppression
-from prefsvc.errors import InvalidInput, InvalidToken, Suppressed
+from prefsvc import consent, contacts, rights, suppression
+from prefsvc.errors import InvalidInput, InvalidToken, RequestStateError, Suppressed
 from prefsvc.models import (
+    ConsentEvent,
     Contact,
     ContactStatus,
     EventKind,
     Language,
+    RightsKind,
+    RightsRequest,
+    RightsStatus,
     SubscriptionStatus,
     Topic,
 )
-from prefsvc.tokens import Signer
+from prefsvc.settings import Settings
+from prefsvc.tokens import Signer, SigninClaim
 
 CHANNEL = "preference-centre"
 PAUSE_MONTHS = (1, 3, 6)
@@ -51,6 +56,14 @@ def open_unsubscribe_link(session: Session, signer: Signer, token: str) -> tuple
 def open_preferences_link(session: Session, signer: Signer, token: str) -> Contact:
     """Return the contact a preference-centre token names, or raise InvalidToken."""
     return _linkable(session, signer.read_preferences(token))
+
+
+def open_signin_link(
+    session: Session, signer: Signer, token: str, *, now: datetime
+) -> tuple[Contact, SigninClaim]:
+    """Return the contact of a sign-in token under 24 hours old, or raise InvalidToken."""
+    claim = signer.read_signin(token, now=now)
+    return _linkable(session, claim.public_id), claim
 
 
 def is_subscribed(session: Session, contact: Contact, topic: Topic) -> bool:
@@ -202,3 +215,119 @@ def resume(session: Session, contact: Contact, *, now: datetime, today: date) ->
 
 def is_paused(contact: Contact, today: date) -> bool:
     return contact.paused_until is not None and contact.paused_until > today
+
+
+# --- the person's rights, from the preference centre ------------------------------------
+
+SELF_SERVICE = "self-service"
+ASKABLE = (RightsKind.ACCESS, RightsKind.ERASURE)
+
+
+def correct_details(
+    session: Session,
+    contact: Contact,
+    changes: dict[str, str | None],
+    *,
+    settings: Settings,
+    now: datetime,
+    today: date,
+) -> dict[str, tuple[str | None, str | None]]:
+    """Correct name and organisation; return ``{field: (old, new)}`` of what changed.
+
+    A change is registered as a rectification request, opened, verified (the link is the
+    person's) and closed at once; nothing changed registers nothing.
+    """
+    changed = rights.rectify(session, contact, changes, now=now, channel=CHANNEL)
+    if not changed:
+        return changed
+    consent.touch_anchor(contact, today)
+    request = rights.open_request(
+        session, RightsKind.RECTIFICATION, now=now, settings=settings, contact=contact
+    )
+    rights.mark_verified(session, request, now=now, verification="preference-link")
+    rights.close(session, request, now=now, handled_by=SELF_SERVICE)
+    return changed
+
+
+def ask_for(
+    session: Session,
+    contact: Contact,
+    kind: RightsKind | str,
+    *,
+    settings: Settings,
+    now: datetime,
+) -> RightsRequest:
+    """Register a copy or erasure request, waiting for a fresh email confirmation.
+
+    A request of the same kind still waiting is reused, so repeated clicks add no entries.
+    """
+    kind = RightsKind(kind)
+    if kind not in ASKABLE:
+        raise InvalidInput("kind", "must be access or erasure")
+    waiting = session.scalar(
+        select(RightsRequest)
+        .where(
+            RightsRequest.contact_id == contact.id,
+            RightsRequest.kind == kind,
+            RightsRequest.status == RightsStatus.RECEIVED,
+        )
+        .order_by(RightsRequest.id)
+        .limit(1)
+    )
+    if waiting is not None:
+        return waiting  # asking again sends a new link for the same register entry
+    return rights.open_request(session, kind, now=now, settings=settings, contact=contact)
+
+
+def confirm_request(
+    session: Session, contact: Contact, request_id: int, *, now: datetime
+) -> RightsRequest:
+    """Mark the person's own waiting copy or erasure request as verified by the email link."""
+    request = session.get(RightsRequest, request_id)
+    if (
+        request is None
+        or request.contact_id != contact.id
+        or request.kind not in ASKABLE
+        or request.status is not RightsStatus.RECEIVED
+    ):
+        raise RequestStateError("no such request waiting for confirmation")
+    return rights.mark_verified(session, request, now=now, verification="email-link")
+
+
+def waiting_request(
+    session: Session, contact: Contact, request_id: int | None
+) -> RightsRequest | None:
+    """Return the copy or erasure request a sign-in link confirms, if it still waits."""
+    if request_id is None:
+        return None
+    request = session.get(RightsRequest, request_id)
+    if request is None or request.contact_id != contact.id or request.kind not in ASKABLE:
+        return None
+    return request if request.status is RightsStatus.RECEIVED else None
+
+
+def fulfil(
+    session: Session, request: RightsRequest, contact: Contact, *, settings: Settings, now: datetime
+) -> dict | rights.ErasureResult:
+    """Carry out a verified copy or erasure request and close it in the register."""
+    if request.status is not RightsStatus.VERIFIED:
+        raise RequestStateError(f"request {request.id} is not verified")
+    if request.kind is RightsKind.ACCESS:
+        result: dict | rights.ErasureResult = rights.export(
+            session, contact, settings=settings, now=now
+        )
+    else:
+        result = rights.erase(session, contact, settings=settings, now=now, reason=SELF_SERVICE)
+    rights.close(session, request, now=now, handled_by=SELF_SERVICE)
+    return result
+
+
+def history(session: Session, contact: Contact) -> list[tuple[ConsentEvent, str | None]]:
+    """Return the contact's consent events, newest first, with the topic name if any."""
+    rows = session.execute(
+        select(ConsentEvent, Topic.name)
+        .outerjoin(Topic, Topic.id == ConsentEvent.topic_id)
+        .where(ConsentEvent.contact_id == contact.id)
+        .order_by(ConsentEvent.seq.desc())
+    )
+    return [(event, name) for event, name in rows]

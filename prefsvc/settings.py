@@ -54,6 +54,12 @@ class Settings:
     stuck_after_seconds: int = 900
     retention_grace_days: int = 30
     rights_due_days: int = 30
+    # --- recipient pages: rate limits (Flask-Limiter notation, e.g. "20 per minute; 200 per day")
+    rate_limit_token_client: str = "300 per minute"
+    rate_limit_one_click_client: str = "3000 per minute"
+    rate_limit_token: str = "20 per minute"
+    rate_limit_signin_client: str = "30 per hour"
+    rate_limit_signin_address: str = "5 per hour"
     # --- re-permission (issue 6) ---
     repermission_days: int = 60
     repermission_reminder_days: int = 14
@@ -166,6 +172,14 @@ class Settings:
             stuck_after_seconds=_positive_int(get, "STUCK_AFTER_SECONDS", 900, maximum=86_400),
             retention_grace_days=_positive_int(get, "RETENTION_GRACE_DAYS", 30, maximum=3650),
             rights_due_days=_positive_int(get, "RIGHTS_DUE_DAYS", 30, maximum=365),
+            # --- recipient pages: rate limits
+            rate_limit_token_client=_rate_limit(get, "RATE_LIMIT_TOKEN_CLIENT", "300 per minute"),
+            rate_limit_one_click_client=_rate_limit(
+                get, "RATE_LIMIT_ONE_CLICK_CLIENT", "3000 per minute"
+            ),
+            rate_limit_token=_rate_limit(get, "RATE_LIMIT_TOKEN", "20 per minute"),
+            rate_limit_signin_client=_rate_limit(get, "RATE_LIMIT_SIGNIN_CLIENT", "30 per hour"),
+            rate_limit_signin_address=_rate_limit(get, "RATE_LIMIT_SIGNIN_ADDRESS", "5 per hour"),
             # --- re-permission (issue 6) ---
             repermission_days=repermission_days,
             repermission_reminder_days=reminder_days,
@@ -183,6 +197,19 @@ def _positive_int(get, name: str, default: int, *, maximum: int) -> int:
     if not 1 <= value <= maximum:
         raise SettingsError(name, f"must be between 1 and {maximum}, got {value}")
     return value
+
+
+def _rate_limit(get, name: str, default: str) -> str:
+    """Accept Flask-Limiter's notation: "N per second|minute|hour|day", several joined by ";"."""
+    from limits import parse_many
+
+    text = get(name) or default
+    try:
+        if not parse_many(text):
+            raise ValueError(text)
+    except ValueError:
+        raise SettingsError(name, f"must read like '20 per minute', got {text!r}") from None
+    return text
 
 
 def _queue_prefix(text: str) -> str:

@@ -10,16 +10,21 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from cryptography.fernet import Fernet, MultiFernet
 from cryptography.fernet import InvalidToken as FernetInvalidToken
-from itsdangerous import BadData, URLSafeSerializer
+from itsdangerous import BadData, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_decode, base64_encode
 
 from prefsvc.errors import InvalidToken
 
 UNSUBSCRIBE = "prefsvc.unsubscribe.v1"
 PREFERENCES = "prefsvc.preferences.v1"
+SIGNIN = "prefsvc.signin.v1"
+SIGNIN_VALID = timedelta(hours=24)
+# A clock a little ahead of the signer's must not refuse a link signed a moment ago.
+CLOCK_SKEW = timedelta(minutes=5)
 RENEWAL = "prefsvc.renewal.v1"
 SEALED = "prefsvc.sealed.v1"
 
@@ -30,13 +35,24 @@ class UnsubscribeClaim:
     topic_id: int
 
 
+@dataclass(frozen=True)
+class SigninClaim:
+    """A fresh sign-in link: proof of holding the address now, optionally for one request."""
+
+    public_id: str
+    request_id: int | None
+    issued_at: datetime
+
+
 class Signer:
     """Signs and verifies link tokens with the configured keys (oldest first)."""
 
     def __init__(self, secret_keys: tuple[str, ...] | list[str]) -> None:
         keys = list(secret_keys)
+        self._keys = keys
         self._unsubscribe = URLSafeSerializer(keys, salt=UNSUBSCRIBE)
         self._preferences = URLSafeSerializer(keys, salt=PREFERENCES)
+        self._signin = URLSafeTimedSerializer(keys, salt=SIGNIN)
         self._renewal = URLSafeSerializer(keys, salt=RENEWAL)
 
     def unsubscribe_token(self, public_id: str, topic_id: int) -> str:
@@ -63,6 +79,29 @@ class Signer:
             raise InvalidToken()
         return data
 
+    def signin_token(self, public_id: str, request_id: int | None, *, now: datetime) -> str:
+        """Sign a link valid for ``SIGNIN_VALID`` from ``now`` (the app's clock, not the OS's)."""
+        stamp = int(now.timestamp())
+        at_now = type("_SignedAt", (TimestampSigner,), {"get_timestamp": lambda self: stamp})
+        serializer = URLSafeTimedSerializer(self._keys, salt=SIGNIN, signer=at_now)
+        return serializer.dumps([public_id, request_id or 0])
+
+    def read_signin(self, token: str, *, now: datetime) -> SigninClaim:
+        """Return the claim of a sign-in token no older than 24 hours, or raise InvalidToken."""
+        data, issued = _loads(self._signin, token, return_timestamp=True)
+        issued = issued.astimezone(UTC)
+        if not issued - CLOCK_SKEW <= now <= issued + SIGNIN_VALID:
+            raise InvalidToken()
+        if (
+            not isinstance(data, list)
+            or len(data) != 2
+            or not isinstance(data[0], str)
+            or not isinstance(data[1], int)
+            or isinstance(data[1], bool)
+        ):
+            raise InvalidToken()
+        return SigninClaim(public_id=data[0], request_id=data[1] or None, issued_at=issued)
+
     def renewal_token(self, public_id: str) -> str:
         """Sign the link of a re-permission mail: it names only the contact's public id."""
         return self._renewal.dumps(public_id)
@@ -74,13 +113,27 @@ class Signer:
         return data
 
 
-def _loads(serializer: URLSafeSerializer, token: str) -> object:
+def _loads(serializer: URLSafeSerializer, token: str, **options: object) -> object:
     if not token or len(token) > 512:
         raise InvalidToken()
     try:
-        return serializer.loads(token)
+        data = serializer.loads(token, **options)
     except (BadData, ValueError, TypeError, UnicodeError):
         raise InvalidToken() from None
+    _refuse_non_canonical(token)
+    return data
+
+
+def _refuse_non_canonical(token: str) -> None:
+    """Refuse a token that only decodes to a valid one.
+
+    Base64 decoding ignores the spare bits of the last character, padding and stray
+    characters, so several spellings of one signed token verify; only the spelling we issued
+    may work, or a mutated link would still unsubscribe.
+    """
+    for part in token.split("."):
+        if part and base64_encode(base64_decode(part)).decode("ascii") != part:
+            raise InvalidToken()
 
 
 class Sealer:

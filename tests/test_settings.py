@@ -48,6 +48,8 @@ def test_secret_keys_are_read_oldest_first(tmp_path):
         ("MARKETING_WINDOW_YEARS", "0"),
         ("TIMEZONE", "Europe/Antwerp"),
         ("DKIM_DOMAIN", "example.org"),
+        ("RATE_LIMIT_TOKEN", "often"),
+        ("RATE_LIMIT_SIGNIN_ADDRESS", "5 per fortnight"),
         ("REPERMISSION_DAYS", "0"),
         ("REPERMISSION_REMINDER_DAYS", "60"),  # not before the request
     ],
@@ -82,3 +84,13 @@ def test_bad_setting_stops_the_cli_with_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "Error: PREFSVC_TIMEZONE: unknown time zone 'Mars/Olympus'"
     ]
+
+
+def test_rate_limits_have_defaults_and_can_be_set(tmp_path):
+    defaults = Settings.from_env({}, instance_path=tmp_path)
+    assert defaults.rate_limit_signin_address == "5 per hour"
+    assert defaults.rate_limit_token == "20 per minute"
+    chosen = Settings.from_env(
+        {"PREFSVC_RATE_LIMIT_SIGNIN_CLIENT": "10 per hour; 50 per day"}, instance_path=tmp_path
+    )
+    assert chosen.rate_limit_signin_client == "10 per hour; 50 per day"

@@ -63,3 +63,38 @@ def test_truncated_tokens_are_refused(cut):
     token = signer.unsubscribe_token("pubABC", 3)
     with pytest.raises(InvalidToken):
         signer.read_unsubscribe(token[: max(0, len(token) - 1 - cut)])
+
+
+def test_a_respelled_signature_is_refused_even_if_it_decodes_the_same():
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    signer = Signer(["k" * 16])
+    token = signer.unsubscribe_token("public-id", 7)
+    payload, _, signature = token.rpartition(".")
+    assert len(signature) == 27  # 20 bytes: the last character carries 2 spare bits
+    group = alphabet.index(signature[-1]) // 4 * 4
+    respellings = [c for c in alphabet[group : group + 4] if c != signature[-1]]
+    assert len(respellings) == 3
+    for variant in [f"{payload}.{signature[:-1]}{c}" for c in respellings] + [
+        token + "=",
+        f"{payload}.\n{signature}",
+        f"{payload}. {signature}",
+    ]:
+        with pytest.raises(InvalidToken):
+            signer.read_unsubscribe(variant)
+
+
+def test_signin_token_is_valid_for_24_hours_and_only_for_sign_in():
+    from datetime import UTC, datetime, timedelta
+
+    signer = Signer(["old-key-0123456789", "new-key-0123456789"])
+    issued = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
+    token = signer.signin_token("public-id", 12, now=issued)
+    claim = signer.read_signin(token, now=issued + timedelta(hours=24))
+    assert (claim.public_id, claim.request_id) == ("public-id", 12)
+    for too_late_or_early in (timedelta(hours=24, seconds=1), -timedelta(minutes=6)):
+        with pytest.raises(InvalidToken):
+            signer.read_signin(token, now=issued + too_late_or_early)
+    with pytest.raises(InvalidToken):
+        signer.read_preferences(token)
+    with pytest.raises(InvalidToken):
+        signer.read_signin(signer.preferences_token("public-id"), now=issued)

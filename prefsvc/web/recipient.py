@@ -8,8 +8,12 @@ reason, and token pages are never cached.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
+from dataclasses import dataclass
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -26,17 +30,63 @@ from flask import (
 )
 from flask.blueprints import BlueprintSetupState
 from flask_babel import get_locale, refresh
+from flask_limiter.util import get_remote_address
+from werkzeug.exceptions import HTTPException
 
-from prefsvc import LANGUAGES, clock, consent, preferences
-from prefsvc.errors import InvalidInput, InvalidToken, Suppressed
-from prefsvc.extensions import csrf, db
-from prefsvc.models import Contact, Topic
+from prefsvc import LANGUAGES, clock, consent, preferences, rights, signin, tasks
+from prefsvc.acknowledgements import OPTOUT
+from prefsvc.errors import InvalidInput, InvalidToken, RequestStateError, Suppressed
+from prefsvc.extensions import csrf, db, limiter
+from prefsvc.models import Contact, RightsKind, RightsRequest, Topic
 from prefsvc.settings import SETTINGS_KEY, current_settings
 from prefsvc.tokens import Signer
 
 bp = Blueprint("recipient", __name__)
 SIGNER_KEY = "prefsvc.signer"
 LANGUAGE_NAMES = (("nl", "Nederlands"), ("fr", "Français"), ("en", "English"))
+log = logging.getLogger(__name__)
+LINKS = ("/u/", "/p/")
+
+
+# --- rate limits: per client and per link (or address), values from the settings ---------
+
+
+def _client_key() -> str:
+    return f"{current_settings().queue_prefix}client:{get_remote_address()}"
+
+
+def _token_key() -> str:
+    """Key on a digest of the link, never on the link itself (storage may be Redis)."""
+    token = (request.view_args or {}).get("token", "")
+    digest = hashlib.sha256(token.encode()).hexdigest()[:32]
+    return f"{current_settings().queue_prefix}token:{digest}"
+
+
+def _address_key() -> str:
+    settings = current_settings()
+    address = signin.address_key(request.form.get("email", ""), settings.suppression_key)
+    return f"{settings.queue_prefix}address:{address}"
+
+
+per_client_on_links = limiter.shared_limit(
+    lambda: current_settings().rate_limit_token_client, scope="links", key_func=_client_key
+)
+# Mailbox providers POST one-click unsubscribes for all their users from a few addresses:
+# a provider must never be turned away after a large campaign, so its limit is separate.
+per_client_on_one_click = limiter.shared_limit(
+    lambda: current_settings().rate_limit_one_click_client, scope="one-click", key_func=_client_key
+)
+per_link = limiter.limit(lambda: current_settings().rate_limit_token, key_func=_token_key)
+per_client_on_signin = limiter.limit(
+    lambda: current_settings().rate_limit_signin_client,
+    key_func=_client_key,
+    methods=["POST"],
+)
+per_address_on_signin = limiter.limit(
+    lambda: current_settings().rate_limit_signin_address,
+    key_func=_address_key,
+    methods=["POST"],
+)
 
 
 # Loggers that write request paths: the dev server's, gunicorn's access log and Flask's own.
@@ -82,15 +132,42 @@ def _fresh_language() -> None:
     g.pop("_flask_babel", None)
 
 
-@bp.after_request
+@bp.after_app_request
 def _no_store(response: Response) -> Response:
-    """Token pages hold personal data and capabilities: keep them out of every cache."""
-    response.headers["Cache-Control"] = "no-store"
+    """Token pages hold personal data and capabilities: keep them out of every cache.
+
+    By path, not by blueprint, so that a link no route matches (a mangled token holding a
+    slash) gets the same headers as any other bad link.
+    """
+    if request.blueprint == bp.name or request.path == "/p" or request.path.startswith(LINKS):
+        response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.app_errorhandler(429)
+def _too_many(error: HTTPException) -> tuple[Response | str, int]:
+    """Say "too many attempts" in the person's language when the link names them."""
+    token = (request.view_args or {}).get("token")
+    if token and request.blueprint == bp.name:
+        try:
+            _speak_to(_any_link(token).contact)
+        except InvalidToken:
+            pass
+    from prefsvc.web import _http_error
+
+    return _http_error(error)
 
 
 def _signer() -> Signer:
     return current_app.extensions[SIGNER_KEY]
+
+
+def _notify(kind: str, contact_id: int, params: dict[str, Any]) -> None:
+    """Queue a notice after the change is committed; a broker failure must not undo it."""
+    try:
+        tasks.queue().send_notice(kind, contact_id, params)
+    except Exception:  # noqa: BLE001 - the change stands; the missing mail is logged
+        log.exception("could not queue notice %s for contact %s", kind, contact_id)
 
 
 def _explicit_language() -> str | None:
@@ -113,13 +190,40 @@ def _unsubscribe_target(token: str) -> tuple[Contact, Topic]:
     return contact, topic
 
 
-def _preferences_target(token: str) -> Contact:
+@dataclass(frozen=True)
+class Visit:
+    """Who opened the preference centre, and whether with a fresh (24-hour) sign-in link."""
+
+    contact: Contact
+    fresh: bool = False
+    request_id: int | None = None
+
+
+def _open_preferences(token: str) -> Visit:
+    """Open a preference-centre token, or a sign-in token under 24 hours old."""
     try:
-        contact = preferences.open_preferences_link(db.session, _signer(), token)
+        return Visit(preferences.open_preferences_link(db.session, _signer(), token))
+    except InvalidToken:
+        contact, claim = preferences.open_signin_link(db.session, _signer(), token, now=clock.now())
+        return Visit(contact, fresh=True, request_id=claim.request_id)
+
+
+def _any_link(token: str) -> Visit:
+    """Open any recipient token (preferences, sign-in or unsubscribe), or raise InvalidToken."""
+    try:
+        return _open_preferences(token)
+    except InvalidToken:
+        contact, _topic = preferences.open_unsubscribe_link(db.session, _signer(), token)
+        return Visit(contact)
+
+
+def _preferences_target(token: str) -> Visit:
+    try:
+        visit = _open_preferences(token)
     except InvalidToken:
         abort(404)
-    _speak_to(contact)
-    return contact
+    _speak_to(visit.contact)
+    return visit
 
 
 def _unsubscribe_page(token: str, contact: Contact, topic: Topic, state: str) -> str:
@@ -141,6 +245,8 @@ def _unsubscribe_page(token: str, contact: Contact, topic: Topic, state: str) ->
 
 
 @bp.get("/u/<token>")
+@per_client_on_links
+@per_link
 def unsubscribe_page(token: str) -> str:
     """Show what the link would do, and a button that does it; change nothing."""
     contact, topic = _unsubscribe_target(token)
@@ -149,18 +255,24 @@ def unsubscribe_page(token: str) -> str:
 
 
 @bp.post("/u/<token>")
+@per_client_on_one_click
+@per_link
 @csrf.exempt
 def one_click(token: str) -> str:
     """Leave the link's topic (RFC 8058 one-click): any body, no cookie, 200, never a redirect."""
     contact, topic = _unsubscribe_target(token)
-    consent.unsubscribe(
+    left = consent.unsubscribe(
         db.session, contact, topic, channel="one-click", now=clock.now(), today=clock.today()
     )
     db.session.commit()
+    if left:
+        _notify(OPTOUT, contact.id, {"topic_ids": [topic.id]})
     return _unsubscribe_page(token, contact, topic, "unsubscribed")
 
 
 @bp.post("/u/<token>/undo")
+@per_client_on_links
+@per_link
 @csrf.exempt
 def undo(token: str) -> str:
     """Put the person back on the topic they just left, unless they left everything."""
@@ -182,11 +294,13 @@ def undo(token: str) -> str:
 
 
 @bp.post("/u/<token>/all")
+@per_client_on_links
+@per_link
 @csrf.exempt
 def unsubscribe_all(token: str) -> str:
     """Object to all direct marketing: every topic off and the address suppressed, for good."""
     contact, topic = _unsubscribe_target(token)
-    consent.object_to_all(
+    objected = consent.object_to_all(
         db.session,
         contact,
         channel="one-click",
@@ -194,34 +308,57 @@ def unsubscribe_all(token: str) -> str:
         suppression_key=current_settings().suppression_key,
     )
     db.session.commit()
+    if objected:
+        _notify(OPTOUT, contact.id, {"everything": True})
     return _unsubscribe_page(token, contact, topic, "all")
 
 
 @bp.get("/p/<token>")
+@per_client_on_links
+@per_link
 def preferences_page(token: str) -> str:
-    contact = _preferences_target(token)
+    """Show topics, language, pause, details and rights; change nothing."""
+    return _preferences_page(token, _preferences_target(token))
+
+
+def _preferences_page(token: str, visit: Visit, *, errors: dict[str, str] | None = None) -> str:
+    contact = visit.contact
     today = clock.today()
     return render_template(
         "recipient/preferences.html",
         contact=contact,
+        fresh=visit.fresh,
+        waiting=preferences.waiting_request(db.session, contact, visit.request_id),
         choices=preferences.topic_choices(db.session, contact),
         objected=preferences.has_objected(contact),
         paused=preferences.is_paused(contact, today),
         pause_months=preferences.PAUSE_MONTHS,
+        history=preferences.history(db.session, contact),
         notices=get_flashed_messages(),
+        errors=errors or {},
         form_url=url_for("recipient.preferences_page", token=token, lang=_explicit_language()),
         lang_base=url_for("recipient.preferences_page", token=token),
     )
 
 
 @bp.post("/p/<token>")
-def save_preferences(token: str) -> Response:
-    """Apply one of the preference-centre forms (CSRF-protected), then show the page again."""
-    contact = _preferences_target(token)
+@per_client_on_links
+@per_link
+@csrf.exempt
+def save_preferences(token: str) -> Response | str:
+    """Apply one of the preference-centre forms (CSRF-protected), then show the page again.
+
+    The link is checked before the CSRF token, so a bad link gets the same 404 on every method.
+    """
+    visit = _preferences_target(token)
+    csrf.protect()
+    contact = visit.contact
     action = request.form.get("action", "save")
     now, today = clock.now(), clock.today()
-    key = current_settings().suppression_key
+    settings = current_settings()
+    key = settings.suppression_key
     keep_language = _explicit_language()
+    notify: list[tuple[str, dict[str, Any]]] = []
     try:
         if action == "save":
             changes = preferences.save(
@@ -234,6 +371,8 @@ def save_preferences(token: str) -> Response:
                 today=today,
             )
             notice = "saved"
+            if changes.unsubscribed:
+                notify.append((OPTOUT, {"topic_ids": [t.id for t in changes.unsubscribed]}))
             if changes.language is not None:
                 keep_language = None  # show the next page in the newly chosen language
         elif action == "pause":
@@ -245,23 +384,123 @@ def save_preferences(token: str) -> Response:
             preferences.resume(db.session, contact, now=now, today=today)
             notice = "resumed"
         elif action == "all":
-            consent.object_to_all(
+            if consent.object_to_all(
                 db.session, contact, channel=preferences.CHANNEL, now=now, suppression_key=key
-            )
+            ):
+                notify.append((OPTOUT, {"everything": True}))
             notice = "objected"
+        elif action == "details":
+            corrected = preferences.correct_details(
+                db.session,
+                contact,
+                {
+                    name: request.form.get(name)
+                    for name in ("first_name", "last_name", "organisation")
+                },
+                settings=settings,
+                now=now,
+                today=today,
+            )
+            notice = "corrected" if corrected else "unchanged"
+            if corrected:
+                params = rights.confirmation_params(settings, corrected, now=now)
+                notify.append((rights.RECTIFICATION_NOTICE, params))
+        elif action in ("access", "erasure", "confirm"):
+            return _rights_request(token, visit, action)
         else:
             abort(400)
-    except InvalidInput:
+    except InvalidInput as exc:
         db.session.rollback()
+        if action == "details":
+            return _preferences_page(token, visit, errors={exc.field: "invalid"}), 400
         abort(400)
     except Suppressed:
         db.session.rollback()
         notice = "refused"
     else:
         db.session.commit()
+    for kind, params in notify:
+        _notify(kind, contact.id, params)
     flash(notice)
     target = url_for("recipient.preferences_page", token=token, lang=keep_language)
     return redirect(target, code=303)
+
+
+def _rights_request(token: str, visit: Visit, action: str) -> Response | str:
+    """Copy or erasure: with a fresh sign-in link carry it out, else mail such a link first."""
+    contact = visit.contact
+    settings = current_settings()
+    now = clock.now()
+    if action == "confirm":
+        if not visit.fresh or visit.request_id is None:
+            abort(400)
+        try:
+            request_row = preferences.confirm_request(
+                db.session, contact, visit.request_id, now=now
+            )
+        except RequestStateError:
+            db.session.rollback()
+            abort(400)
+    elif not visit.fresh:
+        asked = preferences.ask_for(db.session, contact, action, settings=settings, now=now)
+        db.session.commit()
+        _notify(signin.KIND, contact.id, {"request_id": asked.id})
+        flash("confirm_sent")
+        target = url_for("recipient.preferences_page", token=token, lang=_explicit_language())
+        return redirect(target, code=303)
+    else:
+        request_row = preferences.ask_for(db.session, contact, action, settings=settings, now=now)
+        preferences.confirm_request(db.session, contact, request_row.id, now=now)
+    if request_row.kind is RightsKind.ERASURE and request.form.get("understood") != "yes":
+        db.session.rollback()
+        abort(400)
+    return _fulfil(request_row, contact)
+
+
+def _fulfil(request_row: RightsRequest, contact: Contact) -> Response | str:
+    result = preferences.fulfil(
+        db.session, request_row, contact, settings=current_settings(), now=clock.now()
+    )
+    db.session.commit()
+    if isinstance(result, dict):
+        body = json.dumps(result, ensure_ascii=False, indent=2)
+        return Response(
+            body,
+            mimetype="application/json",
+            headers={"Content-Disposition": 'attachment; filename="my-data.json"'},
+        )
+    return render_template("recipient/erased.html", result=result)
+
+
+# --- sign-in: a fresh link by mail, for anyone who has no old newsletter at hand ----------
+
+
+@bp.get("/p")
+@per_client_on_links
+def signin_page() -> str:
+    """Ask for an address; change nothing."""
+    return render_template("recipient/signin.html", state="ask", lang_base=url_for(".signin_page"))
+
+
+@bp.post("/p")
+@per_client_on_signin
+@per_address_on_signin
+def request_signin() -> tuple[str, int] | str:
+    """Queue a sign-in link; answer the same way for any address, known or not."""
+    address = request.form.get("email", "")
+    try:
+        contact_id = signin.recipient_id(db.session, address)
+    except InvalidInput:
+        page = render_template(
+            "recipient/signin.html",
+            state="invalid",
+            email=address,
+            lang_base=url_for(".signin_page"),
+        )
+        return page, 400
+    db.session.rollback()
+    _notify(signin.KIND, contact_id, {})
+    return render_template("recipient/signin.html", state="sent", lang_base=url_for(".signin_page"))
 
 
 def _topic_ids() -> list[int]:

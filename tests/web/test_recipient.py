@@ -177,6 +177,20 @@ def test_link_signed_with_an_older_key_still_unsubscribes(
     assert status(session, ana, newsletter) is SubscriptionStatus.UNSUBSCRIBED
 
 
+def test_a_link_from_years_ago_still_unsubscribes(client, session, clock, ana, newsletter, link):
+    clock.advance(days=7 * 365)
+    response = client.post(link, data=ONE_CLICK)
+    assert response.status_code == 200
+    assert status(session, ana, newsletter) is SubscriptionStatus.UNSUBSCRIBED
+
+
+def test_head_on_the_preference_centre_changes_nothing(client, session, ana, prefs):
+    response = client.head(prefs)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert events(session, ana) == []
+
+
 # --- every bad token: the same 404, nothing changed --------------------------------------
 
 
@@ -216,6 +230,20 @@ def test_every_invalid_token_gets_the_same_404_and_changes_nothing(
     assert status(session, ana, newsletter) is SubscriptionStatus.SUBSCRIBED
     assert events(session, ana) == []
     assert not suppression.is_suppressed(session, "test-suppression-key-0123456789", ana.email)
+
+
+def test_a_mangled_link_no_route_matches_gets_the_same_404(client, link, prefs):
+    reference = client.get("/u/reference-garbage")
+    mangled_links = (
+        f"{link}/extra",
+        f"{link[:20]}/{link[20:]}",
+        f"{prefs}/x/y",
+    )
+    for mangled in mangled_links:
+        response = client.get(mangled)
+        assert response.status_code == 404, mangled
+        assert response.get_data() == reference.get_data()
+        assert dict(response.headers) == dict(reference.headers), mangled
 
 
 def test_invalid_preference_links_get_the_same_404(client, session, signer, ana, newsletter, prefs):
@@ -494,3 +522,139 @@ def test_request_logs_never_hold_a_token(app, caplog, link, prefs, logger):
     assert prefs.removeprefix("/p/") not in caplog.text
     assert '"POST /u/[token] HTTP/1.1" 200' in caplog.text
     assert "Exception on /p/[token] [GET]" in caplog.text
+
+
+# --- preference centre: the data we hold, corrections, copy and erasure -------------------
+
+
+def _rights(session) -> list:
+    from prefsvc.models import RightsRequest
+
+    session.expire_all()
+    return list(session.scalars(select(RightsRequest).order_by(RightsRequest.id)))
+
+
+def _mailed_link(outbox) -> str:
+    from prefsvc import tasks
+
+    tasks.queue().join(timeout_ms=10_000)
+    [mail] = [m for m in outbox() if "/p/" in m.get_content() and "24" in m.get_content()]
+    return re.search(r"https://news\.example\.org(/p/\S+)", mail.get_content()).group(1)
+
+
+def test_preference_centre_shows_the_data_we_hold_and_the_history(
+    client, session, ana, newsletter, link, prefs
+):
+    client.post(link, data=ONE_CLICK)
+    page = client.get(prefs).get_data(as_text=True)
+    assert "<summary>Alles tonen wat we bijhouden</summary>" in page
+    assert "Uitgeschreven: Haven &amp; Logistiek" in page
+    assert "(uitschrijflink)" in page
+    assert 'value="Haven NV"' in page
+
+
+def test_correcting_details_is_recorded_and_moves_the_anchor(client, session, ana, prefs):
+    token = csrf_token(client.get(prefs).get_data(as_text=True))
+    form = {
+        "csrf_token": token,
+        "action": "details",
+        "first_name": " Anna ",
+        "last_name": "Peeters",
+    }
+    response = client.post(prefs, data={**form, "organisation": ""})
+    assert response.status_code == 303
+    assert "Uw gegevens zijn verbeterd." in client.get(prefs).get_data(as_text=True)
+    session.expire_all()
+    assert (ana.first_name, ana.organisation) == ("Anna", None)
+    assert ana.window_anchor == TODAY
+    [event] = events(session, ana)
+    assert (event.kind, event.channel) == (EventKind.RECTIFIED, "preference-centre")
+    assert event.detail == {"fields": ["first_name", "organisation"]}
+
+
+def test_a_bad_correction_gets_a_readable_error_and_changes_nothing(client, session, ana, prefs):
+    token = csrf_token(client.get(prefs).get_data(as_text=True))
+    form = {"csrf_token": token, "action": "details", "first_name": "x" * 201}
+    response = client.post(prefs, data=form)
+    assert response.status_code == 400
+    assert "Gebruik hoogstens 200 tekens, op één regel." in response.get_data(as_text=True)
+    session.expire_all()
+    assert ana.first_name == "Ana"
+    assert events(session, ana) == []
+
+
+def test_a_copy_is_given_only_after_a_fresh_mailed_link(client, session, outbox, ana, prefs):
+    from prefsvc.models import RightsKind, RightsStatus
+
+    token = csrf_token(client.get(prefs).get_data(as_text=True))
+    response = client.post(prefs, data={"csrf_token": token, "action": "access"})
+    assert response.status_code == 303
+    assert "Location" in response.headers and "json" not in response.mimetype
+    [request] = _rights(session)
+    assert (request.kind, request.status) == (RightsKind.ACCESS, RightsStatus.RECEIVED)
+
+    fresh = _mailed_link(outbox)
+    page = client.get(fresh).get_data(as_text=True)
+    assert '<h2 id="confirm-heading">Bevestig uw aanvraag</h2>' in page
+    download = client.post(fresh, data={"csrf_token": csrf_token(page), "action": "confirm"})
+    assert download.status_code == 200
+    assert download.mimetype == "application/json"
+    assert download.headers["Cache-Control"] == "no-store"
+    assert download.get_json()["contact"]["email"] == "ana@example.org"
+    [request] = _rights(session)
+    assert request.status is RightsStatus.DONE
+    assert request.verification == "email-link"
+    assert request.verified_at is not None
+    assert events(session, ana)[-1].kind is EventKind.EXPORTED
+    again = client.post(fresh, data={"csrf_token": csrf_token(page), "action": "confirm"})
+    assert again.status_code == 400  # the request is closed; a second confirm does nothing
+
+
+def test_erasure_from_a_fresh_link_erases_and_kills_every_old_link(
+    client, session, settings, outbox, ana, link, prefs
+):
+    from prefsvc.models import RightsKind, RightsStatus
+
+    token = csrf_token(client.get(prefs).get_data(as_text=True))
+    client.post(prefs, data={"csrf_token": token, "action": "erasure"})
+    fresh = _mailed_link(outbox)
+    page = client.get(fresh).get_data(as_text=True)
+    refused = client.post(fresh, data={"csrf_token": csrf_token(page), "action": "confirm"})
+    assert refused.status_code == 400  # the "I understand" box was not ticked
+    assert session.get(Contact, ana.id).email == "ana@example.org"
+
+    form = {"csrf_token": csrf_token(page), "action": "confirm", "understood": "yes"}
+    done = client.post(fresh, data=form)
+    assert done.status_code == 200
+    assert "<h1>Uw gegevens zijn gewist</h1>" in done.get_data(as_text=True)
+    session.expire_all()
+    assert ana.status is ContactStatus.ERASED and ana.email is None
+    assert suppression.is_suppressed(session, settings.suppression_key, "ana@example.org")
+    [request] = _rights(session)
+    assert (request.kind, request.status) == (RightsKind.ERASURE, RightsStatus.DONE)
+    for old in (link, prefs, fresh):
+        assert client.get(old).status_code == 404
+
+
+def test_a_plain_preference_link_cannot_download_or_erase_at_once(client, session, ana, prefs):
+    page = client.get(prefs).get_data(as_text=True)
+    assert 'value="confirm"' not in page
+    token = csrf_token(page)
+    client.post(prefs, data={"csrf_token": token, "action": "erasure", "understood": "yes"})
+    assert client.post(prefs, data={"csrf_token": token, "action": "confirm"}).status_code == 400
+    session.expire_all()
+    assert ana.status is ContactStatus.ACTIVE
+
+
+def test_asking_twice_keeps_one_register_entry_and_mails_a_link_each_time(
+    client, session, outbox, ana, prefs
+):
+    from prefsvc import tasks
+
+    token = csrf_token(client.get(prefs).get_data(as_text=True))
+    for _ in range(2):
+        client.post(prefs, data={"csrf_token": token, "action": "access"})
+    assert len(_rights(session)) == 1
+    tasks.queue().join(timeout_ms=10_000)
+    subjects = [m["Subject"] for m in outbox()]
+    assert subjects == ["Bevestig uw aanvraag", "Bevestig uw aanvraag"]

@@ -1,0 +1,185 @@
+"""GET/POST /p: a fresh 24-hour link by mail, the same answer for any address, rate limits."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from prefsvc import tasks
+from prefsvc.models import ContactStatus
+from prefsvc.settings import Settings
+from prefsvc.tokens import Signer
+from tests.factories import make_contact, make_topic
+
+
+@pytest.fixture
+def settings(settings):
+    return settings.with_(
+        rate_limit_signin_address="3 per hour", rate_limit_signin_client="6 per hour"
+    )
+
+
+@pytest.fixture
+def ana(session):
+    contact = make_contact(session, "ana@example.org", language="fr")
+    session.commit()
+    return contact
+
+
+def csrf(client, path: str = "/p") -> str:
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def ask(client, email: str, **headers):
+    return client.post("/p", data={"csrf_token": csrf(client), "email": email}, headers=headers)
+
+
+def delivered(outbox):
+    tasks.queue().join(timeout_ms=10_000)
+    return outbox()
+
+
+def test_signin_page_asks_for_an_address_and_changes_nothing(client):
+    response = client.get("/p", headers={"Accept-Language": "nl-BE"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "<h1>Uw voorkeuren openen</h1>" in page
+    assert '<label for="email">E-mailadres</label>' in page
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_known_and_unknown_addresses_get_the_same_answer(client, ana, outbox):
+    known = ask(client, "Ana@Example.org")
+    unknown = ask(client, "nobody@example.org")
+    assert known.status_code == unknown.status_code == 200
+    assert known.get_data() == unknown.get_data()
+    assert "Si cette adresse figure sur notre liste" not in known.get_data(as_text=True)  # nl page
+    assert "Als dit adres op onze lijst staat" in known.get_data(as_text=True)
+
+    [mail] = delivered(outbox)
+    assert mail["To"] == "ana@example.org"
+    assert mail["Subject"] == "Votre lien vers vos préférences"
+    [link] = re.findall(r"https://news\.example\.org(/p/\S+)", mail.get_content())
+    page = client.get(link).get_data(as_text=True)
+    assert '<html lang="fr">' in page and "<h1>Vos préférences</h1>" in page
+
+
+def test_an_address_that_left_everything_can_still_sign_in(client, session, ana, outbox):
+    ana.status = ContactStatus.UNSUBSCRIBED
+    session.commit()
+    ask(client, "ana@example.org")
+    assert len(delivered(outbox)) == 1
+
+
+def test_text_that_is_no_address_gets_a_readable_form_error(client, outbox):
+    response = ask(client, "not an address", **{"Accept-Language": "en"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "This is not a valid email address." in page
+    assert 'aria-invalid="true"' in page
+    assert delivered(outbox) == []
+
+
+def test_signin_link_works_for_24_hours_only(client, clock, settings, ana):
+    token = Signer(settings.secret_keys).signin_token(ana.public_id, None, now=clock())
+    clock.advance(hours=23, minutes=59)
+    assert client.get(f"/p/{token}").status_code == 200
+    clock.advance(minutes=2)
+    expired = client.get(f"/p/{token}")
+    assert expired.status_code == 404
+    assert expired.get_data() == client.get("/p/not-a-token").get_data()
+
+
+def test_too_many_requests_for_one_address_get_a_readable_429(client, ana, outbox):
+    for _ in range(3):
+        assert ask(client, "ana@example.org").status_code == 200
+    limited = ask(client, "ANA@example.org", **{"Accept-Language": "fr-BE"})
+    assert limited.status_code == 429
+    page = limited.get_data(as_text=True)
+    assert '<html lang="fr">' in page
+    assert "<h1>Trop de tentatives</h1>" in page
+    assert len(delivered(outbox)) == 3
+    assert ask(client, "other@example.org").status_code == 200  # another address is not blocked
+
+
+def test_too_many_requests_from_one_client_are_limited(client):
+    answers = [ask(client, f"person{n}@example.org").status_code for n in range(7)]
+    assert answers == [200] * 6 + [429]
+
+
+@pytest.mark.parametrize(
+    ("language", "heading"),
+    [("nl", "Te veel pogingen"), ("fr", "Trop de tentatives"), ("en", "Too many attempts")],
+)
+def test_a_limited_link_answers_in_the_contacts_language(app, session, settings, language, heading):
+    from prefsvc.settings import SETTINGS_KEY
+
+    app.extensions[SETTINGS_KEY] = settings.with_(rate_limit_token="2 per minute")
+    topic = make_topic(session)
+    contact = make_contact(session, language=language, topics=[topic])
+    session.commit()
+    link = f"/u/{Signer(settings.secret_keys).unsubscribe_token(contact.public_id, topic.id)}"
+    client = app.test_client()
+    assert [client.get(link).status_code for _ in range(2)] == [200, 200]
+    limited = client.get(link, headers={"Accept-Language": "de"})
+    assert limited.status_code == 429
+    assert f"<h1>{heading}</h1>" in limited.get_data(as_text=True)
+    assert limited.headers["Cache-Control"] == "no-store"
+    assert client.get(f"{link}x").status_code == 404  # another link is counted apart
+
+
+@pytest.mark.parametrize("broker_kind", ["stub", "redis"])
+def test_limits_are_counted_in_redis_when_the_broker_is_redis(app, client, settings, broker_kind):
+    from prefsvc.extensions import limiter
+
+    storage = type(limiter.storage).__name__
+    assert storage == ("RedisStorage" if broker_kind == "redis" else "MemoryStorage")
+    answers = [ask(client, "ana@example.org").status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
+
+
+def test_mailbox_providers_posting_one_click_have_their_own_client_limit(app, session, settings):
+    from prefsvc.settings import SETTINGS_KEY
+
+    app.extensions[SETTINGS_KEY] = settings.with_(
+        rate_limit_token_client="3 per minute", rate_limit_one_click_client="1000 per minute"
+    )
+    topic = make_topic(session)
+    people = [make_contact(session, topics=[topic]) for _ in range(5)]
+    session.commit()
+    signer = Signer(settings.secret_keys)
+    provider = app.test_client(use_cookies=False)
+    links = [f"/u/{signer.unsubscribe_token(p.public_id, topic.id)}" for p in people]
+    answers = [provider.post(link, data={"List-Unsubscribe": "One-Click"}) for link in links]
+    assert [r.status_code for r in answers] == [200] * 5
+    assert [provider.get(link).status_code for link in links[:4]] == [200, 200, 200, 429]
+
+
+def test_an_unreachable_limit_store_does_not_turn_unsubscribes_away(tmp_path, clock):
+    from prefsvc import create_app
+    from prefsvc.extensions import db
+
+    settings = Settings.from_env(
+        {
+            "PREFSVC_BROKER_URL": "redis://127.0.0.1:1/0",
+            "PREFSVC_SECRET_KEYS": "test-key-new-0123456789",
+            "PREFSVC_SUPPRESSION_KEY": "test-suppression-key-0123456789",
+        },
+        instance_path=tmp_path,
+    )
+    app = create_app(settings, clock=clock)
+    with app.app_context():
+        db.create_all()
+        topic = make_topic(db.session)
+        contact = make_contact(db.session, topics=[topic])
+        db.session.commit()
+        link = f"/u/{Signer(settings.secret_keys).unsubscribe_token(contact.public_id, topic.id)}"
+        client = app.test_client()
+        assert client.get(link).status_code == 200
+        assert client.get("/p").status_code == 200
+        db.session.remove()
+        db.engine.dispose()

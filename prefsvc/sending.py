@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from prefsvc import audience, campaigns, clock, suppression
+from prefsvc import audience, campaigns, clock, rate_limits, suppression
 from prefsvc.errors import TemporaryBatchFailure
 from prefsvc.extensions import db
 from prefsvc.messages import DkimSigner, MessageBuilder
@@ -92,6 +93,9 @@ def _outcome(
 
 
 _VARIANT_CACHE_SIZE = 64
+# A thread sleeps at most this long for a rate-limit slot; a later slot sends the delivery back
+# to the queue (re-queued by the actor with that delay) so the thread can serve other domains.
+LONGEST_RATE_WAIT = 2.0
 
 
 # --- per-process and per-thread resources ------------------------------------------------
@@ -105,6 +109,7 @@ class _Shared:
     variants: OrderedDict[tuple, CompiledVariant] = field(default_factory=OrderedDict)
     builders: dict[Settings, MessageBuilder] = field(default_factory=dict)
     signers: dict[tuple[str, ...], Signer] = field(default_factory=dict)
+    limiters: dict[Settings, rate_limits.Limiter] = field(default_factory=dict)
 
 
 _shared = _Shared()
@@ -158,6 +163,15 @@ def signer(settings: Settings) -> Signer:
         return found
 
 
+def limiter(settings: Settings) -> rate_limits.Limiter:
+    """Return this process's rate limiter, shared by its threads."""
+    with _shared.lock:
+        found = _shared.limiters.get(settings)
+        if found is None:
+            found = _shared.limiters[settings] = rate_limits.for_worker(settings)
+        return found
+
+
 def transport(settings: Settings) -> Transport:
     """Return this thread's transport, opened once and kept open across batches."""
     transports: dict[str, Transport] = _thread.__dict__.setdefault("transports", {})
@@ -206,6 +220,8 @@ class BatchResult:
     excluded: dict[str, int] = field(default_factory=dict)
     retry: int = 0
     skipped: int = 0
+    deferred: list[int] = field(default_factory=list)  # rate limit: handed back for later
+    defer_seconds: float = 0.0
 
 
 def run_batch(delivery_ids: list[int], *, final_attempt: bool = False) -> BatchResult:
@@ -280,8 +296,15 @@ def deliver(
     now,
     transport: Transport,
     final_attempt: bool = False,
+    rate_limiter: rate_limits.Limiter | None = None,
+    sleep=time.sleep,
 ) -> BatchResult:
-    """Claim, re-check and send a batch; raise TemporaryBatchFailure if some should be retried."""
+    """Claim, re-check and send a batch; raise TemporaryBatchFailure if some should be retried.
+
+    Deliveries the rate limits do not let go soon are handed back as ``queued`` and listed in
+    ``result.deferred``; the caller queues them again after ``result.defer_seconds``.
+    """
+    rate_limiter = rate_limiter if rate_limiter is not None else limiter(settings)
     result = BatchResult()
     started = now()
     claimed = claim(
@@ -357,6 +380,16 @@ def deliver(
                 result.excluded[reason] = result.excluded.get(reason, 0) + 1
                 pending.append(_outcome(row.delivery_id, DeliveryStatus.EXCLUDED, reason=reason))
                 continue
+            slot = rate_limiter.reserve(
+                row.email.rpartition("@")[2].lower(), max_wait=LONGEST_RATE_WAIT
+            )
+            if not slot.granted:
+                result.deferred.append(row.delivery_id)
+                result.defer_seconds = max(result.defer_seconds, slot.wait)
+                pending.append(_outcome(row.delivery_id, DeliveryStatus.QUEUED))
+                continue
+            if slot.wait > 0:
+                sleep(slot.wait)
             unsubscribe_url, preferences_url = links(settings, row.public_id, snap.topic_id)
             rendered = render(
                 snap.variants.get(row.language.value, snap.default),
@@ -404,13 +437,14 @@ def deliver(
         campaigns.finish_if_done(session, campaign_id, now=now())
     session.commit()
     log.info(
-        "batch done: campaign=%s sent=%d failed=%d excluded=%s retry=%d skipped=%d",
+        "batch done: campaign=%s sent=%d failed=%d excluded=%s retry=%d skipped=%d deferred=%d",
         ",".join(map(str, sorted(snapshots))),
         result.sent,
         result.failed,
         result.excluded,
         result.retry,
         result.skipped,
+        len(result.deferred),
     )
     if result.retry:
         raise TemporaryBatchFailure(f"{result.retry} deliveries will be retried")

@@ -54,6 +54,11 @@ class Settings:
     stuck_after_seconds: int = 900
     retention_grace_days: int = 30
     rights_due_days: int = 30
+    # --- sending: rate limits and retry backoff ---
+    rate_limit: float | None = None  # messages per second, all workers together
+    domain_rate_limit: float | None = None  # messages per second per recipient domain
+    retry_min_backoff_seconds: int = 1
+    retry_max_backoff_seconds: int = 300
     testing: bool = False
 
     @property
@@ -131,6 +136,14 @@ class Settings:
         if key_file is not None and not key_file.is_file():
             raise SettingsError("DKIM_KEY_FILE", f"no such file: {key_file}")
 
+        # --- sending: rate limits and retry backoff ---
+        rate_limit = _rate(get, "RATE_LIMIT")
+        domain_rate_limit = _rate(get, "DOMAIN_RATE_LIMIT")
+        min_backoff = _positive_int(get, "RETRY_MIN_BACKOFF", 1, maximum=3600)
+        max_backoff = _positive_int(get, "RETRY_MAX_BACKOFF", 300, maximum=86_400)
+        if max_backoff < min_backoff:
+            raise SettingsError("RETRY_MAX_BACKOFF", "must not be less than RETRY_MIN_BACKOFF")
+
         return cls(
             instance_path=instance,
             database_url=database_url,
@@ -153,6 +166,10 @@ class Settings:
             stuck_after_seconds=_positive_int(get, "STUCK_AFTER_SECONDS", 900, maximum=86_400),
             retention_grace_days=_positive_int(get, "RETENTION_GRACE_DAYS", 30, maximum=3650),
             rights_due_days=_positive_int(get, "RIGHTS_DUE_DAYS", 30, maximum=365),
+            rate_limit=rate_limit,
+            domain_rate_limit=domain_rate_limit,
+            retry_min_backoff_seconds=min_backoff,
+            retry_max_backoff_seconds=max_backoff,
         )
 
 
@@ -167,6 +184,19 @@ def _positive_int(get, name: str, default: int, *, maximum: int) -> int:
     if not 1 <= value <= maximum:
         raise SettingsError(name, f"must be between 1 and {maximum}, got {value}")
     return value
+
+
+def _rate(get, name: str) -> float | None:
+    """Read a rate such as ``200/s``, ``600/min`` or ``5000/h``; unset means no limit."""
+    from prefsvc.rate_limits import parse_rate
+
+    text = get(name)
+    if text is None:
+        return None
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise SettingsError(name, f"must be like 200/s, 600/min or 5000/h: {exc}") from None
 
 
 def _queue_prefix(text: str) -> str:

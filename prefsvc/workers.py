@@ -16,15 +16,17 @@ import time
 log = logging.getLogger(__name__)
 
 
-def _child(threads: int) -> None:
+def _child(processes: int, threads: int) -> None:
     import dramatiq
 
     from prefsvc import create_app, tasks
+    from prefsvc.settings import Settings
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(processName)s %(levelname)s %(name)s: %(message)s"
     )
-    app = create_app()
+    # The real process count, so that local rate limits are shared out right (rate_limits).
+    app = create_app(Settings.from_env().with_(worker_processes=processes))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -45,7 +47,9 @@ def run(processes: int, threads: int) -> None:
     children: list[multiprocessing.Process] = []
 
     def start_one(index: int) -> multiprocessing.Process:
-        process = context.Process(target=_child, args=(threads,), name=f"prefsvc-worker-{index}")
+        process = context.Process(
+            target=_child, args=(processes, threads), name=f"prefsvc-worker-{index}"
+        )
         process.start()
         return process
 

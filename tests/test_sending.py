@@ -229,3 +229,84 @@ def test_preview_renders_for_a_known_contact_with_their_name_and_links(app, sess
     sample = sending.preview(session, campaign, settings=settings, language="nl")
     assert sample.subject == "Hallo" and "Dag Test" in sample.html
     assert f"{settings.base_url}/u/test-preview" in sample.html
+
+
+# --- rate limits --------------------------------------------------------------------------
+
+
+class _RecordingTransport:
+    """A transport that notes who was sent to, and when on the test's clock."""
+
+    def __init__(self, clock) -> None:
+        self.clock = clock
+        self.sent: list[tuple[str, float]] = []
+
+    def send(self, *, sender: str, recipients: list[str], message: bytes) -> None:
+        self.sent.append((recipients[0], self.clock()))
+
+    def close(self) -> None:
+        pass
+
+
+def test_rate_limits_hold_in_a_batch_and_held_back_deliveries_go_later(
+    app, session, settings, clock
+):
+    from prefsvc.rate_limits import LocalLimiter
+    from tests.test_rate_limits import FakeTime, most_in_any_second
+
+    topic = make_topic(session)
+    people = [
+        make_contact(session, f"p{i}@gmail.com" if i % 2 else f"p{i}@d{i}.be", topics=[topic])
+        for i in range(30)
+    ]
+    campaign = make_campaign(session, topic)
+    campaigns.start(session, campaign, now=clock(), today=date(2026, 3, 10), years=5)
+    session.commit()
+    seconds = FakeTime()
+    limiter = LocalLimiter(per_second=4, domain_per_second=1, clock=seconds)
+    transport = _RecordingTransport(seconds)
+    other_worker = [limiter.reserve("gmail.com", max_wait=10) for _ in range(4)]
+    assert all(slot.granted for slot in other_worker)  # gmail.com is busy for the next 4 s
+
+    batch = list(session.scalars(select(Delivery.id).where(Delivery.campaign_id == campaign.id)))
+    held_back = []
+    while batch:
+        result = sending.deliver(
+            session,
+            batch,
+            settings=settings,
+            now=clock,
+            transport=transport,
+            rate_limiter=limiter,
+            sleep=seconds.sleep,
+        )
+        held_back.append(len(result.deferred))
+        batch = result.deferred
+        seconds.sleep(result.defer_seconds)
+
+    assert sorted(to for to, _ in transport.sent) == sorted(p.email for p in people)
+    assert held_back[0] > 0  # the limits really bit
+    assert most_in_any_second([t for _, t in transport.sent]) <= 4
+    gmail = [t for to, t in transport.sent if to.endswith("@gmail.com")]
+    assert min(gmail) >= 1_000.0 + 4 and most_in_any_second(gmail) <= 1
+    assert set(session.scalars(select(Delivery.status))) == {DeliveryStatus.SENT}
+    assert campaigns.get(session, campaign.id).status is CampaignStatus.SENT
+
+
+@pytest.mark.parametrize("broker_kind", ["stub", "redis"])
+def test_deliveries_held_back_by_a_rate_limit_are_queued_again_and_sent(
+    app, session, settings, run_campaign, outbox, monkeypatch
+):
+    """A limited campaign still completes: held-back deliveries come back as new jobs (on
+    Redis the buckets live in Redis), and nothing is failed or sent twice."""
+    monkeypatch.setattr(sending, "LONGEST_RATE_WAIT", 0.01)
+    app.extensions["prefsvc.settings"] = settings.with_(domain_rate_limit=20.0)
+    _, people, campaign = _audience(session, 12)
+
+    finished = run_campaign(campaign.id)
+
+    assert finished.status is CampaignStatus.SENT
+    assert sorted(m["To"] for m in outbox()) == sorted(p.email for p in people)
+    attempts = list(session.scalars(select(Delivery.attempts)))
+    assert max(attempts) > 1  # claimed again after being held back
+    assert set(session.scalars(select(Delivery.status))) == {DeliveryStatus.SENT}

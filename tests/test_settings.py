@@ -48,6 +48,9 @@ def test_secret_keys_are_read_oldest_first(tmp_path):
         ("MARKETING_WINDOW_YEARS", "0"),
         ("TIMEZONE", "Europe/Antwerp"),
         ("DKIM_DOMAIN", "example.org"),
+        ("RATE_LIMIT", "fast"),
+        ("DOMAIN_RATE_LIMIT", "10/day"),
+        ("RETRY_MIN_BACKOFF", "0"),
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, name, value):
@@ -55,6 +58,22 @@ def test_a_bad_value_names_the_variable(tmp_path, name, value):
         Settings.from_env({f"PREFSVC_{name}": value}, instance_path=tmp_path)
     assert str(error.value).startswith(f"PREFSVC_{name}: ")
     assert "\n" not in str(error.value)
+
+
+def test_rate_limits_and_retry_backoff_are_read_per_unit_and_checked(tmp_path):
+    env = {
+        "PREFSVC_RATE_LIMIT": "600/min",
+        "PREFSVC_DOMAIN_RATE_LIMIT": "3600/h",
+        "PREFSVC_RETRY_MIN_BACKOFF": "5",
+        "PREFSVC_RETRY_MAX_BACKOFF": "60",
+    }
+    settings = Settings.from_env(env, instance_path=tmp_path)
+    assert (settings.rate_limit, settings.domain_rate_limit) == (10.0, 1.0)
+    assert (settings.retry_min_backoff_seconds, settings.retry_max_backoff_seconds) == (5, 60)
+    unlimited = Settings.from_env({}, instance_path=tmp_path)
+    assert (unlimited.rate_limit, unlimited.domain_rate_limit) == (None, None)
+    with pytest.raises(SettingsError, match="^PREFSVC_RETRY_MAX_BACKOFF: "):
+        Settings.from_env(env | {"PREFSVC_RETRY_MAX_BACKOFF": "2"}, instance_path=tmp_path)
 
 
 def test_bad_setting_stops_the_cli_with_one_line(tmp_path):

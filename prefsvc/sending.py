@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import ARRAY, Integer, any_, bindparam, func, literal, select, text, update
 from sqlalchemy.orm import Session
 
 from prefsvc import audience, campaigns, clock, rate_limits, suppression
@@ -96,6 +96,18 @@ _VARIANT_CACHE_SIZE = 64
 # A thread sleeps at most this long for a rate-limit slot; a later slot sends the delivery back
 # to the queue (re-queued by the actor with that delay) so the thread can serve other domains.
 LONGEST_RATE_WAIT = 2.0
+
+
+def _ids_among(session: Session, ids) -> object:
+    """Return ``Delivery.id IN ids``; on PostgreSQL as ``= ANY(array)``: one parameter.
+
+    psycopg re-parses a statement with more than 50 parameters on every call (no cache): with
+    ``IN`` of a 100-id batch that was 14 % of a worker's CPU.
+    """
+    ids = list(ids)
+    if session.get_bind().dialect.name == "postgresql":
+        return Delivery.id == any_(literal(ids, ARRAY(Integer)))
+    return Delivery.id.in_(ids)
 
 
 # --- per-process and per-thread resources ------------------------------------------------
@@ -252,7 +264,7 @@ def claim(
     )
     rows = session.execute(
         update(Delivery)
-        .where(Delivery.id.in_(delivery_ids), claimable)
+        .where(_ids_among(session, delivery_ids), claimable)
         .values(status=DeliveryStatus.SENDING, claimed_at=now, attempts=Delivery.attempts + 1)
         .returning(Delivery.id)
         .execution_options(synchronize_session=False)
@@ -340,7 +352,7 @@ def deliver(
             Subscription,
             (Subscription.contact_id == Contact.id) & (Subscription.topic_id == Campaign.topic_id),
         )
-        .where(Delivery.id.in_(claimed))
+        .where(_ids_among(session, claimed))
         .order_by(Delivery.id)
     ).all()
     snapshots = {c: _snapshot(session, c, settings) for c in {r.campaign_id for r in rows}}
@@ -459,7 +471,7 @@ def _still_sending(session: Session, ids: set[int]) -> int:
     count = session.scalar(
         select(func.count())
         .select_from(Delivery)
-        .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.SENDING)
+        .where(_ids_among(session, ids), Delivery.status == DeliveryStatus.SENDING)
     )
     session.commit()
     return count or 0
@@ -481,7 +493,7 @@ def _salvage(session: Session, pending: list[dict], untouched: list[int]) -> Non
         if untouched:
             session.execute(
                 update(Delivery)
-                .where(Delivery.id.in_(untouched), Delivery.status == DeliveryStatus.SENDING)
+                .where(_ids_among(session, untouched), Delivery.status == DeliveryStatus.SENDING)
                 .values(status=DeliveryStatus.QUEUED)
                 .execution_options(synchronize_session=False)
             )

@@ -13,6 +13,8 @@ from prefsvc.extensions import db
 from prefsvc.models import CampaignStatus, Delivery, DeliveryStatus
 from tests.factories import make_campaign, make_contact, make_topic
 
+TODAY = date(2026, 3, 10)
+
 
 def _audience(session, n: int, *, languages=("nl", "fr", "en")):
     topic = make_topic(session, slug="nieuwe-opleidingen", name="Nieuwe opleidingen")
@@ -83,6 +85,41 @@ def test_contact_who_unsubscribes_after_fan_out_is_not_mailed(
     report = campaigns.stats(session, finished, today=date(2026, 3, 10), years=5)
     assert report["sent"] == 3
     assert report["excluded"] == {"unsubscribed": 1}
+
+
+def _change_after_fan_out(change: str, session, settings, contact, clock) -> None:
+    from prefsvc import suppression
+    from prefsvc.models import SuppressionReason
+
+    if change == "suppressed":  # e.g. a complaint arrived; the contact row is untouched
+        suppression.add(session, settings.suppression_key, contact.email, SuppressionReason.BOUNCE)
+    elif change == "paused":
+        contact.paused_until = date(2026, 6, 1)
+    elif change == "window_expired":
+        contact.window_anchor = date(2021, 3, 11)  # window ends at midnight, before the send
+        clock.advance(days=1)
+
+
+@pytest.mark.all_databases
+@pytest.mark.parametrize("change", ["suppressed", "paused", "window_expired"])
+def test_a_change_after_fan_out_keeps_that_contact_out_of_their_batch(
+    session, settings, clock, outbox, change
+):
+    _, people, campaign = _audience(session, 4)
+    campaigns.start(session, campaign, now=clock(), today=date(2026, 3, 10), years=5)
+    session.commit()
+    _change_after_fan_out(change, session, settings, people[2], clock)
+    session.commit()
+    ids = list(session.scalars(select(Delivery.id).where(Delivery.campaign_id == campaign.id)))
+
+    result = sending.deliver(
+        session, ids, settings=settings, now=clock, transport=sending.transport(settings)
+    )
+
+    assert people[2].email not in [m["To"] for m in outbox()]
+    assert (result.sent, result.excluded) == (3, {change: 1})
+    report = campaigns.stats(session, campaigns.get(session, campaign.id), today=TODAY, years=5)
+    assert (report["status"], report["sent"], report["excluded"]) == ("sent", 3, {change: 1})
 
 
 @pytest.mark.all_databases
@@ -310,3 +347,24 @@ def test_deliveries_held_back_by_a_rate_limit_are_queued_again_and_sent(
     attempts = list(session.scalars(select(Delivery.attempts)))
     assert max(attempts) > 1  # claimed again after being held back
     assert set(session.scalars(select(Delivery.status))) == {DeliveryStatus.SENT}
+
+
+def test_sending_logs_hold_no_addresses_or_tokens(smtp_app, smtp_server, caplog):
+    """Worker logs name ids and counts; addresses, names and link tokens stay out of them."""
+    import logging
+
+    session = db.session
+    _, people, campaign = _audience(session, 4)
+    smtp_server.script(people[1].email, "451 4.7.1 <person1@example.org> greylisted")
+    smtp_server.script(people[3].email, "550 5.1.1 <person3@example.org>: no such user")
+
+    with caplog.at_level(logging.DEBUG):
+        finished = _launch_and_wait(campaign.id, timeout=60)
+
+    assert finished.status is CampaignStatus.SENT
+    ours = [r for r in caplog.records if r.name.startswith(("prefsvc", "dramatiq"))]
+    formatter = logging.Formatter("%(message)s")
+    logged = "\n".join(formatter.format(r) for r in ours)  # with any traceback
+    assert "batch done" in logged  # the logs did say something
+    assert "@" not in logged and "person" not in logged
+    assert "/u/" not in logged and "/p/" not in logged

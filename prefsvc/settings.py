@@ -59,6 +59,7 @@ class Settings:
     domain_rate_limit: float | None = None  # messages per second per recipient domain
     retry_min_backoff_seconds: int = 1
     retry_max_backoff_seconds: int = 300
+    log_format: str = "text"  # worker logs: text or json (one object per line)
     testing: bool = False
 
     @property
@@ -143,6 +144,9 @@ class Settings:
         max_backoff = _positive_int(get, "RETRY_MAX_BACKOFF", 300, maximum=86_400)
         if max_backoff < min_backoff:
             raise SettingsError("RETRY_MAX_BACKOFF", "must not be less than RETRY_MIN_BACKOFF")
+        log_format = (get("LOG_FORMAT") or "text").lower()
+        if log_format not in ("text", "json"):
+            raise SettingsError("LOG_FORMAT", f"must be text or json, got {log_format!r}")
 
         return cls(
             instance_path=instance,
@@ -170,6 +174,7 @@ class Settings:
             domain_rate_limit=domain_rate_limit,
             retry_min_backoff_seconds=min_backoff,
             retry_max_backoff_seconds=max_backoff,
+            log_format=log_format,
         )
 
 

@@ -368,3 +368,22 @@ def test_sending_logs_hold_no_addresses_or_tokens(smtp_app, smtp_server, caplog)
     assert "batch done" in logged  # the logs did say something
     assert "@" not in logged and "person" not in logged
     assert "/u/" not in logged and "/p/" not in logged
+
+
+def test_retry_backoff_of_temporary_failures_is_bounded_by_the_settings(settings, clock):
+    from dramatiq.middleware import Retries
+
+    from prefsvc import tasks
+
+    app = create_app(
+        settings.with_(retry_min_backoff_seconds=5, retry_max_backoff_seconds=60, max_retries=3),
+        clock=clock,
+    )
+    with app.app_context():
+        [retries] = [m for m in tasks.queue().broker.middleware if isinstance(m, Retries)]
+        assert (retries.min_backoff, retries.max_backoff, retries.max_retries) == (
+            5_000,
+            60_000,
+            3,
+        )
+        tasks.queue().stop()

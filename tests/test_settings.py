@@ -51,6 +51,7 @@ def test_secret_keys_are_read_oldest_first(tmp_path):
         ("RATE_LIMIT", "fast"),
         ("DOMAIN_RATE_LIMIT", "10/day"),
         ("RETRY_MIN_BACKOFF", "0"),
+        ("LOG_FORMAT", "xml"),
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, name, value):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -67,7 +68,7 @@ def test_a_separate_worker_process_delivers_the_campaign(app, session, settings,
     campaign = make_campaign(session, topic)
     session.commit()
 
-    worker = start_worker(settings)
+    worker = start_worker(settings, log_format="json")
     try:
         tasks.launch(campaign.id)
         wait_until_sent(session, campaign)
@@ -76,6 +77,10 @@ def test_a_separate_worker_process_delivers_the_campaign(app, session, settings,
         _, stderr = worker.communicate(timeout=60)
     assert worker.returncode == 0, stderr
     assert sorted(m["To"] for m in outbox()) == sorted(p.email for p in people)
+    logged = [json.loads(line) for line in stderr.splitlines()]  # one JSON object per line
+    assert any(e["message"].startswith("batch done: campaign=") for e in logged)
+    assert {"ts", "level", "logger", "process", "message"} <= set(logged[0])
+    assert "@" not in stderr and "/u/" not in stderr
 
 
 @pytest.mark.parametrize("broker_kind", ["stub"])

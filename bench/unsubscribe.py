@@ -130,6 +130,7 @@ def main() -> None:
     parser.add_argument("--campaign-rate", default="170/s", help="RATE_LIMIT of the campaign")
     parser.add_argument("--port", type=int, default=5005, help="gunicorn port on 127.0.0.1")
     parser.add_argument("--gunicorn-workers", type=int, default=2)
+    parser.add_argument("--gunicorn-threads", type=int, default=8)
     parser.add_argument("--clients", type=int, default=32, help="client connections")
     args = parser.parse_args()
 
@@ -197,7 +198,7 @@ def main() -> None:
                         "-k",
                         "gthread",
                         "--threads",
-                        "8",
+                        str(args.gunicorn_threads),
                         "-b",
                         f"{HOST}:{args.port}",
                         "--keep-alive",
@@ -290,7 +291,8 @@ def main() -> None:
         ok = [v for v, a in zip(load.latencies, load.answered_at, strict=True) if a is not None]
         print(
             f"{total} one-click POSTs at {args.rate:.0f}/s for {args.seconds:.0f} s "
-            f"(took {elapsed:.1f} s) against gunicorn ({args.gunicorn_workers} gthread workers) "
+            f"(took {elapsed:.1f} s) against gunicorn "
+            f"({args.gunicorn_workers} gthread workers x {args.gunicorn_threads} threads) "
             f"while a {audience}-recipient campaign was sending at {args.campaign_rate} "
             f"(still sending when the load ended: "
             f"{sending_when_load_ended is CampaignStatus.SENDING})"

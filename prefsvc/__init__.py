@@ -92,9 +92,13 @@ def _rate_limit_storage(settings: Settings) -> str:
 
 
 def _engine_options(url: str) -> dict[str, object]:
+    # hide_parameters: a logged database error never shows bound values (addresses, SMTP replies).
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+        return {
+            "connect_args": {"timeout": 30, "check_same_thread": False},
+            "hide_parameters": True,
+        }
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, "hide_parameters": True}
 
 
 @event.listens_for(Engine, "connect")

@@ -92,8 +92,17 @@ def unsubscribe(
     now: datetime,
     today: date,
 ) -> bool:
-    """Unsubscribe the contact from one topic; return False when they already were."""
-    current = subscription(session, contact, topic)
+    """Unsubscribe the contact from one topic; return False when they already were.
+
+    The subscription row is locked first: two one-click POSTs of the same link at the same
+    moment (mail scanners, double clicks) then record one ledger event, not two.
+    """
+    current = session.scalar(
+        select(Subscription)
+        .where(Subscription.contact_id == contact.id, Subscription.topic_id == topic.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     if current is None:
         current = Subscription(contact=contact, topic=topic, status=SubscriptionStatus.UNSUBSCRIBED)
         session.add(current)

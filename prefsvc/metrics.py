@@ -7,6 +7,7 @@ gunicorn and worker processes run on however many machines.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -19,9 +20,14 @@ from prefsvc.models import Campaign, ConsentEvent, Delivery, DeliveryStatus, Eve
 class DatabaseCollector(Collector):
     """Yield delivery, campaign and consent figures, plus the broker's queue depth."""
 
-    def __init__(self, session: Session, queue_depth: int | None) -> None:
+    RATE_WINDOW = timedelta(seconds=60)
+
+    def __init__(
+        self, session: Session, queue_depth: int | None, now: datetime | None = None
+    ) -> None:
         self.session = session
         self.queue_depth = queue_depth
+        self.now = now
 
     def collect(self) -> Iterator[Metric]:
         messages = CounterMetricFamily(
@@ -44,6 +50,22 @@ class DatabaseCollector(Collector):
                 messages.add_metric([status.value, reason or ""], n)
         yield messages
         yield pending
+
+        if self.now is not None:
+            recent = self.session.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .where(
+                    Delivery.status == DeliveryStatus.SENT,
+                    Delivery.sent_at > self.now - self.RATE_WINDOW,
+                    Delivery.sent_at <= self.now,
+                )
+            )
+            yield GaugeMetricFamily(
+                "prefsvc_send_rate",
+                "Campaign messages sent per second, averaged over the last minute",
+                value=(recent or 0) / self.RATE_WINDOW.total_seconds(),
+            )
 
         campaigns = GaugeMetricFamily("prefsvc_campaigns", "Campaigns by status", labels=["status"])
         for status, n in self.session.execute(

@@ -267,12 +267,18 @@ def render(
     subject = " ".join(variant.subject.render(context).split())
     html = variant.html.render(context)
     footer_html = variant.footer_html.render(context)
-    ends = list(BODY_END.finditer(html))
+    # Per recipient, so mind the cost: regexes over a 50 KB body cost more than Jinja2 itself.
+    # The footer goes before the last </body>: look in the tail first.
+    tail = max(0, len(html) - 4096)
+    ends = list(BODY_END.finditer(html, tail)) or list(BODY_END.finditer(html))
     if ends:
         cut = ends[-1].start()
         html = html[:cut] + footer_html + html[cut:]
     else:
         html = html + footer_html
-    body = BLANK_RUNS.sub("\n\n", variant.text.render(context)).strip("\n")
+    body = variant.text.render(context)
+    if "\n\n\n" in body:
+        body = BLANK_RUNS.sub("\n\n", body)
+    body = body.strip("\n")
     text = body + "\n" + variant.footer_text.render(context) + "\n"
     return Rendered(subject=subject, html=html, text=text)

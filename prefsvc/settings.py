@@ -63,6 +63,12 @@ class Settings:
     # --- re-permission (issue 6) ---
     repermission_days: int = 60
     repermission_reminder_days: int = 14
+    # --- sending: rate limits and retry backoff ---
+    rate_limit: float | None = None  # messages per second, all workers together
+    domain_rate_limit: float | None = None  # messages per second per recipient domain
+    retry_min_backoff_seconds: int = 1
+    retry_max_backoff_seconds: int = 300
+    log_format: str = "text"  # worker logs: text or json (one object per line)
     testing: bool = False
 
     @property
@@ -149,6 +155,16 @@ class Settings:
                 f"must be less than PREFSVC_REPERMISSION_DAYS ({repermission_days}),"
                 f" got {reminder_days}",
             )
+        # --- sending: rate limits and retry backoff ---
+        rate_limit = _rate(get, "RATE_LIMIT")
+        domain_rate_limit = _rate(get, "DOMAIN_RATE_LIMIT")
+        min_backoff = _positive_int(get, "RETRY_MIN_BACKOFF", 1, maximum=3600)
+        max_backoff = _positive_int(get, "RETRY_MAX_BACKOFF", 300, maximum=86_400)
+        if max_backoff < min_backoff:
+            raise SettingsError("RETRY_MAX_BACKOFF", "must not be less than RETRY_MIN_BACKOFF")
+        log_format = (get("LOG_FORMAT") or "text").lower()
+        if log_format not in ("text", "json"):
+            raise SettingsError("LOG_FORMAT", f"must be text or json, got {log_format!r}")
 
         return cls(
             instance_path=instance,
@@ -183,6 +199,11 @@ class Settings:
             # --- re-permission (issue 6) ---
             repermission_days=repermission_days,
             repermission_reminder_days=reminder_days,
+            rate_limit=rate_limit,
+            domain_rate_limit=domain_rate_limit,
+            retry_min_backoff_seconds=min_backoff,
+            retry_max_backoff_seconds=max_backoff,
+            log_format=log_format,
         )
 
 
@@ -210,6 +231,19 @@ def _rate_limit(get, name: str, default: str) -> str:
     except ValueError:
         raise SettingsError(name, f"must read like '20 per minute', got {text!r}") from None
     return text
+
+
+def _rate(get, name: str) -> float | None:
+    """Read a rate such as ``200/s``, ``600/min`` or ``5000/h``; unset means no limit."""
+    from prefsvc.rate_limits import parse_rate
+
+    text = get(name)
+    if text is None:
+        return None
+    try:
+        return parse_rate(text)
+    except ValueError as exc:
+        raise SettingsError(name, f"must be like 200/s, 600/min or 5000/h: {exc}") from None
 
 
 def _queue_prefix(text: str) -> str:

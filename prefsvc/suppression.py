@@ -10,7 +10,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import ARRAY, String, any_, func, literal, select
 from sqlalchemy.orm import Session
 
 from prefsvc.contacts import normalise_email
@@ -47,9 +47,12 @@ def suppressed_among(session: Session, key: str, emails: Iterable[str]) -> set[s
     by_hash = {hmac.new(key.encode(), e.encode(), hashlib.sha256).hexdigest(): e for e in emails}
     if not by_hash:
         return set()
-    found = session.scalars(
-        select(Suppression.address_hash).where(Suppression.address_hash.in_(list(by_hash)))
-    )
+    hashes = list(by_hash)
+    if session.get_bind().dialect.name == "postgresql":  # one array parameter: psycopg caches it
+        among = Suppression.address_hash == any_(literal(hashes, ARRAY(String)))
+    else:
+        among = Suppression.address_hash.in_(hashes)
+    found = session.scalars(select(Suppression.address_hash).where(among))
     return {by_hash[h] for h in found}
 
 

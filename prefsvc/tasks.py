@@ -142,7 +142,11 @@ def make_broker(settings: Settings, app: Flask) -> dramatiq.Broker:
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
-        Retries(max_retries=settings.max_retries, min_backoff=1_000, max_backoff=300_000),
+        Retries(
+            max_retries=settings.max_retries,
+            min_backoff=settings.retry_min_backoff_seconds * 1000,
+            max_backoff=settings.retry_max_backoff_seconds * 1000,
+        ),
         CurrentMessage(),
         AppContext(app),
     ]
@@ -198,10 +202,18 @@ def _send_batch(delivery_ids: list[int]) -> None:
     message = CurrentMessage.get_current_message()
     retries = message.options.get("retries", 0) if message is not None else 0
     try:
-        sending.run_batch(delivery_ids, final_attempt=retries >= current_settings().max_retries)
+        result = sending.run_batch(
+            delivery_ids, final_attempt=retries >= current_settings().max_retries
+        )
     except TemporaryBatchFailure as exc:
         # Retried with exponential backoff by the Retries middleware, without an error log.
         raise dramatiq.Retry(str(exc), delay=exc.retry_after_ms) from None
+    if result.deferred:
+        # Held back by a rate limit: a new job (not a retry: no failure, no retry budget used),
+        # queued before this message is acknowledged, so a crash here loses nothing.
+        queue().actors["send_batch"].send_with_options(
+            args=(result.deferred,), delay=int(result.defer_seconds * 1000) + 1
+        )
 
 
 def _send_notice(kind: str, contact_id: int, params: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ restarted; SIGTERM/SIGINT stop them all gracefully.
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import signal
@@ -14,17 +15,47 @@ import threading
 import time
 
 log = logging.getLogger(__name__)
+TEXT_FORMAT = "%(asctime)s %(processName)s %(levelname)s %(name)s: %(message)s"
 
 
-def _child(threads: int) -> None:
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line, for log shippers. Messages hold ids and counts, never
+    addresses or tokens (the sending code logs nothing else, and database errors hide their
+    bound values)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "process": record.processName,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(log_format: str) -> None:
+    """Log to stderr at INFO, as text or JSON lines (``PREFSVC_LOG_FORMAT``)."""
+    handler = logging.StreamHandler()
+    formatter = JsonLogFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+def _child(processes: int, threads: int) -> None:
     import dramatiq
 
     from prefsvc import create_app, tasks
+    from prefsvc.settings import Settings
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(processName)s %(levelname)s %(name)s: %(message)s"
-    )
-    app = create_app()
+    settings = Settings.from_env()
+    configure_logging(settings.log_format)
+    # The real process count, so that local rate limits are shared out right (rate_limits).
+    app = create_app(settings.with_(worker_processes=processes))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -38,14 +69,17 @@ def _child(threads: int) -> None:
     broker.close()
 
 
-def run(processes: int, threads: int) -> None:
+def run(processes: int, threads: int, *, log_format: str = "text") -> None:
     """Start ``processes`` children and keep them running until told to stop."""
+    configure_logging(log_format)
     context = multiprocessing.get_context("spawn")
     stopping = threading.Event()
     children: list[multiprocessing.Process] = []
 
     def start_one(index: int) -> multiprocessing.Process:
-        process = context.Process(target=_child, args=(threads,), name=f"prefsvc-worker-{index}")
+        process = context.Process(
+            target=_child, args=(processes, threads), name=f"prefsvc-worker-{index}"
+        )
         process.start()
         return process
 

@@ -107,3 +107,51 @@ def test_cli_pause_of_a_draft_is_a_one_line_error(runner, session):
     result = runner.invoke(args=["campaigns", "pause", str(campaign.id)])
     assert result.exit_code != 0
     assert result.stderr.strip() == f"Error: campaign {campaign.id} is draft, not sending"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_send_wait_draws_a_progress_bar_on_a_terminal_and_ends_at_100_percent(session, settings):
+    """``campaigns send --wait`` with stderr on a terminal (a pty) shows the bar to 100 %."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    campaign, people = _campaign(session, 30)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PREFSVC_INSTANCE_PATH": str(settings.instance_path),
+        "PREFSVC_DATABASE_URL": settings.database_url,
+        "PREFSVC_MAIL_URL": settings.mail_url,
+        "PREFSVC_SECRET_KEYS": ",".join(settings.secret_keys),
+        "PREFSVC_SUPPRESSION_KEY": settings.suppression_key,
+        "COLUMNS": "100",
+    }
+    terminal, child_side = pty.openpty()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "prefsvc"), "campaigns", "send", str(campaign.id)]
+        + ["--wait"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=child_side,
+    )
+    os.close(child_side)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # the child closed its end of the pty
+            break
+        if not chunk:
+            break
+        seen += chunk
+    process.wait(timeout=60)
+    os.close(terminal)
+
+    assert process.returncode == 0, seen
+    text = seen.decode(errors="replace")
+    assert "30 recipients queued" in text
+    assert "sending" in text and "100%" in text
+    session.expire_all()
+    assert campaigns.get(session, campaign.id).status is CampaignStatus.SENT

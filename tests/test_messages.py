@@ -15,6 +15,8 @@ import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from prefsvc.messages import DkimSigner, MessageBuilder
 from prefsvc.rendering import Rendered
@@ -166,6 +168,25 @@ def test_long_lines_and_dots_and_from_lines_round_trip_exactly():
     plain, html_part = parse(data).iter_parts()
     assert content(html_part) == html
     assert content(plain) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.sampled_from(["a", " ", "\t", "=", ".", "é", "€", "x" * 90, "\x00", "From "])
+        ).map("".join),
+        max_size=8,
+    )
+)
+def test_any_body_text_decodes_back_exactly_with_short_lines(lines):
+    """Bodies are encoded line by line (cached): every text must still decode to itself."""
+    text = "\n".join(lines)
+    _, data = campaign(rendered=Rendered(subject="s", html=text + "<p>", text=text))
+    plain, html_part = parse(data).iter_parts()
+    assert content(plain) == text and content(html_part) == text + "<p>"
+    body = data.partition(b"\r\n\r\n")[2]
+    assert max(len(line) for line in body.split(b"\r\n")) <= 76
 
 
 def test_every_line_is_short_and_ends_with_crlf():

@@ -13,6 +13,8 @@ from prefsvc.extensions import db
 from prefsvc.models import CampaignStatus, Delivery, DeliveryStatus
 from tests.factories import make_campaign, make_contact, make_topic
 
+TODAY = date(2026, 3, 10)
+
 
 def _audience(session, n: int, *, languages=("nl", "fr", "en")):
     topic = make_topic(session, slug="nieuwe-opleidingen", name="Nieuwe opleidingen")
@@ -83,6 +85,41 @@ def test_contact_who_unsubscribes_after_fan_out_is_not_mailed(
     report = campaigns.stats(session, finished, today=date(2026, 3, 10), years=5)
     assert report["sent"] == 3
     assert report["excluded"] == {"unsubscribed": 1}
+
+
+def _change_after_fan_out(change: str, session, settings, contact, clock) -> None:
+    from prefsvc import suppression
+    from prefsvc.models import SuppressionReason
+
+    if change == "suppressed":  # e.g. a complaint arrived; the contact row is untouched
+        suppression.add(session, settings.suppression_key, contact.email, SuppressionReason.BOUNCE)
+    elif change == "paused":
+        contact.paused_until = date(2026, 6, 1)
+    elif change == "window_expired":
+        contact.window_anchor = date(2021, 3, 11)  # window ends at midnight, before the send
+        clock.advance(days=1)
+
+
+@pytest.mark.all_databases
+@pytest.mark.parametrize("change", ["suppressed", "paused", "window_expired"])
+def test_a_change_after_fan_out_keeps_that_contact_out_of_their_batch(
+    session, settings, clock, outbox, change
+):
+    _, people, campaign = _audience(session, 4)
+    campaigns.start(session, campaign, now=clock(), today=date(2026, 3, 10), years=5)
+    session.commit()
+    _change_after_fan_out(change, session, settings, people[2], clock)
+    session.commit()
+    ids = list(session.scalars(select(Delivery.id).where(Delivery.campaign_id == campaign.id)))
+
+    result = sending.deliver(
+        session, ids, settings=settings, now=clock, transport=sending.transport(settings)
+    )
+
+    assert people[2].email not in [m["To"] for m in outbox()]
+    assert (result.sent, result.excluded) == (3, {change: 1})
+    report = campaigns.stats(session, campaigns.get(session, campaign.id), today=TODAY, years=5)
+    assert (report["status"], report["sent"], report["excluded"]) == ("sent", 3, {change: 1})
 
 
 @pytest.mark.all_databases
@@ -229,3 +266,124 @@ def test_preview_renders_for_a_known_contact_with_their_name_and_links(app, sess
     sample = sending.preview(session, campaign, settings=settings, language="nl")
     assert sample.subject == "Hallo" and "Dag Test" in sample.html
     assert f"{settings.base_url}/u/test-preview" in sample.html
+
+
+# --- rate limits --------------------------------------------------------------------------
+
+
+class _RecordingTransport:
+    """A transport that notes who was sent to, and when on the test's clock."""
+
+    def __init__(self, clock) -> None:
+        self.clock = clock
+        self.sent: list[tuple[str, float]] = []
+
+    def send(self, *, sender: str, recipients: list[str], message: bytes) -> None:
+        self.sent.append((recipients[0], self.clock()))
+
+    def close(self) -> None:
+        pass
+
+
+def test_rate_limits_hold_in_a_batch_and_held_back_deliveries_go_later(
+    app, session, settings, clock
+):
+    from prefsvc.rate_limits import LocalLimiter
+    from tests.test_rate_limits import FakeTime, most_in_any_second
+
+    topic = make_topic(session)
+    people = [
+        make_contact(session, f"p{i}@gmail.com" if i % 2 else f"p{i}@d{i}.be", topics=[topic])
+        for i in range(30)
+    ]
+    campaign = make_campaign(session, topic)
+    campaigns.start(session, campaign, now=clock(), today=date(2026, 3, 10), years=5)
+    session.commit()
+    seconds = FakeTime()
+    limiter = LocalLimiter(per_second=4, domain_per_second=1, clock=seconds)
+    transport = _RecordingTransport(seconds)
+    other_worker = [limiter.reserve("gmail.com", max_wait=10) for _ in range(4)]
+    assert all(slot.granted for slot in other_worker)  # gmail.com is busy for the next 4 s
+
+    batch = list(session.scalars(select(Delivery.id).where(Delivery.campaign_id == campaign.id)))
+    held_back = []
+    while batch:
+        result = sending.deliver(
+            session,
+            batch,
+            settings=settings,
+            now=clock,
+            transport=transport,
+            rate_limiter=limiter,
+            sleep=seconds.sleep,
+        )
+        held_back.append(len(result.deferred))
+        batch = result.deferred
+        seconds.sleep(result.defer_seconds)
+
+    assert sorted(to for to, _ in transport.sent) == sorted(p.email for p in people)
+    assert held_back[0] > 0  # the limits really bit
+    assert most_in_any_second([t for _, t in transport.sent]) <= 4
+    gmail = [t for to, t in transport.sent if to.endswith("@gmail.com")]
+    assert min(gmail) >= 1_000.0 + 4 and most_in_any_second(gmail) <= 1
+    assert set(session.scalars(select(Delivery.status))) == {DeliveryStatus.SENT}
+    assert campaigns.get(session, campaign.id).status is CampaignStatus.SENT
+
+
+@pytest.mark.parametrize("broker_kind", ["stub", "redis"])
+def test_deliveries_held_back_by_a_rate_limit_are_queued_again_and_sent(
+    app, session, settings, run_campaign, outbox, monkeypatch
+):
+    """A limited campaign still completes: held-back deliveries come back as new jobs (on
+    Redis the buckets live in Redis), and nothing is failed or sent twice."""
+    monkeypatch.setattr(sending, "LONGEST_RATE_WAIT", 0.01)
+    app.extensions["prefsvc.settings"] = settings.with_(domain_rate_limit=20.0)
+    _, people, campaign = _audience(session, 12)
+
+    finished = run_campaign(campaign.id)
+
+    assert finished.status is CampaignStatus.SENT
+    assert sorted(m["To"] for m in outbox()) == sorted(p.email for p in people)
+    attempts = list(session.scalars(select(Delivery.attempts)))
+    assert max(attempts) > 1  # claimed again after being held back
+    assert set(session.scalars(select(Delivery.status))) == {DeliveryStatus.SENT}
+
+
+def test_sending_logs_hold_no_addresses_or_tokens(smtp_app, smtp_server, caplog):
+    """Worker logs name ids and counts; addresses, names and link tokens stay out of them."""
+    import logging
+
+    session = db.session
+    _, people, campaign = _audience(session, 4)
+    smtp_server.script(people[1].email, "451 4.7.1 <person1@example.org> greylisted")
+    smtp_server.script(people[3].email, "550 5.1.1 <person3@example.org>: no such user")
+
+    with caplog.at_level(logging.DEBUG):
+        finished = _launch_and_wait(campaign.id, timeout=60)
+
+    assert finished.status is CampaignStatus.SENT
+    ours = [r for r in caplog.records if r.name.startswith(("prefsvc", "dramatiq"))]
+    formatter = logging.Formatter("%(message)s")
+    logged = "\n".join(formatter.format(r) for r in ours)  # with any traceback
+    assert "batch done" in logged  # the logs did say something
+    assert "@" not in logged and "person" not in logged
+    assert "/u/" not in logged and "/p/" not in logged
+
+
+def test_retry_backoff_of_temporary_failures_is_bounded_by_the_settings(settings, clock):
+    from dramatiq.middleware import Retries
+
+    from prefsvc import tasks
+
+    app = create_app(
+        settings.with_(retry_min_backoff_seconds=5, retry_max_backoff_seconds=60, max_retries=3),
+        clock=clock,
+    )
+    with app.app_context():
+        [retries] = [m for m in tasks.queue().broker.middleware if isinstance(m, Retries)]
+        assert (retries.min_backoff, retries.max_backoff, retries.max_retries) == (
+            5_000,
+            60_000,
+            3,
+        )
+        tasks.queue().stop()

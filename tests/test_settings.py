@@ -52,6 +52,10 @@ def test_secret_keys_are_read_oldest_first(tmp_path):
         ("RATE_LIMIT_SIGNIN_ADDRESS", "5 per fortnight"),
         ("REPERMISSION_DAYS", "0"),
         ("REPERMISSION_REMINDER_DAYS", "60"),  # not before the request
+        ("RATE_LIMIT", "fast"),
+        ("DOMAIN_RATE_LIMIT", "10/day"),
+        ("RETRY_MIN_BACKOFF", "0"),
+        ("LOG_FORMAT", "xml"),
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, name, value):
@@ -69,6 +73,22 @@ def test_repermission_mails_go_sixty_and_fourteen_days_ahead_unless_told(tmp_pat
     )
     assert (default.repermission_days, default.repermission_reminder_days) == (60, 14)
     assert (told.repermission_days, told.repermission_reminder_days) == (90, 30)
+
+
+def test_rate_limits_and_retry_backoff_are_read_per_unit_and_checked(tmp_path):
+    env = {
+        "PREFSVC_RATE_LIMIT": "600/min",
+        "PREFSVC_DOMAIN_RATE_LIMIT": "3600/h",
+        "PREFSVC_RETRY_MIN_BACKOFF": "5",
+        "PREFSVC_RETRY_MAX_BACKOFF": "60",
+    }
+    settings = Settings.from_env(env, instance_path=tmp_path)
+    assert (settings.rate_limit, settings.domain_rate_limit) == (10.0, 1.0)
+    assert (settings.retry_min_backoff_seconds, settings.retry_max_backoff_seconds) == (5, 60)
+    unlimited = Settings.from_env({}, instance_path=tmp_path)
+    assert (unlimited.rate_limit, unlimited.domain_rate_limit) == (None, None)
+    with pytest.raises(SettingsError, match="^PREFSVC_RETRY_MAX_BACKOFF: "):
+        Settings.from_env(env | {"PREFSVC_RETRY_MAX_BACKOFF": "2"}, instance_path=tmp_path)
 
 
 def test_bad_setting_stops_the_cli_with_one_line(tmp_path):

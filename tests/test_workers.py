@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -67,7 +68,7 @@ def test_a_separate_worker_process_delivers_the_campaign(app, session, settings,
     campaign = make_campaign(session, topic)
     session.commit()
 
-    worker = start_worker(settings)
+    worker = start_worker(settings, log_format="json")
     try:
         tasks.launch(campaign.id)
         wait_until_sent(session, campaign)
@@ -76,6 +77,10 @@ def test_a_separate_worker_process_delivers_the_campaign(app, session, settings,
         _, stderr = worker.communicate(timeout=60)
     assert worker.returncode == 0, stderr
     assert sorted(m["To"] for m in outbox()) == sorted(p.email for p in people)
+    logged = [json.loads(line) for line in stderr.splitlines()]  # one JSON object per line
+    assert any(e["message"].startswith("batch done: campaign=") for e in logged)
+    assert {"ts", "level", "logger", "process", "message"} <= set(logged[0])
+    assert "@" not in stderr and "/u/" not in stderr
 
 
 @pytest.mark.parametrize("broker_kind", ["stub"])
@@ -138,3 +143,61 @@ def test_killed_worker_mid_campaign_is_replaced_and_everyone_gets_the_mail(
     assert set(counts) == {p.email for p in people}
     duplicates = sum(n - 1 for n in counts.values())
     assert duplicates <= threads * WRITE_BACK_EVERY, (duplicates, killed_at)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+@pytest.mark.parametrize("broker_kind", ["redis"])
+def test_database_connections_dropped_mid_send_lose_and_duplicate_nothing_beyond_in_flight(
+    app, session, settings, smtp_server
+):
+    """``pg_terminate_backend`` every connection of the worker twice mid-campaign: the worker
+    reconnects, every subscriber gets the mail, and the only duplicates are messages that were
+    in flight when the connection died."""
+    from collections import Counter
+
+    import psycopg
+    from sqlalchemy import select
+    from sqlalchemy.engine import make_url
+
+    from prefsvc import tasks
+    from prefsvc.models import Delivery, DeliveryStatus
+    from tests.conftest import PG_ADMIN_URL
+
+    threads = 2
+    smtp_server.handler.data_delay = 0.03
+    topic = make_topic(session)
+    people = [make_contact(session, f"pg{i}@example.org", topics=[topic]) for i in range(150)]
+    campaign = make_campaign(session, topic)
+    session.commit()
+    database = make_url(settings.database_url).database
+    worker = start_worker(
+        settings.with_(mail_url=smtp_server.url), threads=threads, stuck_after_seconds="2"
+    )
+    terminated = []
+    try:
+        tasks.launch(campaign.id)
+        session.commit()  # this test's own connection goes back to the pool, not killed mid-use
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            for after in (20, 80):
+                deadline = time.monotonic() + 60
+                while len(smtp_server.received) < after:
+                    assert time.monotonic() < deadline, "mail stopped arriving"
+                    time.sleep(0.02)
+                rows = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (database,),
+                ).fetchall()
+                terminated.append(len(rows))
+        wait_until_sent(session, campaign, timeout=120)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=60)
+
+    assert all(n > 0 for n in terminated), terminated
+    counts = Counter(r.recipients[0] for r in smtp_server.received)
+    assert set(counts) == {p.email for p in people}
+    assert sum(n - 1 for n in counts.values()) <= len(terminated) * threads * WRITE_BACK_EVERY
+    statuses = Counter(session.scalars(select(Delivery.status)))
+    assert statuses == {DeliveryStatus.SENT: len(people)}
+    assert worker.returncode == 0, stderr

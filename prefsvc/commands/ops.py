@@ -84,7 +84,11 @@ def worker_command(processes: int | None, threads: int | None) -> None:
         )
     from prefsvc import workers
 
-    workers.run(processes or settings.worker_processes, threads or settings.worker_threads)
+    workers.run(
+        processes or settings.worker_processes,
+        threads or settings.worker_threads,
+        log_format=settings.log_format,
+    )
 
 
 @click.command("scheduler")

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 
-from prefsvc import tasks
+from prefsvc import clock, tasks
 from prefsvc.extensions import db
 from prefsvc.metrics import DatabaseCollector
 
@@ -52,5 +52,5 @@ def _check_broker() -> str:
 def metrics():
     """Prometheus exposition of the figures in the shared database and broker."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DatabaseCollector(db.session, tasks.queue().depth()))
+    registry.register(DatabaseCollector(db.session, tasks.queue().depth(), now=clock.now()))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)

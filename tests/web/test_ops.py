@@ -43,3 +43,45 @@ def test_metrics_expose_deliveries_and_queue_depth(session, client, clock):
     assert 'prefsvc_deliveries_open{state="queued"} 3.0' in text
     assert 'prefsvc_campaigns{status="sending"} 1.0' in text
     assert "prefsvc_queue_depth" in text
+
+
+class _RefusingSome:
+    """A transport that refuses one address for good and accepts the others."""
+
+    def send(self, *, sender, recipients, message):
+        from prefsvc.transport import PermanentFailure
+
+        if recipients[0].startswith("gone"):
+            raise PermanentFailure(550, "5.1.1 No such user")
+
+    def close(self):
+        pass
+
+
+@pytest.mark.all_databases
+def test_metrics_count_sent_and_failed_by_reason_and_the_send_rate(
+    session, settings, client, clock
+):
+
+    from sqlalchemy import select
+
+    from prefsvc import sending
+    from prefsvc.models import Delivery
+
+    topic = make_topic(session)
+    for address in ("a@example.org", "b@example.org", "gone@example.org"):
+        make_contact(session, address, topics=[topic])
+    campaign = make_campaign(session, topic)
+    campaigns.start(session, campaign, now=clock(), today=clock().date(), years=5)
+    session.commit()
+    ids = list(session.scalars(select(Delivery.id)))
+    sending.deliver(session, ids, settings=settings, now=clock, transport=_RefusingSome())
+
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'prefsvc_messages_total{reason="",state="sent"} 2.0' in text
+    assert 'prefsvc_messages_total{reason="rejected",state="failed"} 1.0' in text
+    assert f"prefsvc_send_rate {2 / 60!r}" in text
+    assert "gone@example.org" not in text
+
+    clock.advance(seconds=61)
+    assert "prefsvc_send_rate 0.0" in client.get("/metrics").get_data(as_text=True)

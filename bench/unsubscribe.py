@@ -1,0 +1,336 @@
+"""Benchmark: one-click unsubscribes at a steady rate while a campaign is being sent.
+
+PostgreSQL + Redis; the app under gunicorn on 127.0.0.1 only; two `prefsvc worker` processes
+sending a campaign into Postfix's smtp-sink, held to ``--campaign-rate`` msg/s (RATE_LIMIT) so
+that the campaign goes on during the whole run. The load is open-loop: request ``i`` is due at
+``start + i / rate`` and its latency is counted from then, so a slow server cannot hide its
+queueing. The run is bounded: ``rate × seconds`` requests, then it stops by itself.
+
+Prints p50/p99 latency and errors, then checks in the database that every unsubscribe was
+recorded (once, however often it was posted) and that nobody whose unsubscribe had been
+answered before their batch was claimed got the mail. Targets (issue #5): p99 < 50 ms,
+0 errors, 0 lost, 0 mailed after unsubscribing.
+
+    .venv/bin/python bench/unsubscribe.py [--rate 200] [--seconds 60] [--contacts 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.campaign import PG_ADMIN, _seed, free_port, prefsvc_env, start_sink  # noqa: E402
+from bench.newsletter import newsletter_html  # noqa: E402
+
+HOST = "127.0.0.1"
+
+
+def wait_for_http(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection(HOST, port, timeout=2)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"gunicorn did not answer on {HOST}:{port}")
+
+
+class Load:
+    """Open-loop POSTs from a pool of keep-alive connections; results kept per request."""
+
+    def __init__(self, port: int, paths: list[str], rate: float, clients: int) -> None:
+        self.port, self.paths, self.rate = port, paths, rate
+        self.latencies: list[float] = [float("nan")] * len(paths)
+        self.answered_at: list[datetime | None] = [None] * len(paths)  # wall clock, UTC
+        self.errors: list[str] = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=clients)
+
+    def _connection(self) -> http.client.HTTPConnection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = http.client.HTTPConnection(
+                HOST, self.port, timeout=10
+            )
+        return connection
+
+    def _post(self, i: int, due: float) -> None:
+        body = b"List-Unsubscribe=One-Click"
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        for attempt in (1, 2):  # a keep-alive connection the server closed: open a new one
+            connection = self._connection()
+            try:
+                connection.request("POST", self.paths[i], body=body, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                break
+            except (ConnectionError, http.client.HTTPException, OSError) as exc:
+                connection.close()
+                self._local.connection = None
+                if attempt == 2:
+                    with self._lock:
+                        self.errors.append(f"request {i}: {type(exc).__name__}")
+                    return
+        self.latencies[i] = time.perf_counter() - due
+        if response.status == 200:
+            self.answered_at[i] = datetime.now(UTC)
+        else:
+            with self._lock:
+                self.errors.append(f"request {i}: HTTP {response.status}")
+
+    def run(self) -> float:
+        start = time.perf_counter() + 0.1
+        for i in range(len(self.paths)):
+            due = start + i / self.rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            self._pool.submit(self._post, i, due)
+        self._pool.shutdown(wait=True)
+        return time.perf_counter() - start
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(v for v in values if v == v)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rate", type=float, default=200, help="POSTs per second")
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--contacts", type=int, default=10_000)
+    parser.add_argument("--campaign-rate", default="170/s", help="RATE_LIMIT of the campaign")
+    parser.add_argument("--port", type=int, default=5005, help="gunicorn port on 127.0.0.1")
+    parser.add_argument("--gunicorn-workers", type=int, default=2)
+    parser.add_argument("--gunicorn-threads", type=int, default=8)
+    parser.add_argument("--clients", type=int, default=32, help="client connections")
+    args = parser.parse_args()
+
+    total = int(args.rate * args.seconds)
+    sink_port = free_port()
+    sink = start_sink(sink_port)
+    db_name = f"prefsvc_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{db_name}"')
+    workdir = Path(tempfile.mkdtemp(prefix="prefsvc-bench-"))
+    env = prefsvc_env(db_name, workdir, sink_port) | {
+        "PREFSVC_BASE_URL": f"http://{HOST}:{args.port}",
+        "PREFSVC_RATE_LIMIT": args.campaign_rate,
+    }
+    os.environ.update(env)
+    processes: list[subprocess.Popen] = []
+    try:
+        from flask_migrate import upgrade
+        from sqlalchemy import func, select
+
+        from prefsvc import campaigns, create_app, tasks
+        from prefsvc.extensions import db
+        from prefsvc.models import (
+            Campaign,
+            CampaignStatus,
+            ConsentEvent,
+            Contact,
+            Delivery,
+            DeliveryStatus,
+            EventKind,
+            Subscription,
+            SubscriptionStatus,
+        )
+        from prefsvc.settings import current_settings
+        from prefsvc.tokens import Signer
+
+        app = create_app()
+        with app.app_context():
+            upgrade(directory=app.extensions["migrate"].directory)
+            _seed(db, args.contacts)
+            campaign = campaigns.create(
+                db.session,
+                topic_slug="bench",
+                variants={"nl": ("Nieuwe opleidingen", newsletter_html(), None)},
+            )
+            db.session.commit()
+            campaign_id, topic_id = campaign.id, campaign.topic_id
+            signer = Signer(current_settings().secret_keys)
+            people = db.session.execute(select(Contact.id, Contact.public_id)).all()
+            db.session.commit()
+            # Half the contacts leave, each link posted twice (repeat-safe), in random order.
+            random.seed(5)
+            leavers = random.sample(people, min(len(people), max(1, total // 2)))
+            targets = [leavers[i % len(leavers)] for i in range(total)]
+            random.shuffle(targets)
+            paths = [f"/u/{signer.unsubscribe_token(p.public_id, topic_id)}" for p in targets]
+
+            server_env = env | {"PYTHONPATH": str(ROOT)}
+            processes.append(
+                subprocess.Popen(
+                    [
+                        str(ROOT / ".venv/bin/gunicorn"),
+                        "-w",
+                        str(args.gunicorn_workers),
+                        "-k",
+                        "gthread",
+                        "--threads",
+                        str(args.gunicorn_threads),
+                        "-b",
+                        f"{HOST}:{args.port}",
+                        "--keep-alive",
+                        "30",
+                        "wsgi:app",
+                    ],
+                    env=server_env,
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            processes.append(
+                subprocess.Popen(
+                    [str(ROOT / ".venv/bin/prefsvc"), "worker", "--processes", "2"]
+                    + ["--threads", "4"],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            wait_for_http(args.port)
+            time.sleep(3)  # let the worker processes boot
+
+            audience = tasks.launch(campaign_id)
+            db.session.commit()
+            load = Load(args.port, paths, args.rate, args.clients)
+            elapsed = load.run()
+            sending_when_load_ended = db.session.get(Campaign, campaign_id).status
+            db.session.commit()
+
+            deadline = time.monotonic() + 600
+            while True:
+                db.session.expire_all()
+                status = db.session.get(Campaign, campaign_id).status
+                db.session.commit()
+                if status is not CampaignStatus.SENDING or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+
+            # --- checks in the database ---------------------------------------------------
+            first_answer: dict[int, datetime] = {}
+            for target, answered in zip(targets, load.answered_at, strict=True):
+                if answered is not None and (
+                    target.id not in first_answer or answered < first_answer[target.id]
+                ):
+                    first_answer[target.id] = answered
+            leaver_ids = [p.id for p in leavers]
+            unsubscribed = set(
+                db.session.scalars(
+                    select(Subscription.contact_id).where(
+                        Subscription.topic_id == topic_id,
+                        Subscription.status == SubscriptionStatus.UNSUBSCRIBED,
+                    )
+                )
+            )
+            events = dict(
+                db.session.execute(
+                    select(ConsentEvent.contact_id, func.count())
+                    .where(
+                        ConsentEvent.kind == EventKind.UNSUBSCRIBED,
+                        ConsentEvent.topic_id == topic_id,
+                        ConsentEvent.channel == "one-click",
+                    )
+                    .group_by(ConsentEvent.contact_id)
+                ).all()
+            )
+            lost = [c for c in first_answer if c not in unsubscribed or not events.get(c)]
+            doubled = [c for c in first_answer if events.get(c, 0) > 1]
+            mailed_after = 0
+            mailed_before_answer = 0
+            for contact_id, status, claimed_at in db.session.execute(
+                select(Delivery.contact_id, Delivery.status, Delivery.claimed_at).where(
+                    Delivery.campaign_id == campaign_id, Delivery.contact_id.in_(leaver_ids)
+                )
+            ):
+                answered = first_answer.get(contact_id)
+                if status is DeliveryStatus.SENT and answered is not None:
+                    if claimed_at > answered:
+                        mailed_after += 1  # their batch was claimed after the 200 OK: a bug
+                    else:
+                        mailed_before_answer += 1  # their batch went first: allowed
+            report = campaigns.stats(
+                db.session, campaigns.get(db.session, campaign_id), today=date_today(), years=5
+            )
+            db.session.commit()
+            db.engine.dispose()
+            tasks.queue().broker.close()
+
+        ok = [v for v, a in zip(load.latencies, load.answered_at, strict=True) if a is not None]
+        print(
+            f"{total} one-click POSTs at {args.rate:.0f}/s for {args.seconds:.0f} s "
+            f"(took {elapsed:.1f} s) against gunicorn "
+            f"({args.gunicorn_workers} gthread workers x {args.gunicorn_threads} threads) "
+            f"while a {audience}-recipient campaign was sending at {args.campaign_rate} "
+            f"(still sending when the load ended: "
+            f"{sending_when_load_ended is CampaignStatus.SENDING})"
+        )
+        print(
+            f"  latency p50 {percentile(ok, 50) * 1000:.1f} ms, "
+            f"p99 {percentile(ok, 99) * 1000:.1f} ms, "
+            f"max {max(ok, default=float('nan')) * 1000:.1f} ms | errors {len(load.errors)}"
+            + (f" (first: {load.errors[0]})" if load.errors else "")
+        )
+        print(
+            f"  unsubscribed contacts {len(first_answer)}, lost {len(lost)}, "
+            f"recorded twice in the ledger (two POSTs at once) {len(doubled)} | "
+            f"mailed after their unsubscribe was answered {mailed_after}, "
+            f"mailed before they unsubscribed (batch claimed first) {mailed_before_answer} | "
+            f"campaign {report['status']}: "
+            f"sent {report['sent']}, excluded {report['excluded']}"
+        )
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        sink.terminate()
+        sink.wait(10)
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def date_today():
+    from datetime import date
+
+    return date.today()
+
+
+if __name__ == "__main__":
+    main()

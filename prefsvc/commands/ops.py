@@ -61,6 +61,8 @@ def _print_links(settings, host: str, port: int, admin_login: tuple[str, str]) -
         lines.append(("one-click unsubscribe page", unsubscribe))
     username, password = admin_login
     lines.append(("admin UI", f"{base}/admin/  (user {username!r}, password {password!r})"))
+    lines.append(("sign-in link by email (no old mail)", f"{base}/p"))
+    lines.append(("API docs (key: prefsvc apikeys create)", f"{base}/api/v1/docs"))
     lines.append(("health", f"{base}/healthz"))
     lines.append(("metrics", f"{base}/metrics"))
     lines.append(("campaign figures", ".venv/bin/prefsvc campaigns show 1 --json"))

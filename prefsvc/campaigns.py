@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Select, and_, case, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from prefsvc import audience, topics
+from prefsvc import audience, paging, topics
 from prefsvc.errors import CampaignStateError, InvalidInput, NotFound
 from prefsvc.models import (
     Campaign,
@@ -377,8 +377,6 @@ def search(
     query = select(Campaign)
     if status:
         query = query.where(Campaign.status == CampaignStatus(status))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(Campaign.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    return paging.one_page(
+        session, query, order_by=[Campaign.id.desc()], page=page, per_page=per_page
     )
-    return list(rows), total

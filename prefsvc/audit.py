@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from prefsvc import paging
 from prefsvc.models import AuditEvent
 
 _ADDRESS = re.compile(r"[^\s@]+@[^\s@]+")
@@ -87,13 +88,14 @@ def recent(
         query = query.where(AuditEvent.actor == actor)
     if action:
         query = query.where(AuditEvent.action == action)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = session.scalars(
-        query.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+    items, total = paging.one_page(
+        session,
+        query,
+        order_by=[AuditEvent.occurred_at.desc(), AuditEvent.id.desc()],
+        page=page,
+        per_page=per_page,
     )
-    return AuditPage(list(items), total, page, per_page)
+    return AuditPage(items, total, page, per_page)
 
 
 def describe(event: AuditEvent) -> dict[str, Any]:

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, literal, select, update
+from sqlalchemy import Select, and_, case, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from prefsvc import audience, topics
+from prefsvc import audience, paging, topics
 from prefsvc.errors import CampaignStateError, InvalidInput, NotFound
 from prefsvc.models import (
     Campaign,
@@ -184,26 +184,35 @@ def _unsubscribes(session: Session, campaign: Campaign) -> int:
     """Count recipients who left the topic (or everything) after this campaign reached them."""
     return (
         session.scalar(
-            select(func.count(func.distinct(ConsentEvent.contact_id)))
-            .select_from(Delivery)
-            .join(
-                ConsentEvent,
-                and_(
-                    ConsentEvent.contact_id == Delivery.contact_id,
-                    ConsentEvent.occurred_at >= Delivery.sent_at,
-                ),
-            )
-            .where(
-                Delivery.campaign_id == campaign.id,
-                Delivery.status == DeliveryStatus.SENT,
-                (
-                    (ConsentEvent.kind == EventKind.UNSUBSCRIBED)
-                    & (ConsentEvent.topic_id == campaign.topic_id)
-                )
-                | (ConsentEvent.kind == EventKind.OBJECTION),
-            )
+            _left_after_sending(func.count(func.distinct(ConsentEvent.contact_id)), campaign)
         )
         or 0
+    )
+
+
+def _left_after_sending(column: Any, campaign: Campaign) -> Select[Any]:
+    """Select ``column`` over this campaign's sent deliveries joined to the recipient's later
+    unsubscribe from its topic or objection, so ``stats`` and ``timeline`` count the same people.
+    """
+    return (
+        select(column)
+        .select_from(Delivery)
+        .join(
+            ConsentEvent,
+            and_(
+                ConsentEvent.contact_id == Delivery.contact_id,
+                ConsentEvent.occurred_at >= Delivery.sent_at,
+            ),
+        )
+        .where(
+            Delivery.campaign_id == campaign.id,
+            Delivery.status == DeliveryStatus.SENT,
+            (
+                (ConsentEvent.kind == EventKind.UNSUBSCRIBED)
+                & (ConsentEvent.topic_id == campaign.topic_id)
+            )
+            | (ConsentEvent.kind == EventKind.OBJECTION),
+        )
     )
 
 
@@ -353,25 +362,9 @@ def timeline(session: Session, campaign: Campaign) -> list[tuple[datetime, str]]
         )
     ).scalars()
     left = session.execute(
-        select(func.min(ConsentEvent.occurred_at))
-        .select_from(Delivery)
-        .join(
-            ConsentEvent,
-            and_(
-                ConsentEvent.contact_id == Delivery.contact_id,
-                ConsentEvent.occurred_at >= Delivery.sent_at,
-            ),
+        _left_after_sending(func.min(ConsentEvent.occurred_at), campaign).group_by(
+            Delivery.contact_id
         )
-        .where(
-            Delivery.campaign_id == campaign.id,
-            Delivery.status == DeliveryStatus.SENT,
-            (
-                (ConsentEvent.kind == EventKind.UNSUBSCRIBED)
-                & (ConsentEvent.topic_id == campaign.topic_id)
-            )
-            | (ConsentEvent.kind == EventKind.OBJECTION),
-        )
-        .group_by(Delivery.contact_id)
     ).scalars()
     points = [(when, "sent") for when in sent] + [(when, "unsubscribed") for when in left]
     return sorted(points)
@@ -384,8 +377,6 @@ def search(
     query = select(Campaign)
     if status:
         query = query.where(Campaign.status == CampaignStatus(status))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(Campaign.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    return paging.one_page(
+        session, query, order_by=[Campaign.id.desc()], page=page, per_page=per_page
     )
-    return list(rows), total

@@ -13,10 +13,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from prefsvc import window
+from prefsvc import paging, window
 from prefsvc.errors import InvalidInput, NotFound
 from prefsvc.models import (
     ConsentEvent,
@@ -164,14 +164,15 @@ def listing(
         query = query.where(Contact.language == Language(language))
     if status:
         query = query.where(Contact.status == ContactStatus(status))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = session.scalars(
-        query.order_by(Contact.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-        .options(selectinload(Contact.subscriptions).joinedload(Subscription.topic))
+    items, total = paging.one_page(
+        session,
+        query,
+        order_by=[Contact.id],
+        page=page,
+        per_page=per_page,
+        options=[selectinload(Contact.subscriptions).joinedload(Subscription.topic)],
     )
-    return ContactPage(list(items), total, page, per_page)
+    return ContactPage(items, total, page, per_page)
 
 
 def profile(contact: Contact, *, window_years: int) -> dict[str, object]:

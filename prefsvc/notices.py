@@ -17,9 +17,9 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
-from babel.support import Translations
 from sqlalchemy.orm import Session
 
+from prefsvc import rendering
 from prefsvc.models import Contact
 from prefsvc.settings import Settings
 
@@ -90,25 +90,9 @@ def deliver(
 
 
 @lru_cache(maxsize=8)
-def _translations(language: str) -> Translations:
-    from prefsvc import PACKAGE_DIR
-
-    return Translations.load(str(PACKAGE_DIR / "translations"), [language])
-
-
-@lru_cache(maxsize=8)
 def _environment(language: str) -> jinja2.Environment:
     """Return our own (trusted) environment for notice templates, in one language's catalog."""
-    from prefsvc import resource_dir
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(resource_dir("templates") / "notices")),
-        autoescape=jinja2.select_autoescape(["html"]),
-        extensions=["jinja2.ext.i18n"],
-        keep_trailing_newline=True,
-    )
-    env.install_gettext_translations(_translations(language), newstyle=True)
-    return env
+    return rendering.trusted_environment("notices", language, keep_trailing_newline=True)
 
 
 def render(name: str, language: str, /, **context: Any) -> str:
@@ -118,7 +102,7 @@ def render(name: str, language: str, /, **context: Any) -> str:
 
 def translate(language: str, message: str, **values: Any) -> str:
     """Return ``message`` (marked with ``N_`` where it is written) in ``language``."""
-    text = _translations(language).gettext(message)
+    text = rendering.catalog(language).gettext(message)
     return text % values if values else text
 
 

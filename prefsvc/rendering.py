@@ -14,6 +14,7 @@ import re
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import jinja2
 import lxml.html
@@ -103,18 +104,35 @@ def _sandboxes() -> tuple[SandboxedEnvironment, SandboxedEnvironment]:
 
 
 @lru_cache(maxsize=8)
-def _footer_env(language: str) -> jinja2.Environment:
-    """Return our own (trusted) environment for the footer, with this language's catalog."""
-    from prefsvc import PACKAGE_DIR, resource_dir
+def catalog(language: str) -> Translations:
+    """Return one language's message catalog, for mail rendered outside a request."""
+    from prefsvc import PACKAGE_DIR
+
+    return Translations.load(str(PACKAGE_DIR / "translations"), [language])
+
+
+def trusted_environment(folder: str, language: str, **options: Any) -> jinja2.Environment:
+    """Return an environment for our own (trusted) templates in ``templates/<folder>``.
+
+    Unlike the sandboxes for marketing templates: HTML autoescaped, gettext from the catalog
+    of ``language`` (footers and notices are rendered by workers, outside any request).
+    """
+    from prefsvc import resource_dir
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(resource_dir("templates") / "mail")),
+        loader=jinja2.FileSystemLoader(str(resource_dir("templates") / folder)),
         autoescape=jinja2.select_autoescape(["html"]),
         extensions=["jinja2.ext.i18n"],
+        **options,
     )
-    translations = Translations.load(str(PACKAGE_DIR / "translations"), [language])
-    env.install_gettext_translations(translations, newstyle=True)
+    env.install_gettext_translations(catalog(language), newstyle=True)
     return env
+
+
+@lru_cache(maxsize=8)
+def _footer_env(language: str) -> jinja2.Environment:
+    """Return our own (trusted) environment for the footer, with this language's catalog."""
+    return trusted_environment("mail", language)
 
 
 def _protect(source: str) -> tuple[str, list[str]]:

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from prefsvc import consent, contacts, notices, suppression, window
+from prefsvc import consent, contacts, notices, paging, suppression, window
 from prefsvc.errors import InvalidInput, InvalidToken, NotFound, RequestStateError
 from prefsvc.models import (
     Campaign,
@@ -165,13 +165,13 @@ def requests(
         query = query.where(RightsRequest.status == RightsStatus(status))
     if open_only:
         query = query.where(RightsRequest.status.in_(OPEN_STATES))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(RightsRequest.due_on, RightsRequest.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+    return paging.one_page(
+        session,
+        query,
+        order_by=[RightsRequest.due_on, RightsRequest.id],
+        page=page,
+        per_page=per_page,
     )
-    return list(rows), total
 
 
 def contact_public_ids(session: Session, requests: Iterable[RightsRequest]) -> dict[int, str]:

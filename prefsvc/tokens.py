@@ -59,25 +59,14 @@ class Signer:
         return self._unsubscribe.dumps([public_id, topic_id])
 
     def read_unsubscribe(self, token: str) -> UnsubscribeClaim:
-        data = _loads(self._unsubscribe, token)
-        if (
-            not isinstance(data, list)
-            or len(data) != 2
-            or not isinstance(data[0], str)
-            or not isinstance(data[1], int)
-            or isinstance(data[1], bool)
-        ):
-            raise InvalidToken()
-        return UnsubscribeClaim(public_id=data[0], topic_id=data[1])
+        public_id, topic_id = _id_and_number(_loads(self._unsubscribe, token))
+        return UnsubscribeClaim(public_id=public_id, topic_id=topic_id)
 
     def preferences_token(self, public_id: str) -> str:
         return self._preferences.dumps(public_id)
 
     def read_preferences(self, token: str) -> str:
-        data = _loads(self._preferences, token)
-        if not isinstance(data, str):
-            raise InvalidToken()
-        return data
+        return _public_id(_loads(self._preferences, token))
 
     def signin_token(self, public_id: str, request_id: int | None, *, now: datetime) -> str:
         """Sign a link valid for ``SIGNIN_VALID`` from ``now`` (the app's clock, not the OS's)."""
@@ -92,25 +81,15 @@ class Signer:
         issued = issued.astimezone(UTC)
         if not issued - CLOCK_SKEW <= now <= issued + SIGNIN_VALID:
             raise InvalidToken()
-        if (
-            not isinstance(data, list)
-            or len(data) != 2
-            or not isinstance(data[0], str)
-            or not isinstance(data[1], int)
-            or isinstance(data[1], bool)
-        ):
-            raise InvalidToken()
-        return SigninClaim(public_id=data[0], request_id=data[1] or None, issued_at=issued)
+        public_id, request_id = _id_and_number(data)
+        return SigninClaim(public_id=public_id, request_id=request_id or None, issued_at=issued)
 
     def renewal_token(self, public_id: str) -> str:
         """Sign the link of a re-permission mail: it names only the contact's public id."""
         return self._renewal.dumps(public_id)
 
     def read_renewal(self, token: str) -> str:
-        data = _loads(self._renewal, token)
-        if not isinstance(data, str):
-            raise InvalidToken()
-        return data
+        return _public_id(_loads(self._renewal, token))
 
 
 def _loads(serializer: URLSafeSerializer, token: str, **options: object) -> object:
@@ -122,6 +101,26 @@ def _loads(serializer: URLSafeSerializer, token: str, **options: object) -> obje
         raise InvalidToken() from None
     _refuse_non_canonical(token)
     return data
+
+
+def _public_id(data: object) -> str:
+    """Return the payload of a link that names only a contact's public id."""
+    if not isinstance(data, str):
+        raise InvalidToken()
+    return data
+
+
+def _id_and_number(data: object) -> tuple[str, int]:
+    """Return ``[public_id, n]`` from a payload; a bool is no number, whatever Python says."""
+    if (
+        not isinstance(data, list)
+        or len(data) != 2
+        or not isinstance(data[0], str)
+        or not isinstance(data[1], int)
+        or isinstance(data[1], bool)
+    ):
+        raise InvalidToken()
+    return data[0], data[1]
 
 
 def _refuse_non_canonical(token: str) -> None:

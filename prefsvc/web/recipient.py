@@ -40,6 +40,7 @@ from prefsvc.extensions import csrf, db, limiter
 from prefsvc.models import Contact, RightsKind, RightsRequest, Topic
 from prefsvc.settings import SETTINGS_KEY, current_settings
 from prefsvc.tokens import Signer
+from prefsvc.web.request_logs import RedactedInRequestLogs
 
 bp = Blueprint("recipient", __name__)
 SIGNER_KEY = "prefsvc.signer"
@@ -89,30 +90,17 @@ per_address_on_signin = limiter.limit(
 )
 
 
-# Loggers that write request paths: the dev server's, gunicorn's access log and Flask's own.
-PATH_LOGGERS = ("werkzeug", "gunicorn.access", "prefsvc")
-
-
-class RedactTokens(logging.Filter):
+class RedactTokens(RedactedInRequestLogs):
     """Replace link tokens in logged request paths: a token in a log is a working link."""
 
     PATTERN = re.compile(r"(?<=[\s\"'])/([up])/[^/\s?\"']+")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = self.PATTERN.sub(r"/\1/[token]", message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
+    REPLACEMENT = r"/\1/[token]"
 
 
 @bp.record_once
 def _set_up(state: BlueprintSetupState) -> None:
     state.app.extensions[SIGNER_KEY] = Signer(state.app.extensions[SETTINGS_KEY].secret_keys)
-    for name in PATH_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactTokens) for f in logger.filters):
-            logger.addFilter(RedactTokens())
+    RedactTokens.install()
 
 
 @bp.app_context_processor

@@ -7,7 +7,6 @@ one-click unsubscribe. Every bad token gets the same 404, and the page is never 
 
 from __future__ import annotations
 
-import logging
 import re
 from datetime import timedelta
 
@@ -21,32 +20,23 @@ from prefsvc.extensions import csrf, db
 from prefsvc.models import Contact
 from prefsvc.settings import SETTINGS_KEY, current_settings
 from prefsvc.tokens import Signer
+from prefsvc.web.request_logs import RedactedInRequestLogs
 
 bp = Blueprint("renewal", __name__)
 SIGNER_KEY = "prefsvc.renewal.signer"
-PATH_LOGGERS = ("werkzeug", "gunicorn.access", "prefsvc")
 
 
-class RedactRenewalTokens(logging.Filter):
+class RedactRenewalTokens(RedactedInRequestLogs):
     """Replace renewal tokens in logged request paths: a token in a log is a working link."""
 
     PATTERN = re.compile(r"(?<=[\s\"'])/r/[^/\s?\"']+")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = self.PATTERN.sub("/r/[token]", message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
+    REPLACEMENT = "/r/[token]"
 
 
 @bp.record_once
 def _set_up(state: BlueprintSetupState) -> None:
     state.app.extensions[SIGNER_KEY] = Signer(state.app.extensions[SETTINGS_KEY].secret_keys)
-    for name in PATH_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactRenewalTokens) for f in logger.filters):
-            logger.addFilter(RedactRenewalTokens())
+    RedactRenewalTokens.install()
 
 
 @bp.after_request

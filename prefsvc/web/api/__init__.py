@@ -9,7 +9,6 @@ error is an RFC 9457 problem (``problems``).
 from __future__ import annotations
 
 import http
-import logging
 import re
 
 from flask import Flask, Response, request
@@ -20,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from prefsvc.errors import PrefsvcError
 from prefsvc.web.api import auth, problems
 from prefsvc.web.api.schemas import ProblemSchema
+from prefsvc.web.request_logs import RedactedInRequestLogs
 
 PREFIX = "/api/v1"
 EXTENSION_KEY = "prefsvc.api"
@@ -61,26 +61,11 @@ def blueprint(
     return bp
 
 
-class RedactAddresses(logging.Filter):
+class RedactAddresses(RedactedInRequestLogs):
     """Hide addresses in logged request lines (a search ``?q=ana@example.org`` puts one there)."""
 
     PATTERN = re.compile(r"[^\s/?&=\"']+(?:@|%40)[^\s&\"']+", re.IGNORECASE)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = self.PATTERN.sub("[address]", message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-def _redact_addresses_in_request_logs() -> None:
-    from prefsvc.web.recipient import PATH_LOGGERS
-
-    for name in PATH_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactAddresses) for f in logger.filters):
-            logger.addFilter(RedactAddresses())
+    REPLACEMENT = "[address]"
 
 
 def _refuse_other_media_types(expected: str) -> Response | None:
@@ -127,5 +112,5 @@ def init_app(app: Flask) -> None:
             api.register_blueprint(bp)
             csrf.exempt(bp)
     app.extensions[EXTENSION_KEY] = api
-    _redact_addresses_in_request_logs()
+    RedactAddresses.install()
     app.register_blueprint(docs.bp)

@@ -53,4 +53,4 @@ def metrics():
     """Prometheus exposition of the figures in the shared database and broker."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(db.session, tasks.queue().depth(), now=clock.now()))
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

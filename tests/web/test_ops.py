@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from prefsvc import campaigns
 from tests.factories import make_campaign, make_contact, make_topic
@@ -38,8 +39,10 @@ def test_metrics_expose_deliveries_and_queue_depth(session, client, clock):
     campaigns.start(session, campaign, now=clock(), today=clock().date(), years=5)
     session.commit()
 
-    text = client.get("/metrics").get_data(as_text=True)
+    response = client.get("/metrics")
+    text = response.get_data(as_text=True)
 
+    assert response.headers["Content-Type"] == CONTENT_TYPE_LATEST  # what Prometheus expects
     assert 'prefsvc_deliveries_open{state="queued"} 3.0' in text
     assert 'prefsvc_campaigns{status="sending"} 1.0' in text
     assert "prefsvc_queue_depth" in text

@@ -29,6 +29,14 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
 
 
+def explicit_language() -> str | None:
+    """Return the language the person picked on the page (a ``?lang=`` link), if any."""
+    from prefsvc import LANGUAGES
+
+    chosen = request.args.get("lang")
+    return chosen if chosen in LANGUAGES else None
+
+
 def _security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)

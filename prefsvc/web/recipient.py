@@ -33,13 +33,14 @@ from flask_babel import get_locale, refresh
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import HTTPException
 
-from prefsvc import LANGUAGES, clock, consent, preferences, rights, signin, tasks
+from prefsvc import clock, consent, preferences, rights, signin, tasks
 from prefsvc.acknowledgements import OPTOUT
 from prefsvc.errors import InvalidInput, InvalidToken, RequestStateError, Suppressed
 from prefsvc.extensions import csrf, db, limiter
 from prefsvc.models import Contact, RightsKind, RightsRequest, Topic
 from prefsvc.settings import SETTINGS_KEY, current_settings
 from prefsvc.tokens import Signer
+from prefsvc.web import explicit_language
 from prefsvc.web.request_logs import RedactedInRequestLogs
 
 bp = Blueprint("recipient", __name__)
@@ -158,14 +159,9 @@ def _notify(kind: str, contact_id: int, params: dict[str, Any]) -> None:
         log.exception("could not queue notice %s for contact %s", kind, contact_id)
 
 
-def _explicit_language() -> str | None:
-    chosen = request.args.get("lang")
-    return chosen if chosen in LANGUAGES else None
-
-
 def _speak_to(contact: Contact) -> None:
     """Answer in the language asked for on this page view, else the contact's own."""
-    g.locale = _explicit_language() or contact.language.value
+    g.locale = explicit_language() or contact.language.value
     refresh()
 
 
@@ -222,12 +218,12 @@ def _unsubscribe_page(token: str, contact: Contact, topic: Topic, state: str) ->
         state=state,
         topic=topic,
         token=token,
-        lang=_explicit_language(),
+        lang=explicit_language(),
         lang_base=url_for("recipient.unsubscribe_page", token=token),
         preferences_url=url_for(
             "recipient.preferences_page",
             token=_signer().preferences_token(contact.public_id),
-            lang=_explicit_language(),
+            lang=explicit_language(),
         ),
     )
 
@@ -324,7 +320,7 @@ def _preferences_page(token: str, visit: Visit, *, errors: dict[str, str] | None
         history=preferences.history(db.session, contact),
         notices=get_flashed_messages(),
         errors=errors or {},
-        form_url=url_for("recipient.preferences_page", token=token, lang=_explicit_language()),
+        form_url=url_for("recipient.preferences_page", token=token, lang=explicit_language()),
         lang_base=url_for("recipient.preferences_page", token=token),
     )
 
@@ -345,7 +341,7 @@ def save_preferences(token: str) -> Response | str:
     now, today = clock.now(), clock.today()
     settings = current_settings()
     key = settings.suppression_key
-    keep_language = _explicit_language()
+    keep_language = explicit_language()
     notify: list[tuple[str, dict[str, Any]]] = []
     try:
         if action == "save":
@@ -434,7 +430,7 @@ def _rights_request(token: str, visit: Visit, action: str) -> Response | str:
         db.session.commit()
         _notify(signin.KIND, contact.id, {"request_id": asked.id})
         flash("confirm_sent")
-        target = url_for("recipient.preferences_page", token=token, lang=_explicit_language())
+        target = url_for("recipient.preferences_page", token=token, lang=explicit_language())
         return redirect(target, code=303)
     else:
         request_row = preferences.ask_for(db.session, contact, action, settings=settings, now=now)

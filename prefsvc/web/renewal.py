@@ -10,16 +10,17 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from flask import Blueprint, Response, abort, current_app, g, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, render_template, url_for
 from flask.blueprints import BlueprintSetupState
 from flask_babel import format_date, refresh
 
-from prefsvc import LANGUAGES, clock, repermission, window
+from prefsvc import clock, repermission, window
 from prefsvc.errors import InvalidToken, Suppressed
 from prefsvc.extensions import csrf, db
 from prefsvc.models import Contact
 from prefsvc.settings import SETTINGS_KEY, current_settings
 from prefsvc.tokens import Signer
+from prefsvc.web import explicit_language
 from prefsvc.web.request_logs import RedactedInRequestLogs
 
 bp = Blueprint("renewal", __name__)
@@ -49,17 +50,12 @@ def _signer() -> Signer:
     return current_app.extensions[SIGNER_KEY]
 
 
-def _explicit_language() -> str | None:
-    chosen = request.args.get("lang")
-    return chosen if chosen in LANGUAGES else None
-
-
 def _target(token: str) -> Contact:
     try:
         contact = repermission.open_link(db.session, _signer(), token)
     except InvalidToken:
         abort(404)
-    g.locale = _explicit_language() or contact.language.value
+    g.locale = explicit_language() or contact.language.value
     refresh()
     return contact
 
@@ -80,12 +76,12 @@ def _page(token: str, contact: Contact, state: str | None = None) -> str:
         years=years,
         expires_on=format_date(expires, format="long"),
         last_day=format_date(expires - timedelta(days=1), format="long"),
-        action_url=url_for("renewal.page", token=token, lang=_explicit_language()),
+        action_url=url_for("renewal.page", token=token, lang=explicit_language()),
         lang_base=url_for("renewal.page", token=token),
         preferences_url=url_for(
             "recipient.preferences_page",
             token=_signer().preferences_token(contact.public_id),
-            lang=_explicit_language(),
+            lang=explicit_language(),
         ),
     )
 

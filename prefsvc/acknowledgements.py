@@ -71,5 +71,4 @@ def build_optout(
         return Notice(subject=gettext("Your unsubscription is confirmed"), text=text)
 
 
-def register() -> None:
-    notices.register(OPTOUT, build_optout)
+notices.register(OPTOUT, build_optout)

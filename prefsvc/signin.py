@@ -85,5 +85,4 @@ def build(
         return Notice(subject=subject, text=text)
 
 
-def register() -> None:
-    notices.register(KIND, build)
+notices.register(KIND, build)

@@ -163,11 +163,9 @@ def make_broker(settings: Settings, app: Flask) -> dramatiq.Broker:
 
 
 def init_app(app: Flask) -> None:
-    from prefsvc import acknowledgements, repermission, rights, signin  # noqa: F401 - they register notice kinds
+    # Imported for their notice kinds, which every worker must know.
+    from prefsvc import acknowledgements, repermission, rights, signin  # noqa: F401
     from prefsvc.settings import SETTINGS_KEY
-
-    acknowledgements.register()  # the notice kinds every worker must know
-    signin.register()
 
     settings: Settings = app.extensions[SETTINGS_KEY]
     broker = make_broker(settings, app)

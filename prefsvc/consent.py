@@ -42,12 +42,16 @@ def record(
     )
 
 
-def subscription(session: Session, contact: Contact, topic: Topic) -> Subscription | None:
-    return session.scalar(
-        select(Subscription).where(
-            Subscription.contact_id == contact.id, Subscription.topic_id == topic.id
-        )
+def subscription(
+    session: Session, contact: Contact, topic: Topic, *, lock: bool = False
+) -> Subscription | None:
+    """Return the contact's subscription row for the topic; ``lock`` holds it until commit."""
+    query = select(Subscription).where(
+        Subscription.contact_id == contact.id, Subscription.topic_id == topic.id
     )
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    return session.scalar(query)
 
 
 def touch_anchor(contact: Contact, today: date) -> None:
@@ -97,12 +101,7 @@ def unsubscribe(
     The subscription row is locked first: two one-click POSTs of the same link at the same
     moment (mail scanners, double clicks) then record one ledger event, not two.
     """
-    current = session.scalar(
-        select(Subscription)
-        .where(Subscription.contact_id == contact.id, Subscription.topic_id == topic.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    current = subscription(session, contact, topic, lock=True)
     if current is None:
         current = Subscription(contact=contact, topic=topic, status=SubscriptionStatus.UNSUBSCRIBED)
         session.add(current)

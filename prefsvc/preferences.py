@@ -283,13 +283,8 @@ def confirm_request(
     session: Session, contact: Contact, request_id: int, *, now: datetime
 ) -> RightsRequest:
     """Mark the person's own waiting copy or erasure request as verified by the email link."""
-    request = session.get(RightsRequest, request_id)
-    if (
-        request is None
-        or request.contact_id != contact.id
-        or request.kind not in ASKABLE
-        or request.status is not RightsStatus.RECEIVED
-    ):
+    request = waiting_request(session, contact, request_id)
+    if request is None:
         raise RequestStateError("no such request waiting for confirmation")
     return rights.mark_verified(session, request, now=now, verification="email-link")
 

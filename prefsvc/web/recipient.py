@@ -19,7 +19,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     g,
     get_flashed_messages,
@@ -38,13 +37,12 @@ from prefsvc.acknowledgements import OPTOUT
 from prefsvc.errors import InvalidInput, InvalidToken, RequestStateError, Suppressed
 from prefsvc.extensions import csrf, db, limiter
 from prefsvc.models import Contact, RightsKind, RightsRequest, Topic
-from prefsvc.settings import SETTINGS_KEY, current_settings
+from prefsvc.settings import current_settings
 from prefsvc.tokens import Signer
 from prefsvc.web import explicit_language
 from prefsvc.web.request_logs import RedactedInRequestLogs
 
 bp = Blueprint("recipient", __name__)
-SIGNER_KEY = "prefsvc.signer"
 LANGUAGE_NAMES = (("nl", "Nederlands"), ("fr", "Français"), ("en", "English"))
 log = logging.getLogger(__name__)
 LINKS = ("/u/", "/p/")
@@ -100,7 +98,6 @@ class RedactTokens(RedactedInRequestLogs):
 
 @bp.record_once
 def _set_up(state: BlueprintSetupState) -> None:
-    state.app.extensions[SIGNER_KEY] = Signer(state.app.extensions[SETTINGS_KEY].secret_keys)
     RedactTokens.install()
 
 
@@ -148,7 +145,10 @@ def _too_many(error: HTTPException) -> tuple[Response | str, int]:
 
 
 def _signer() -> Signer:
-    return current_app.extensions[SIGNER_KEY]
+    """The process's signer for the current keys, shared with the sending workers."""
+    from prefsvc import sending
+
+    return sending.signer(current_settings())
 
 
 def _notify(kind: str, contact_id: int, params: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from flask import Blueprint, Response, abort, current_app, g, render_template, url_for
+from flask import Blueprint, Response, abort, g, render_template, url_for
 from flask.blueprints import BlueprintSetupState
 from flask_babel import format_date, refresh
 
@@ -18,13 +18,12 @@ from prefsvc import clock, repermission, window
 from prefsvc.errors import InvalidToken, Suppressed
 from prefsvc.extensions import csrf, db
 from prefsvc.models import Contact
-from prefsvc.settings import SETTINGS_KEY, current_settings
+from prefsvc.settings import current_settings
 from prefsvc.tokens import Signer
 from prefsvc.web import explicit_language
 from prefsvc.web.request_logs import RedactedInRequestLogs
 
 bp = Blueprint("renewal", __name__)
-SIGNER_KEY = "prefsvc.renewal.signer"
 
 
 class RedactRenewalTokens(RedactedInRequestLogs):
@@ -36,7 +35,6 @@ class RedactRenewalTokens(RedactedInRequestLogs):
 
 @bp.record_once
 def _set_up(state: BlueprintSetupState) -> None:
-    state.app.extensions[SIGNER_KEY] = Signer(state.app.extensions[SETTINGS_KEY].secret_keys)
     RedactRenewalTokens.install()
 
 
@@ -47,7 +45,10 @@ def _no_store(response: Response) -> Response:
 
 
 def _signer() -> Signer:
-    return current_app.extensions[SIGNER_KEY]
+    """The process's signer for the current keys, shared with the sending workers."""
+    from prefsvc import sending
+
+    return sending.signer(current_settings())
 
 
 def _target(token: str) -> Contact:

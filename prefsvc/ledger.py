@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import JSON, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session
 
-from prefsvc.models import ConsentEvent, Contact, EventKind, LedgerHead, Topic
+from prefsvc.models import ConsentEvent, EventKind, LedgerHead, UTCDateTime
 
 GENESIS = "0" * 64
 HEAD_ID = 1
@@ -31,7 +31,6 @@ HEAD_ID = 1
 PERSONAL_KEYS = frozenset(
     {"email", "address", "first_name", "last_name", "name", "organisation", "old", "new"}
 )
-_SESSION_KEY = "prefsvc.ledger.head"
 
 
 def canonical(
@@ -59,6 +58,32 @@ def canonical(
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def around_seq(
+    *,
+    contact_id: int,
+    topic_id: int | None,
+    kind: str,
+    channel: str,
+    detail: dict[str, Any],
+    occurred_at: datetime,
+) -> tuple[str, str]:
+    """Return the canonical JSON before and after the ``seq`` value, for SQL to join around it.
+
+    ``seq`` sorts second to last, after ``detail``: the last ``"seq":0`` is always its own.
+    """
+    text = canonical(
+        seq=0,
+        contact_id=contact_id,
+        topic_id=topic_id,
+        kind=kind,
+        channel=channel,
+        detail=detail,
+        occurred_at=occurred_at,
+    ).decode()
+    before, _, after = text.rpartition('"seq":0')
+    return before + '"seq":', after
+
+
 def chain_hash(prev_hash: str, payload: bytes) -> str:
     """Return the hex SHA-256 of the previous hash followed by this event's canonical bytes."""
     return hashlib.sha256(prev_hash.encode("ascii") + payload).hexdigest()
@@ -70,79 +95,137 @@ def _check_detail(detail: dict[str, Any]) -> None:
         raise ValueError(f"ledger detail may not hold personal data: {sorted(personal)}")
 
 
-def _locked_head(session: Session) -> LedgerHead:
-    """Return the head row, locked until this transaction ends (created on first use)."""
-    if isinstance(session, scoped_session):
-        session = session()
-    transaction = session.get_transaction()
-    cached = session.info.get(_SESSION_KEY)
-    if cached is not None and cached[0] is transaction and cached[1] in session:
-        # Expired by a rolled-back savepoint: read it again (it may even be gone).
-        if not inspect(cached[1]).expired_attributes:
-            return cached[1]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(LedgerHead)
-        .values(id=HEAD_ID, seq=0, hash=GENESIS)
-        .on_conflict_do_nothing(index_elements=["id"])
+_HEAD = LedgerHead.__table__
+_EVENTS = ConsentEvent.__table__
+# Built once: constructing a statement costs more than executing a cached one.
+_ADVANCE = (
+    update(_HEAD)
+    .where(_HEAD.c.id == HEAD_ID)
+    .values(seq=_HEAD.c.seq + bindparam("count"))
+    .returning(_HEAD.c.seq, _HEAD.c.hash)
+)
+_SET_HASH = update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(hash=bindparam("digest"))
+_INSERT_EVENT = insert(_EVENTS)
+_APPEND_ON_SERVER = select(
+    func.ledger_append(
+        bindparam("contact_id"),
+        bindparam("topic_id"),
+        bindparam("kind"),
+        bindparam("channel"),
+        bindparam("detail", type_=JSON()),
+        bindparam("at", type_=UTCDateTime()),
+        bindparam("before"),
+        bindparam("after"),
     )
-    head = session.scalars(
-        select(LedgerHead)
-        .where(LedgerHead.id == HEAD_ID)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    session.info[_SESSION_KEY] = (session.get_transaction(), head)
-    return head
+)
+
+
+def _advance_head(session: Session, count: int = 1) -> tuple[int, str]:
+    """Lock the head row and move its ``seq`` on by ``count``; return the old (seq, hash).
+
+    One ``UPDATE … RETURNING`` takes the lock and reads the head together, and holds it until
+    the caller's transaction ends. Migration 0005 creates the head row; should it be missing,
+    it is created here.
+    """
+    row = session.execute(_ADVANCE, {"count": count}).one_or_none()  # flushes pending first
+    if row is None:
+        dialect = session.get_bind().dialect.name
+        insert_head = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(
+            insert_head(_HEAD)
+            .values(id=HEAD_ID, seq=0, hash=GENESIS)
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
+        row = session.execute(_ADVANCE, {"count": count}).one()
+    return row.seq - count, row.hash
+
+
+def _set_head_hash(session: Session, digest: str) -> None:
+    session.execute(_SET_HASH, {"digest": digest})
 
 
 def append(
     session: Session,
-    contact: Contact,
+    contact_id: int,
     kind: EventKind,
     *,
     channel: str,
     now: datetime,
-    topic: Topic | None = None,
+    topic_id: int | None = None,
     detail: dict[str, Any] | None = None,
-) -> ConsentEvent:
-    """Append one event to the chain inside the caller's transaction; return it.
+) -> int:
+    """Append one event to the chain inside the caller's transaction; return its ``seq``.
 
-    The head stays locked until the caller commits or rolls back: a rollback takes the
-    event and the head's move back together, so ``seq`` never has gaps.
+    Core statements, not ORM objects: the one-click unsubscribe appends at hundreds a second.
+    The head stays locked until the caller commits or rolls back, and a rollback (of the
+    transaction or a savepoint) takes the event and the head's move back together, so ``seq``
+    never has gaps. Take a contact's row lock before appending, never after (retention does).
     """
     detail = dict(detail or {})
     _check_detail(detail)
-    head = _locked_head(session)  # flushes a pending contact too, so contact.id is known
-    if contact.id is None:
-        session.flush()
-    seq = head.seq + 1
+    if session.get_bind().dialect.name == "postgresql":
+        return _append_on_server(session, contact_id, kind, channel, now, topic_id, detail)
+    before, prev_hash = _advance_head(session)
+    seq = before + 1
     payload = canonical(
         seq=seq,
-        contact_id=contact.id,
-        topic_id=topic.id if topic is not None else None,
+        contact_id=contact_id,
+        topic_id=topic_id,
         kind=kind.value,
         channel=channel,
         detail=detail,
         occurred_at=now,
     )
-    digest = chain_hash(head.hash, payload)
-    event = ConsentEvent(
-        seq=seq,
-        contact_id=contact.id,
-        topic_id=topic.id if topic is not None else None,
-        kind=kind,
+    digest = chain_hash(prev_hash, payload)
+    session.execute(
+        _INSERT_EVENT,
+        {
+            "seq": seq,
+            "contact_id": contact_id,
+            "topic_id": topic_id,
+            "kind": kind,
+            "channel": channel,
+            "detail": detail,
+            "occurred_at": now,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        },
+    )
+    _set_head_hash(session, digest)
+    return seq
+
+
+def _append_on_server(
+    session: Session,
+    contact_id: int,
+    kind: EventKind,
+    channel: str,
+    now: datetime,
+    topic_id: int | None,
+    detail: dict[str, Any],
+) -> int:
+    """PostgreSQL: ``ledger_append`` locks and moves the head within one statement."""
+    before, after = around_seq(
+        contact_id=contact_id,
+        topic_id=topic_id,
+        kind=kind.value,
         channel=channel,
         detail=detail,
         occurred_at=now,
-        prev_hash=head.hash,
-        hash=digest,
     )
-    session.add(event)
-    head.seq = seq
-    head.hash = digest
-    return event
+    return session.execute(
+        _APPEND_ON_SERVER,
+        {
+            "contact_id": contact_id,
+            "topic_id": topic_id,
+            "kind": kind.value,
+            "channel": channel,
+            "detail": detail,
+            "at": now,
+            "before": before,
+            "after": after,
+        },
+    ).scalar_one()
 
 
 @dataclass(frozen=True)
@@ -162,8 +245,10 @@ def append_many(session: Session, events: Iterable[NewEvent], *, now: datetime) 
     The same chain and head lock as ``append``, minus an ORM object and a RETURNING per
     event: ten thousand imported contacts would otherwise spend seconds on the ledger alone.
     """
-    head = _locked_head(session)
-    seq, prev_hash = head.seq, head.hash
+    events = list(events)
+    if not events:
+        return 0
+    seq, prev_hash = _advance_head(session, len(events))
     rows: list[dict[str, Any]] = []
     for event in events:
         detail = dict(event.detail or {})
@@ -195,10 +280,9 @@ def append_many(session: Session, events: Iterable[NewEvent], *, now: datetime) 
             }
         )
         prev_hash = digest
-    if rows:
-        # render_nulls: every row the same columns, so one executemany, not runs of rows
-        session.execute(insert(ConsentEvent).execution_options(render_nulls=True), rows)
-        head.seq, head.hash = seq, prev_hash
+    # render_nulls: every row the same columns, so one executemany, not runs of rows
+    session.execute(insert(ConsentEvent).execution_options(render_nulls=True), rows)
+    _set_head_hash(session, prev_hash)
     return len(rows)
 
 
@@ -261,7 +345,7 @@ def verify(session: Session, *, batch: int = 1000) -> VerifyResult:
         previous = row.hash
         expected_seq += 1
         checked += 1
-    head = session.get(LedgerHead, HEAD_ID)
+    head = session.execute(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == HEAD_ID)).first()
     head_seq, head_hash = (head.seq, head.hash) if head is not None else (0, GENESIS)
     if head_seq > checked:
         return VerifyResult(False, checked, checked + 1, "events missing at the end")

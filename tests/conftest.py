@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from prefsvc import create_app
+from prefsvc import create_app, ledger
 from prefsvc.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("PREFSVC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -180,6 +180,11 @@ def _fresh_schema(db) -> None:
     tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
     with db.engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        # As after the migrations: the ledger head row is in place from the start.
+        connection.execute(
+            text("INSERT INTO ledger_head (id, seq, hash) VALUES (1, 0, :genesis)"),
+            {"genesis": ledger.GENESIS},
+        )
 
 
 def _delete_broker_queues(settings: Settings) -> None:

@@ -36,7 +36,7 @@ from prefsvc import clock, consent, preferences, rights, signin, tasks
 from prefsvc.acknowledgements import OPTOUT
 from prefsvc.errors import InvalidInput, InvalidToken, RequestStateError, Suppressed
 from prefsvc.extensions import csrf, db, limiter
-from prefsvc.models import Contact, RightsKind, RightsRequest, Topic
+from prefsvc.models import Contact, Language, RightsKind, RightsRequest, Topic
 from prefsvc.settings import current_settings
 from prefsvc.tokens import Signer
 from prefsvc.web import explicit_language
@@ -160,18 +160,22 @@ def _notify(kind: str, contact_id: int, params: dict[str, Any]) -> None:
 
 
 def _speak_to(contact: Contact) -> None:
+    _speak(contact.language)
+
+
+def _speak(language: Language) -> None:
     """Answer in the language asked for on this page view, else the contact's own."""
-    g.locale = explicit_language() or contact.language.value
+    g.locale = explicit_language() or language.value
     refresh()
 
 
-def _unsubscribe_target(token: str) -> tuple[Contact, Topic]:
+def _unsubscribe_link(token: str) -> preferences.UnsubscribeLink:
     try:
-        contact, topic = preferences.open_unsubscribe_link(db.session, _signer(), token)
+        link = preferences.read_unsubscribe_link(db.session, _signer(), token)
     except InvalidToken:
         abort(404)
-    _speak_to(contact)
-    return contact, topic
+    _speak(link.language)
+    return link
 
 
 @dataclass(frozen=True)
@@ -210,19 +214,19 @@ def _preferences_target(token: str) -> Visit:
     return visit
 
 
-def _unsubscribe_page(token: str, contact: Contact, topic: Topic, state: str) -> str:
-    if preferences.has_objected(contact):
-        state = "objected" if state != "all" else state
+def _unsubscribe_page(token: str, link: preferences.UnsubscribeLink, state: str) -> str:
+    if link.objected and state != "all":
+        state = "objected"
     return render_template(
         "recipient/unsubscribe.html",
         state=state,
-        topic=topic,
+        topic_name=link.topic_name,
         token=token,
         lang=explicit_language(),
         lang_base=url_for("recipient.unsubscribe_page", token=token),
         preferences_url=url_for(
             "recipient.preferences_page",
-            token=_signer().preferences_token(contact.public_id),
+            token=_signer().preferences_token(link.public_id),
             lang=explicit_language(),
         ),
     )
@@ -233,9 +237,8 @@ def _unsubscribe_page(token: str, contact: Contact, topic: Topic, state: str) ->
 @per_link
 def unsubscribe_page(token: str) -> str:
     """Show what the link would do, and a button that does it; change nothing."""
-    contact, topic = _unsubscribe_target(token)
-    subscribed = preferences.is_subscribed(db.session, contact, topic)
-    return _unsubscribe_page(token, contact, topic, "offer" if subscribed else "unsubscribed")
+    link = _unsubscribe_link(token)
+    return _unsubscribe_page(token, link, "offer" if link.subscribed else "unsubscribed")
 
 
 @bp.post("/u/<token>")
@@ -244,14 +247,19 @@ def unsubscribe_page(token: str) -> str:
 @csrf.exempt
 def one_click(token: str) -> str:
     """Leave the link's topic (RFC 8058 one-click): any body, no cookie, 200, never a redirect."""
-    contact, topic = _unsubscribe_target(token)
-    left = consent.unsubscribe(
-        db.session, contact, topic, channel="one-click", now=clock.now(), today=clock.today()
+    link = _unsubscribe_link(token)
+    left = consent.leave(
+        db.session,
+        link.contact_id,
+        link.topic_id,
+        channel="one-click",
+        now=clock.now(),
+        today=clock.today(),
     )
     db.session.commit()
     if left:
-        _notify(OPTOUT, contact.id, {"topic_ids": [topic.id]})
-    return _unsubscribe_page(token, contact, topic, "unsubscribed")
+        _notify(OPTOUT, link.contact_id, {"topic_ids": [link.topic_id]})
+    return _unsubscribe_page(token, link, "unsubscribed")
 
 
 @bp.post("/u/<token>/undo")
@@ -260,21 +268,21 @@ def one_click(token: str) -> str:
 @csrf.exempt
 def undo(token: str) -> str:
     """Put the person back on the topic they just left, unless they left everything."""
-    contact, topic = _unsubscribe_target(token)
+    link = _unsubscribe_link(token)
     try:
         preferences.undo_unsubscribe(
             db.session,
-            contact,
-            topic,
+            db.session.get_one(Contact, link.contact_id),
+            db.session.get_one(Topic, link.topic_id),
             suppression_key=current_settings().suppression_key,
             now=clock.now(),
             today=clock.today(),
         )
     except Suppressed:
         db.session.rollback()
-        return _unsubscribe_page(token, contact, topic, "objected")
+        return _unsubscribe_page(token, link, "objected")
     db.session.commit()
-    return _unsubscribe_page(token, contact, topic, "resubscribed")
+    return _unsubscribe_page(token, link, "resubscribed")
 
 
 @bp.post("/u/<token>/all")
@@ -283,18 +291,18 @@ def undo(token: str) -> str:
 @csrf.exempt
 def unsubscribe_all(token: str) -> str:
     """Object to all direct marketing: every topic off and the address suppressed, for good."""
-    contact, topic = _unsubscribe_target(token)
+    link = _unsubscribe_link(token)
     objected = consent.object_to_all(
         db.session,
-        contact,
+        db.session.get_one(Contact, link.contact_id),
         channel="one-click",
         now=clock.now(),
         suppression_key=current_settings().suppression_key,
     )
     db.session.commit()
     if objected:
-        _notify(OPTOUT, contact.id, {"everything": True})
-    return _unsubscribe_page(token, contact, topic, "all")
+        _notify(OPTOUT, link.contact_id, {"everything": True})
+    return _unsubscribe_page(token, link, "all")
 
 
 @bp.get("/p/<token>")

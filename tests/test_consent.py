@@ -1,4 +1,4 @@
-"""Consent changes: racing one-click unsubscribes of the same link record one event."""
+"""Consent changes: leaving a topic moves the anchor once, and racing POSTs record one event."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import func, select
 
-from prefsvc import consent
+from prefsvc import consent, ledger
 from prefsvc.extensions import db
-from prefsvc.models import ConsentEvent, Contact, EventKind, Topic
+from prefsvc.models import ConsentEvent, Contact, EventKind, SubscriptionStatus, Topic
 from tests.factories import make_contact, make_topic
 
 
@@ -54,3 +54,72 @@ def test_two_one_click_posts_at_once_record_a_single_unsubscribe(app, session):
         .where(ConsentEvent.contact_id == contact_id, ConsentEvent.kind == EventKind.UNSUBSCRIBED)
     )
     assert events == 1
+
+
+@pytest.mark.all_databases
+def test_leaving_moves_the_anchor_to_today_once_and_records_one_event(session):
+    topic = make_topic(session)
+    contact = make_contact(session, anchor=date(2025, 6, 1), topics=[topic])
+    session.commit()
+    now = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
+
+    first = consent.leave(
+        session, contact.id, topic.id, channel="one-click", now=now, today=date(2026, 3, 10)
+    )
+    again = consent.leave(
+        session, contact.id, topic.id, channel="one-click", now=now, today=date(2026, 3, 11)
+    )
+    session.commit()
+
+    assert (first, again) == (True, False)
+    session.refresh(contact)
+    assert contact.window_anchor == date(2026, 3, 10)
+    assert consent.subscription(session, contact, topic).status is SubscriptionStatus.UNSUBSCRIBED
+    kinds = session.scalars(select(ConsentEvent.kind).where(ConsentEvent.contact_id == contact.id))
+    assert list(kinds) == [EventKind.UNSUBSCRIBED]
+    assert ledger.verify(session).ok
+
+
+@pytest.mark.all_databases
+def test_leaving_a_topic_never_subscribed_keeps_a_row_and_a_later_anchor(session):
+    """No subscription row yet: one is written as unsubscribed; a later anchor stays."""
+    topic = make_topic(session)
+    contact = make_contact(session, anchor=date(2026, 5, 1))
+    session.commit()
+
+    assert consent.leave(
+        session,
+        contact.id,
+        topic.id,
+        channel="one-click",
+        now=datetime(2026, 3, 10, tzinfo=UTC),
+        today=date(2026, 3, 10),
+    )
+    session.commit()
+
+    session.refresh(contact)
+    assert contact.window_anchor == date(2026, 5, 1)
+    assert consent.subscription(session, contact, topic).status is SubscriptionStatus.UNSUBSCRIBED
+
+
+@pytest.mark.all_databases
+def test_unsubscribe_shows_the_change_on_the_loaded_objects(session):
+    """``unsubscribe`` works by id underneath; the objects in hand must not go stale."""
+    topic = make_topic(session)
+    contact = make_contact(session, anchor=date(2025, 6, 1), topics=[topic])
+    session.commit()
+    held = consent.subscription(session, contact, topic)
+    assert held.status is SubscriptionStatus.SUBSCRIBED
+
+    consent.unsubscribe(
+        session,
+        contact,
+        topic,
+        channel="api",
+        now=datetime(2026, 3, 10, tzinfo=UTC),
+        today=date(2026, 3, 10),
+    )
+
+    assert held.status is SubscriptionStatus.UNSUBSCRIBED
+    assert contact.window_anchor == date(2026, 3, 10)
+    assert [s.status for s in contact.subscriptions] == [SubscriptionStatus.UNSUBSCRIBED]

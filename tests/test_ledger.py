@@ -306,3 +306,57 @@ def test_appends_in_a_rolled_back_savepoint_leave_no_trace(session, clock):
 
     result = ledger.verify(session)
     assert (result.ok, result.checked) == (True, 2)
+
+
+def test_a_migrated_database_chains_every_kind_of_append(empty_app):
+    """After ``upgrade`` (not ``create_all``), server-side appends and leaves verify."""
+    upgrade()
+    now = datetime(2026, 3, 10, 9, 30, 0, 123456, tzinfo=UTC)
+    topic = make_topic(db.session)
+    ana = make_contact(db.session, "ana@example.org", topics=[topic])
+    db.session.commit()
+    consent.record(
+        db.session, ana, EventKind.PAUSED, channel="web", now=now, detail={"months": 3, "é": "ü"}
+    )
+    assert consent.leave(
+        db.session, ana.id, topic.id, channel="one-click", now=now, today=now.date()
+    )
+    ledger.append_many(db.session, [ledger.NewEvent(ana.id, EventKind.PREFERENCES, "web")], now=now)
+    db.session.commit()
+
+    assert ledger.verify(db.session) == ledger.VerifyResult(
+        True,
+        3,
+        head_hash=db.session.scalars(select(ConsentEvent.hash).where(ConsentEvent.seq == 3)).one(),
+    )
+
+
+def test_a_detail_holding_seq_keys_still_verifies(session, clock):
+    """SQL fills the event's own ``seq`` in; a ``seq`` inside the detail must not confuse it."""
+    contact = make_contact(session)
+    consent.record(
+        session,
+        contact,
+        EventKind.PREFERENCES,
+        channel="web",
+        now=clock(),
+        detail={"seq": 0, "nested": {"seq": 0}, "list": ['"seq":0']},
+    )
+    session.commit()
+
+    assert ledger.verify(session).ok
+    assert session.scalars(select(ConsentEvent.seq)).all() == [1]
+
+
+def test_a_missing_head_row_is_put_back_on_the_next_append(session, clock):
+    contact = make_contact(session)
+    session.commit()
+    session.execute(text("DELETE FROM ledger_head"))
+    session.commit()
+
+    consent.record(session, contact, EventKind.IMPORTED, channel="import", now=clock())
+    consent.record(session, contact, EventKind.PAUSED, channel="web", now=clock())
+    session.commit()
+
+    result = ledger.verify(session)
+    assert (result.ok, result.checked) == (True, 2)

@@ -129,8 +129,11 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=10_000)
     parser.add_argument("--campaign-rate", default="170/s", help="RATE_LIMIT of the campaign")
     parser.add_argument("--port", type=int, default=5005, help="gunicorn port on 127.0.0.1")
-    parser.add_argument("--gunicorn-workers", type=int, default=2)
-    parser.add_argument("--gunicorn-threads", type=int, default=8)
+    parser.add_argument("--gunicorn-workers", type=int, default=4)
+    parser.add_argument(
+        "--gunicorn-class", default="gthread", choices=["sync", "gthread"], help="worker class"
+    )
+    parser.add_argument("--gunicorn-threads", type=int, default=2, help="gthread only")
     parser.add_argument("--clients", type=int, default=32, help="client connections")
     args = parser.parse_args()
 
@@ -200,7 +203,7 @@ def main() -> None:
                         "-w",
                         str(args.gunicorn_workers),
                         "-k",
-                        "gthread",
+                        args.gunicorn_class,
                         "--threads",
                         str(args.gunicorn_threads),
                         "-b",
@@ -296,7 +299,9 @@ def main() -> None:
         print(
             f"{total} one-click POSTs at {args.rate:.0f}/s for {args.seconds:.0f} s "
             f"(took {elapsed:.1f} s) against gunicorn "
-            f"({args.gunicorn_workers} gthread workers x {args.gunicorn_threads} threads) "
+            f"({args.gunicorn_workers} {args.gunicorn_class} workers"
+            + (f" x {args.gunicorn_threads} threads" if args.gunicorn_class == "gthread" else "")
+            + ") "
             f"while a {audience}-recipient campaign was sending at {args.campaign_rate} "
             f"(still sending when the load ended: "
             f"{sending_when_load_ended is CampaignStatus.SENDING})"

@@ -55,7 +55,7 @@ def _child(processes: int, threads: int) -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_format)
     # The real process count, so that local rate limits are shared out right (rate_limits).
-    app = create_app(settings.with_(worker_processes=processes))
+    app = create_app(settings.with_(worker_processes=processes), web=False)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -201,3 +201,19 @@ def test_database_connections_dropped_mid_send_lose_and_duplicate_nothing_beyond
     statuses = Counter(session.scalars(select(Delivery.status)))
     assert statuses == {DeliveryStatus.SENT: len(people)}
     assert worker.returncode == 0, stderr
+
+
+def test_worker_app_sends_without_loading_the_web_api_or_admin(settings):
+    """A worker builds its app without the API/admin stack (memory it would never use)."""
+    probe = (
+        "import sys; from prefsvc import create_app; app = create_app(web=False); "
+        "assert 'send_batch' in app.extensions['prefsvc.tasks'].actors; "
+        "print(sorted(m for m in ('flask_smorest', 'marshmallow', 'apispec', 'prefsvc.web.admin')"
+        " if m in sys.modules))"
+    )
+    env = {k: v for k, v in worker_env(settings).items() if v is not None}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -9,7 +9,6 @@ campaign's own content so no template can leave it out.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 import threading
@@ -82,12 +81,10 @@ class CompiledVariant:
     subject: jinja2.Template
     html: jinja2.Template
     text: jinja2.Template
-    footer_html: jinja2.Template
-    footer_text: jinja2.Template
-    # The footers rendered once with stand-ins for the two links: translating them per
-    # recipient was a tenth of a worker's CPU. See _fill_footer.
-    footer_html_frame: str = ""
-    footer_text_frame: str = ""
+    # The footers, translated and rendered once with stand-ins for the two links: rendering
+    # them per recipient was a tenth of a worker's CPU. See _fill_footer.
+    footer_html: str
+    footer_text: str
 
 
 SAMPLE = RecipientContext(
@@ -251,24 +248,20 @@ def compile_variant(
             ) from None
         _check_names(env, field, source)
     footer = _footer_env(language)
+    frame = _context(topic_name, SAMPLE, _UNSUBSCRIBE_STAND_IN, _PREFERENCES_STAND_IN)
     variant = CompiledVariant(
         language=language,
         topic_name=topic_name,
         subject=templates["subject"],
         html=templates["html"],
         text=templates["text"],
-        footer_html=footer.get_template("footer.html"),
-        footer_text=footer.get_template("footer.txt"),
+        footer_html=footer.get_template("footer.html").render(frame),
+        footer_text=footer.get_template("footer.txt").render(frame),
     )
-    frames = _context(variant, SAMPLE, _UNSUBSCRIBE_STAND_IN, _PREFERENCES_STAND_IN)
-    variant = dataclasses.replace(
-        variant,
-        footer_html_frame=variant.footer_html.render(frames),
-        footer_text_frame=variant.footer_text.render(frames),
-    )
+    sample = _context(topic_name, SAMPLE, "https://x/u", "https://x/p")
     for field in ("subject", "html", "text"):
         try:
-            getattr(variant, field).render(_context(variant, SAMPLE, "https://x/u", "https://x/p"))
+            getattr(variant, field).render(sample)
         except Exception as exc:  # noqa: BLE001 - any runtime error means the template is unusable
             raise InvalidInput(field, f"template cannot be rendered: {exc}") from None
     return variant
@@ -291,13 +284,13 @@ def _fill_footer(frame: str, unsubscribe_url: str, preferences_url: str, *, html
 
 
 def _context(
-    variant: CompiledVariant, contact: RecipientContext, unsubscribe_url: str, preferences_url: str
+    topic_name: str, contact: RecipientContext, unsubscribe_url: str, preferences_url: str
 ) -> dict[str, object]:
     return {
         "contact": contact,
         "unsubscribe_url": unsubscribe_url,
         "preferences_url": preferences_url,
-        "topic": variant.topic_name,
+        "topic": topic_name,
     }
 
 
@@ -309,12 +302,10 @@ def render(
     preferences_url: str,
 ) -> Rendered:
     """Render one recipient's subject and bodies, each with our footer in their language."""
-    context = _context(variant, contact, unsubscribe_url, preferences_url)
+    context = _context(variant.topic_name, contact, unsubscribe_url, preferences_url)
     subject = " ".join(variant.subject.render(context).split())
     html = variant.html.render(context)
-    footer_html = _fill_footer(
-        variant.footer_html_frame, unsubscribe_url, preferences_url, html=True
-    )
+    footer_html = _fill_footer(variant.footer_html, unsubscribe_url, preferences_url, html=True)
     # Per recipient, so mind the cost: regexes over a 50 KB body cost more than Jinja2 itself.
     # The footer goes before the last </body>: look in the tail first.
     tail = max(0, len(html) - 4096)
@@ -328,8 +319,6 @@ def render(
     if "\n\n\n" in body:
         body = BLANK_RUNS.sub("\n\n", body)
     body = body.strip("\n")
-    footer_text = _fill_footer(
-        variant.footer_text_frame, unsubscribe_url, preferences_url, html=False
-    )
+    footer_text = _fill_footer(variant.footer_text, unsubscribe_url, preferences_url, html=False)
     text = body + "\n" + footer_text + "\n"
     return Rendered(subject=subject, html=html, text=text)

@@ -54,16 +54,12 @@ def record(
     )
 
 
-def subscription(
-    session: Session, contact: Contact, topic: Topic, *, lock: bool = False
-) -> Subscription | None:
-    """Return the contact's subscription row for the topic; ``lock`` holds it until commit."""
-    query = select(Subscription).where(
-        Subscription.contact_id == contact.id, Subscription.topic_id == topic.id
+def subscription(session: Session, contact: Contact, topic: Topic) -> Subscription | None:
+    return session.scalar(
+        select(Subscription).where(
+            Subscription.contact_id == contact.id, Subscription.topic_id == topic.id
+        )
     )
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    return session.scalar(query)
 
 
 def touch_anchor(contact: Contact, today: date) -> None:

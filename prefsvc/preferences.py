@@ -129,11 +129,6 @@ def open_signin_link(
     return _linkable(session, claim.public_id), claim
 
 
-def is_subscribed(session: Session, contact: Contact, topic: Topic) -> bool:
-    current = consent.subscription(session, contact, topic)
-    return current is not None and current.status is SubscriptionStatus.SUBSCRIBED
-
-
 def has_objected(contact: Contact) -> bool:
     """Tell whether the person left all marketing mail: that is final, nothing re-adds them."""
     return contact.status is not ContactStatus.ACTIVE

@@ -39,11 +39,11 @@ def record(
     now: datetime,
     topic: Topic | None = None,
     detail: dict[str, Any] | None = None,
-) -> int:
+) -> None:
     """Append one event to the hash-chained ledger (``detail`` must hold no personal data)."""
     if contact.id is None:
         session.flush()
-    return ledger.append(
+    ledger.append(
         session,
         contact.id,
         kind,
@@ -145,14 +145,8 @@ def leave(
     params = {"contact_id": contact_id, "topic_id": topic_id, "now": now, "today": today}
     if session.get_bind().dialect.name == "postgresql":
         # The same steps in one statement (models.LEDGER_FUNCTIONS_DDL): locks held briefly.
-        before, after = ledger.around_seq(
-            contact_id=contact_id,
-            topic_id=topic_id,
-            kind=EventKind.UNSUBSCRIBED.value,
-            channel=channel,
-            detail={},
-            occurred_at=now,
-        )
+        event = ledger.NewEvent(contact_id, EventKind.UNSUBSCRIBED, channel, topic_id)
+        before, after = ledger.around_seq(event, detail={}, occurred_at=now)
         return session.execute(
             _LEAVE_ON_SERVER, params | {"channel": channel, "before": before, "after": after}
         ).scalar_one()

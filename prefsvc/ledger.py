@@ -59,24 +59,20 @@ def canonical(
 
 
 def around_seq(
-    *,
-    contact_id: int,
-    topic_id: int | None,
-    kind: str,
-    channel: str,
-    detail: dict[str, Any],
-    occurred_at: datetime,
+    event: NewEvent, *, detail: dict[str, Any], occurred_at: datetime
 ) -> tuple[str, str]:
-    """Return the canonical JSON before and after the ``seq`` value, for SQL to join around it.
+    """Return the event's canonical JSON before and after its ``seq`` value.
 
-    ``seq`` sorts second to last, after ``detail``: the last ``"seq":0`` is always its own.
+    The chain hashes ``before + str(seq) + after``; PostgreSQL's ``ledger_append`` joins them
+    around the number it takes from the head. ``seq`` sorts second to last, after
+    ``detail``: the last ``"seq":0`` is always the event's own.
     """
     text = canonical(
         seq=0,
-        contact_id=contact_id,
-        topic_id=topic_id,
-        kind=kind,
-        channel=channel,
+        contact_id=event.contact_id,
+        topic_id=event.topic_id,
+        kind=event.kind.value,
+        channel=event.channel,
         detail=detail,
         occurred_at=occurred_at,
     ).decode()
@@ -96,7 +92,6 @@ def _check_detail(detail: dict[str, Any]) -> None:
 
 
 _HEAD = LedgerHead.__table__
-_EVENTS = ConsentEvent.__table__
 # Built once: constructing a statement costs more than executing a cached one.
 _ADVANCE = (
     update(_HEAD)
@@ -105,7 +100,6 @@ _ADVANCE = (
     .returning(_HEAD.c.seq, _HEAD.c.hash)
 )
 _SET_HASH = update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(hash=bindparam("digest"))
-_INSERT_EVENT = insert(_EVENTS)
 _APPEND_ON_SERVER = select(
     func.ledger_append(
         bindparam("contact_id"),
@@ -144,6 +138,23 @@ def _set_head_hash(session: Session, digest: str) -> None:
     session.execute(_SET_HASH, {"digest": digest})
 
 
+@dataclass(frozen=True)
+class NewEvent:
+    """One event to append: ids, not ORM objects."""
+
+    contact_id: int
+    kind: EventKind
+    channel: str
+    topic_id: int | None = None
+    detail: dict[str, Any] | None = None
+
+    def checked_detail(self) -> dict[str, Any]:
+        """Return a copy of the detail, refusing keys that would put personal data in it."""
+        detail = dict(self.detail or {})
+        _check_detail(detail)
+        return detail
+
+
 def append(
     session: Session,
     contact_id: int,
@@ -153,67 +164,23 @@ def append(
     now: datetime,
     topic_id: int | None = None,
     detail: dict[str, Any] | None = None,
-) -> int:
-    """Append one event to the chain inside the caller's transaction; return its ``seq``.
+) -> None:
+    """Append one event to the chain inside the caller's transaction.
 
     Core statements, not ORM objects: the one-click unsubscribe appends at hundreds a second.
-    The head stays locked until the caller commits or rolls back, and a rollback (of the
-    transaction or a savepoint) takes the event and the head's move back together, so ``seq``
-    never has gaps. Take a contact's row lock before appending, never after (retention does).
+    On PostgreSQL one ``ledger_append`` call locks and moves the head; elsewhere it is
+    ``append_many`` of one. The head stays locked until the caller commits or rolls back, and
+    a rollback (of the transaction or a savepoint) takes the event and the head's move back
+    together, so ``seq`` never has gaps. Take a contact's row lock before appending, never
+    after (retention does).
     """
-    detail = dict(detail or {})
-    _check_detail(detail)
-    if session.get_bind().dialect.name == "postgresql":
-        return _append_on_server(session, contact_id, kind, channel, now, topic_id, detail)
-    before, prev_hash = _advance_head(session)
-    seq = before + 1
-    payload = canonical(
-        seq=seq,
-        contact_id=contact_id,
-        topic_id=topic_id,
-        kind=kind.value,
-        channel=channel,
-        detail=detail,
-        occurred_at=now,
-    )
-    digest = chain_hash(prev_hash, payload)
+    event = NewEvent(contact_id, kind, channel, topic_id, detail)
+    if session.get_bind().dialect.name != "postgresql":
+        append_many(session, [event], now=now)
+        return
+    detail = event.checked_detail()
+    before, after = around_seq(event, detail=detail, occurred_at=now)
     session.execute(
-        _INSERT_EVENT,
-        {
-            "seq": seq,
-            "contact_id": contact_id,
-            "topic_id": topic_id,
-            "kind": kind,
-            "channel": channel,
-            "detail": detail,
-            "occurred_at": now,
-            "prev_hash": prev_hash,
-            "hash": digest,
-        },
-    )
-    _set_head_hash(session, digest)
-    return seq
-
-
-def _append_on_server(
-    session: Session,
-    contact_id: int,
-    kind: EventKind,
-    channel: str,
-    now: datetime,
-    topic_id: int | None,
-    detail: dict[str, Any],
-) -> int:
-    """PostgreSQL: ``ledger_append`` locks and moves the head within one statement."""
-    before, after = around_seq(
-        contact_id=contact_id,
-        topic_id=topic_id,
-        kind=kind.value,
-        channel=channel,
-        detail=detail,
-        occurred_at=now,
-    )
-    return session.execute(
         _APPEND_ON_SERVER,
         {
             "contact_id": contact_id,
@@ -225,34 +192,21 @@ def _append_on_server(
             "before": before,
             "after": after,
         },
-    ).scalar_one()
-
-
-@dataclass(frozen=True)
-class NewEvent:
-    """One event for ``append_many``: ids instead of objects, so no ORM object per event."""
-
-    contact_id: int
-    kind: EventKind
-    channel: str
-    topic_id: int | None = None
-    detail: dict[str, Any] | None = None
+    )
 
 
 def append_many(session: Session, events: Iterable[NewEvent], *, now: datetime) -> int:
     """Append events in order with one bulk INSERT (imports); return how many.
 
-    The same chain and head lock as ``append``, minus an ORM object and a RETURNING per
-    event: ten thousand imported contacts would otherwise spend seconds on the ledger alone.
+    The same chain and head lock as ``append``, minus a statement per event: ten thousand
+    imported contacts would otherwise spend seconds on the ledger alone.
     """
-    events = list(events)
-    if not events:
+    checked = [(event, event.checked_detail()) for event in events]
+    if not checked:
         return 0
-    seq, prev_hash = _advance_head(session, len(events))
+    seq, prev_hash = _advance_head(session, len(checked))
     rows: list[dict[str, Any]] = []
-    for event in events:
-        detail = dict(event.detail or {})
-        _check_detail(detail)
+    for event, detail in checked:
         seq += 1
         digest = chain_hash(
             prev_hash,

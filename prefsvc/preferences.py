@@ -15,7 +15,7 @@ from datetime import date, datetime
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
-from prefsvc import consent, contacts, rights, suppression
+from prefsvc import consent, rights, suppression
 from prefsvc.errors import InvalidInput, InvalidToken, RequestStateError, Suppressed
 from prefsvc.models import (
     ConsentEvent,
@@ -36,11 +36,14 @@ from prefsvc.tokens import Signer, SigninClaim
 CHANNEL = "preference-centre"
 PAUSE_MONTHS = (1, 3, 6)
 LINKABLE = (ContactStatus.ACTIVE, ContactStatus.UNSUBSCRIBED)
+# Whom a link may still open: not erased or anonymised, an address still held.
+_CONTACTS = Contact.__table__
+_LINKABLE = (_CONTACTS.c.status.in_(LINKABLE), _CONTACTS.c.email.is_not(None))
 
 
 def _linkable(session: Session, public_id: str) -> Contact:
-    contact = contacts.by_public_id(session, public_id)
-    if contact is None or contact.status not in LINKABLE or contact.email is None:
+    contact = session.scalar(select(Contact).where(Contact.public_id == public_id, *_LINKABLE))
+    if contact is None:
         raise InvalidToken()
     return contact
 
@@ -72,7 +75,7 @@ class UnsubscribeLink:
 
 
 def _link_query() -> Select:
-    contacts_, topics, subscriptions = Contact.__table__, Topic.__table__, Subscription.__table__
+    contacts_, topics, subscriptions = _CONTACTS, Topic.__table__, Subscription.__table__
     return (
         select(
             contacts_.c.id,
@@ -90,8 +93,7 @@ def _link_query() -> Select:
         )
         .where(
             contacts_.c.public_id == bindparam("public_id"),
-            contacts_.c.status.in_(LINKABLE),
-            contacts_.c.email.is_not(None),
+            *_LINKABLE,
         )
     )
 

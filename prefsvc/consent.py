@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, bindparam, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Date, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -183,17 +183,27 @@ _LOCK_CONTACT = (
     select(_CONTACTS.c.id).where(_CONTACTS.c.id == bindparam("contact_id")).with_for_update()
 )
 _LEAVE_UPSERT = _leave_upsert()
-_LEAVE_ON_SERVER = select(
-    func.consent_leave(
-        bindparam("contact_id"),
+
+
+def leave_on_server(contact_id: ColumnElement[int], before: ColumnElement[str]) -> Any:
+    """The PostgreSQL ``consent_leave`` call for one contact, to put in a statement.
+
+    The contact id and the ledger text before ``seq`` are expressions, so a statement that
+    finds the contact can leave in the same round trip; ``topic_id``, ``channel``, ``now``,
+    ``today`` and ``after`` are bind parameters.
+    """
+    return func.consent_leave(
+        contact_id,
         bindparam("topic_id"),
         bindparam("channel"),
         bindparam("now", type_=UTCDateTime()),
         _TODAY,
-        bindparam("before"),
+        before,
         bindparam("after"),
     )
-)
+
+
+_LEAVE_ON_SERVER = select(leave_on_server(bindparam("contact_id"), bindparam("before")))
 # touch_anchor's rule in SQL: the anchor moves to today, never backwards.
 _TOUCH_ANCHOR = (
     update(_CONTACTS)

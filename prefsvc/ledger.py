@@ -80,6 +80,27 @@ def around_seq(
     return before + '"seq":', after
 
 
+def around_contact_and_seq(
+    kind: EventKind,
+    channel: str,
+    topic_id: int | None,
+    *,
+    detail: dict[str, Any],
+    occurred_at: datetime,
+) -> tuple[str, str, str]:
+    """Return the canonical JSON in three parts: ``head + contact_id + middle`` is ``before``.
+
+    For a statement that finds the contact itself (a one-click unsubscribe reads the link
+    and leaves in one round trip). ``contact_id`` sorts second, after ``channel``, whose
+    string value cannot hold an unescaped ``"contact_id":``.
+    """
+    before, after = around_seq(
+        NewEvent(0, kind, channel, topic_id), detail=detail, occurred_at=occurred_at
+    )
+    head, _, middle = before.partition('"contact_id":0')
+    return head + '"contact_id":', middle, after
+
+
 def chain_hash(prev_hash: str, payload: bytes) -> str:
     """Return the hex SHA-256 of the previous hash followed by this event's canonical bytes."""
     return hashlib.sha256(prev_hash.encode("ascii") + payload).hexdigest()

@@ -11,11 +11,12 @@ import calendar
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Select, bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, Text, bindparam, cast, select
+from sqlalchemy.orm import Session, scoped_session
 
-from prefsvc import consent, rights, suppression
+from prefsvc import consent, ledger, rights, suppression
 from prefsvc.errors import InvalidInput, InvalidToken, RequestStateError, Suppressed
 from prefsvc.models import (
     ConsentEvent,
@@ -107,12 +108,73 @@ def read_unsubscribe_link(session: Session, signer: Signer, token: str) -> Unsub
     row = session.execute(_LINK, {"public_id": claim.public_id, "topic_id": claim.topic_id}).first()
     if row is None:
         raise InvalidToken()
+    return _unsubscribe_link(claim.public_id, claim.topic_id, row)
+
+
+def _link_and_leave_query() -> Select:
+    link = _LINK.subquery("link")
+    before = bindparam("head", type_=Text) + cast(link.c.id, Text) + bindparam("middle", type_=Text)
+    return select(link, consent.leave_on_server(link.c.id, before).label("left"))
+
+
+_LINK_AND_LEAVE = _link_and_leave_query()
+
+
+def leave_by_link(
+    session: Session, signer: Signer, token: str, *, channel: str, now: datetime, today: date
+) -> tuple[UnsubscribeLink, bool]:
+    """Leave the topic an unsubscribe token names; return the link and whether anything changed.
+
+    The one-click POST. On PostgreSQL the link is read and left in one statement. When the
+    session has no transaction open, that statement commits by itself (autocommit): the
+    ledger head is then locked only while the server runs it, not until this process, busy
+    among many threads, gets round to sending COMMIT (unsubscribes arriving by the hundred
+    a second queued behind that lock). Otherwise, and on SQLite (read, then
+    ``consent.leave``), it runs in the session's transaction and the caller commits. The
+    link shows the state before leaving.
+    """
+    engine = session.get_bind()
+    if engine.dialect.name != "postgresql":
+        link = read_unsubscribe_link(session, signer, token)
+        left = consent.leave(
+            session, link.contact_id, link.topic_id, channel=channel, now=now, today=today
+        )
+        return link, left
+    claim = signer.read_unsubscribe(token)
+    head, middle, after = ledger.around_contact_and_seq(
+        EventKind.UNSUBSCRIBED, channel, claim.topic_id, detail={}, occurred_at=now
+    )
+    params = {
+        "public_id": claim.public_id,
+        "topic_id": claim.topic_id,
+        "channel": channel,
+        "now": now,
+        "today": today,
+        "head": head,
+        "middle": middle,
+        "after": after,
+    }
+    if _in_transaction(session):  # it may hold locks the statement needs: run inside it
+        row = session.execute(_LINK_AND_LEAVE, params).first()
+    else:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            row = connection.execute(_LINK_AND_LEAVE, params).first()
+    if row is None:
+        raise InvalidToken()
+    return _unsubscribe_link(claim.public_id, claim.topic_id, row), row.left
+
+
+def _in_transaction(session: Session | scoped_session) -> bool:
+    return (session() if isinstance(session, scoped_session) else session).in_transaction()
+
+
+def _unsubscribe_link(public_id: str, topic_id: int, row: Any) -> UnsubscribeLink:
     return UnsubscribeLink(
         contact_id=row.id,
-        public_id=claim.public_id,
+        public_id=public_id,
         language=row.language,
         objected=row.status is not ContactStatus.ACTIVE,
-        topic_id=claim.topic_id,
+        topic_id=topic_id,
         topic_name=row.name,
         subscribed=row.subscription is SubscriptionStatus.SUBSCRIBED,
     )

@@ -12,9 +12,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from prefsvc import consent, create_app, ledger
+from prefsvc import consent, create_app, ledger, preferences
 from prefsvc.extensions import db
 from prefsvc.models import APPEND_ONLY_DDL, ConsentEvent, Contact, EventKind
+from prefsvc.settings import current_settings
+from prefsvc.tokens import Signer
 from tests.factories import make_contact, make_topic
 
 pytestmark = pytest.mark.all_databases
@@ -312,8 +314,8 @@ def test_a_migrated_database_chains_every_kind_of_append(empty_app):
     """After ``upgrade`` (not ``create_all``), server-side appends and leaves verify."""
     upgrade()
     now = datetime(2026, 3, 10, 9, 30, 0, 123456, tzinfo=UTC)
-    topic = make_topic(db.session)
-    ana = make_contact(db.session, "ana@example.org", topics=[topic])
+    topic, other = make_topic(db.session), make_topic(db.session)
+    ana = make_contact(db.session, "ana@example.org", topics=[topic, other])
     db.session.commit()
     consent.record(
         db.session, ana, EventKind.PAUSED, channel="web", now=now, detail={"months": 3, "é": "ü"}
@@ -322,12 +324,22 @@ def test_a_migrated_database_chains_every_kind_of_append(empty_app):
         db.session, ana.id, topic.id, channel="one-click", now=now, today=now.date()
     )
     ledger.append_many(db.session, [ledger.NewEvent(ana.id, EventKind.PREFERENCES, "web")], now=now)
+    token = Signer(current_settings().secret_keys).unsubscribe_token(ana.public_id, other.id)
+    _link, left = preferences.leave_by_link(
+        db.session,
+        Signer(current_settings().secret_keys),
+        token,
+        channel="one-click",
+        now=now,
+        today=now.date(),
+    )
     db.session.commit()
 
+    assert left
     assert ledger.verify(db.session) == ledger.VerifyResult(
         True,
-        3,
-        head_hash=db.session.scalars(select(ConsentEvent.hash).where(ConsentEvent.seq == 3)).one(),
+        4,
+        head_hash=db.session.scalars(select(ConsentEvent.hash).where(ConsentEvent.seq == 4)).one(),
     )
 
 
@@ -360,3 +372,18 @@ def test_a_missing_head_row_is_put_back_on_the_next_append(session, clock):
 
     result = ledger.verify(session)
     assert (result.ok, result.checked) == (True, 2)
+
+
+def test_the_three_part_template_joins_into_the_canonical_json(clock):
+    head, middle, after = ledger.around_contact_and_seq(
+        EventKind.UNSUBSCRIBED, 'one-"click":0', 7, detail={}, occurred_at=clock()
+    )
+    assert f"{head}4321{middle}17{after}".encode() == ledger.canonical(
+        seq=17,
+        contact_id=4321,
+        topic_id=7,
+        kind="unsubscribed",
+        channel='one-"click":0',
+        detail={},
+        occurred_at=clock(),
+    )

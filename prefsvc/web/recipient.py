@@ -19,6 +19,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     g,
     get_flashed_messages,
@@ -214,20 +215,55 @@ def _preferences_target(token: str) -> Visit:
     return visit
 
 
+# Stand-ins for the two tokens on an unsubscribe page: letters only, so that URL quoting and
+# HTML escaping leave them as they are (a topic whose name holds one is rendered directly).
+_LINK_STAND_IN = "PrefsvcUnsubscribeTokenStandIn"
+_PREFERENCES_STAND_IN = "PrefsvcPreferencesTokenStandIn"
+_PAGES_KEY = "prefsvc.unsubscribe_pages"
+_PAGES_KEPT = 512
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.-]+")
+
+
 def _unsubscribe_page(token: str, link: preferences.UnsubscribeLink, state: str) -> str:
+    """Render the ``/u`` page, from a copy made once per topic, state and language.
+
+    Mail scanners GET every link and mailbox providers POST one-click unsubscribes by the
+    hundred a second while a campaign goes out; the page differs between people only in
+    its two tokens, so those are put into a page rendered with stand-ins.
+    """
     if link.objected and state != "all":
         state = "objected"
+    preferences_token = _signer().preferences_token(link.public_id)
+    if (
+        not (_URL_SAFE.fullmatch(token) and _URL_SAFE.fullmatch(preferences_token))
+        or _LINK_STAND_IN in link.topic_name
+        or _PREFERENCES_STAND_IN in link.topic_name
+    ):
+        return _render_unsubscribe_page(state, link.topic_name, token, preferences_token)
+    key = (state, link.topic_name, explicit_language(), str(get_locale()), request.script_root)
+    pages = current_app.extensions.setdefault(_PAGES_KEY, {})
+    page = pages.get(key)
+    if page is None:
+        if len(pages) >= _PAGES_KEPT:
+            pages.clear()
+        page = pages[key] = _render_unsubscribe_page(
+            state, link.topic_name, _LINK_STAND_IN, _PREFERENCES_STAND_IN
+        )
+    return page.replace(_LINK_STAND_IN, token).replace(_PREFERENCES_STAND_IN, preferences_token)
+
+
+def _render_unsubscribe_page(
+    state: str, topic_name: str, token: str, preferences_token: str
+) -> str:
     return render_template(
         "recipient/unsubscribe.html",
         state=state,
-        topic_name=link.topic_name,
+        topic_name=topic_name,
         token=token,
         lang=explicit_language(),
         lang_base=url_for("recipient.unsubscribe_page", token=token),
         preferences_url=url_for(
-            "recipient.preferences_page",
-            token=_signer().preferences_token(link.public_id),
-            lang=explicit_language(),
+            "recipient.preferences_page", token=preferences_token, lang=explicit_language()
         ),
     )
 
@@ -247,16 +283,14 @@ def unsubscribe_page(token: str) -> str:
 @csrf.exempt
 def one_click(token: str) -> str:
     """Leave the link's topic (RFC 8058 one-click): any body, no cookie, 200, never a redirect."""
-    link = _unsubscribe_link(token)
-    left = consent.leave(
-        db.session,
-        link.contact_id,
-        link.topic_id,
-        channel="one-click",
-        now=clock.now(),
-        today=clock.today(),
-    )
+    try:
+        link, left = preferences.leave_by_link(
+            db.session, _signer(), token, channel="one-click", now=clock.now(), today=clock.today()
+        )
+    except InvalidToken:
+        abort(404)
     db.session.commit()
+    _speak(link.language)
     if left:
         _notify(OPTOUT, link.contact_id, {"topic_ids": [link.topic_id]})
     return _unsubscribe_page(token, link, "unsubscribed")

@@ -168,6 +168,41 @@ def test_confirmation_offers_undo_everything_and_the_preference_centre(client, a
     assert f'href="{prefs}"' in page
 
 
+def test_every_person_gets_their_own_links_on_the_same_page(
+    client, session, signer, ana, newsletter, link, prefs
+):
+    """The page is rendered once per topic and language; only the tokens differ per person."""
+    bo = make_contact(session, "bo@example.org", topics=[newsletter])
+    session.commit()
+    bo_link = f"/u/{signer.unsubscribe_token(bo.public_id, newsletter.id)}"
+    bo_prefs = f"/p/{signer.preferences_token(bo.public_id)}"
+
+    pages = {
+        who: (client.get(own).get_data(as_text=True), client.post(own).get_data(as_text=True))
+        for who, own in (("ana", link), ("bo", bo_link), ("ana again", link))
+    }
+
+    for who, own, own_prefs, other in (
+        ("ana", link, prefs, bo_link),
+        ("bo", bo_link, bo_prefs, link),
+        ("ana again", link, prefs, bo_link),
+    ):
+        offer, done = pages[who]
+        assert own in offer and f'href="{own_prefs}"' in offer
+        assert f'action="{own}/undo"' in done and f'href="{own_prefs}"' in done
+        assert other.removeprefix("/u/") not in offer + done
+        assert "StandIn" not in offer + done
+    assert pages["ana"][1] == pages["ana again"][1]
+
+
+def test_the_page_follows_the_language_asked_for(client, ana, link):
+    dutch = client.post(link).get_data(as_text=True)
+    french = client.post(f"{link}?lang=fr").get_data(as_text=True)
+    assert 'lang="nl"' in dutch and "U ontvangt" in dutch
+    assert '<html lang="fr">' in french and "U ontvangt" not in french
+    assert f'action="{link}/undo?lang=fr"' in french
+
+
 def test_link_signed_with_an_older_key_still_unsubscribes(
     client, session, settings, ana, newsletter
 ):

@@ -1,0 +1,105 @@
+"""Leaving by link: one statement on PostgreSQL, committed at once or inside the caller's work."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from prefsvc import consent, ledger, preferences
+from prefsvc.errors import InvalidToken
+from prefsvc.models import ConsentEvent, EventKind, Subscription, SubscriptionStatus
+from prefsvc.tokens import Signer
+from tests.factories import make_contact, make_topic
+
+pytestmark = pytest.mark.all_databases
+
+
+@pytest.fixture
+def signer(settings) -> Signer:
+    return Signer(settings.secret_keys)
+
+
+def _leave(session, signer, token, clock):
+    return preferences.leave_by_link(
+        session, signer, token, channel="one-click", now=clock(), today=clock().date()
+    )
+
+
+def _status(session, contact_id: int, topic_id: int) -> SubscriptionStatus:
+    return session.scalar(
+        select(Subscription.status).where(
+            Subscription.contact_id == contact_id, Subscription.topic_id == topic_id
+        )
+    )
+
+
+def test_leaving_returns_the_link_as_it_was_and_changes_once(session, signer, clock):
+    topic = make_topic(session, name="Haven")
+    ana = make_contact(session, topics=[topic])
+    session.commit()
+    token = signer.unsubscribe_token(ana.public_id, topic.id)
+    ana_id, topic_id = ana.id, topic.id
+    session.commit()
+
+    link, left = _leave(session, signer, token, clock)
+    session.commit()
+    again, left_again = _leave(session, signer, token, clock)
+    session.commit()
+
+    assert (link.contact_id, link.topic_name, link.subscribed, left) == (
+        ana_id,
+        "Haven",
+        True,
+        True,
+    )
+    assert (again.subscribed, left_again) == (False, False)
+    assert _status(session, ana_id, topic_id) is SubscriptionStatus.UNSUBSCRIBED
+    assert ledger.verify(session).ok
+
+
+def test_a_forged_link_changes_nothing(session, signer, clock):
+    topic = make_topic(session)
+    ana = make_contact(session, topics=[topic])
+    session.commit()
+    token = signer.unsubscribe_token(ana.public_id, topic.id)
+
+    with pytest.raises(InvalidToken):
+        _leave(session, signer, token[:-2] + "xx", clock)
+    assert _status(session, ana.id, topic.id) is SubscriptionStatus.SUBSCRIBED
+
+
+def test_with_no_transaction_open_the_unsubscribe_stands_by_itself(session, signer, clock):
+    """Nothing left for the caller to commit: a rollback afterwards does not undo it."""
+    topic = make_topic(session)
+    ana = make_contact(session, topics=[topic])
+    session.commit()
+    token = signer.unsubscribe_token(ana.public_id, topic.id)
+    ana_id, topic_id = ana.id, topic.id
+    session.commit()
+
+    _link, left = _leave(session, signer, token, clock)
+    if session.get_bind().dialect.name == "postgresql":
+        session.rollback()
+    else:
+        session.commit()  # SQLite: read, then leave, in the caller's transaction
+
+    assert left
+    assert _status(session, ana_id, topic_id) is SubscriptionStatus.UNSUBSCRIBED
+
+
+def test_inside_the_callers_unfinished_work_it_joins_it(session, signer, clock):
+    """The caller's transaction holds the ledger head: leaving must not wait for it (it would
+    wait for ever) but join it, and go with it when it is rolled back."""
+    topic = make_topic(session)
+    ana = make_contact(session, topics=[topic])
+    session.commit()
+    token = signer.unsubscribe_token(ana.public_id, topic.id)
+    consent.record(session, ana, EventKind.PREFERENCES, channel="web", now=clock())
+    session.flush()
+
+    _link, left = _leave(session, signer, token, clock)
+    assert left
+    session.rollback()
+
+    assert _status(session, ana.id, topic.id) is SubscriptionStatus.SUBSCRIBED
+    assert session.scalars(select(ConsentEvent)).all() == []

@@ -278,8 +278,7 @@ def unsubscribe_page(token: str) -> str:
 
 
 @bp.post("/u/<token>")
-@per_client_on_one_click
-@per_link
+@per_client_on_one_click  # not per link: posting a link again changes and mails nothing
 @csrf.exempt
 def one_click(token: str) -> str:
     """Leave the link's topic (RFC 8058 one-click): any body, no cookie, 200, never a redirect."""

@@ -159,6 +159,23 @@ def test_mailbox_providers_posting_one_click_have_their_own_client_limit(app, se
     assert [provider.get(link).status_code for link in links[:4]] == [200, 200, 200, 429]
 
 
+def test_a_one_click_link_posted_again_and_again_is_never_turned_away(app, session, settings):
+    """Providers retry; a repeated one-click changes nothing, so only the client is limited."""
+    from prefsvc.settings import SETTINGS_KEY
+
+    app.extensions[SETTINGS_KEY] = settings.with_(rate_limit_token="2 per minute")
+    topic = make_topic(session)
+    contact = make_contact(session, topics=[topic])
+    session.commit()
+    link = f"/u/{Signer(settings.secret_keys).unsubscribe_token(contact.public_id, topic.id)}"
+    provider = app.test_client(use_cookies=False)
+    answers = [provider.post(link, data={"List-Unsubscribe": "One-Click"}) for _ in range(5)]
+    assert [r.status_code for r in answers] == [200] * 5
+    assert provider.post(f"{link}/undo").status_code == 200
+    assert provider.post(f"{link}/undo").status_code == 200
+    assert provider.post(f"{link}/undo").status_code == 429  # undo mails: limited per link
+
+
 def test_an_unreachable_limit_store_does_not_turn_unsubscribes_away(tmp_path, clock):
     from prefsvc import create_app
     from prefsvc.extensions import db

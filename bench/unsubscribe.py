@@ -129,12 +129,18 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=10_000)
     parser.add_argument("--campaign-rate", default="170/s", help="RATE_LIMIT of the campaign")
     parser.add_argument("--port", type=int, default=5005, help="gunicorn port on 127.0.0.1")
-    parser.add_argument("--gunicorn-workers", type=int, default=4)
+    parser.add_argument("--gunicorn-workers", type=int, default=2)
     parser.add_argument(
         "--gunicorn-class", default="gthread", choices=["sync", "gthread"], help="worker class"
     )
-    parser.add_argument("--gunicorn-threads", type=int, default=2, help="gthread only")
+    parser.add_argument("--gunicorn-threads", type=int, default=4, help="gthread only")
     parser.add_argument("--clients", type=int, default=32, help="client connections")
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=10,
+        help="niceness of the sending workers (0: same priority as the web processes)",
+    )
     args = parser.parse_args()
 
     total = int(args.rate * args.seconds)
@@ -220,8 +226,8 @@ def main() -> None:
             )
             processes.append(
                 subprocess.Popen(
-                    [str(ROOT / ".venv/bin/prefsvc"), "worker", "--processes", "2"]
-                    + ["--threads", "4"],
+                    ["nice", "-n", str(args.worker_nice), str(ROOT / ".venv/bin/prefsvc")]
+                    + ["worker", "--processes", "2", "--threads", "4"],
                     env=env,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -235,6 +241,11 @@ def main() -> None:
             load = Load(args.port, paths, args.rate, args.clients)
             elapsed = load.run()
             sending_when_load_ended = db.session.get(Campaign, campaign_id).status
+            sent_during_load = db.session.scalar(
+                select(func.count()).where(
+                    Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.SENT
+                )
+            )
             db.session.commit()
 
             deadline = time.monotonic() + 600
@@ -303,7 +314,9 @@ def main() -> None:
             + (f" x {args.gunicorn_threads} threads" if args.gunicorn_class == "gthread" else "")
             + ") "
             f"while a {audience}-recipient campaign was sending at {args.campaign_rate} "
-            f"(still sending when the load ended: "
+            f"by workers at nice {args.worker_nice} "
+            f"(sent during the load: {sent_during_load}, {sent_during_load / elapsed:.0f} msg/s; "
+            f"still sending when the load ended: "
             f"{sending_when_load_ended is CampaignStatus.SENDING})"
         )
         print(
@@ -311,6 +324,15 @@ def main() -> None:
             f"p99 {percentile(ok, 99) * 1000:.1f} ms, "
             f"max {max(ok, default=float('nan')) * 1000:.1f} ms | errors {len(load.errors)}"
             + (f" (first: {load.errors[0]})" if load.errors else "")
+        )
+        per_second: dict[int, list[float]] = {}
+        for i, latency in enumerate(load.latencies):
+            if latency == latency:
+                per_second.setdefault(int(i / args.rate), []).append(latency)
+        worst = sorted(per_second.items(), key=lambda item: -percentile(item[1], 99))[:5]
+        print(
+            "  slowest seconds (second: p99): "
+            + ", ".join(f"{second}: {percentile(v, 99) * 1000:.0f} ms" for second, v in worst)
         )
         print(
             f"  unsubscribed contacts {len(first_answer)}, lost {len(lost)}, "

@@ -241,9 +241,21 @@ def run_one(contacts: int, threads: int, dkim: bool, sink_port: int) -> dict[str
         if worker is not None:
             worker.send_signal(signal.SIGTERM)
             worker.wait(60)
+        drop_queues(env)
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def drop_queues(env: dict[str, str]) -> None:
+    """Delete this run's Redis keys (its queues, and any notices still waiting in them)."""
+    import redis
+
+    client = redis.Redis.from_url(env["PREFSVC_BROKER_URL"])
+    keys = list(client.scan_iter(match=f"{env['PREFSVC_QUEUE_PREFIX']}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 def _seed(db, contacts: int) -> None:

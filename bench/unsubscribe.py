@@ -37,7 +37,14 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.campaign import PG_ADMIN, _seed, free_port, prefsvc_env, start_sink  # noqa: E402
+from bench.campaign import (  # noqa: E402
+    PG_ADMIN,
+    _seed,
+    drop_queues,
+    free_port,
+    prefsvc_env,
+    start_sink,
+)
 from bench.newsletter import newsletter_html  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -241,6 +248,8 @@ def main() -> None:
             load = Load(args.port, paths, args.rate, args.clients)
             elapsed = load.run()
             sending_when_load_ended = db.session.get(Campaign, campaign_id).status
+            broker = tasks.queue().broker
+            notices_waiting = broker.client.llen(f"{broker.namespace}:{tasks.queue().notice_queue}")
             sent_during_load = db.session.scalar(
                 select(func.count()).where(
                     Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.SENT
@@ -317,7 +326,8 @@ def main() -> None:
             f"by workers at nice {args.worker_nice} "
             f"(sent during the load: {sent_during_load}, {sent_during_load / elapsed:.0f} msg/s; "
             f"still sending when the load ended: "
-            f"{sending_when_load_ended is CampaignStatus.SENDING})"
+            f"{sending_when_load_ended is CampaignStatus.SENDING}; "
+            f"acknowledgements still queued then: {notices_waiting})"
         )
         print(
             f"  latency p50 {percentile(ok, 50) * 1000:.1f} ms, "
@@ -352,6 +362,7 @@ def main() -> None:
                 process.kill()
         sink.terminate()
         sink.wait(10)
+        drop_queues(env)
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         shutil.rmtree(workdir, ignore_errors=True)

@@ -162,6 +162,10 @@ def make_broker(settings: Settings, app: Flask) -> dramatiq.Broker:
     return RabbitmqBroker(url=url, middleware=middleware, confirm_delivery=True)
 
 
+NOTICE_PRIORITY = 0
+CAMPAIGN_PRIORITY = 10
+
+
 def init_app(app: Flask) -> None:
     # Imported for their notice kinds, which every worker must know.
     from prefsvc import acknowledgements, repermission, rights, signin  # noqa: F401
@@ -170,12 +174,16 @@ def init_app(app: Flask) -> None:
     settings: Settings = app.extensions[SETTINGS_KEY]
     broker = make_broker(settings, app)
     queue = TaskQueue(settings=settings, broker=broker)
+    # A worker picks the highest priority (lowest number) of the jobs it holds: service mail
+    # (sign-in links, opt-out acknowledgements) must not wait behind a campaign's batches,
+    # whose threads spend their time paced by the rate limits.
     queue.actors["send_batch"] = dramatiq.actor(
         _send_batch,
         broker=broker,
         actor_name="send_batch",
         queue_name=queue.send_queue,
         max_retries=settings.max_retries,
+        priority=CAMPAIGN_PRIORITY,
     )
     queue.actors["send_notice"] = dramatiq.actor(
         _send_notice,
@@ -183,6 +191,7 @@ def init_app(app: Flask) -> None:
         actor_name="send_notice",
         queue_name=queue.notice_queue,
         max_retries=settings.max_retries,
+        priority=NOTICE_PRIORITY,
     )
     app.extensions[EXTENSION_KEY] = queue
 

@@ -73,3 +73,36 @@ def test_an_unknown_kind_is_refused(app, session, clock):
             params={},
             now=clock(),
         )
+
+
+@pytest.mark.parametrize("broker_kind", ["redis"])
+def test_a_notice_goes_before_the_campaign_batches_queued_ahead_of_it(
+    app, session, greeting_kind, broker_kind
+):
+    """A sign-in link or an opt-out acknowledgement must not wait for a campaign to finish."""
+    import dramatiq
+    from dramatiq.middleware import Middleware
+
+    ana = make_contact(session, "ana@example.org", first_name="Ana")
+    session.commit()
+    done: list[str] = []
+
+    class Order(Middleware):
+        def after_process_message(self, broker, message, *, result=None, exception=None):
+            done.append(message.actor_name)
+
+    queue = tasks.queue()
+    queue.broker.add_middleware(Order())
+    for batch in range(6):
+        queue.send_batch([10_000 + batch])  # no such deliveries: each job just finds nothing
+    queue.send_notice(greeting_kind, ana.id, {"code": "42"})
+
+    worker = dramatiq.Worker(queue.broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    queue.broker.join(queue.notice_queue, timeout=20_000)
+    queue.broker.join(queue.send_queue, timeout=20_000)
+    worker.join()
+    worker.stop()
+
+    assert sorted(done) == ["send_batch"] * 6 + ["send_notice"]
+    assert done.index("send_notice") <= 1  # the first batch may already be running

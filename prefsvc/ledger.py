@@ -67,15 +67,7 @@ def around_seq(
     around the number it takes from the head. ``seq`` sorts second to last, after
     ``detail``: the last ``"seq":0`` is always the event's own.
     """
-    text = canonical(
-        seq=0,
-        contact_id=event.contact_id,
-        topic_id=event.topic_id,
-        kind=event.kind.value,
-        channel=event.channel,
-        detail=detail,
-        occurred_at=occurred_at,
-    ).decode()
+    text = event.payload(seq=0, detail=detail, occurred_at=occurred_at).decode()
     before, _, after = text.rpartition('"seq":0')
     return before + '"seq":', after
 
@@ -169,6 +161,18 @@ class NewEvent:
     topic_id: int | None = None
     detail: dict[str, Any] | None = None
 
+    def payload(self, *, seq: int, detail: dict[str, Any], occurred_at: datetime) -> bytes:
+        """Return the canonical bytes the chain hashes for this event at ``seq``."""
+        return canonical(
+            seq=seq,
+            contact_id=self.contact_id,
+            topic_id=self.topic_id,
+            kind=self.kind.value,
+            channel=self.channel,
+            detail=detail,
+            occurred_at=occurred_at,
+        )
+
     def checked_detail(self) -> dict[str, Any]:
         """Return a copy of the detail, refusing keys that would put personal data in it."""
         detail = dict(self.detail or {})
@@ -229,18 +233,7 @@ def append_many(session: Session, events: Iterable[NewEvent], *, now: datetime) 
     rows: list[dict[str, Any]] = []
     for event, detail in checked:
         seq += 1
-        digest = chain_hash(
-            prev_hash,
-            canonical(
-                seq=seq,
-                contact_id=event.contact_id,
-                topic_id=event.topic_id,
-                kind=event.kind.value,
-                channel=event.channel,
-                detail=detail,
-                occurred_at=now,
-            ),
-        )
+        digest = chain_hash(prev_hash, event.payload(seq=seq, detail=detail, occurred_at=now))
         rows.append(
             {
                 "seq": seq,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, bindparam, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Date, Text, bindparam, case, cast, func, or_, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -142,14 +142,14 @@ def leave(
     POSTs of the same link at the same moment (mail scanners, double clicks) record one
     ledger event, not two.
     """
-    params = {"contact_id": contact_id, "topic_id": topic_id, "now": now, "today": today}
     if session.get_bind().dialect.name == "postgresql":
         # The same steps in one statement (models.LEDGER_FUNCTIONS_DDL): locks held briefly.
-        event = ledger.NewEvent(contact_id, EventKind.UNSUBSCRIBED, channel, topic_id)
-        before, after = ledger.around_seq(event, detail={}, occurred_at=now)
         return session.execute(
-            _LEAVE_ON_SERVER, params | {"channel": channel, "before": before, "after": after}
+            _LEAVE_ON_SERVER,
+            leave_parameters(topic_id, channel=channel, now=now, today=today)
+            | {"contact_id": contact_id},
         ).scalar_one()
+    params = {"contact_id": contact_id, "topic_id": topic_id, "now": now, "today": today}
     session.execute(_LOCK_CONTACT, params)
     if session.execute(_LEAVE_UPSERT, params).first() is None:
         return False
@@ -185,13 +185,16 @@ _LOCK_CONTACT = (
 _LEAVE_UPSERT = _leave_upsert()
 
 
-def leave_on_server(contact_id: ColumnElement[int], before: ColumnElement[str]) -> Any:
+def leave_on_server(contact_id: ColumnElement[int]) -> Any:
     """The PostgreSQL ``consent_leave`` call for one contact, to put in a statement.
 
-    The contact id and the ledger text before ``seq`` are expressions, so a statement that
-    finds the contact can leave in the same round trip; ``topic_id``, ``channel``, ``now``,
-    ``today`` and ``after`` are bind parameters.
+    The contact id is an expression, so a statement that finds the contact can leave in the
+    same round trip; the other values are bind parameters, given by ``leave_parameters``.
+    The ledger text before ``seq`` is joined in SQL around the contact id.
     """
+    before = (
+        bindparam("head", type_=Text) + cast(contact_id, Text) + bindparam("middle", type_=Text)
+    )
     return func.consent_leave(
         contact_id,
         bindparam("topic_id"),
@@ -203,7 +206,23 @@ def leave_on_server(contact_id: ColumnElement[int], before: ColumnElement[str]) 
     )
 
 
-_LEAVE_ON_SERVER = select(leave_on_server(bindparam("contact_id"), bindparam("before")))
+def leave_parameters(topic_id: int, *, channel: str, now: datetime, today: date) -> dict[str, Any]:
+    """Return the bind parameters of ``leave_on_server`` (all but the contact's)."""
+    head, middle, after = ledger.around_contact_and_seq(
+        EventKind.UNSUBSCRIBED, channel, topic_id, detail={}, occurred_at=now
+    )
+    return {
+        "topic_id": topic_id,
+        "channel": channel,
+        "now": now,
+        "today": today,
+        "head": head,
+        "middle": middle,
+        "after": after,
+    }
+
+
+_LEAVE_ON_SERVER = select(leave_on_server(bindparam("contact_id")))
 # touch_anchor's rule in SQL: the anchor moves to today, never backwards.
 _TOUCH_ANCHOR = (
     update(_CONTACTS)

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, Text, bindparam, cast, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, scoped_session
 
-from prefsvc import consent, ledger, rights, suppression
+from prefsvc import consent, rights, suppression
 from prefsvc.errors import InvalidInput, InvalidToken, RequestStateError, Suppressed
 from prefsvc.models import (
     ConsentEvent,
@@ -113,8 +113,7 @@ def read_unsubscribe_link(session: Session, signer: Signer, token: str) -> Unsub
 
 def _link_and_leave_query() -> Select:
     link = _LINK.subquery("link")
-    before = bindparam("head", type_=Text) + cast(link.c.id, Text) + bindparam("middle", type_=Text)
-    return select(link, consent.leave_on_server(link.c.id, before).label("left"))
+    return select(link, consent.leave_on_server(link.c.id).label("left"))
 
 
 _LINK_AND_LEAVE = _link_and_leave_query()
@@ -141,18 +140,8 @@ def leave_by_link(
         )
         return link, left
     claim = signer.read_unsubscribe(token)
-    head, middle, after = ledger.around_contact_and_seq(
-        EventKind.UNSUBSCRIBED, channel, claim.topic_id, detail={}, occurred_at=now
-    )
-    params = {
-        "public_id": claim.public_id,
-        "topic_id": claim.topic_id,
-        "channel": channel,
-        "now": now,
-        "today": today,
-        "head": head,
-        "middle": middle,
-        "after": after,
+    params = consent.leave_parameters(claim.topic_id, channel=channel, now=now, today=today) | {
+        "public_id": claim.public_id
     }
     if _in_transaction(session):  # it may hold locks the statement needs: run inside it
         row = session.execute(_LINK_AND_LEAVE, params).first()

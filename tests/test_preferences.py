@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 from sqlalchemy import select
 
-from prefsvc import consent, ledger, preferences
+from prefsvc import ledger, preferences
 from prefsvc.errors import InvalidToken
 from prefsvc.models import ConsentEvent, EventKind, Subscription, SubscriptionStatus
 from prefsvc.tokens import Signer
@@ -17,6 +19,24 @@ pytestmark = pytest.mark.all_databases
 @pytest.fixture
 def signer(settings) -> Signer:
     return Signer(settings.secret_keys)
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    contact_id: int
+    topic_id: int
+    token: str
+
+
+@pytest.fixture
+def ana(session, signer) -> Subscriber:
+    """A contact on the topic "Haven" and her link to it; the session has no transaction open."""
+    topic = make_topic(session, name="Haven")
+    contact = make_contact(session, topics=[topic])
+    session.commit()
+    ana = Subscriber(contact.id, topic.id, signer.unsubscribe_token(contact.public_id, topic.id))
+    session.commit()
+    return ana
 
 
 def _leave(session, signer, token, clock):
@@ -33,73 +53,50 @@ def _status(session, contact_id: int, topic_id: int) -> SubscriptionStatus:
     )
 
 
-def test_leaving_returns_the_link_as_it_was_and_changes_once(session, signer, clock):
-    topic = make_topic(session, name="Haven")
-    ana = make_contact(session, topics=[topic])
+def test_leaving_returns_the_link_as_it_was_and_changes_once(session, signer, clock, ana):
+    link, left = _leave(session, signer, ana.token, clock)
     session.commit()
-    token = signer.unsubscribe_token(ana.public_id, topic.id)
-    ana_id, topic_id = ana.id, topic.id
-    session.commit()
-
-    link, left = _leave(session, signer, token, clock)
-    session.commit()
-    again, left_again = _leave(session, signer, token, clock)
+    again, left_again = _leave(session, signer, ana.token, clock)
     session.commit()
 
     assert (link.contact_id, link.topic_name, link.subscribed, left) == (
-        ana_id,
+        ana.contact_id,
         "Haven",
         True,
         True,
     )
     assert (again.subscribed, left_again) == (False, False)
-    assert _status(session, ana_id, topic_id) is SubscriptionStatus.UNSUBSCRIBED
+    assert _status(session, ana.contact_id, ana.topic_id) is SubscriptionStatus.UNSUBSCRIBED
     assert ledger.verify(session).ok
 
 
-def test_a_forged_link_changes_nothing(session, signer, clock):
-    topic = make_topic(session)
-    ana = make_contact(session, topics=[topic])
-    session.commit()
-    token = signer.unsubscribe_token(ana.public_id, topic.id)
-
+def test_a_forged_link_changes_nothing(session, signer, clock, ana):
     with pytest.raises(InvalidToken):
-        _leave(session, signer, token[:-2] + "xx", clock)
-    assert _status(session, ana.id, topic.id) is SubscriptionStatus.SUBSCRIBED
+        _leave(session, signer, ana.token[:-2] + "xx", clock)
+    assert _status(session, ana.contact_id, ana.topic_id) is SubscriptionStatus.SUBSCRIBED
 
 
-def test_with_no_transaction_open_the_unsubscribe_stands_by_itself(session, signer, clock):
+def test_with_no_transaction_open_the_unsubscribe_stands_by_itself(session, signer, clock, ana):
     """Nothing left for the caller to commit: a rollback afterwards does not undo it."""
-    topic = make_topic(session)
-    ana = make_contact(session, topics=[topic])
-    session.commit()
-    token = signer.unsubscribe_token(ana.public_id, topic.id)
-    ana_id, topic_id = ana.id, topic.id
-    session.commit()
-
-    _link, left = _leave(session, signer, token, clock)
+    _link, left = _leave(session, signer, ana.token, clock)
     if session.get_bind().dialect.name == "postgresql":
         session.rollback()
     else:
         session.commit()  # SQLite: read, then leave, in the caller's transaction
 
     assert left
-    assert _status(session, ana_id, topic_id) is SubscriptionStatus.UNSUBSCRIBED
+    assert _status(session, ana.contact_id, ana.topic_id) is SubscriptionStatus.UNSUBSCRIBED
 
 
-def test_inside_the_callers_unfinished_work_it_joins_it(session, signer, clock):
+def test_inside_the_callers_unfinished_work_it_joins_it(session, signer, clock, ana):
     """The caller's transaction holds the ledger head: leaving must not wait for it (it would
     wait for ever) but join it, and go with it when it is rolled back."""
-    topic = make_topic(session)
-    ana = make_contact(session, topics=[topic])
-    session.commit()
-    token = signer.unsubscribe_token(ana.public_id, topic.id)
-    consent.record(session, ana, EventKind.PREFERENCES, channel="web", now=clock())
+    ledger.append(session, ana.contact_id, EventKind.PREFERENCES, channel="web", now=clock())
     session.flush()
 
-    _link, left = _leave(session, signer, token, clock)
+    _link, left = _leave(session, signer, ana.token, clock)
     assert left
     session.rollback()
 
-    assert _status(session, ana.id, topic.id) is SubscriptionStatus.SUBSCRIBED
+    assert _status(session, ana.contact_id, ana.topic_id) is SubscriptionStatus.SUBSCRIBED
     assert session.scalars(select(ConsentEvent)).all() == []

@@ -31,7 +31,10 @@ from flask import (
 from flask.blueprints import BlueprintSetupState
 from flask_babel import get_locale, refresh
 from flask_limiter.util import get_remote_address
-from werkzeug.exceptions import HTTPException
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter
+from werkzeug.exceptions import HTTPException, TooManyRequests
 
 from prefsvc import clock, consent, preferences, rights, signin, tasks
 from prefsvc.acknowledgements import OPTOUT
@@ -72,11 +75,6 @@ def _address_key() -> str:
 per_client_on_links = limiter.shared_limit(
     lambda: current_settings().rate_limit_token_client, scope="links", key_func=_client_key
 )
-# Mailbox providers POST one-click unsubscribes for all their users from a few addresses:
-# a provider must never be turned away after a large campaign, so its limit is separate.
-per_client_on_one_click = limiter.shared_limit(
-    lambda: current_settings().rate_limit_one_click_client, scope="one-click", key_func=_client_key
-)
 per_link = limiter.limit(lambda: current_settings().rate_limit_token, key_func=_token_key)
 per_client_on_signin = limiter.limit(
     lambda: current_settings().rate_limit_signin_client,
@@ -88,6 +86,37 @@ per_address_on_signin = limiter.limit(
     key_func=_address_key,
     methods=["POST"],
 )
+
+
+class OneClickFloodGuard:
+    """The per-client limit of one-click POSTs, counted in this web process alone.
+
+    Mailbox providers POST one-click unsubscribes for all their users from a few addresses,
+    by the hundred a second while a campaign goes out, so a provider has a limit of its own
+    and is never turned away after a large campaign. The limit only guards against floods
+    (a repeated one-click changes and mails nothing), so it is kept in memory: a round trip
+    to Redis and Flask-Limiter's bookkeeping cost more than the unsubscribe itself. Each web
+    process counts apart: N processes let a client through N times the limit.
+    """
+
+    KEY = "prefsvc.one_click_flood_guard"
+
+    def __init__(self) -> None:
+        self._counter = FixedWindowRateLimiter(MemoryStorage())
+        self._limits: tuple[str, list[RateLimitItem]] = ("", [])
+
+    @classmethod
+    def of(cls, app: Any) -> OneClickFloodGuard:
+        guard = app.extensions.get(cls.KEY)
+        if guard is None:
+            guard = app.extensions.setdefault(cls.KEY, cls())
+        return guard
+
+    def admit(self, text: str, client: str) -> bool:
+        """Count one POST from ``client``; False once any of the limits in ``text`` is spent."""
+        if self._limits[0] != text:
+            self._limits = (text, parse_many(text))
+        return all([self._counter.hit(limit, "one-click", client) for limit in self._limits[1]])
 
 
 class RedactTokens(RedactedInRequestLogs):
@@ -278,10 +307,13 @@ def unsubscribe_page(token: str) -> str:
 
 
 @bp.post("/u/<token>")
-@per_client_on_one_click  # not per link: posting a link again changes and mails nothing
+@limiter.exempt  # not per link: posting a link again changes and mails nothing
 @csrf.exempt
 def one_click(token: str) -> str:
     """Leave the link's topic (RFC 8058 one-click): any body, no cookie, 200, never a redirect."""
+    guard = OneClickFloodGuard.of(current_app)
+    if not guard.admit(current_settings().rate_limit_one_click_client, get_remote_address()):
+        raise TooManyRequests()
     try:
         link, left = preferences.leave_by_link(
             db.session, _signer(), token, channel="one-click", now=clock.now(), today=clock.today()

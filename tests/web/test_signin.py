@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import select
 
 from prefsvc import tasks
-from prefsvc.models import ContactStatus
+from prefsvc.models import ContactStatus, Subscription
 from prefsvc.settings import Settings
 from prefsvc.tokens import Signer
 from tests.factories import make_contact, make_topic
@@ -157,6 +158,28 @@ def test_mailbox_providers_posting_one_click_have_their_own_client_limit(app, se
     answers = [provider.post(link, data={"List-Unsubscribe": "One-Click"}) for link in links]
     assert [r.status_code for r in answers] == [200] * 5
     assert [provider.get(link).status_code for link in links[:4]] == [200, 200, 200, 429]
+
+
+def test_a_client_flooding_one_click_posts_is_turned_away_in_its_language(app, session, settings):
+    from prefsvc.models import Language
+    from prefsvc.settings import SETTINGS_KEY
+
+    app.extensions[SETTINGS_KEY] = settings.with_(rate_limit_one_click_client="3 per minute")
+    topic = make_topic(session)
+    people = [make_contact(session, topics=[topic], language=Language.FR) for _ in range(5)]
+    session.commit()
+    signer = Signer(settings.secret_keys)
+    links = [f"/u/{signer.unsubscribe_token(p.public_id, topic.id)}" for p in people]
+    flood = app.test_client(use_cookies=False)
+    answers = [flood.post(link, data={"List-Unsubscribe": "One-Click"}) for link in links[:4]]
+    assert [r.status_code for r in answers] == [200, 200, 200, 429]
+    assert 'lang="fr"' in answers[3].get_data(as_text=True)
+    assert answers[3].headers["Cache-Control"] == "no-store"
+    other = app.test_client(use_cookies=False)
+    answer = other.post(links[4], environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert answer.status_code == 200  # another client is counted apart
+    left = session.scalars(select(Subscription).where(Subscription.status == "unsubscribed"))
+    assert sorted(s.contact_id for s in left) == sorted(p.id for p in people[:3] + people[4:])
 
 
 def test_a_one_click_link_posted_again_and_again_is_never_turned_away(app, session, settings):

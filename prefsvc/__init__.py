@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from pathlib import Path
 
 from flask import Flask, g, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InvalidatePoolError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from prefsvc.clock import EXTENSION_KEY as CLOCK_KEY
 from prefsvc.clock import Clock
@@ -48,7 +51,7 @@ def create_app(
     app.config.update(
         SECRET_KEY=settings.secret_keys[-1],
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url, web=web),
         TESTING=settings.testing,
         BABEL_DEFAULT_LOCALE="nl",
         BABEL_DEFAULT_TIMEZONE=settings.timezone.key,
@@ -70,6 +73,9 @@ def create_app(
     from prefsvc.extensions import babel, csrf, db, limiter, migrate
 
     db.init_app(app)
+    if web:
+        with app.app_context():
+            _ping_idle_connections(db.engine)
     migrate.init_app(app, db, directory=str(resource_dir("migrations")))
     babel.init_app(app, locale_selector=_select_locale)
     csrf.init_app(app)
@@ -102,14 +108,48 @@ def _rate_limit_storage(settings: Settings) -> str:
     return url if url.startswith(("redis://", "rediss://")) else "memory://"
 
 
-def _engine_options(url: str) -> dict[str, object]:
+def _engine_options(url: str, *, web: bool) -> dict[str, object]:
     # hide_parameters: a logged database error never shows bound values (addresses, SMTP replies).
     if url.startswith("sqlite"):
         return {
             "connect_args": {"timeout": 30, "check_same_thread": False},
             "hide_parameters": True,
         }
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, "hide_parameters": True}
+    # A worker checks a connection out once per batch of deliveries: a ping then costs nothing
+    # and spares a batch. The web checks out once per request and pings idle ones only.
+    return {"pool_pre_ping": not web, "pool_size": 10, "max_overflow": 20, "hide_parameters": True}
+
+
+# A connection back in the pool after a short while is pinged before it is handed out, one
+# used a moment ago is not: under load every connection is reused within milliseconds, and a
+# ``SELECT 1`` before each request was a database round trip as dear as the request's own.
+PING_IDLE_AFTER_SECONDS = 1.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Replace pooled connections the server dropped while they sat idle (restart, timeout).
+
+    Raising ``InvalidatePoolError`` makes the pool throw away every connection it holds and
+    check out a new one. A connection dropped while busy fails its statement instead:
+    SQLAlchemy then discards the pool too, the web answers 503 (``prefsvc.web``) and the
+    workers retry.
+    """
+    if engine.dialect.name == "sqlite":
+        return
+
+    @event.listens_for(engine, "checkin")
+    def _note_checkin(_dbapi_connection: object, record: ConnectionPoolEntry) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: object, record: ConnectionPoolEntry, _proxy) -> None:
+        checked_in_at = record.info.get("checked_in_at")
+        if checked_in_at is None or time.monotonic() - checked_in_at < PING_IDLE_AFTER_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise InvalidatePoolError("a pooled connection was dropped") from error
 
 
 @event.listens_for(Engine, "connect")

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, Response, jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 5
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -27,6 +33,7 @@ def init_app(app: Flask) -> None:
     api.init_app(app)
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(OperationalError, _database_unavailable)
 
 
 def explicit_language() -> str | None:
@@ -53,3 +60,16 @@ def _http_error(error: HTTPException) -> tuple[Response | str, int]:
         problem.mimetype = "application/problem+json"
         return problem, code
     return render_template("error.html", code=code, title=error.name), code
+
+
+def _database_unavailable(error: OperationalError) -> tuple[Response | str, int, dict[str, str]]:
+    """A lost or busy database is a 503 to retry, not a 500: nothing was changed.
+
+    The pool throws away a connection that failed this way, so the retry gets a fresh one.
+    """
+    from prefsvc.extensions import db
+
+    db.session.rollback()
+    log.warning("database unavailable: %s", type(error.orig).__name__)
+    body, code = _http_error(ServiceUnavailable())
+    return body, code, {"Retry-After": str(RETRY_AFTER_SECONDS)}

@@ -12,6 +12,10 @@ import hashlib
 import json
 import logging
 import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +36,6 @@ from flask.blueprints import BlueprintSetupState
 from flask_babel import get_locale, refresh
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
-from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import HTTPException, TooManyRequests
 
 from prefsvc import clock, consent, preferences, rights, signin, tasks
@@ -89,21 +91,24 @@ per_address_on_signin = limiter.limit(
 
 
 class OneClickFloodGuard:
-    """The per-client limit of one-click POSTs, counted in this web process alone.
+    """The per-client limit of one-click POSTs, counted in fixed windows in this process.
 
     Mailbox providers POST one-click unsubscribes for all their users from a few addresses,
     by the hundred a second while a campaign goes out, so a provider has a limit of its own
     and is never turned away after a large campaign. The limit only guards against floods
-    (a repeated one-click changes and mails nothing), so it is kept in memory: a round trip
-    to Redis and Flask-Limiter's bookkeeping cost more than the unsubscribe itself. Each web
-    process counts apart: N processes let a client through N times the limit.
+    (a repeated one-click changes and mails nothing), so it is counted in memory: a round
+    trip to Redis through Flask-Limiter cost more than the unsubscribe itself, and ``limits``'
+    own memory storage starts a timer thread every 10 ms under load. Each web process counts
+    apart: N processes let a client through N times the limit.
     """
 
     KEY = "prefsvc.one_click_flood_guard"
 
-    def __init__(self) -> None:
-        self._counter = FixedWindowRateLimiter(MemoryStorage())
-        self._limits: tuple[str, list[RateLimitItem]] = ("", [])
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._text = ""
+        self._windows: list[tuple[RateLimitItem, int, Counter[str]]] = []
 
     @classmethod
     def of(cls, app: Any) -> OneClickFloodGuard:
@@ -114,9 +119,18 @@ class OneClickFloodGuard:
 
     def admit(self, text: str, client: str) -> bool:
         """Count one POST from ``client``; False once any of the limits in ``text`` is spent."""
-        if self._limits[0] != text:
-            self._limits = (text, parse_many(text))
-        return all([self._counter.hit(limit, "one-click", client) for limit in self._limits[1]])
+        now = self._clock()
+        admitted = True
+        with self._lock:
+            if text != self._text:
+                self._text, self._windows = text, [(lim, -1, Counter()) for lim in parse_many(text)]
+            for i, (limit, index, counts) in enumerate(self._windows):
+                if index != (current := int(now // limit.get_expiry())):
+                    counts = Counter()
+                    self._windows[i] = (limit, current, counts)
+                counts[client] += 1
+                admitted = admitted and counts[client] <= limit.amount
+        return admitted
 
 
 class RedactTokens(RedactedInRequestLogs):

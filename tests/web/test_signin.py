@@ -182,6 +182,21 @@ def test_a_client_flooding_one_click_posts_is_turned_away_in_its_language(app, s
     assert sorted(s.contact_id for s in left) == sorted(p.id for p in people[:3] + people[4:])
 
 
+def test_the_one_click_flood_guard_admits_a_client_again_in_the_next_window():
+    from prefsvc.web.recipient import OneClickFloodGuard
+
+    now = [0.0]
+    guard = OneClickFloodGuard(clock=lambda: now[0])
+    limits = "2 per minute; 3 per hour"
+    assert [guard.admit(limits, "192.0.2.1") for _ in range(3)] == [True, True, False]
+    assert guard.admit(limits, "192.0.2.2")  # counted per client
+    now[0] = 61.0
+    assert [guard.admit(limits, "192.0.2.1") for _ in range(2)] == [False, False]  # hourly spent
+    assert guard.admit(limits, "192.0.2.2")
+    now[0] = 3601.0
+    assert guard.admit(limits, "192.0.2.1")
+
+
 def test_a_one_click_link_posted_again_and_again_is_never_turned_away(app, session, settings):
     """Providers retry; a repeated one-click changes nothing, so only the client is limited."""
     from prefsvc.settings import SETTINGS_KEY

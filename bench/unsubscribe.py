@@ -181,6 +181,7 @@ def main() -> None:
             Delivery,
             DeliveryStatus,
             EventKind,
+            OutboxNotice,
             Subscription,
             SubscriptionStatus,
         )
@@ -249,7 +250,10 @@ def main() -> None:
             elapsed = load.run()
             sending_when_load_ended = db.session.get(Campaign, campaign_id).status
             broker = tasks.queue().broker
-            notices_waiting = broker.client.llen(f"{broker.namespace}:{tasks.queue().notice_queue}")
+            notices_waiting = broker.client.llen(
+                f"{broker.namespace}:{tasks.queue().notice_queue}"
+            ) + db.session.scalar(select(func.count()).select_from(OutboxNotice))
+            db.session.commit()
             sent_during_load = db.session.scalar(
                 select(func.count()).where(
                     Delivery.campaign_id == campaign_id, Delivery.status == DeliveryStatus.SENT
@@ -327,7 +331,7 @@ def main() -> None:
             f"(sent during the load: {sent_during_load}, {sent_during_load / elapsed:.0f} msg/s; "
             f"still sending when the load ended: "
             f"{sending_when_load_ended is CampaignStatus.SENDING}; "
-            f"acknowledgements still queued then: {notices_waiting})"
+            f"acknowledgements still held or queued then: {notices_waiting})"
         )
         print(
             f"  latency p50 {percentile(ok, 50) * 1000:.1f} ms, "

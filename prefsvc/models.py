@@ -522,6 +522,24 @@ class RepermissionMail(Base):
     )
 
 
+class OutboxNotice(Base):
+    """A service message recorded in the transaction of the change that asks for it.
+
+    The one-click unsubscribe holds its acknowledgement here instead of calling the broker
+    while the mailbox provider waits: the unsubscribe and its acknowledgement are committed
+    together or not at all, and a relay in every worker process queues what is held
+    (``prefsvc.notices.release``). Ids and parameters only, never an address.
+    """
+
+    __tablename__ = "notice_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    held_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class StaffRole(enum.StrEnum):
     """What a member of staff or a system may do through the API and the admin UI."""
 

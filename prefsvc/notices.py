@@ -17,10 +17,11 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from prefsvc import rendering
-from prefsvc.models import Contact
+from prefsvc.models import Contact, OutboxNotice
 from prefsvc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,44 @@ def deliver(
     message_id = send(settings, to=contact.email, notice=notice, now=now)
     log.info("notice %s sent to contact %s", kind, contact_id)
     return message_id
+
+
+# --- the outbox: notices committed with the change that asks for them ---------------------
+
+OUTBOX = OutboxNotice.__table__
+RELEASE_BATCH = 200
+
+
+def hold(
+    session: Session, kind: str, contact_id: int, params: dict[str, Any], *, now: datetime
+) -> None:
+    """Record a notice in the caller's transaction; a relay queues it once that commits."""
+    session.execute(
+        insert(OUTBOX).values(kind=kind, contact_id=contact_id, params=params, held_at=now)
+    )
+
+
+QueueNotice = Callable[[str, int, dict[str, Any]], None]
+
+
+def release(session: Session, queue_notice: QueueNotice, *, limit: int = RELEASE_BATCH) -> int:
+    """Hand up to ``limit`` held notices to ``queue_notice``, oldest first; return how many.
+
+    The rows are deleted in the caller's transaction and the caller commits once they are
+    queued: a crash in between leaves them held, so a notice may be queued twice but is never
+    lost. On PostgreSQL the relays of several worker processes skip each other's rows.
+    """
+    oldest = (
+        select(OUTBOX.c.id).order_by(OUTBOX.c.id).limit(limit).with_for_update(skip_locked=True)
+    )
+    rows = session.execute(
+        delete(OUTBOX)
+        .where(OUTBOX.c.id.in_(oldest))
+        .returning(OUTBOX.c.id, OUTBOX.c.kind, OUTBOX.c.contact_id, OUTBOX.c.params)
+    ).all()
+    for row in sorted(rows):
+        queue_notice(row.kind, row.contact_id, row.params)
+    return len(rows)
 
 
 @lru_cache(maxsize=8)

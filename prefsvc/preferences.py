@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import JSON, Select, bindparam, insert, literal, select
 from sqlalchemy.orm import Session, scoped_session
 
-from prefsvc import consent, rights, suppression
+from prefsvc import consent, notices, rights, suppression
+from prefsvc.acknowledgements import OPTOUT
 from prefsvc.errors import InvalidInput, InvalidToken, RequestStateError, Suppressed
 from prefsvc.models import (
     ConsentEvent,
@@ -30,6 +31,7 @@ from prefsvc.models import (
     Subscription,
     SubscriptionStatus,
     Topic,
+    UTCDateTime,
 )
 from prefsvc.settings import Settings
 from prefsvc.tokens import Signer, SigninClaim
@@ -112,8 +114,27 @@ def read_unsubscribe_link(session: Session, signer: Signer, token: str) -> Unsub
 
 
 def _link_and_leave_query() -> Select:
+    """Read the link, leave, and hold the acknowledgement if anything changed: one statement.
+
+    ``leaving`` calls a volatile function and is read twice, so PostgreSQL runs it once; the
+    INSERT in ``held`` runs whether or not the outer query reads it.
+    """
     link = _LINK.subquery("link")
-    return select(link, consent.leave_on_server(link.c.id).label("left"))
+    leaving = select(link, consent.leave_on_server(link.c.id).label("left")).cte("leaving")
+    held = (
+        insert(notices.OUTBOX)
+        .from_select(
+            ["kind", "contact_id", "params", "held_at"],
+            select(
+                literal(OPTOUT),
+                leaving.c.id,
+                bindparam("acknowledgement", type_=JSON),
+                bindparam("now", type_=UTCDateTime()),
+            ).where(leaving.c.left),
+        )
+        .cte("held")
+    )
+    return select(leaving).add_cte(held)
 
 
 _LINK_AND_LEAVE = _link_and_leave_query()
@@ -124,7 +145,9 @@ def leave_by_link(
 ) -> tuple[UnsubscribeLink, bool]:
     """Leave the topic an unsubscribe token names; return the link and whether anything changed.
 
-    The one-click POST. On PostgreSQL the link is read and left in one statement. When the
+    The one-click POST. When something changed, the opt-out acknowledgement is held in the
+    outbox in the same transaction (``notices.hold``): no broker call while the mailbox
+    provider waits. On PostgreSQL the link is read, left and acknowledged in one statement. When the
     session has no transaction open, that statement commits by itself (autocommit): the
     ledger head is then locked only while the server runs it, not until this process, busy
     among many threads, gets round to sending COMMIT (unsubscribes arriving by the hundred
@@ -138,10 +161,13 @@ def leave_by_link(
         left = consent.leave(
             session, link.contact_id, link.topic_id, channel=channel, now=now, today=today
         )
+        if left:
+            notices.hold(session, OPTOUT, link.contact_id, _acknowledgement(link.topic_id), now=now)
         return link, left
     claim = signer.read_unsubscribe(token)
     params = consent.leave_parameters(claim.topic_id, channel=channel, now=now, today=today) | {
-        "public_id": claim.public_id
+        "public_id": claim.public_id,
+        "acknowledgement": _acknowledgement(claim.topic_id),
     }
     if _in_transaction(session):  # it may hold locks the statement needs: run inside it
         row = session.execute(_LINK_AND_LEAVE, params).first()
@@ -151,6 +177,10 @@ def leave_by_link(
     if row is None:
         raise InvalidToken()
     return _unsubscribe_link(claim.public_id, claim.topic_id, row), row.left
+
+
+def _acknowledgement(topic_id: int) -> dict[str, Any]:
+    return {"topic_ids": [topic_id]}
 
 
 def _in_transaction(session: Session | scoped_session) -> bool:

@@ -64,6 +64,65 @@ class AppContext(Middleware):
             context.pop()
 
 
+class OutboxRelay(Middleware):
+    """Queue the notices held in the database (``notices.release``), from every worker process.
+
+    A thread per process that runs a Dramatiq worker: it looks every ``INTERVAL`` seconds,
+    or at once when woken (the in-process worker of the embedded default), and hands what it
+    finds to the notice queue. Held notices therefore need a running worker, like all mail.
+    """
+
+    INTERVAL = 0.5
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._releasing = threading.Lock()  # join() releases inline: one release at a time
+        self._thread: threading.Thread | None = None
+
+    def after_worker_boot(self, broker: Any, worker: Any) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="prefsvc-outbox", daemon=True)
+        self._thread.start()
+
+    def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def release_all(self) -> int:
+        """Queue everything held now; return how many notices were queued."""
+        from prefsvc import notices
+        from prefsvc.extensions import db
+
+        total = 0
+        with self._releasing, self.app.app_context():
+            try:
+                while True:
+                    released = notices.release(db.session, queue().send_notice)
+                    db.session.commit()
+                    total += released
+                    if released < notices.RELEASE_BATCH:
+                        return total
+            finally:
+                db.session.remove()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.release_all()
+            except Exception:  # noqa: BLE001 - the rows stay held; the next round retries
+                log.exception("could not queue the held notices")
+            self._wake.wait(self.INTERVAL)
+            self._wake.clear()
+
+
 @dataclass
 class TaskQueue:
     """The app's broker and actors, plus the in-process worker when there is no broker service."""
@@ -90,6 +149,20 @@ class TaskQueue:
         """Queue one service message (see ``prefsvc.notices``); ids only, never an address."""
         self.actors["send_notice"].send(kind, contact_id, params or {})
         self._ensure_inprocess_worker()
+
+    def notices_held(self) -> None:
+        """Say that notices were committed to the outbox: the in-process relay queues them now.
+
+        With a broker service the relays of the worker processes find them within
+        ``OutboxRelay.INTERVAL``; nothing is sent from here.
+        """
+        if isinstance(self.broker, StubBroker):
+            self._ensure_inprocess_worker()
+            self.relay.wake()
+
+    @property
+    def relay(self) -> OutboxRelay:
+        return next(m for m in self.broker.middleware if isinstance(m, OutboxRelay))
 
     def _ensure_inprocess_worker(self) -> None:
         if not isinstance(self.broker, StubBroker):
@@ -121,7 +194,9 @@ class TaskQueue:
             return None
 
     def join(self, timeout_ms: int | None = None) -> None:
-        """Wait until the in-process queue is empty (no-op with a real broker)."""
+        """Wait until the outbox and the in-process queue are empty (no-op with a real broker)."""
+        if isinstance(self.broker, StubBroker) and self.relay.release_all():
+            self._ensure_inprocess_worker()
         if isinstance(self.broker, StubBroker) and self._worker is not None:
             for name in (self.send_queue, self.notice_queue):
                 if name in self.broker.queues:
@@ -149,6 +224,7 @@ def make_broker(settings: Settings, app: Flask) -> dramatiq.Broker:
         ),
         CurrentMessage(),
         AppContext(app),
+        OutboxRelay(app),
     ]
     url = settings.broker_url
     if url is None:

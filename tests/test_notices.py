@@ -106,3 +106,115 @@ def test_a_notice_goes_before_the_campaign_batches_queued_ahead_of_it(
 
     assert sorted(done) == ["send_batch"] * 6 + ["send_notice"]
     assert done.index("send_notice") <= 1  # the first batch may already be running
+
+
+# --- the outbox ---------------------------------------------------------------------------
+
+
+def _held(session) -> list[tuple[str, int]]:
+    from sqlalchemy import select
+
+    from prefsvc.models import OutboxNotice
+
+    return [(n.kind, n.contact_id) for n in session.scalars(select(OutboxNotice))]
+
+
+@pytest.mark.all_databases
+def test_held_notices_are_queued_oldest_first_and_once(app, session, clock, greeting_kind):
+    ana, bob = make_contact(session), make_contact(session)
+    for contact, code in ((ana, "1"), (bob, "2"), (ana, "3")):
+        notices.hold(session, greeting_kind, contact.id, {"code": code}, now=clock())
+    session.commit()
+    queued: list[tuple[str, int, dict]] = []
+
+    assert notices.release(session, lambda *notice: queued.append(notice), limit=2) == 2
+    session.commit()
+    assert notices.release(session, lambda *notice: queued.append(notice)) == 1
+    session.commit()
+    assert notices.release(session, lambda *notice: queued.append(notice)) == 0
+
+    assert queued == [
+        (greeting_kind, ana.id, {"code": "1"}),
+        (greeting_kind, bob.id, {"code": "2"}),
+        (greeting_kind, ana.id, {"code": "3"}),
+    ]
+    assert _held(session) == []
+
+
+@pytest.mark.all_databases
+def test_notices_stay_held_when_queueing_them_fails(app, session, clock, greeting_kind):
+    """A broker that is down, or a relay that dies before its commit: queued later, not lost."""
+    ana = make_contact(session)
+    notices.hold(session, greeting_kind, ana.id, {"code": "1"}, now=clock())
+    session.commit()
+
+    def broker_down(*_notice):
+        raise ConnectionError("broker down")
+
+    with pytest.raises(ConnectionError):
+        notices.release(session, broker_down)
+    session.rollback()
+
+    assert _held(session) == [(greeting_kind, ana.id)]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_relays_of_two_worker_processes_never_take_the_same_notice(
+    app, session, clock, greeting_kind, backend
+):
+    from sqlalchemy.orm import Session
+
+    from prefsvc.extensions import db
+
+    people = [make_contact(session) for _ in range(4)]
+    for contact in people:
+        notices.hold(session, greeting_kind, contact.id, {}, now=clock())
+    session.commit()
+    first, second = [], []
+    with Session(db.engine) as other:
+        assert notices.release(session, lambda *n: first.append(n[1]), limit=2) == 2
+        # ``session`` still holds its two rows, uncommitted: the other relay skips them.
+        assert notices.release(other, lambda *n: second.append(n[1])) == 2
+        other.commit()
+    session.commit()
+
+    assert sorted(first + second) == sorted(p.id for p in people)
+
+
+@pytest.mark.all_brokers
+def test_a_one_click_acknowledgement_is_sent_by_the_relay_of_a_worker(
+    app, client, session, settings, outbox, broker_kind
+):
+    """The web holds the acknowledgement; the first worker process to look queues and sends it."""
+    import time
+
+    import dramatiq
+
+    from prefsvc.tokens import Signer
+    from tests.factories import make_topic
+
+    topic = make_topic(session)
+    ana = make_contact(session, "ana@example.org", topics=[topic])
+    session.commit()
+    link = f"/u/{Signer(settings.secret_keys).unsubscribe_token(ana.public_id, topic.id)}"
+    assert client.post(link, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    queue = tasks.queue()
+    if broker_kind == "stub":
+        queue.join(timeout_ms=10_000)  # the in-process relay, woken by the POST
+    else:
+        assert _held(session) == [("optout_ack", ana.id)]  # no worker yet: held, not lost
+        session.commit()
+        worker = dramatiq.Worker(queue.broker, worker_threads=1, worker_timeout=100)
+        worker.start()
+        try:
+            deadline = time.monotonic() + 20
+            while not outbox() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            worker.stop()
+
+    [mail] = outbox()
+    assert mail["To"] == "ana@example.org"
+    assert mail["Subject"] == "Uw uitschrijving is bevestigd"
+    session.rollback()
+    assert _held(session) == []

@@ -9,7 +9,13 @@ from sqlalchemy import select
 
 from prefsvc import ledger, preferences
 from prefsvc.errors import InvalidToken
-from prefsvc.models import ConsentEvent, EventKind, Subscription, SubscriptionStatus
+from prefsvc.models import (
+    ConsentEvent,
+    EventKind,
+    OutboxNotice,
+    Subscription,
+    SubscriptionStatus,
+)
 from prefsvc.tokens import Signer
 from tests.factories import make_contact, make_topic
 
@@ -68,12 +74,19 @@ def test_leaving_returns_the_link_as_it_was_and_changes_once(session, signer, cl
     assert (again.subscribed, left_again) == (False, False)
     assert _status(session, ana.contact_id, ana.topic_id) is SubscriptionStatus.UNSUBSCRIBED
     assert ledger.verify(session).ok
+    assert _held(session) == [("optout_ack", ana.contact_id, {"topic_ids": [ana.topic_id]})]
+
+
+def _held(session) -> list[tuple[str, int, dict]]:
+    notices = session.scalars(select(OutboxNotice).order_by(OutboxNotice.id))
+    return [(n.kind, n.contact_id, n.params) for n in notices]
 
 
 def test_a_forged_link_changes_nothing(session, signer, clock, ana):
     with pytest.raises(InvalidToken):
         _leave(session, signer, ana.token[:-2] + "xx", clock)
     assert _status(session, ana.contact_id, ana.topic_id) is SubscriptionStatus.SUBSCRIBED
+    assert _held(session) == []
 
 
 def test_with_no_transaction_open_the_unsubscribe_stands_by_itself(session, signer, clock, ana):
@@ -86,6 +99,7 @@ def test_with_no_transaction_open_the_unsubscribe_stands_by_itself(session, sign
 
     assert left
     assert _status(session, ana.contact_id, ana.topic_id) is SubscriptionStatus.UNSUBSCRIBED
+    assert len(_held(session)) == 1  # the acknowledgement stands with it
 
 
 def test_inside_the_callers_unfinished_work_it_joins_it(session, signer, clock, ana):
@@ -100,3 +114,4 @@ def test_inside_the_callers_unfinished_work_it_joins_it(session, signer, clock, 
 
     assert _status(session, ana.contact_id, ana.topic_id) is SubscriptionStatus.SUBSCRIBED
     assert session.scalars(select(ConsentEvent)).all() == []
+    assert _held(session) == []  # and its acknowledgement goes with it

@@ -336,8 +336,8 @@ def one_click(token: str) -> str:
         abort(404)
     db.session.commit()
     _speak(link.language)
-    if left:
-        _notify(OPTOUT, link.contact_id, {"topic_ids": [link.topic_id]})
+    if left:  # the acknowledgement was committed to the outbox with the unsubscribe
+        tasks.queue().notices_held()
     return _unsubscribe_page(token, link, "unsubscribed")
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Request, Response, jsonify, render_template, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
@@ -31,9 +32,23 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(outbox.bp)
     app.register_blueprint(admin.bp)
     api.init_app(app)
+    app.session_interface = CookieSessions()
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(OperationalError, _database_unavailable)
+
+
+class CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with nothing to do for a request that has no cookie.
+
+    Most requests carry none (links opened from mail, one-click POSTs from mailbox
+    providers); Flask would still build a signing serializer for each.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def explicit_language() -> str | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Select, bindparam, insert, literal, select
+from sqlalchemy import JSON, Select, bindparam, insert, literal, or_, select
 from sqlalchemy.orm import Session, scoped_session
 
 from prefsvc import consent, notices, rights, suppression
@@ -41,7 +41,11 @@ PAUSE_MONTHS = (1, 3, 6)
 LINKABLE = (ContactStatus.ACTIVE, ContactStatus.UNSUBSCRIBED)
 # Whom a link may still open: not erased or anonymised, an address still held.
 _CONTACTS = Contact.__table__
-_LINKABLE = (_CONTACTS.c.status.in_(LINKABLE), _CONTACTS.c.email.is_not(None))
+# OR of equalities rather than IN: an IN list is expanded again at every execution.
+_LINKABLE = (
+    or_(*(_CONTACTS.c.status == status for status in LINKABLE)),
+    _CONTACTS.c.email.is_not(None),
+)
 
 
 def _linkable(session: Session, public_id: str) -> Contact:

@@ -334,7 +334,8 @@ def one_click(token: str) -> str:
         )
     except InvalidToken:
         abort(404)
-    db.session.commit()
+    if db.session().in_transaction():  # on PostgreSQL the statement committed by itself
+        db.session.commit()
     _speak(link.language)
     if left:  # the acknowledgement was committed to the outbox with the unsubscribe
         tasks.queue().notices_held()

@@ -105,11 +105,11 @@ def hold(
     )
 
 
-QueueNotice = Callable[[str, int, dict[str, Any]], None]
+QueueNotices = Callable[[list[tuple[str, int, dict[str, Any]]]], None]
 
 
-def release(session: Session, queue_notice: QueueNotice, *, limit: int = RELEASE_BATCH) -> int:
-    """Hand up to ``limit`` held notices to ``queue_notice``, oldest first; return how many.
+def release(session: Session, queue_notices: QueueNotices, *, limit: int = RELEASE_BATCH) -> int:
+    """Hand up to ``limit`` held notices to ``queue_notices``, oldest first; return how many.
 
     The rows are deleted in the caller's transaction and the caller commits once they are
     queued: a crash in between leaves them held, so a notice may be queued twice but is never
@@ -123,8 +123,8 @@ def release(session: Session, queue_notice: QueueNotice, *, limit: int = RELEASE
         .where(OUTBOX.c.id.in_(oldest))
         .returning(OUTBOX.c.id, OUTBOX.c.kind, OUTBOX.c.contact_id, OUTBOX.c.params)
     ).all()
-    for row in sorted(rows):
-        queue_notice(row.kind, row.contact_id, row.params)
+    if rows:
+        queue_notices([(row.kind, row.contact_id, row.params) for row in sorted(rows)])
     return len(rows)
 
 

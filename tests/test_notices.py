@@ -127,11 +127,11 @@ def test_held_notices_are_queued_oldest_first_and_once(app, session, clock, gree
     session.commit()
     queued: list[tuple[str, int, dict]] = []
 
-    assert notices.release(session, lambda *notice: queued.append(notice), limit=2) == 2
+    assert notices.release(session, queued.extend, limit=2) == 2
     session.commit()
-    assert notices.release(session, lambda *notice: queued.append(notice)) == 1
+    assert notices.release(session, queued.extend) == 1
     session.commit()
-    assert notices.release(session, lambda *notice: queued.append(notice)) == 0
+    assert notices.release(session, queued.extend) == 0
 
     assert queued == [
         (greeting_kind, ana.id, {"code": "1"}),
@@ -148,7 +148,7 @@ def test_notices_stay_held_when_queueing_them_fails(app, session, clock, greetin
     notices.hold(session, greeting_kind, ana.id, {"code": "1"}, now=clock())
     session.commit()
 
-    def broker_down(*_notice):
+    def broker_down(_notices):
         raise ConnectionError("broker down")
 
     with pytest.raises(ConnectionError):
@@ -172,9 +172,9 @@ def test_relays_of_two_worker_processes_never_take_the_same_notice(
     session.commit()
     first, second = [], []
     with Session(db.engine) as other:
-        assert notices.release(session, lambda *n: first.append(n[1]), limit=2) == 2
+        assert notices.release(session, lambda held: first.extend(n[1] for n in held), limit=2) == 2
         # ``session`` still holds its two rows, uncommitted: the other relay skips them.
-        assert notices.release(other, lambda *n: second.append(n[1])) == 2
+        assert notices.release(other, lambda held: second.extend(n[1] for n in held)) == 2
         other.commit()
     session.commit()
 
@@ -218,3 +218,42 @@ def test_a_one_click_acknowledgement_is_sent_by_the_relay_of_a_worker(
     assert mail["Subject"] == "Uw uitschrijving is bevestigd"
     session.rollback()
     assert _held(session) == []
+
+
+def test_released_notices_go_in_one_job_and_one_that_fails_goes_on_alone(
+    app, session, outbox, clock, greeting_kind, monkeypatch
+):
+    from dramatiq.middleware import Middleware
+
+    def build_or_fail(session, contact, settings, params):
+        if params.get("fail"):
+            raise ConnectionError("database gone for a moment")
+        return Notice(subject=f"Hallo {contact.first_name}", text="Code\n")
+
+    notices.register("test-flaky", build_or_fail)
+    try:
+        people = [make_contact(session, f"{n}@example.org", first_name=n) for n in "abc"]
+        for person in people:
+            notices.hold(
+                session, "test-flaky", person.id, {"fail": person.email[0] == "b"}, now=clock()
+            )
+        session.commit()
+        queue = tasks.queue()
+        jobs: list[str] = []
+        alone: list[tuple] = []
+
+        class Jobs(Middleware):
+            def after_enqueue(self, broker, message, delay):
+                jobs.append(message.actor_name)
+
+        queue.broker.add_middleware(Jobs())
+        monkeypatch.setattr(
+            queue.actors["send_notice"], "send_with_options", lambda args, delay: alone.append(args)
+        )
+        queue.join(timeout_ms=10_000)
+    finally:
+        notices._builders.pop("test-flaky")
+
+    assert jobs == ["send_notices"]
+    assert sorted(m["To"] for m in outbox()) == ["a@example.org", "c@example.org"]
+    assert alone == [("test-flaky", people[1].id, {"fail": True})]

@@ -202,8 +202,8 @@ class TaskQueue:
 
     def join(self, timeout_ms: int | None = None) -> None:
         """Wait until the outbox and the in-process queue are empty (no-op with a real broker)."""
-        if isinstance(self.broker, StubBroker) and self.relay.release_all():
-            self._ensure_inprocess_worker()
+        if isinstance(self.broker, StubBroker):
+            self.relay.release_all()  # queueing what it finds starts the in-process worker
         if isinstance(self.broker, StubBroker) and self._worker is not None:
             for name in (self.send_queue, self.notice_queue):
                 if name in self.broker.queues:
@@ -248,6 +248,7 @@ def make_broker(settings: Settings, app: Flask) -> dramatiq.Broker:
 NOTICE_PRIORITY = 0
 CAMPAIGN_PRIORITY = 10
 NOTICES_PER_JOB = 50
+NOTICE_RETRY_DELAY_MS = 5_000
 
 
 def init_app(app: Flask) -> None:
@@ -261,30 +262,21 @@ def init_app(app: Flask) -> None:
     # A worker picks the highest priority (lowest number) of the jobs it holds: service mail
     # (sign-in links, opt-out acknowledgements) must not wait behind a campaign's batches,
     # whose threads spend their time paced by the rate limits.
-    queue.actors["send_batch"] = dramatiq.actor(
-        _send_batch,
-        broker=broker,
-        actor_name="send_batch",
-        queue_name=queue.send_queue,
-        max_retries=settings.max_retries,
-        priority=CAMPAIGN_PRIORITY,
+    actors = (
+        (_send_batch, queue.send_queue, CAMPAIGN_PRIORITY),
+        (_send_notice, queue.notice_queue, NOTICE_PRIORITY),
+        (_send_notices, queue.notice_queue, NOTICE_PRIORITY),
     )
-    queue.actors["send_notice"] = dramatiq.actor(
-        _send_notice,
-        broker=broker,
-        actor_name="send_notice",
-        queue_name=queue.notice_queue,
-        max_retries=settings.max_retries,
-        priority=NOTICE_PRIORITY,
-    )
-    queue.actors["send_notices"] = dramatiq.actor(
-        _send_notices,
-        broker=broker,
-        actor_name="send_notices",
-        queue_name=queue.notice_queue,
-        max_retries=settings.max_retries,
-        priority=NOTICE_PRIORITY,
-    )
+    for function, queue_name, priority in actors:
+        name = function.__name__.removeprefix("_")
+        queue.actors[name] = dramatiq.actor(
+            function,
+            broker=broker,
+            actor_name=name,
+            queue_name=queue_name,
+            max_retries=settings.max_retries,
+            priority=priority,
+        )
     app.extensions[EXTENSION_KEY] = queue
 
 
@@ -332,7 +324,7 @@ def _send_notice(kind: str, contact_id: int, params: dict[str, Any]) -> None:
             now=clock.now(),
         )
     except TemporaryFailure as exc:
-        raise dramatiq.Retry(f"notice {kind}: {exc.code}", delay=5_000) from None
+        raise dramatiq.Retry(f"notice {kind}: {exc.code}", delay=NOTICE_RETRY_DELAY_MS) from None
     except PermanentFailure as exc:
         log.warning("notice %s for contact %s refused: %s", kind, contact_id, exc.code)
     finally:
@@ -355,7 +347,7 @@ def _send_notices(held: list[list[Any]]) -> None:
                 "notice %s for contact %s retried alone: %s", kind, contact_id, type(exc).__name__
             )
             queue().actors["send_notice"].send_with_options(
-                args=(kind, contact_id, params), delay=5_000
+                args=(kind, contact_id, params), delay=NOTICE_RETRY_DELAY_MS
             )
 
 

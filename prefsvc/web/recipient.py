@@ -321,10 +321,12 @@ def unsubscribe_page(token: str) -> str:
 
 
 @bp.post("/u/<token>")
-@limiter.exempt  # not per link: posting a link again changes and mails nothing
 @csrf.exempt
 def one_click(token: str) -> str:
-    """Leave the link's topic (RFC 8058 one-click): any body, no cookie, 200, never a redirect."""
+    """Leave the link's topic (RFC 8058 one-click): any body, no cookie, 200, never a redirect.
+
+    Limited per client only, not per link: posting a link again changes and mails nothing.
+    """
     guard = OneClickFloodGuard.of(current_app)
     if not guard.admit(current_settings().rate_limit_one_click_client, get_remote_address()):
         raise TooManyRequests()

@@ -35,8 +35,8 @@ test: $(STAMP) $(NODE_STAMP) system-packages lint
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check prefsvc tests bench
-	$(BIN)/ruff format --check prefsvc tests bench
+	$(BIN)/ruff check prefsvc tests bench wsgi.py gunicorn.conf.py
+	$(BIN)/ruff format --check prefsvc tests bench wsgi.py gunicorn.conf.py
 
 clean:
 	rm -rf $(VENV) node_modules instance .pytest_cache

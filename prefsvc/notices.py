@@ -73,7 +73,9 @@ def deliver(
     """Build and send the notice ``kind`` for a contact; None if there is no one to send to.
 
     A contact erased or anonymised since the notice was queued has no address any more, and
-    gets nothing.
+    gets nothing. Builders only read, and the session's transaction is rolled back before the
+    SMTP conversation: a worker never sits idle in a transaction, holding a snapshot that stops
+    PostgreSQL's vacuum, while a mail server answers.
     """
     builder = _builders.get(kind)
     if builder is None:
@@ -82,10 +84,12 @@ def deliver(
     if contact is None or not contact.email:
         log.info("notice %s for contact %s dropped: no address", kind, contact_id)
         return None
+    to = contact.email
     notice = builder(session, contact, settings, params)
+    session.rollback()
     if notice is None:
         return None
-    message_id = send(settings, to=contact.email, notice=notice, now=now)
+    message_id = send(settings, to=to, notice=notice, now=now)
     log.info("notice %s sent to contact %s", kind, contact_id)
     return message_id
 

@@ -62,6 +62,31 @@ def test_an_erased_contact_gets_no_notice(app, session, outbox, greeting_kind, c
     assert outbox() == []
 
 
+def test_no_transaction_stays_open_while_the_mail_server_answers(
+    app, session, greeting_kind, clock, monkeypatch
+):
+    from prefsvc import sending
+
+    ana = make_contact(session, "ana@example.org", first_name="Ana")
+    session.commit()
+    open_during_send = []
+
+    class Recording:
+        def send(self, *, sender, recipients, message):
+            open_during_send.append(session().in_transaction())
+
+    monkeypatch.setattr(sending, "transport", lambda settings: Recording())
+    notices.deliver(
+        session,
+        app.extensions["prefsvc.settings"],
+        kind=greeting_kind,
+        contact_id=ana.id,
+        params={"code": "7"},
+        now=clock(),
+    )
+    assert open_during_send == [False]
+
+
 def test_an_unknown_kind_is_refused(app, session, clock):
     ana = make_contact(session)
     with pytest.raises(ValueError, match="unknown notice kind"):

@@ -39,6 +39,18 @@ def message(to: str, subject: str = "Nieuws") -> bytes:
     )[1]
 
 
+@pytest.fixture(params=["pipelining", "one command at a time"])
+def smtp_server(request):
+    """The recording server, advertising PIPELINING (like Postfix) or not (the fallback)."""
+    from tests.smtp import RecordingSMTPServer
+
+    server = RecordingSMTPServer()
+    server.handler.pipelining = request.param == "pipelining"
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def smtp(smtp_server):
     transport = open_transport(smtp_server.url)
@@ -75,6 +87,72 @@ def test_permanent_refusal_is_a_permanent_failure_and_the_next_send_works(smtp_s
     smtp.send(sender=SENDER, recipients=["ana@example.org"], message=message("ana@example.org"))
     assert [r.recipients for r in smtp_server.received] == [["ana@example.org"]]
     assert smtp.connections_opened == 1
+
+
+def test_refused_sender_is_mapped_and_the_connection_serves_the_next_message(smtp_server, smtp):
+    smtp_server.script_mail("451 4.3.0 Sender check failed, try later")
+    with pytest.raises(TemporaryFailure) as caught:
+        smtp.send(sender=SENDER, recipients=["a@example.org"], message=message("a@example.org"))
+    assert (caught.value.code, caught.value.text) == (451, "4.3.0 Sender check failed, try later")
+    smtp.send(sender=SENDER, recipients=["b@example.org"], message=message("b@example.org"))
+    assert [r.recipients for r in smtp_server.received] == [["b@example.org"]]
+    assert smtp.connections_opened == 1
+
+
+def test_content_refused_after_data_is_a_permanent_failure_and_the_next_send_works(
+    smtp_server, smtp
+):
+    smtp_server.script_content("554 5.7.1 Message rejected as spam")
+    with pytest.raises(PermanentFailure) as caught:
+        smtp.send(sender=SENDER, recipients=["a@example.org"], message=message("a@example.org"))
+    assert (caught.value.code, caught.value.text) == (554, "5.7.1 Message rejected as spam")
+    smtp.send(sender=SENDER, recipients=["b@example.org"], message=message("b@example.org"))
+    assert [r.recipients for r in smtp_server.received] == [["b@example.org"]]
+    assert smtp.connections_opened == 1
+
+
+def test_server_closing_with_421_is_a_temporary_failure_and_a_new_connection_follows(
+    smtp_server, smtp
+):
+    smtp_server.script("busy@example.org", "421 4.3.2 Too busy, closing")
+    with pytest.raises(TemporaryFailure) as caught:
+        smtp.send(sender=SENDER, recipients=["busy@example.org"], message=message("busy@x"))
+    assert caught.value.code == 421
+    smtp.send(sender=SENDER, recipients=["b@example.org"], message=message("b@example.org"))
+    assert [r.recipients for r in smtp_server.received] == [["b@example.org"]]
+    assert smtp.connections_opened == 2
+
+
+def test_pipelining_sends_mail_rcpt_and_data_in_one_go():
+    """A server that answers only once MAIL, RCPT and DATA have all arrived (RFC 2920)."""
+    from tests.smtp import StrictPipeliningServer
+
+    with StrictPipeliningServer() as server:
+        transport = SmtpTransport("127.0.0.1", server.port, timeout=5)
+        for to in ("a@example.org", "b@example.org"):
+            transport.send(sender=SENDER, recipients=[to], message=message(to))
+        transport.close()
+    assert [r.recipients for r in server.received] == [["a@example.org"], ["b@example.org"]]
+    assert server.received[1].message["To"] == "b@example.org"
+
+
+def test_messages_arrive_intact_at_postfix_smtp_sink():
+    """Postfix's own SMTP server (smtp-sink, advertising PIPELINING) takes what we send."""
+    from tests.smtp import postfix_smtp_sink
+
+    sent = {f"person{i}@example.org": message(f"person{i}@example.org") for i in range(20)}
+    with postfix_smtp_sink() as (port, dumps):
+        transport = SmtpTransport("127.0.0.1", port)
+        for to, data in sent.items():
+            transport.send(sender=SENDER, recipients=[to], message=data)
+        transport.close()
+        received = dumps()
+    assert transport.connections_opened == 1
+    assert sorted(r.recipients[0] for r in received) == sorted(sent)
+    for r in received:  # the dump adds smtp-sink's own headers in front of what it received
+        dumped = r.data.replace(b"\n", b"\r\n").rstrip(b"\r\n")
+        assert dumped.endswith(sent[r.recipients[0]].rstrip(b"\r\n"))
+        assert r.message["Subject"] == "Nieuws"
 
 
 def test_transport_reconnects_after_the_server_restarted(smtp_server, smtp):

@@ -71,26 +71,35 @@ def ascii_address(address: str) -> str:
 
 # Quoted-printable encodes each line on its own, and a campaign's lines are the same for every
 # recipient but a few (name, links): caching encoded lines makes a 75 KB body 0.1 ms, not 0.9.
-_QP_LINES: dict[str, bytes] = {}
+# Each entry also keeps the line's DKIM relaxed form (RFC 6376 §3.4.4, which works line by
+# line), so a signed message's canonical body is a join, not a 0.1 ms pass over 75 KB.
+_QP_LINES: dict[str, tuple[bytes, bytes]] = {}
 _QP_CACHE_SIZE = 10_000
+
+
+def _qp_line(line: str) -> tuple[bytes, bytes]:
+    """Encode one line (soft line breaks as CRLF) with its relaxed form; cache both."""
+    encoded = binascii.b2a_qp(line.encode("utf-8"), quotetabs=False, istext=True)
+    encoded = encoded.replace(b"\n", CRLF)
+    # Relaxed form: runs of white space become one space. No line ends in white space to
+    # strip, because quoted-printable writes trailing white space as =20 or =09.
+    relaxed = _WSP.sub(b" ", encoded) if b"\t" in encoded or b"  " in encoded else encoded
+    if len(_QP_LINES) >= _QP_CACHE_SIZE:
+        _QP_LINES.clear()
+    found = _QP_LINES[line] = (encoded, relaxed)
+    return found
+
+
+def _qp_lines(text: str) -> list[tuple[bytes, bytes]]:
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    cache = _QP_LINES
+    return [cache.get(line) or _qp_line(line) for line in text.split("\n")]
 
 
 def _qp(text: str) -> bytes:
     """Quoted-printable with CRLF line ends, encoded line by line (decodes to ``text`` exactly)."""
-    cache = _QP_LINES
-    encoded = []
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    for line in text.split("\n"):
-        found = cache.get(line)
-        if found is None:
-            found = binascii.b2a_qp(line.encode("utf-8"), quotetabs=False, istext=True)
-            found = found.replace(b"\n", CRLF)  # soft line breaks
-            if len(cache) >= _QP_CACHE_SIZE:
-                cache.clear()
-            cache[line] = found
-        encoded.append(found)
-    return CRLF.join(encoded)
+    return CRLF.join([encoded for encoded, _ in _qp_lines(text)])
 
 
 class DkimSigner:
@@ -118,11 +127,18 @@ class DkimSigner:
             private_key_pem=Path(settings.dkim_key_file).read_bytes(),
         )
 
-    def sign(self, message: bytes, *, timestamp: int | None = None) -> bytes:
-        """Return the message with a DKIM-Signature header in front."""
+    def sign(
+        self, message: bytes, *, timestamp: int | None = None, relaxed_body: bytes | None = None
+    ) -> bytes:
+        """Return the message with a DKIM-Signature header in front.
+
+        ``relaxed_body``, when the caller has it, is the body already in relaxed form (before
+        the trailing empty lines are dropped); otherwise it is worked out from the message.
+        """
         head, _, body = message.partition(CRLF + CRLF)
         headers = _split_headers(head)
-        body_hash = base64.b64encode(hashlib.sha256(_relaxed_body(body)).digest())
+        relaxed = _relaxed_body(body) if relaxed_body is None else _without_empty_end(relaxed_body)
+        body_hash = base64.b64encode(hashlib.sha256(relaxed).digest())
         present = {name.lower() for name, _ in headers}
         signed = [h for h in SIGNED_HEADERS if h in present]
         tags = [
@@ -176,6 +192,10 @@ def _relaxed_body(body: bytes) -> bytes:
         body = _WSP.sub(b" ", body)
     if b" \r\n" in body:
         body = CRLF.join(line.rstrip(b" ") for line in body.split(CRLF))
+    return _without_empty_end(body)
+
+
+def _without_empty_end(body: bytes) -> bytes:
     body = body.rstrip(CRLF)  # no trailing empty lines
     return body + CRLF if body else b""
 
@@ -221,18 +241,32 @@ class MessageBuilder:
         return f"<{secrets.token_hex(16)}@{self._msgid_domain}>"
 
     def _assemble(self, headers: list[bytes], text: str, html: str | None) -> bytes:
+        # The MIME part headers hold no runs of white space: they are their own relaxed form.
         if html is None:
             head = headers + [
                 b"MIME-Version: 1.0",
                 b'Content-Type: text/plain; charset="utf-8"',
                 b"Content-Transfer-Encoding: quoted-printable",
             ]
-            body = _qp(text)
+            parts = [(b"", _qp_lines(text), b"")]
         else:
             head = headers + [b"MIME-Version: 1.0", self._multipart]
-            body = self._plain_part + _qp(text) + self._html_part + _qp(html) + self._close
+            parts = [
+                (self._plain_part, _qp_lines(text), b""),
+                (self._html_part, _qp_lines(html), self._close),
+            ]
+        body = b"".join(
+            before + CRLF.join([encoded for encoded, _ in lines]) + after
+            for before, lines, after in parts
+        )
         message = CRLF.join(head) + CRLF + CRLF + body
-        return self._dkim.sign(message) if self._dkim is not None else message
+        if self._dkim is None:
+            return message
+        relaxed = b"".join(
+            before + CRLF.join([canonical for _, canonical in lines]) + after
+            for before, lines, after in parts
+        )
+        return self._dkim.sign(message, relaxed_body=relaxed)
 
     def campaign_message(
         self, *, to: str, rendered: Rendered, unsubscribe_url: str, list_id: str, now: datetime

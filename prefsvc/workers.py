@@ -61,7 +61,9 @@ def _child(processes: int, threads: int) -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with app.app_context():
         broker = tasks.queue().broker
-    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=1000)
+    # An idle consumer polls Redis at most every 250 ms (Dramatiq's backoff; RabbitMQ pushes):
+    # a campaign, or a sign-in link, waited up to a second for an idle worker at 1000 ms.
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=250)
     worker.start()
     log.info("worker process ready with %d threads", threads)
     stop.wait()

@@ -247,11 +247,15 @@ def outbox(settings: Settings):
 
 
 @pytest.fixture
-def smtp_server():
-    """A real SMTP server (aiosmtpd) on a free local port that records what it receives."""
+def smtp_server(request: pytest.FixtureRequest):
+    """A real SMTP server (aiosmtpd) on a free local port that records what it receives.
+
+    Parametrise it indirectly with keyword arguments for ``RecordingSMTPServer``, e.g.
+    ``{"smtputf8": True}``.
+    """
     from tests.smtp import RecordingSMTPServer
 
-    server = RecordingSMTPServer()
+    server = RecordingSMTPServer(**getattr(request, "param", {}))
     server.start()
     yield server
     server.stop()

@@ -26,6 +26,7 @@ class Received:
     sender: str
     recipients: list[str]
     data: bytes
+    mail_options: list[str] = field(default_factory=list)  # e.g. ["SMTPUTF8"]
 
     @property
     def message(self) -> EmailMessage:
@@ -74,18 +75,29 @@ class _Handler:
             if self.content_replies:
                 return self.content_replies.pop(0)
             self.received.append(
-                Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content))
+                Received(
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    bytes(envelope.content),
+                    list(envelope.mail_options),
+                )
             )
         return "250 Message accepted for delivery"
 
 
 class RecordingSMTPServer:
-    """Start with ``start()``; ``url`` is a MAIL_URL; ``received`` lists accepted messages."""
+    """Start with ``start()``; ``url`` is a MAIL_URL; ``received`` lists accepted messages.
 
-    def __init__(self) -> None:
+    With ``smtputf8`` the server offers SMTPUTF8 (RFC 6531) and takes UTF-8 addresses;
+    without it, like many servers still, it refuses them.
+    """
+
+    def __init__(self, *, smtputf8: bool = False) -> None:
         self.handler = _Handler()
         self.port = _free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(
+            self.handler, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=smtputf8
+        )
 
     @property
     def url(self) -> str:

@@ -62,11 +62,21 @@ def _list_id_value(value: str) -> bytes:
 
 
 def ascii_address(address: str) -> str:
-    """Return the address with an IDNA-encoded domain, as SMTP and headers need it."""
+    """Return the address with an IDNA-encoded domain, as SMTP and headers need it.
+
+    A non-ASCII local part stays as it is: only SMTPUTF8 (RFC 6531) can carry it.
+    """
     local, _, domain = address.rpartition("@")
     if domain.isascii():
         return address
     return f"{local}@{domain.encode('idna').decode('ascii')}"
+
+
+def _address_value(address: str) -> bytes:
+    """Encode an address for a header: raw UTF-8 if the local part is not ASCII (RFC 6532)."""
+    if address.isascii():
+        return address.encode("ascii")
+    return ascii_address(address).encode("utf-8")
 
 
 # Quoted-printable encodes each line on its own, and a campaign's lines are the same for every
@@ -275,7 +285,7 @@ class MessageBuilder:
         message_id = self._message_id()
         headers = [
             self._from,
-            b"To: " + ascii_address(to).encode("ascii"),
+            b"To: " + _address_value(to),
             b"Subject: " + _header_value(rendered.subject),
             b"Date: " + format_datetime(now).encode("ascii"),
             b"Message-ID: " + message_id.encode("ascii"),
@@ -292,7 +302,7 @@ class MessageBuilder:
         message_id = self._message_id()
         headers = [
             self._from,
-            b"To: " + ascii_address(to).encode("ascii"),
+            b"To: " + _address_value(to),
             b"Subject: " + _header_value(subject),
             b"Date: " + format_datetime(now).encode("ascii"),
             b"Message-ID: " + message_id.encode("ascii"),

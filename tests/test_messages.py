@@ -224,6 +224,24 @@ def test_idn_recipient_domain_is_idna_encoded():
     assert parse(data)["To"].addresses[0].domain == "xn--bcher-kva.example"
 
 
+@pytest.mark.parametrize(
+    "to, header",
+    [("zoë@example.org", "zoë@example.org"), ("zoë@bücher.example", "zoë@xn--bcher-kva.example")],
+)
+def test_utf8_local_part_goes_into_the_to_header_as_utf8(to, header):
+    """RFC 6532: with SMTPUTF8 a header may hold UTF-8; the domain still takes its IDNA form."""
+    builder = MessageBuilder(from_addr="news@example.org", msgid_domain="example.org")
+    _, data = campaign(builder, to=to)
+    _, notice = builder.transactional_message(to=to, subject="Uw link", text="Hier\n", now=NOW)
+    for raw in (data, notice):
+        assert b"\r\nTo: " + header.encode("utf-8") + b"\r\n" in raw
+        assert str(parse(raw)["To"]) == header
+    message = parse(data)
+    plain, html = message.iter_parts()
+    assert content(plain) == RENDERED.text and content(html) == RENDERED.html
+    assert message.defects == []
+
+
 # --- DKIM -------------------------------------------------------------------------------
 
 
@@ -332,6 +350,14 @@ def test_whitespace_changes_in_transit_keep_a_relaxed_signature_valid(signed):
     head, _, body = data.partition(b"\r\n\r\n")
     head = head.replace(b"Subject: ", b"Subject:   ", 1)
     assert dkim.verify(head + b"\r\n\r\n" + body + b"\r\n\r\n", dnsfunc=dns)
+
+
+def test_message_to_a_utf8_address_is_signed_so_that_dkimpy_verifies():
+    pem, txt = ed25519_key()
+    signer = DkimSigner(domain="example.org", selector="mail2026", private_key_pem=pem)
+    builder = MessageBuilder(from_addr="news@example.org", msgid_domain="example.org", dkim=signer)
+    _, data = campaign(builder, to="zoë@bücher.example")
+    assert dkim.verify(data, dnsfunc=lambda name, timeout=5: txt)
 
 
 def _settings(tmp_path: Path, **dkim_settings) -> Settings:

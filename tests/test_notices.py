@@ -45,6 +45,26 @@ def test_a_queued_notice_reaches_the_contact(app, session, outbox, greeting_kind
     assert message.get_content().strip() == "Code 42"
 
 
+def test_a_notice_reaches_a_contact_with_an_international_address(
+    app, session, outbox, greeting_kind, clock
+):
+    zoe = make_contact(session, "zoë@exämple.be", first_name="Zoë")
+    session.commit()
+
+    notices.deliver(
+        session,
+        app.extensions["prefsvc.settings"],
+        kind=greeting_kind,
+        contact_id=zoe.id,
+        params={"code": "7"},
+        now=clock(),
+    )
+
+    [message] = outbox()
+    assert message["To"] == "zoë@xn--exmple-cua.be"
+    assert message["Subject"] == "Hallo Zoë"
+
+
 def test_an_erased_contact_gets_no_notice(app, session, outbox, greeting_kind, clock):
     ana = make_contact(session, "ana@example.org")
     ana.email = None

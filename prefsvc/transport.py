@@ -3,6 +3,10 @@
 SMTP replies are mapped once: 4xx is a TemporaryFailure (retry later), 5xx a PermanentFailure
 (keep the code and text, do not retry). A connection the server dropped is re-opened once.
 SMTP transports are not shared between threads: each worker thread opens its own.
+
+Addresses are stored as email-validator keeps them, possibly internationalised. The envelope
+gets the IDNA (``xn--``) form of a domain; a non-ASCII local part needs SMTPUTF8 (RFC 6531),
+and a server that does not offer it gets nothing: a PermanentFailure for that message alone.
 """
 
 from __future__ import annotations
@@ -16,7 +20,13 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
+from prefsvc.messages import ascii_address
+
 TIMEOUT = 30
+NO_SMTPUTF8 = (
+    "the SMTP server does not offer SMTPUTF8 (RFC 6531), which this address needs: "
+    "its local part is not ASCII"
+)
 
 
 class DeliveryError(Exception):
@@ -192,11 +202,17 @@ class SmtpTransport:
         return client
 
     def send(self, *, sender: str, recipients: list[str], message: bytes) -> None:
+        utf8 = False
+        if not (sender.isascii() and all(map(str.isascii, recipients))):
+            sender = ascii_address(sender)
+            recipients = [ascii_address(r) for r in recipients]
+            utf8 = not (sender.isascii() and all(map(str.isascii, recipients)))
         for attempt in (1, 2):
             if self._client is None:
                 self._client = self._connect()
             try:
-                refused = self._client.sendmail(sender, recipients, message)
+                options = self._smtputf8_options() if utf8 else ()
+                refused = self._client.sendmail(sender, recipients, message, options)
             except smtplib.SMTPRecipientsRefused as exc:
                 self._reset()
                 code, text = next(iter(exc.recipients.values()))
@@ -213,6 +229,18 @@ class SmtpTransport:
                 code, text = next(iter(refused.values()))
                 raise _failure(code, text)
             return
+
+    def _smtputf8_options(self) -> tuple[str, ...]:
+        """Return the MAIL options for UTF-8 addresses, or raise if the server lacks SMTPUTF8.
+
+        With SMTPUTF8 in the options smtplib sends its commands in UTF-8 (and one at a time).
+        """
+        client = self._client
+        client.ehlo_or_helo_if_needed()
+        if not client.has_extn("smtputf8"):
+            raise PermanentFailure(None, NO_SMTPUTF8)
+        # Headers may now hold raw UTF-8 (RFC 6532): 8-bit data, as stdlib's send_message says.
+        return ("SMTPUTF8", "BODY=8BITMIME") if client.has_extn("8bitmime") else ("SMTPUTF8",)
 
     def _reset(self) -> None:
         """Leave the connection usable for the next message after a refusal."""

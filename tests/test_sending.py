@@ -243,6 +243,99 @@ def test_permanent_smtp_failure_is_kept_and_not_retried(smtp_app, smtp_server):
     assert len(smtp_server.received) == 2
 
 
+# --- internationalised addresses (RFC 6531) ------------------------------------------------
+
+IDN_DOMAIN = "jan@exämple.be"  # as email-validator keeps it; in IDNA form jan@xn--exmple-cua.be
+UTF8_LOCAL_PART = "zoë@example.org"  # needs SMTPUTF8 all the way
+
+
+def _audience_led_by(session, address: str, n: int = 3):
+    """A campaign to ``address`` (first in the batch) and ``n`` people with ASCII addresses."""
+    topic = make_topic(session, slug="nieuwe-opleidingen", name="Nieuwe opleidingen")
+    first = make_contact(session, address, topics=[topic])
+    people = [make_contact(session, f"person{i}@example.org", topics=[topic]) for i in range(n)]
+    campaign = make_campaign(session, topic)
+    session.commit()
+    return first, people, campaign
+
+
+def test_contacts_with_international_addresses_get_the_campaign_in_the_maildir_outbox(
+    session, run_campaign, outbox
+):
+    zoe, people, campaign = _audience_led_by(session, UTF8_LOCAL_PART)
+    make_contact(session, IDN_DOMAIN, topics=[campaign.topic])
+    session.commit()
+
+    finished = run_campaign(campaign.id)
+
+    assert finished.status is CampaignStatus.SENT
+    recipients = sorted(m["To"] for m in outbox())
+    assert recipients == sorted(
+        [p.email for p in people] + ["zoë@example.org", "jan@xn--exmple-cua.be"]
+    )
+    report = campaigns.stats(session, finished, today=TODAY, years=5)
+    assert (report["sent"], report["failed"]) == (5, 0)
+
+
+@pytest.mark.parametrize(
+    "smtp_server", [{"smtputf8": False}, {"smtputf8": True}], indirect=True, ids=["", "smtputf8"]
+)
+def test_contact_with_an_idn_domain_gets_the_campaign(smtp_app, smtp_server):
+    session = db.session
+    jan, people, campaign = _audience_led_by(session, IDN_DOMAIN)
+
+    finished = _launch_and_wait(campaign.id)
+
+    assert finished.status is CampaignStatus.SENT
+    received = {r.recipients[0]: r for r in smtp_server.received}
+    assert sorted(received) == sorted([p.email for p in people] + ["jan@xn--exmple-cua.be"])
+    assert received["jan@xn--exmple-cua.be"].message["To"] == "jan@xn--exmple-cua.be"
+    delivery = session.scalar(select(Delivery).where(Delivery.contact_id == jan.id))
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.SENT, 1)
+
+
+@pytest.mark.parametrize("smtp_server", [{"smtputf8": True}], indirect=True, ids=["smtputf8"])
+def test_utf8_local_part_gets_the_campaign_where_the_server_offers_smtputf8(smtp_app, smtp_server):
+    session = db.session
+    zoe, people, campaign = _audience_led_by(session, UTF8_LOCAL_PART)
+
+    finished = _launch_and_wait(campaign.id)
+
+    assert finished.status is CampaignStatus.SENT
+    received = {r.recipients[0]: r for r in smtp_server.received}
+    assert sorted(received) == sorted([p.email for p in people] + ["zoë@example.org"])
+    assert "SMTPUTF8" in received["zoë@example.org"].mail_options
+    assert received["zoë@example.org"].message["To"] == "zoë@example.org"
+    assert "SMTPUTF8" not in received[people[0].email].mail_options
+    delivery = session.scalar(select(Delivery).where(Delivery.contact_id == zoe.id))
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.SENT, 1)
+
+
+def test_utf8_local_part_is_failed_alone_when_the_server_lacks_smtputf8(
+    smtp_app, smtp_server, caplog
+):
+    import logging
+
+    session = db.session
+    zoe, people, campaign = _audience_led_by(session, UTF8_LOCAL_PART)
+
+    with caplog.at_level(logging.DEBUG):
+        finished = _launch_and_wait(campaign.id)
+
+    assert finished.status is CampaignStatus.SENT
+    assert sorted(r.recipients[0] for r in smtp_server.received) == sorted(p.email for p in people)
+    delivery = session.scalar(select(Delivery).where(Delivery.contact_id == zoe.id))
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.FAILED, 1)
+    assert delivery.smtp_code is None
+    assert "does not offer SMTPUTF8" in delivery.smtp_text
+    report = campaigns.stats(session, finished, today=TODAY, years=5)
+    assert (report["sent"], report["failed"]) == (3, 1)
+    ours = [r for r in caplog.records if r.name.startswith(("prefsvc", "dramatiq"))]
+    logged = "\n".join(logging.Formatter("%(message)s").format(r) for r in ours)
+    assert "batch done" in logged
+    assert "Traceback" not in logged and "@" not in logged and "zo" not in logged
+
+
 def test_preview_renders_for_a_known_contact_with_their_name_and_links(app, session, settings):
     from prefsvc import campaigns as campaign_domain
     from prefsvc import sending

@@ -167,6 +167,61 @@ def test_transport_reconnects_after_the_server_restarted(smtp_server, smtp):
     assert smtp.connections_opened == 2
 
 
+@pytest.fixture(params=["pipelining", "one command at a time"])
+def smtputf8_server(request):
+    """The recording server offering SMTPUTF8 (RFC 6531), with and without PIPELINING."""
+    from tests.smtp import RecordingSMTPServer
+
+    server = RecordingSMTPServer(smtputf8=True)
+    server.handler.pipelining = request.param == "pipelining"
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_idn_domain_goes_into_the_envelope_in_its_idna_form(smtp_server, smtp):
+    sent = message("jan@exämple.be")
+    smtp.send(sender=SENDER, recipients=["jan@exämple.be"], message=sent)
+    smtp.send(sender=SENDER, recipients=["ana@example.org"], message=message("ana@example.org"))
+    jan, ana = smtp_server.received
+    assert jan.recipients == ["jan@xn--exmple-cua.be"] and jan.data == sent
+    assert jan.message["To"] == "jan@xn--exmple-cua.be"
+    assert "SMTPUTF8" not in jan.mail_options
+    assert ana.recipients == ["ana@example.org"]
+    assert smtp.connections_opened == 1
+
+
+def test_utf8_local_part_is_a_permanent_failure_without_smtputf8_and_the_next_send_works(
+    smtp_server, smtp
+):
+    with pytest.raises(PermanentFailure) as caught:
+        smtp.send(sender=SENDER, recipients=["zoë@example.org"], message=message("zoë@example.org"))
+    assert caught.value.code is None
+    assert "does not offer SMTPUTF8" in caught.value.text and "@" not in caught.value.text
+    smtp.send(sender=SENDER, recipients=["ana@example.org"], message=message("ana@example.org"))
+    assert [r.recipients for r in smtp_server.received] == [["ana@example.org"]]
+    assert smtp.connections_opened == 1
+
+
+def test_utf8_local_part_is_sent_with_smtputf8_where_the_server_offers_it(smtputf8_server):
+    transport = open_transport(smtputf8_server.url)
+    sent = {to: message(to) for to in ("zoë@exämple.be", "ana@example.org", "zoë@example.org")}
+    for to, data in sent.items():
+        transport.send(sender=SENDER, recipients=[to], message=data)
+    transport.close()
+    received = smtputf8_server.received
+    assert [r.recipients for r in received] == [
+        ["zoë@xn--exmple-cua.be"],
+        ["ana@example.org"],
+        ["zoë@example.org"],
+    ]
+    assert [r.data for r in received] == list(sent.values())  # byte for byte
+    assert ["SMTPUTF8" in r.mail_options for r in received] == [True, False, True]
+    assert received[0].message["To"] == "zoë@xn--exmple-cua.be"
+    assert received[2].message["To"] == "zoë@example.org"
+    assert transport.connections_opened == 1
+
+
 def test_unreachable_server_is_a_temporary_failure():
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))

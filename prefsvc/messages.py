@@ -20,8 +20,10 @@ import secrets
 from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr, parseaddr
+from functools import lru_cache
 from pathlib import Path
 
+import idna
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
@@ -69,7 +71,17 @@ def ascii_address(address: str) -> str:
     local, _, domain = address.rpartition("@")
     if domain.isascii():
         return address
-    return f"{local}@{domain.encode('idna').decode('ascii')}"
+    return f"{local}@{_idna_domain(domain)}"
+
+
+@lru_cache(maxsize=1024)
+def _idna_domain(domain: str) -> str:
+    """Return the A-label form as email-validator computes it: IDNA 2008, UTS 46 mapping.
+
+    Python's ``idna`` codec is IDNA 2003, which maps ``faß.de`` to ``fass.de``: another
+    domain. Cached: a campaign's internationalised domains repeat (≈ 13 µs each otherwise).
+    """
+    return idna.encode(domain, uts46=True).decode("ascii")
 
 
 def _address_value(address: str) -> bytes:

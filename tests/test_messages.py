@@ -225,6 +225,20 @@ def test_idn_recipient_domain_is_idna_encoded():
 
 
 @pytest.mark.parametrize(
+    "to, ascii_form",
+    [("ana@faß.de", "ana@xn--fa-hia.de"), ("ana@ςίσυφος.gr", "ana@xn--kxa6ahcdmh.gr")],
+)
+def test_idn_domain_takes_the_idna_2008_form_email_validator_gives_it(to, ascii_form):
+    """IDNA 2003 (Python's ``idna`` codec) would send ana@faß.de to fass.de: another domain."""
+    from email_validator import validate_email
+
+    checked = validate_email(to, check_deliverability=False)
+    assert checked.ascii_email == ascii_form
+    _, data = campaign(to=checked.normalized)
+    assert b"\r\nTo: " + ascii_form.encode("ascii") + b"\r\n" in data
+
+
+@pytest.mark.parametrize(
     "to, header",
     [("zoë@example.org", "zoë@example.org"), ("zoë@bücher.example", "zoë@xn--bcher-kva.example")],
 )

@@ -182,11 +182,13 @@ def smtputf8_server(request):
 def test_idn_domain_goes_into_the_envelope_in_its_idna_form(smtp_server, smtp):
     sent = message("jan@exämple.be")
     smtp.send(sender=SENDER, recipients=["jan@exämple.be"], message=sent)
+    smtp.send(sender=SENDER, recipients=["ana@faß.de"], message=message("ana@faß.de"))
     smtp.send(sender=SENDER, recipients=["ana@example.org"], message=message("ana@example.org"))
-    jan, ana = smtp_server.received
+    jan, ana_de, ana = smtp_server.received
     assert jan.recipients == ["jan@xn--exmple-cua.be"] and jan.data == sent
     assert jan.message["To"] == "jan@xn--exmple-cua.be"
     assert "SMTPUTF8" not in jan.mail_options
+    assert ana_de.recipients == ["ana@xn--fa-hia.de"]  # IDNA 2008; never fass.de
     assert ana.recipients == ["ana@example.org"]
     assert smtp.connections_opened == 1
 

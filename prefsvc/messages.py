@@ -113,15 +113,11 @@ def _qp_line(line: str) -> tuple[bytes, bytes]:
 
 
 def _qp_lines(text: str) -> list[tuple[bytes, bytes]]:
+    """Quoted-printable lines of ``text`` (joined by CRLF they decode to it exactly)."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     cache = _QP_LINES
     return [cache.get(line) or _qp_line(line) for line in text.split("\n")]
-
-
-def _qp(text: str) -> bytes:
-    """Quoted-printable with CRLF line ends, encoded line by line (decodes to ``text`` exactly)."""
-    return CRLF.join([encoded for encoded, _ in _qp_lines(text)])
 
 
 class DkimSigner:

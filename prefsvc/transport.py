@@ -70,6 +70,17 @@ class MaildirTransport:
 
 
 _LINE_STARTING_WITH_DOT = re.compile(rb"\n\.")
+_BARE_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+")
+
+
+def _angle_address(address: str) -> str:
+    """Return ``<address>`` as ``smtplib.quoteaddr`` does, without its parse of a plain address.
+
+    quoteaddr runs the ``email`` package's address parser: ≈15 µs, twice per message.
+    """
+    if _BARE_ADDRESS.fullmatch(address):
+        return f"<{address}>"
+    return smtplib.quoteaddr(address)
 
 
 class _Pipelining:
@@ -96,8 +107,8 @@ class _Pipelining:
             msg = smtplib._fix_eols(msg).encode("ascii")
         to_addrs = [to_addrs] if isinstance(to_addrs, str) else list(to_addrs)
         size = f" SIZE={len(msg)}" if self.has_extn("size") else ""
-        commands = [f"MAIL FROM:{smtplib.quoteaddr(from_addr)}{size}"]
-        commands += [f"RCPT TO:{smtplib.quoteaddr(address)}" for address in to_addrs]
+        commands = [f"MAIL FROM:{_angle_address(from_addr)}{size}"]
+        commands += [f"RCPT TO:{_angle_address(address)}" for address in to_addrs]
         commands.append("DATA")
         if any("\r" in c or "\n" in c for c in commands):
             raise ValueError("command and arguments contain prohibited newline characters")

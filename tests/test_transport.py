@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import mailbox
+import smtplib
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from hypothesis import given
+from hypothesis import strategies as st
 
 from prefsvc.messages import MessageBuilder
 from prefsvc.rendering import Rendered
@@ -17,6 +20,7 @@ from prefsvc.transport import (
     PermanentFailure,
     SmtpTransport,
     TemporaryFailure,
+    _angle_address,
     open_transport,
 )
 
@@ -274,3 +278,9 @@ def test_maildir_messages_are_readable_by_mailbox_maildir(tmp_path: Path, existi
     box = mailbox.Maildir(str(path), create=False)
     assert sorted(box.get_bytes(k) for k in box.keys()) == sorted(sent)
     assert sorted(m["Subject"] for m in box) == ["Nieuws 0", "Nieuws 1", "Nieuws 2"]
+
+
+@given(st.emails() | st.text(max_size=40))
+def test_envelope_addresses_are_quoted_as_smtplib_quotes_them(address):
+    """The pipelined commands skip quoteaddr's parser for plain addresses, and only for those."""
+    assert _angle_address(address) == smtplib.quoteaddr(address)

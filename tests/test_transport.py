@@ -83,48 +83,31 @@ def test_temporary_refusal_is_a_temporary_failure(smtp_server, smtp):
     assert smtp_server.received == []
 
 
-def test_permanent_refusal_is_a_permanent_failure_and_the_next_send_works(smtp_server, smtp):
-    smtp_server.script("gone@example.org", "550 5.1.1 No such user")
-    with pytest.raises(PermanentFailure) as caught:
-        smtp.send(sender=SENDER, recipients=["gone@example.org"], message=message("gone@x"))
-    assert (caught.value.code, caught.value.text) == (550, "5.1.1 No such user")
+@pytest.mark.parametrize(
+    "stage, reply, failure, connections",
+    [
+        ("rcpt", "550 5.1.1 No such user", PermanentFailure, 1),
+        ("mail", "451 4.3.0 Sender check failed, try later", TemporaryFailure, 1),
+        ("content", "554 5.7.1 Message rejected as spam", PermanentFailure, 1),
+        ("rcpt", "421 4.3.2 Too busy, closing", TemporaryFailure, 2),  # the server hangs up
+    ],
+    ids=["recipient-550", "sender-451", "content-554", "closing-421"],
+)
+def test_a_refusal_is_mapped_with_its_code_and_the_next_message_goes_through(
+    smtp_server, smtp, stage, reply, failure, connections
+):
+    script = {
+        "rcpt": lambda: smtp_server.script("refused@example.org", reply),
+        "mail": lambda: smtp_server.script_mail(reply),
+        "content": lambda: smtp_server.script_content(reply),
+    }
+    script[stage]()
+    with pytest.raises(failure) as caught:
+        smtp.send(sender=SENDER, recipients=["refused@example.org"], message=message("r@x"))
+    assert f"{caught.value.code} {caught.value.text}" == reply
     smtp.send(sender=SENDER, recipients=["ana@example.org"], message=message("ana@example.org"))
     assert [r.recipients for r in smtp_server.received] == [["ana@example.org"]]
-    assert smtp.connections_opened == 1
-
-
-def test_refused_sender_is_mapped_and_the_connection_serves_the_next_message(smtp_server, smtp):
-    smtp_server.script_mail("451 4.3.0 Sender check failed, try later")
-    with pytest.raises(TemporaryFailure) as caught:
-        smtp.send(sender=SENDER, recipients=["a@example.org"], message=message("a@example.org"))
-    assert (caught.value.code, caught.value.text) == (451, "4.3.0 Sender check failed, try later")
-    smtp.send(sender=SENDER, recipients=["b@example.org"], message=message("b@example.org"))
-    assert [r.recipients for r in smtp_server.received] == [["b@example.org"]]
-    assert smtp.connections_opened == 1
-
-
-def test_content_refused_after_data_is_a_permanent_failure_and_the_next_send_works(
-    smtp_server, smtp
-):
-    smtp_server.script_content("554 5.7.1 Message rejected as spam")
-    with pytest.raises(PermanentFailure) as caught:
-        smtp.send(sender=SENDER, recipients=["a@example.org"], message=message("a@example.org"))
-    assert (caught.value.code, caught.value.text) == (554, "5.7.1 Message rejected as spam")
-    smtp.send(sender=SENDER, recipients=["b@example.org"], message=message("b@example.org"))
-    assert [r.recipients for r in smtp_server.received] == [["b@example.org"]]
-    assert smtp.connections_opened == 1
-
-
-def test_server_closing_with_421_is_a_temporary_failure_and_a_new_connection_follows(
-    smtp_server, smtp
-):
-    smtp_server.script("busy@example.org", "421 4.3.2 Too busy, closing")
-    with pytest.raises(TemporaryFailure) as caught:
-        smtp.send(sender=SENDER, recipients=["busy@example.org"], message=message("busy@x"))
-    assert caught.value.code == 421
-    smtp.send(sender=SENDER, recipients=["b@example.org"], message=message("b@example.org"))
-    assert [r.recipients for r in smtp_server.received] == [["b@example.org"]]
-    assert smtp.connections_opened == 2
+    assert smtp.connections_opened == connections
 
 
 def test_pipelining_sends_mail_rcpt_and_data_in_one_go():

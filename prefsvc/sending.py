@@ -21,7 +21,7 @@ from sqlalchemy import ARRAY, Integer, any_, bindparam, func, literal, select, t
 from sqlalchemy.orm import Session
 
 from prefsvc import audience, campaigns, clock, rate_limits, suppression
-from prefsvc.errors import TemporaryBatchFailure
+from prefsvc.errors import InvalidInput, TemporaryBatchFailure
 from prefsvc.extensions import db
 from prefsvc.messages import DkimSigner, MessageBuilder
 from prefsvc.models import (
@@ -93,6 +93,8 @@ def _outcome(
 
 
 _VARIANT_CACHE_SIZE = 64
+# Failed reason of a delivery whose message could not be rendered for that contact's data.
+UNRENDERABLE = "unrenderable"
 # A thread sleeps at most this long for a rate-limit slot; a later slot sends the delivery back
 # to the queue (re-queued by the actor with that delay) so the thread can serve other domains.
 LONGEST_RATE_WAIT = 2.0
@@ -403,25 +405,36 @@ def deliver(
             if slot.wait > 0:
                 sleep(slot.wait)
             unsubscribe_url, preferences_url = links(settings, row.public_id, snap.topic_id)
-            rendered = render(
-                snap.variants.get(row.language.value, snap.default),
-                contact=RecipientContext(
-                    email=row.email,
-                    first_name=row.first_name,
-                    last_name=row.last_name,
-                    organisation=row.organisation,
-                    language=row.language.value,
-                ),
-                unsubscribe_url=unsubscribe_url,
-                preferences_url=preferences_url,
-            )
-            _, message = mailer.campaign_message(
-                to=row.email,
-                rendered=rendered,
-                unsubscribe_url=unsubscribe_url,
-                list_id=snap.list_id,
-                now=now(),
-            )
+            try:
+                rendered = render(
+                    snap.variants.get(row.language.value, snap.default),
+                    contact=RecipientContext(
+                        email=row.email,
+                        first_name=row.first_name,
+                        last_name=row.last_name,
+                        organisation=row.organisation,
+                        language=row.language.value,
+                    ),
+                    unsubscribe_url=unsubscribe_url,
+                    preferences_url=preferences_url,
+                )
+                _, message = mailer.campaign_message(
+                    to=row.email,
+                    rendered=rendered,
+                    unsubscribe_url=unsubscribe_url,
+                    list_id=snap.list_id,
+                    now=now(),
+                )
+            except Exception as exc:  # noqa: BLE001 - a template that breaks on this person's data
+                # Nothing was sent: fail this delivery alone, keep the error for the campaign's
+                # figures (not the log: a template error may quote the person's data).
+                log.warning(
+                    "delivery %d cannot be rendered: %s", row.delivery_id, type(exc).__name__
+                )
+                result.failed += 1
+                error = DeliveryError(None, f"{type(exc).__name__}: {exc}")
+                pending.append(_failed(row.delivery_id, error, UNRENDERABLE))
+                continue
             try:
                 transport.send(sender=sender, recipients=[row.email], message=message)
             except PermanentFailure as exc:
@@ -582,12 +595,21 @@ def preview(
     from prefsvc import contacts
 
     address = contacts.normalise_email(to) if to else None
-    variant, person, unsubscribe_url, preferences_url = _sample_recipient(
-        session, campaign, settings, language, address
-    )
-    return render(
-        variant, contact=person, unsubscribe_url=unsubscribe_url, preferences_url=preferences_url
-    )
+    return _render_for(*_sample_recipient(session, campaign, settings, language, address))
+
+
+def _render_for(
+    variant: CompiledVariant, person: RecipientContext, unsubscribe: str, preferences: str
+) -> Rendered:
+    """Render for one person; a template that breaks on their data is bad input, not a crash."""
+    try:
+        return render(
+            variant, contact=person, unsubscribe_url=unsubscribe, preferences_url=preferences
+        )
+    except Exception as exc:  # noqa: BLE001 - any error of a template on this person's data
+        raise InvalidInput(
+            "template", f"cannot be rendered for this person ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def test_send(
@@ -607,9 +629,7 @@ def test_send(
     variant, person, unsubscribe_url, preferences_url = _sample_recipient(
         session, campaign, settings, language, address
     )
-    rendered = render(
-        variant, contact=person, unsubscribe_url=unsubscribe_url, preferences_url=preferences_url
-    )
+    rendered = _render_for(variant, person, unsubscribe_url, preferences_url)
     rendered = Rendered(
         subject=f"[TEST] {rendered.subject}", html=rendered.html, text=rendered.text
     )

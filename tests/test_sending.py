@@ -480,3 +480,29 @@ def test_retry_backoff_of_temporary_failures_is_bounded_by_the_settings(settings
             3,
         )
         tasks.queue().stop()
+
+
+def test_a_message_that_cannot_be_rendered_for_one_contact_fails_alone(
+    session, run_campaign, outbox, caplog
+):
+    """A template that breaks on one person's data (no first name here) fails that delivery only."""
+    topic = make_topic(session, slug="nieuws", name="Nieuws")
+    people = [make_contact(session, f"p{i}@example.org", topics=[topic]) for i in range(3)]
+    nameless = make_contact(session, "nameless@example.org", topics=[topic], first_name=None)
+    campaign = make_campaign(
+        session, topic, html="<p>Beste {{ contact.first_name.upper() }},</p>", subject="Nieuws"
+    )
+    session.commit()
+
+    finished = run_campaign(campaign.id, timeout=20)
+
+    assert finished.status is CampaignStatus.SENT
+    assert sorted(m["To"] for m in outbox()) == sorted(p.email for p in people)
+    failed = session.scalar(select(Delivery).where(Delivery.contact_id == nameless.id))
+    assert (failed.status, failed.reason, failed.smtp_code) == (
+        DeliveryStatus.FAILED,
+        "unrenderable",
+        None,
+    )
+    assert "UndefinedError" in failed.smtp_text
+    assert "nameless@" not in caplog.text

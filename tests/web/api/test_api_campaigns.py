@@ -87,6 +87,23 @@ def test_preview_renders_the_campaign_for_one_contact_in_their_language(
     assert body["text"]
 
 
+@pytest.mark.parametrize("action", ["preview", "test-send"])
+def test_a_template_that_breaks_on_a_contacts_data_is_a_problem_not_a_crash(
+    client, session, news, bearer, outbox, action
+):
+    nameless = make_contact(session, "nameless@example.org", first_name=None)
+    campaign = make_campaign(session, news, html="<p>Beste {{ contact.first_name.upper() }}</p>")
+    session.commit()
+    body = {"contact": nameless.public_id} if action == "preview" else {"to": nameless.email}
+    response = client.post(
+        f"/api/v1/campaigns/{campaign.id}/{action}", headers=bearer("marketing"), json=body
+    )
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+    assert "UndefinedError" in response.get_json()["errors"]["template"][0]
+    assert outbox() == []
+
+
 def test_preview_without_a_contact_uses_a_sample_person(client, session, news, bearer):
     campaign = make_campaign(session, news)
     session.commit()

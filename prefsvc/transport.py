@@ -76,7 +76,7 @@ _BARE_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"@]+@[^\s<>()\[\]\\,;:\"@]+")
 def _angle_address(address: str) -> str:
     """Return ``<address>`` as ``smtplib.quoteaddr`` does, without its parse of a plain address.
 
-    quoteaddr runs the ``email`` package's address parser: ≈15 µs, twice per message.
+    quoteaddr runs the ``email`` package's address parser: ≈8 µs, twice per message.
     """
     if _BARE_ADDRESS.fullmatch(address):
         return f"<{address}>"

@@ -255,10 +255,8 @@ def smtp_server(request: pytest.FixtureRequest):
     """
     from tests.smtp import RecordingSMTPServer
 
-    server = RecordingSMTPServer(**getattr(request, "param", {}))
-    server.start()
-    yield server
-    server.stop()
+    with RecordingSMTPServer(**getattr(request, "param", {})) as server:
+        yield server
 
 
 # --- running campaigns ------------------------------------------------------------------

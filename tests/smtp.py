@@ -89,11 +89,12 @@ class RecordingSMTPServer:
     """Start with ``start()``; ``url`` is a MAIL_URL; ``received`` lists accepted messages.
 
     With ``smtputf8`` the server offers SMTPUTF8 (RFC 6531) and takes UTF-8 addresses;
-    without it, like many servers still, it refuses them.
+    without it, like many servers still, it refuses them. ``pipelining`` offers RFC 2920
+    PIPELINING, as Postfix and Exim do. As a context manager it starts and stops itself.
     """
 
-    def __init__(self, *, smtputf8: bool = False) -> None:
-        self.handler = _Handler()
+    def __init__(self, *, smtputf8: bool = False, pipelining: bool = True) -> None:
+        self.handler = _Handler(pipelining=pipelining)
         self.port = _free_port()
         self.controller = Controller(
             self.handler, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=smtputf8
@@ -125,6 +126,13 @@ class RecordingSMTPServer:
 
     def stop(self) -> None:
         self.controller.stop()
+
+    def __enter__(self) -> RecordingSMTPServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 def _free_port() -> int:

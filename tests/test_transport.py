@@ -23,6 +23,7 @@ from prefsvc.transport import (
     _angle_address,
     open_transport,
 )
+from tests.smtp import RecordingSMTPServer
 
 SENDER = "news@example.org"
 BUILDER = MessageBuilder(from_addr=f"Opleidingen <{SENDER}>", msgid_domain="example.org")
@@ -43,16 +44,14 @@ def message(to: str, subject: str = "Nieuws") -> bytes:
     )[1]
 
 
-@pytest.fixture(params=["pipelining", "one command at a time"])
+PIPELINING_OR_NOT = {"params": [True, False], "ids": ["pipelining", "one command at a time"]}
+
+
+@pytest.fixture(**PIPELINING_OR_NOT)
 def smtp_server(request):
     """The recording server, advertising PIPELINING (like Postfix) or not (the fallback)."""
-    from tests.smtp import RecordingSMTPServer
-
-    server = RecordingSMTPServer()
-    server.handler.pipelining = request.param == "pipelining"
-    server.start()
-    yield server
-    server.stop()
+    with RecordingSMTPServer(pipelining=request.param) as server:
+        yield server
 
 
 @pytest.fixture
@@ -154,16 +153,11 @@ def test_transport_reconnects_after_the_server_restarted(smtp_server, smtp):
     assert smtp.connections_opened == 2
 
 
-@pytest.fixture(params=["pipelining", "one command at a time"])
+@pytest.fixture(**PIPELINING_OR_NOT)
 def smtputf8_server(request):
     """The recording server offering SMTPUTF8 (RFC 6531), with and without PIPELINING."""
-    from tests.smtp import RecordingSMTPServer
-
-    server = RecordingSMTPServer(smtputf8=True)
-    server.handler.pipelining = request.param == "pipelining"
-    server.start()
-    yield server
-    server.stop()
+    with RecordingSMTPServer(smtputf8=True, pipelining=request.param) as server:
+        yield server
 
 
 def test_idn_domain_goes_into_the_envelope_in_its_idna_form(smtp_server, smtp):

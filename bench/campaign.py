@@ -69,8 +69,8 @@ def _baseline_child(port: int, count: int, message: bytes) -> None:
 
 def prefsvc_message_size() -> int:
     """Return the size of one real prefsvc message for the benchmark newsletter."""
-    from prefsvc.messages import MessageBuilder
-    from prefsvc.rendering import RecipientContext, compile_variant, render
+    from prefsvc.mail.messages import MessageBuilder
+    from prefsvc.mail.rendering import RecipientContext, compile_variant, render
 
     variant = compile_variant(
         subject="Nieuwe opleidingen",
@@ -166,9 +166,11 @@ def run_one(contacts: int, threads: int, dkim: bool, sink_port: int) -> dict[str
     try:
         from flask_migrate import upgrade
 
-        from prefsvc import campaigns, create_app, tasks
+        from prefsvc import create_app
+        from prefsvc.campaigns import campaigns
         from prefsvc.extensions import db
         from prefsvc.models import Campaign, CampaignStatus
+        from prefsvc.queue import tasks
 
         app = create_app()
         with app.app_context():

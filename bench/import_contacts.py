@@ -62,8 +62,10 @@ def contacts_file(rows: int) -> bytes:
 def run(backend: str, rows: int) -> tuple[float, float]:
     from flask_migrate import upgrade
 
-    from prefsvc import create_app, importing, tasks, topics
+    from prefsvc import create_app
     from prefsvc.extensions import db
+    from prefsvc.people import importing, topics
+    from prefsvc.queue import tasks
     from prefsvc.settings import Settings
 
     workdir = Path(tempfile.mkdtemp(prefix="prefsvc-bench-import-"))

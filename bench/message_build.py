@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.newsletter import newsletter_html  # noqa: E402
-from prefsvc.messages import DkimSigner, MessageBuilder  # noqa: E402
-from prefsvc.rendering import SAMPLE, compile_variant, render  # noqa: E402
+from prefsvc.mail.messages import DkimSigner, MessageBuilder  # noqa: E402
+from prefsvc.mail.rendering import SAMPLE, compile_variant, render  # noqa: E402
 
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
 UNSUB = "https://news.example.org/u/eyJjIjoiYWJjIiwidCI6M30.c2lnbmF0dXJlLXNpZ25hdHVyZQ"

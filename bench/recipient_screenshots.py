@@ -16,9 +16,9 @@ from werkzeug.serving import make_server
 
 from prefsvc import create_app
 from prefsvc.extensions import db
+from prefsvc.mail.tokens import Signer
 from prefsvc.models import Contact, Language, Subscription, SubscriptionStatus, Topic
 from prefsvc.settings import Settings
-from prefsvc.tokens import Signer
 
 
 def main(out: Path, port: int) -> None:
@@ -62,12 +62,10 @@ def main(out: Path, port: int) -> None:
                 )
             people[lang] = contact
         db.session.commit()
-        from prefsvc import preferences
         from prefsvc.clock import now
+        from prefsvc.recipient import centre
 
-        erasure = preferences.ask_for(
-            db.session, people["nl"], "erasure", settings=settings, now=now()
-        )
+        erasure = centre.ask_for(db.session, people["nl"], "erasure", settings=settings, now=now())
         db.session.commit()
         confirm = signer.signin_token(people["nl"].public_id, erasure.id, now=now())
         links = {

@@ -16,9 +16,10 @@ import time
 from datetime import date
 from pathlib import Path
 
-from prefsvc import create_app, tasks
+from prefsvc import create_app
 from prefsvc.extensions import db
 from prefsvc.models import Contact
+from prefsvc.queue import tasks
 from prefsvc.settings import Settings
 
 

@@ -222,8 +222,10 @@ def main() -> None:
         from flask_migrate import upgrade
         from sqlalchemy import func, select
 
-        from prefsvc import campaigns, create_app, tasks
+        from prefsvc import create_app
+        from prefsvc.campaigns import campaigns
         from prefsvc.extensions import db
+        from prefsvc.mail.tokens import Signer
         from prefsvc.models import (
             Campaign,
             CampaignStatus,
@@ -236,8 +238,8 @@ def main() -> None:
             Subscription,
             SubscriptionStatus,
         )
+        from prefsvc.queue import tasks
         from prefsvc.settings import current_settings
-        from prefsvc.tokens import Signer
 
         app = create_app()
         with app.app_context():

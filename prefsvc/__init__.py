@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from pathlib import Path
 
 from flask import Flask, g, request
 from sqlalchemy import event
@@ -19,16 +18,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from prefsvc.clock import EXTENSION_KEY as CLOCK_KEY
 from prefsvc.clock import Clock
+from prefsvc.resources import LANGUAGES, PACKAGE_DIR, resource_dir
 from prefsvc.settings import SETTINGS_KEY, Settings
-
-PACKAGE_DIR = Path(__file__).resolve().parent
-LANGUAGES = ("nl", "fr", "en")
-
-
-def resource_dir(name: str) -> Path:
-    """Return a top-level folder (templates, migrations), packaged or in the checkout."""
-    packaged = PACKAGE_DIR / name
-    return packaged if packaged.is_dir() else PACKAGE_DIR.parent / name
 
 
 def create_app(
@@ -69,8 +60,8 @@ def create_app(
     if clock is not None:
         app.extensions[CLOCK_KEY] = clock
 
-    from prefsvc import tasks
     from prefsvc.extensions import babel, csrf, db, limiter, migrate
+    from prefsvc.queue import tasks
 
     db.init_app(app)
     if web:

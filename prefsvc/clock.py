@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 
 from flask import current_app
 
-from prefsvc.window import local_today
+from prefsvc.consent.window import local_today
 
 Clock = Callable[[], datetime]
 EXTENSION_KEY = "prefsvc.clock"

@@ -13,9 +13,13 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from prefsvc import campaigns, consent, importing, resource_dir, staff, topics
+from prefsvc.access import staff
+from prefsvc.campaigns import campaigns
+from prefsvc.consent import changes as consent
+from prefsvc.consent.window import add_years
 from prefsvc.models import AdminUser, Campaign, StaffRole, Topic
-from prefsvc.window import add_years
+from prefsvc.people import importing, topics
+from prefsvc.resources import resource_dir
 
 TOPICS = (
     ("nieuwe-opleidingen", "Nieuwe opleidingen", "New trainings in the port of Antwerp"),

@@ -244,7 +244,7 @@ class Subscription(Base):
 class ConsentEvent(Base):
     """One line of the append-only consent ledger: what changed, when, through which channel.
 
-    Rows are hash-chained (``prefsvc.ledger`` appends them) and hold no personal data, so
+    Rows are hash-chained (``prefsvc.consent.ledger`` appends them) and hold no personal data, so
     erasure and anonymisation never rewrite them; the database refuses UPDATE and DELETE.
     """
 
@@ -528,7 +528,7 @@ class OutboxNotice(Base):
     The one-click unsubscribe holds its acknowledgement here instead of calling the broker
     while the mailbox provider waits: the unsubscribe and its acknowledgement are committed
     together or not at all, and a relay in every worker process queues what is held
-    (``prefsvc.notices.release``). Ids and parameters only, never an address.
+    (``prefsvc.mail.notices.release``). Ids and parameters only, never an address.
     """
 
     __tablename__ = "notice_outbox"

@@ -235,7 +235,7 @@ def _rate_limit(get, name: str, default: str) -> str:
 
 def _rate(get, name: str) -> float | None:
     """Read a rate such as ``200/s``, ``600/min`` or ``5000/h``; unset means no limit."""
-    from prefsvc.rate_limits import parse_rate
+    from prefsvc.mail.rate_limits import parse_rate
 
     text = get(name)
     if text is None:

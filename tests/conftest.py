@@ -22,7 +22,8 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from prefsvc import create_app, ledger
+from prefsvc import create_app
+from prefsvc.consent import ledger
 from prefsvc.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("PREFSVC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -158,8 +159,8 @@ def settings(tmp_path: Path, database_url: str, broker_url: str | None) -> Setti
 
 @pytest.fixture
 def app(settings: Settings, clock: FrozenClock):
-    from prefsvc import tasks
     from prefsvc.extensions import db
+    from prefsvc.queue import tasks
 
     app = create_app(settings, clock=clock)
     with app.app_context():
@@ -273,9 +274,9 @@ def run_campaign(app):
 
     import dramatiq
 
-    from prefsvc import tasks
     from prefsvc.extensions import db
     from prefsvc.models import Campaign, CampaignStatus
+    from prefsvc.queue import tasks
 
     workers: list[dramatiq.Worker] = []
 

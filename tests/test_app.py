@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 import prefsvc
+from prefsvc.mail.tokens import Signer
 from prefsvc.models import Subscription, SubscriptionStatus
-from prefsvc.tokens import Signer
 from tests.conftest import PG_ADMIN_URL, POSTGRESQL
 from tests.factories import make_contact, make_topic
 

@@ -23,8 +23,9 @@ def test_demo_migrates_loads_sends_and_prints_links_to_click(settings, outbox):
     assert {m["Subject"] for m in messages} >= {"Nieuw: opleidingen voor het voorjaar"}
     assert all(m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click" for m in messages)
 
-    from prefsvc import campaigns, tasks
+    from prefsvc.campaigns import campaigns
     from prefsvc.extensions import db
+    from prefsvc.queue import tasks
 
     try:
         assert campaigns.get(db.session, 1).status is CampaignStatus.SENT

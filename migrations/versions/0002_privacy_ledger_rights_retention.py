@@ -13,7 +13,7 @@ from datetime import UTC
 import sqlalchemy as sa
 from alembic import op
 
-from prefsvc.ledger import GENESIS, canonical, chain_hash
+from prefsvc.consent.ledger import GENESIS, canonical, chain_hash
 
 # revision identifiers, used by Alembic.
 revision = "0002"

@@ -1,8 +1,8 @@
 """one-statement ledger appends and one-click unsubscribes on PostgreSQL
 
 The ledger head row exists from the start, and two PL/pgSQL functions, ``ledger_append`` and
-``consent_leave``, do on the server what ``prefsvc.ledger.append`` and
-``prefsvc.consent.leave`` do in several statements on SQLite: the head stays locked for one
+``consent_leave``, do on the server what ``prefsvc.consent.ledger.append`` and
+``prefsvc.consent.changes.leave`` do in several statements on SQLite: the head stays locked for one
 round trip instead of four. A copy of ``prefsvc.models.LEDGER_FUNCTIONS_DDL`` at this revision.
 
 Revision ID: 0005

@@ -7,7 +7,8 @@ import sys
 
 import click
 
-from prefsvc import clock, staff
+from prefsvc import clock
+from prefsvc.access import staff
 from prefsvc.cli import DomainGroup
 from prefsvc.extensions import db
 from prefsvc.models import StaffRole

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from prefsvc import apikeys, clock
+from prefsvc import clock
+from prefsvc.access import apikeys
 from prefsvc.cli import DomainGroup
 from prefsvc.extensions import db
 from prefsvc.models import StaffRole

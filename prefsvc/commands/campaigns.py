@@ -9,11 +9,13 @@ from pathlib import Path
 
 import click
 
-from prefsvc import campaigns, clock, tasks
+from prefsvc import clock
+from prefsvc.campaigns import campaigns
 from prefsvc.cli import DomainGroup
 from prefsvc.errors import InvalidInput
 from prefsvc.extensions import db
 from prefsvc.models import CampaignStatus
+from prefsvc.queue import tasks
 from prefsvc.settings import current_settings
 
 group = DomainGroup("campaigns", help="Mailings to a topic's subscribers.")
@@ -177,7 +179,7 @@ def cancel(campaign_id: int) -> None:
 @click.option("--language", type=click.Choice(["nl", "fr", "en"]), default=None)
 def test_send(campaign_id: int, to: str, language: str | None) -> None:
     """Send one preview copy; not counted in the campaign's figures."""
-    from prefsvc import sending
+    from prefsvc.campaigns import sending
 
     settings = current_settings()
     campaign = campaigns.get(db.session, campaign_id)

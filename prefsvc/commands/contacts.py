@@ -8,10 +8,11 @@ from pathlib import Path
 
 import click
 
-from prefsvc import clock, contacts, importing
+from prefsvc import clock
 from prefsvc.cli import DomainGroup
 from prefsvc.errors import ImportFileError
 from prefsvc.extensions import db
+from prefsvc.people import contacts, importing
 from prefsvc.settings import current_settings
 
 group = DomainGroup("contacts", help="People we may mail.")

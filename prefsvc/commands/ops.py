@@ -6,9 +6,10 @@ import click
 from flask import current_app
 from flask_migrate import upgrade
 
-from prefsvc import clock, tasks
+from prefsvc import clock
 from prefsvc.extensions import db
 from prefsvc.models import Contact, Topic
+from prefsvc.queue import tasks
 from prefsvc.settings import current_settings
 
 
@@ -45,7 +46,7 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
 
 
 def _print_links(settings, host: str, port: int, admin_login: tuple[str, str]) -> None:
-    from prefsvc import sending
+    from prefsvc.campaigns import sending
 
     base = settings.base_url
     contact = db.session.scalar(
@@ -84,7 +85,7 @@ def worker_command(processes: int | None, threads: int | None) -> None:
             "PREFSVC_BROKER_URL is not set: the in-process queue runs inside the app and the CLI; "
             "set it to redis://… or amqp://… to run separate workers"
         )
-    from prefsvc import workers
+    from prefsvc.queue import workers
 
     workers.run(
         processes or settings.worker_processes,
@@ -107,7 +108,7 @@ def scheduler_command(interval: float, once: bool) -> None:
     import signal
     import threading
 
-    from prefsvc import scheduler
+    from prefsvc.queue import scheduler
 
     settings = current_settings()
     stop = threading.Event()

@@ -6,9 +6,9 @@ import json
 
 import click
 
-from prefsvc import topics
 from prefsvc.cli import DomainGroup
 from prefsvc.extensions import db
+from prefsvc.people import topics
 
 group = DomainGroup("topics", help="Newsletters contacts can subscribe to.")
 

@@ -36,22 +36,10 @@ from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
 from flask_login import UserMixin, current_user, login_user, logout_user
 
-from prefsvc import (
-    LANGUAGES,
-    audience,
-    audit,
-    campaigns,
-    clock,
-    contacts,
-    dashboard,
-    importing,
-    rights,
-    sending,
-    staff,
-    suppression,
-    tasks,
-    topics,
-)
+from prefsvc import clock
+from prefsvc.access import audit, staff
+from prefsvc.campaigns import audience, campaigns, sending
+from prefsvc.consent import suppression
 from prefsvc.errors import (
     CampaignStateError,
     ImportFileError,
@@ -60,9 +48,14 @@ from prefsvc.errors import (
     PrefsvcError,
 )
 from prefsvc.extensions import db, login_manager
+from prefsvc.mail.transport import DeliveryError
 from prefsvc.models import AdminUser, Campaign, CampaignStatus, StaffRole
+from prefsvc.people import contacts, importing, topics
+from prefsvc.privacy import rights
+from prefsvc.queue import tasks
+from prefsvc.reports import dashboard
+from prefsvc.resources import LANGUAGES
 from prefsvc.settings import current_settings
-from prefsvc.transport import DeliveryError
 
 log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__, url_prefix="/admin")

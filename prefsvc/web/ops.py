@@ -6,9 +6,10 @@ from flask import Blueprint, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 
-from prefsvc import clock, tasks
+from prefsvc import clock
 from prefsvc.extensions import db
-from prefsvc.metrics import DatabaseCollector
+from prefsvc.queue import tasks
+from prefsvc.reports.metrics import DatabaseCollector
 
 bp = Blueprint("ops", __name__)
 

@@ -38,13 +38,17 @@ from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
 from werkzeug.exceptions import HTTPException, TooManyRequests
 
-from prefsvc import clock, consent, preferences, rights, signin, tasks
-from prefsvc.acknowledgements import OPTOUT
+from prefsvc import clock
+from prefsvc.consent import changes as consent
 from prefsvc.errors import InvalidInput, InvalidToken, RequestStateError, Suppressed
 from prefsvc.extensions import csrf, db, limiter
+from prefsvc.mail.tokens import Signer
 from prefsvc.models import Contact, Language, RightsKind, RightsRequest, Topic
+from prefsvc.privacy import rights
+from prefsvc.queue import tasks
+from prefsvc.recipient import centre, signin
+from prefsvc.recipient.acknowledgements import OPTOUT
 from prefsvc.settings import current_settings
-from prefsvc.tokens import Signer
 from prefsvc.web import explicit_language
 from prefsvc.web.request_logs import RedactedInRequestLogs
 
@@ -190,7 +194,7 @@ def _too_many(error: HTTPException) -> tuple[Response | str, int]:
 
 def _signer() -> Signer:
     """The process's signer for the current keys, shared with the sending workers."""
-    from prefsvc import sending
+    from prefsvc.campaigns import sending
 
     return sending.signer(current_settings())
 
@@ -213,9 +217,9 @@ def _speak(language: Language) -> None:
     refresh()
 
 
-def _unsubscribe_link(token: str) -> preferences.UnsubscribeLink:
+def _unsubscribe_link(token: str) -> centre.UnsubscribeLink:
     try:
-        link = preferences.read_unsubscribe_link(db.session, _signer(), token)
+        link = centre.read_unsubscribe_link(db.session, _signer(), token)
     except InvalidToken:
         abort(404)
     _speak(link.language)
@@ -234,9 +238,9 @@ class Visit:
 def _open_preferences(token: str) -> Visit:
     """Open a preference-centre token, or a sign-in token under 24 hours old."""
     try:
-        return Visit(preferences.open_preferences_link(db.session, _signer(), token))
+        return Visit(centre.open_preferences_link(db.session, _signer(), token))
     except InvalidToken:
-        contact, claim = preferences.open_signin_link(db.session, _signer(), token, now=clock.now())
+        contact, claim = centre.open_signin_link(db.session, _signer(), token, now=clock.now())
         return Visit(contact, fresh=True, request_id=claim.request_id)
 
 
@@ -245,7 +249,7 @@ def _any_link(token: str) -> Visit:
     try:
         return _open_preferences(token)
     except InvalidToken:
-        contact, _topic = preferences.open_unsubscribe_link(db.session, _signer(), token)
+        contact, _topic = centre.open_unsubscribe_link(db.session, _signer(), token)
         return Visit(contact)
 
 
@@ -267,7 +271,7 @@ _PAGES_KEPT = 512
 _URL_SAFE = re.compile(r"[A-Za-z0-9_.-]+")
 
 
-def _unsubscribe_page(token: str, link: preferences.UnsubscribeLink, state: str) -> str:
+def _unsubscribe_page(token: str, link: centre.UnsubscribeLink, state: str) -> str:
     """Render the ``/u`` page, from a copy made once per topic, state and language.
 
     Mail scanners GET every link and mailbox providers POST one-click unsubscribes by the
@@ -331,7 +335,7 @@ def one_click(token: str) -> str:
     if not guard.admit(current_settings().rate_limit_one_click_client, get_remote_address()):
         raise TooManyRequests()
     try:
-        link, left = preferences.leave_by_link(
+        link, left = centre.leave_by_link(
             db.session, _signer(), token, channel="one-click", now=clock.now(), today=clock.today()
         )
     except InvalidToken:
@@ -352,7 +356,7 @@ def undo(token: str) -> str:
     """Put the person back on the topic they just left, unless they left everything."""
     link = _unsubscribe_link(token)
     try:
-        preferences.undo_unsubscribe(
+        centre.undo_unsubscribe(
             db.session,
             db.session.get_one(Contact, link.contact_id),
             db.session.get_one(Topic, link.topic_id),
@@ -402,12 +406,12 @@ def _preferences_page(token: str, visit: Visit, *, errors: dict[str, str] | None
         "recipient/preferences.html",
         contact=contact,
         fresh=visit.fresh,
-        waiting=preferences.waiting_request(db.session, contact, visit.request_id),
-        choices=preferences.topic_choices(db.session, contact),
-        objected=preferences.has_objected(contact),
-        paused=preferences.is_paused(contact, today),
-        pause_months=preferences.PAUSE_MONTHS,
-        history=preferences.history(db.session, contact),
+        waiting=centre.waiting_request(db.session, contact, visit.request_id),
+        choices=centre.topic_choices(db.session, contact),
+        objected=centre.has_objected(contact),
+        paused=centre.is_paused(contact, today),
+        pause_months=centre.PAUSE_MONTHS,
+        history=centre.history(db.session, contact),
         notices=get_flashed_messages(),
         errors=errors or {},
         form_url=url_for("recipient.preferences_page", token=token, lang=explicit_language()),
@@ -435,7 +439,7 @@ def save_preferences(token: str) -> Response | str:
     notify: list[tuple[str, dict[str, Any]]] = []
     try:
         if action == "save":
-            changes = preferences.save(
+            changes = centre.save(
                 db.session,
                 contact,
                 topic_ids=_topic_ids(),
@@ -450,21 +454,21 @@ def save_preferences(token: str) -> Response | str:
             if changes.language is not None:
                 keep_language = None  # show the next page in the newly chosen language
         elif action == "pause":
-            preferences.pause(
+            centre.pause(
                 db.session, contact, _int(request.form.get("months")), now=now, today=today
             )
             notice = "paused"
         elif action == "resume":
-            preferences.resume(db.session, contact, now=now, today=today)
+            centre.resume(db.session, contact, now=now, today=today)
             notice = "resumed"
         elif action == "all":
             if consent.object_to_all(
-                db.session, contact, channel=preferences.CHANNEL, now=now, suppression_key=key
+                db.session, contact, channel=centre.CHANNEL, now=now, suppression_key=key
             ):
                 notify.append((OPTOUT, {"everything": True}))
             notice = "objected"
         elif action == "details":
-            corrected = preferences.correct_details(
+            corrected = centre.correct_details(
                 db.session,
                 contact,
                 {
@@ -509,22 +513,20 @@ def _rights_request(token: str, visit: Visit, action: str) -> Response | str:
         if not visit.fresh or visit.request_id is None:
             abort(400)
         try:
-            request_row = preferences.confirm_request(
-                db.session, contact, visit.request_id, now=now
-            )
+            request_row = centre.confirm_request(db.session, contact, visit.request_id, now=now)
         except RequestStateError:
             db.session.rollback()
             abort(400)
     elif not visit.fresh:
-        asked = preferences.ask_for(db.session, contact, action, settings=settings, now=now)
+        asked = centre.ask_for(db.session, contact, action, settings=settings, now=now)
         db.session.commit()
         _notify(signin.KIND, contact.id, {"request_id": asked.id})
         flash("confirm_sent")
         target = url_for("recipient.preferences_page", token=token, lang=explicit_language())
         return redirect(target, code=303)
     else:
-        request_row = preferences.ask_for(db.session, contact, action, settings=settings, now=now)
-        preferences.confirm_request(db.session, contact, request_row.id, now=now)
+        request_row = centre.ask_for(db.session, contact, action, settings=settings, now=now)
+        centre.confirm_request(db.session, contact, request_row.id, now=now)
     if request_row.kind is RightsKind.ERASURE and request.form.get("understood") != "yes":
         db.session.rollback()
         abort(400)
@@ -532,7 +534,7 @@ def _rights_request(token: str, visit: Visit, action: str) -> Response | str:
 
 
 def _fulfil(request_row: RightsRequest, contact: Contact) -> Response | str:
-    result = preferences.fulfil(
+    result = centre.fulfil(
         db.session, request_row, contact, settings=current_settings(), now=clock.now()
     )
     db.session.commit()

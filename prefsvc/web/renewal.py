@@ -14,12 +14,13 @@ from flask import Blueprint, Response, abort, g, render_template, url_for
 from flask.blueprints import BlueprintSetupState
 from flask_babel import format_date, refresh
 
-from prefsvc import clock, repermission, window
+from prefsvc import clock
+from prefsvc.consent import repermission, window
 from prefsvc.errors import InvalidToken, Suppressed
 from prefsvc.extensions import csrf, db
+from prefsvc.mail.tokens import Signer
 from prefsvc.models import Contact
 from prefsvc.settings import current_settings
-from prefsvc.tokens import Signer
 from prefsvc.web import explicit_language
 from prefsvc.web.request_logs import RedactedInRequestLogs
 
@@ -46,7 +47,7 @@ def _no_store(response: Response) -> Response:
 
 def _signer() -> Signer:
     """The process's signer for the current keys, shared with the sending workers."""
-    from prefsvc import sending
+    from prefsvc.campaigns import sending
 
     return sending.signer(current_settings())
 

@@ -14,8 +14,8 @@ import logging
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
-from prefsvc import LANGUAGES
 from prefsvc.extensions import db
+from prefsvc.resources import LANGUAGES
 from prefsvc.settings import current_settings
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def warm_up(app: Flask, *, connections: int) -> None:
     A database that is down does not stop the process from starting: it answers 503 until
     the database is back, as it would if the database went away later.
     """
-    from prefsvc import sending
+    from prefsvc.campaigns import sending
 
     with app.app_context():
         _open_connections(connections)

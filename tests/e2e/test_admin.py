@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from prefsvc import rights, staff, suppression
+from prefsvc.access import staff
+from prefsvc.consent import suppression
 from prefsvc.models import RightsKind, SuppressionReason
+from prefsvc.privacy import rights
 from tests.e2e.conftest import DESKTOP
 from tests.factories import make_contact, make_topic
 
@@ -187,8 +189,9 @@ def test_marketing_composes_sends_and_sees_an_unsubscribe_in_the_figures(
 def test_campaign_page_follows_a_sending_campaign_until_it_is_sent(
     live_server, new_page, axe, team, session, clock, settings
 ):
-    from prefsvc import campaigns, tasks
+    from prefsvc.campaigns import campaigns
     from prefsvc.models import Topic
+    from prefsvc.queue import tasks
     from tests.factories import make_campaign
 
     topic = session.query(Topic).filter_by(slug="nieuwe-opleidingen").one()

@@ -79,7 +79,7 @@ def test_swagger_ui_runs_from_local_files_under_the_strict_csp(live_server, new_
 
 
 def test_swagger_ui_calls_the_api_with_a_pasted_key(live_server, new_page, session, clock):
-    from prefsvc import apikeys
+    from prefsvc.access import apikeys
     from tests.factories import make_topic
 
     make_topic(session, "nieuws", "Nieuws")

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from prefsvc import sending
+from prefsvc.campaigns import sending
 from tests.e2e.conftest import DESKTOP, PHONE
 from tests.factories import make_contact, make_topic
 

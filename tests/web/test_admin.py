@@ -9,7 +9,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from prefsvc import consent, rights, staff, suppression
+from prefsvc.access import staff
+from prefsvc.consent import changes as consent
+from prefsvc.consent import suppression
 from prefsvc.models import (
     AuditEvent,
     Campaign,
@@ -18,6 +20,7 @@ from prefsvc.models import (
     StaffRole,
     SuppressionReason,
 )
+from prefsvc.privacy import rights
 from tests.factories import make_campaign, make_contact, make_topic
 
 PASSWORD = "correct horse battery"
@@ -475,7 +478,7 @@ def test_import_previews_without_writing_then_commits(as_role, session, topic, s
     assert re.search(r"Rejected</dt><dd>2<", page)
     assert re.search(r"<td class=\"num\">5</td><td>email</td>", page)
     assert re.search(r"<td class=\"num\">6</td><td>language</td>", page)
-    from prefsvc import contacts
+    from prefsvc.people import contacts
 
     assert contacts.find(session, "new@example.org") is None
     done = post(client, "/admin/import/commit", form_page="/admin/import")

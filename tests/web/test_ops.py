@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from prefsvc import campaigns
+from prefsvc.campaigns import campaigns
 from tests.factories import make_campaign, make_contact, make_topic
 
 
@@ -52,7 +52,7 @@ class _RefusingSome:
     """A transport that refuses one address for good and accepts the others."""
 
     def send(self, *, sender, recipients, message):
-        from prefsvc.transport import PermanentFailure
+        from prefsvc.mail.transport import PermanentFailure
 
         if recipients[0].startswith("gone"):
             raise PermanentFailure(550, "5.1.1 No such user")
@@ -68,7 +68,7 @@ def test_metrics_count_sent_and_failed_by_reason_and_the_send_rate(
 
     from sqlalchemy import select
 
-    from prefsvc import sending
+    from prefsvc.campaigns import sending
     from prefsvc.models import Delivery
 
     topic = make_topic(session)

@@ -9,7 +9,8 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from prefsvc import suppression
+from prefsvc.consent import suppression
+from prefsvc.mail.tokens import Signer
 from prefsvc.models import (
     ConsentEvent,
     Contact,
@@ -20,7 +21,6 @@ from prefsvc.models import (
     SubscriptionStatus,
     Topic,
 )
-from prefsvc.tokens import Signer
 from tests.factories import make_contact, make_topic
 
 pytestmark = pytest.mark.all_databases
@@ -570,7 +570,7 @@ def _rights(session) -> list:
 
 
 def _mailed_link(outbox) -> str:
-    from prefsvc import tasks
+    from prefsvc.queue import tasks
 
     tasks.queue().join(timeout_ms=10_000)
     [mail] = [m for m in outbox() if "/p/" in m.get_content() and "24" in m.get_content()]
@@ -684,7 +684,7 @@ def test_a_plain_preference_link_cannot_download_or_erase_at_once(client, sessio
 def test_asking_twice_keeps_one_register_entry_and_mails_a_link_each_time(
     client, session, outbox, ana, prefs
 ):
-    from prefsvc import tasks
+    from prefsvc.queue import tasks
 
     token = csrf_token(client.get(prefs).get_data(as_text=True))
     for _ in range(2):

@@ -7,10 +7,10 @@ import re
 import pytest
 from sqlalchemy import select
 
-from prefsvc import tasks
+from prefsvc.mail.tokens import Signer
 from prefsvc.models import ContactStatus, Subscription
+from prefsvc.queue import tasks
 from prefsvc.settings import Settings
-from prefsvc.tokens import Signer
 from tests.factories import make_contact, make_topic
 
 

@@ -11,8 +11,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from prefsvc.mail.tokens import Signer
 from prefsvc.models import ConsentEvent
-from prefsvc.tokens import Signer
 from tests.factories import make_contact, make_topic
 
 ALPHABET = string.ascii_letters + string.digits + "-_.=~+/% \n"

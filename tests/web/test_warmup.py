@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from prefsvc import create_app
+from prefsvc.mail.tokens import Signer
 from prefsvc.models import ConsentEvent, OutboxNotice, Subscription, SubscriptionStatus
-from prefsvc.tokens import Signer
 from prefsvc.web.warmup import warm_up
 from tests.factories import make_contact, make_topic
 

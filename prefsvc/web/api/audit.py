@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prefsvc import audit
+from prefsvc.access import audit
 from prefsvc.extensions import db
 from prefsvc.web.api import auth, blueprint
 from prefsvc.web.api import schemas as s

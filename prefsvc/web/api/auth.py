@@ -15,7 +15,8 @@ from typing import Any
 from flask import current_app, g, request
 from flask_smorest import Blueprint
 
-from prefsvc import apikeys, audit, clock
+from prefsvc import clock
+from prefsvc.access import apikeys, audit
 from prefsvc.extensions import db
 from prefsvc.models import ApiKey
 from prefsvc.web.api.problems import problem

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from prefsvc import campaigns, clock, contacts, sending, tasks
+from prefsvc import clock
+from prefsvc.campaigns import campaigns, sending
 from prefsvc.errors import InvalidInput
 from prefsvc.extensions import db
+from prefsvc.people import contacts
+from prefsvc.queue import tasks
 from prefsvc.settings import current_settings
 from prefsvc.web.api import auth, blueprint
 from prefsvc.web.api import schemas as s

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefsvc import clock, consent, contacts, rights, topics
+from prefsvc import clock
+from prefsvc.consent import changes as consent
 from prefsvc.extensions import db
 from prefsvc.models import Contact, SubscriptionStatus, Topic
+from prefsvc.people import contacts, topics
+from prefsvc.privacy import rights
 from prefsvc.settings import current_settings
 from prefsvc.web.api import auth, blueprint
 from prefsvc.web.api import schemas as s

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from werkzeug.datastructures import FileStorage
 
-from prefsvc import clock, importing
+from prefsvc import clock
 from prefsvc.extensions import db
+from prefsvc.people import importing
 from prefsvc.settings import current_settings
 from prefsvc.web.api import auth, blueprint
 from prefsvc.web.api import schemas as s

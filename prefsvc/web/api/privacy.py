@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from prefsvc import clock, contacts, rights, suppression
+from prefsvc import clock
+from prefsvc.consent import suppression
 from prefsvc.extensions import db
 from prefsvc.models import RightsRequest
+from prefsvc.people import contacts
+from prefsvc.privacy import rights
 from prefsvc.settings import current_settings
 from prefsvc.web.api import auth, blueprint
 from prefsvc.web.api import schemas as s

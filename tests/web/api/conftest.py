@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from prefsvc import apikeys
+from prefsvc.access import apikeys
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from prefsvc import apikeys, suppression
+from prefsvc.access import apikeys
+from prefsvc.consent import suppression
 from prefsvc.models import AuditEvent, ConsentEvent, EventKind, SuppressionReason
 from tests.factories import make_contact, make_topic
 
@@ -280,7 +281,7 @@ def test_upsert_refuses_a_suppressed_address_with_409(client, session, bearer, s
 
 
 def test_upsert_never_resubscribes_a_topic_the_person_left(client, session, bearer, clock):
-    from prefsvc import consent
+    from prefsvc.consent import changes as consent
 
     topic = make_topic(session, "nieuws")
     ana = make_contact(session, "ana@example.org", topics=[topic])

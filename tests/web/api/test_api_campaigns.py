@@ -187,7 +187,7 @@ def test_pausing_a_draft_is_409(client, session, news, bearer):
 
 
 def test_pause_and_resume_a_sending_campaign(client, session, news, bearer, clock):
-    from prefsvc import campaigns
+    from prefsvc.campaigns import campaigns
 
     make_contact(session, "c@example.org", topics=[news])
     campaign = make_campaign(session, news)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from prefsvc import rights, suppression
+from prefsvc.consent import suppression
 from prefsvc.models import AuditEvent, ConsentEvent, EventKind, RightsKind, SuppressionReason
+from prefsvc.privacy import rights
 from tests.factories import make_contact, make_topic
 
 

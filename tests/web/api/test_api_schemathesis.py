@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from prefsvc import apikeys, create_app
+from prefsvc import create_app
+from prefsvc.access import apikeys
 from prefsvc.settings import Settings
 from tests.factories import make_campaign, make_contact, make_topic
 

@@ -1,0 +1,1 @@
+"""Who may do what: staff accounts, API keys and the audit log."""

@@ -1,0 +1,4 @@
+"""Campaigns from draft to delivered.
+
+Compose, launch, the audience rule, delivery of batches, preview and test send.
+"""

@@ -1,0 +1,285 @@
+"""Subscribe, unsubscribe, object, pause: every change appends to the consent ledger.
+
+Changes the person makes themselves move the marketing-window anchor to that day
+(CONTRACT §7); sending, opening or clicking never does. Repeating a change is harmless and
+recorded once.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Date, Text, bindparam, case, cast, func, or_, select, update
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import Session
+
+from prefsvc.consent import ledger, suppression, window
+from prefsvc.models import (
+    Contact,
+    ContactStatus,
+    EventKind,
+    Subscription,
+    SubscriptionStatus,
+    SuppressionReason,
+    Topic,
+    UTCDateTime,
+)
+
+_CONTACTS = Contact.__table__
+_SUBSCRIPTIONS = Subscription.__table__
+
+
+def record(
+    session: Session,
+    contact: Contact,
+    kind: EventKind,
+    *,
+    channel: str,
+    now: datetime,
+    topic: Topic | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append one event to the hash-chained ledger (``detail`` must hold no personal data)."""
+    if contact.id is None:
+        session.flush()
+    ledger.append(
+        session,
+        contact.id,
+        kind,
+        channel=channel,
+        now=now,
+        topic_id=topic.id if topic is not None else None,
+        detail=detail,
+    )
+
+
+def subscription(session: Session, contact: Contact, topic: Topic) -> Subscription | None:
+    return session.scalar(
+        select(Subscription).where(
+            Subscription.contact_id == contact.id, Subscription.topic_id == topic.id
+        )
+    )
+
+
+def touch_anchor(contact: Contact, today: date) -> None:
+    """Move the window anchor to ``today`` after a choice the person made (never backwards)."""
+    contact.window_anchor = window.later_anchor(contact.window_anchor, today)
+
+
+def subscribe(
+    session: Session,
+    contact: Contact,
+    topic: Topic,
+    *,
+    channel: str,
+    now: datetime,
+    today: date,
+    by_person: bool = True,
+) -> bool:
+    """Subscribe the contact to the topic; return False when nothing changed."""
+    current = subscription(session, contact, topic)
+    if current is not None and current.status is SubscriptionStatus.SUBSCRIBED:
+        return False
+    kind = EventKind.SUBSCRIBED
+    if current is None:
+        session.add(
+            Subscription(contact=contact, topic=topic, status=SubscriptionStatus.SUBSCRIBED)
+        )
+    else:
+        current.status = SubscriptionStatus.SUBSCRIBED
+        kind = EventKind.RESUBSCRIBED
+    record(session, contact, kind, channel=channel, now=now, topic=topic)
+    if by_person:
+        touch_anchor(contact, today)
+    return True
+
+
+def unsubscribe(
+    session: Session,
+    contact: Contact,
+    topic: Topic,
+    *,
+    channel: str,
+    now: datetime,
+    today: date,
+) -> bool:
+    """Unsubscribe the contact from one topic; return False when they already were.
+
+    ``leave`` does the work by id; the loaded objects are then expired, so they show the
+    change when next read.
+    """
+    if contact.id is None or topic.id is None:
+        session.flush()
+    left = leave(session, contact.id, topic.id, channel=channel, now=now, today=today)
+    if left:
+        session.expire(contact, ["window_anchor", "updated_at", "subscriptions"])
+        for held in list(session.identity_map.values()):
+            if (
+                isinstance(held, Subscription)
+                and held.contact_id == contact.id
+                and held.topic_id == topic.id
+            ):
+                session.expire(held)
+    return left
+
+
+def leave(
+    session: Session,
+    contact_id: int,
+    topic_id: int,
+    *,
+    channel: str,
+    now: datetime,
+    today: date,
+) -> bool:
+    """Unsubscribe a contact from a topic by id; return False when they already were.
+
+    Core statements and no ORM objects, because one-click unsubscribes arrive by the hundred
+    a second while a campaign goes out; on PostgreSQL one function call. Locks are taken in
+    the order every writer keeps (contact row, subscription, ledger head), and the
+    subscription is changed by one upsert that only touches a row not yet unsubscribed: two
+    POSTs of the same link at the same moment (mail scanners, double clicks) record one
+    ledger event, not two.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        # The same steps in one statement (models.LEDGER_FUNCTIONS_DDL): locks held briefly.
+        return session.execute(
+            _LEAVE_ON_SERVER,
+            leave_parameters(topic_id, channel=channel, now=now, today=today)
+            | {"contact_id": contact_id},
+        ).scalar_one()
+    params = {"contact_id": contact_id, "topic_id": topic_id, "now": now, "today": today}
+    session.execute(_LOCK_CONTACT, params)
+    if session.execute(_LEAVE_UPSERT, params).first() is None:
+        return False
+    session.execute(_TOUCH_ANCHOR, params)
+    ledger.append(
+        session, contact_id, EventKind.UNSUBSCRIBED, channel=channel, now=now, topic_id=topic_id
+    )
+    return True
+
+
+def _leave_upsert() -> Any:
+    """INSERT … ON CONFLICT that marks the row unsubscribed and returns it only if it changed."""
+    upsert = sqlite.insert(_SUBSCRIPTIONS).values(
+        contact_id=bindparam("contact_id"),
+        topic_id=bindparam("topic_id"),
+        status=SubscriptionStatus.UNSUBSCRIBED,
+        created_at=bindparam("now"),
+        updated_at=bindparam("now"),
+    )
+    return upsert.on_conflict_do_update(
+        index_elements=["contact_id", "topic_id"],
+        set_={"status": upsert.excluded.status, "updated_at": upsert.excluded.updated_at},
+        where=_SUBSCRIPTIONS.c.status != SubscriptionStatus.UNSUBSCRIBED,
+    ).returning(_SUBSCRIPTIONS.c.id)
+
+
+# Built once: constructing a statement costs more than executing a cached one.
+_ANCHOR = _CONTACTS.c.window_anchor
+_TODAY = bindparam("today", type_=Date)
+_LOCK_CONTACT = (
+    select(_CONTACTS.c.id).where(_CONTACTS.c.id == bindparam("contact_id")).with_for_update()
+)
+_LEAVE_UPSERT = _leave_upsert()
+
+
+def leave_on_server(contact_id: ColumnElement[int]) -> Any:
+    """The PostgreSQL ``consent_leave`` call for one contact, to put in a statement.
+
+    The contact id is an expression, so a statement that finds the contact can leave in the
+    same round trip; the other values are bind parameters, given by ``leave_parameters``.
+    The ledger text before ``seq`` is joined in SQL around the contact id.
+    """
+    before = (
+        bindparam("head", type_=Text) + cast(contact_id, Text) + bindparam("middle", type_=Text)
+    )
+    return func.consent_leave(
+        contact_id,
+        bindparam("topic_id"),
+        bindparam("channel"),
+        bindparam("now", type_=UTCDateTime()),
+        _TODAY,
+        before,
+        bindparam("after"),
+    )
+
+
+def leave_parameters(topic_id: int, *, channel: str, now: datetime, today: date) -> dict[str, Any]:
+    """Return the bind parameters of ``leave_on_server`` (all but the contact's)."""
+    head, middle, after = ledger.around_contact_and_seq(
+        EventKind.UNSUBSCRIBED, channel, topic_id, detail={}, occurred_at=now
+    )
+    return {
+        "topic_id": topic_id,
+        "channel": channel,
+        "now": now,
+        "today": today,
+        "head": head,
+        "middle": middle,
+        "after": after,
+    }
+
+
+_LEAVE_ON_SERVER = select(leave_on_server(bindparam("contact_id")))
+# touch_anchor's rule in SQL: the anchor moves to today, never backwards.
+_TOUCH_ANCHOR = (
+    update(_CONTACTS)
+    .where(_CONTACTS.c.id == bindparam("contact_id"))
+    .values(
+        window_anchor=case(
+            (or_(_ANCHOR.is_(None), _ANCHOR < _TODAY), _TODAY),
+            else_=_ANCHOR,
+        )
+    )
+)
+
+
+def object_to_all(
+    session: Session,
+    contact: Contact,
+    *,
+    channel: str,
+    now: datetime,
+    suppression_key: str,
+) -> bool:
+    """Record an objection to all direct marketing: every topic off, address suppressed for good."""
+    if contact.status is not ContactStatus.ACTIVE:
+        return False
+    for sub in contact.subscriptions:
+        sub.status = SubscriptionStatus.UNSUBSCRIBED
+    contact.status = ContactStatus.UNSUBSCRIBED
+    if contact.email:
+        suppression.add(session, suppression_key, contact.email, SuppressionReason.OBJECTION)
+    record(session, contact, EventKind.OBJECTION, channel=channel, now=now)
+    return True
+
+
+def enrol(
+    session: Session,
+    contact: Contact,
+    topic: Topic,
+    *,
+    channel: str,
+    now: datetime,
+    suppression_key: str,
+) -> bool:
+    """Subscribe a contact on a source system's word (not the person's own click).
+
+    Only the person can undo their own unsubscribe or objection, so a topic they left, a
+    contact that objected or an erased address raises ``Suppressed``. The window anchor does
+    not move. Return False when the contact already receives the topic.
+    """
+    from prefsvc.errors import Suppressed
+
+    if contact.status is not ContactStatus.ACTIVE or not contact.email:
+        raise Suppressed("this contact objected or was erased; only they can subscribe again")
+    if suppression.is_suppressed(session, suppression_key, contact.email):
+        raise Suppressed("this address is on the suppression list")
+    current = subscription(session, contact, topic)
+    if current is not None and current.status is SubscriptionStatus.UNSUBSCRIBED:
+        raise Suppressed("the contact unsubscribed from this topic; only they can subscribe again")
+    return subscribe(
+        session, contact, topic, channel=channel, now=now, today=now.date(), by_person=False
+    )

@@ -1,0 +1,64 @@
+"""The do-not-mail list that outlives erasure: keyed hashes, never readable addresses.
+
+An address is stored as HMAC-SHA256(suppression key, normalised address), so the list can
+answer "is this address suppressed?" without being a list of addresses itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+
+from sqlalchemy import ARRAY, String, any_, func, literal, select
+from sqlalchemy.orm import Session
+
+from prefsvc.models import Suppression, SuppressionReason, utcnow
+from prefsvc.people.contacts import normalise_email
+
+
+def address_hash(key: str, email: str) -> str:
+    """Return the hex HMAC of the normalised address."""
+    normalised = normalise_email(email)
+    return hmac.new(key.encode(), normalised.encode(), hashlib.sha256).hexdigest()
+
+
+def add(session: Session, key: str, email: str, reason: SuppressionReason) -> Suppression:
+    """Put the address on the list (idempotent: the first reason is kept)."""
+    digest = address_hash(key, email)
+    existing = session.scalar(select(Suppression).where(Suppression.address_hash == digest))
+    if existing is not None:
+        return existing
+    entry = Suppression(address_hash=digest, reason=reason, created_at=utcnow())
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def is_suppressed(session: Session, key: str, email: str) -> bool:
+    digest = address_hash(key, email)
+    return (
+        session.scalar(select(Suppression.id).where(Suppression.address_hash == digest)) is not None
+    )
+
+
+def suppressed_among(session: Session, key: str, emails: Iterable[str]) -> set[str]:
+    """Return which of these (already normalised) addresses are suppressed, in one query."""
+    by_hash = {hmac.new(key.encode(), e.encode(), hashlib.sha256).hexdigest(): e for e in emails}
+    if not by_hash:
+        return set()
+    hashes = list(by_hash)
+    if session.get_bind().dialect.name == "postgresql":  # one array parameter: psycopg caches it
+        among = Suppression.address_hash == any_(literal(hashes, ARRAY(String)))
+    else:
+        among = Suppression.address_hash.in_(hashes)
+    found = session.scalars(select(Suppression.address_hash).where(among))
+    return {by_hash[h] for h in found}
+
+
+def counts_by_reason(session: Session) -> dict[str, int]:
+    """Return how many hashes the list holds per reason (the list itself is unreadable)."""
+    rows = session.execute(
+        select(Suppression.reason, func.count()).group_by(Suppression.reason)
+    ).all()
+    return {reason.value: n for reason, n in sorted(rows, key=lambda r: r[0].value)}

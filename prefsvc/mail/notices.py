@@ -1,0 +1,154 @@
+"""Service messages to one person: opt-out acknowledgements, sign-in links, re-permission mails.
+
+They are transactional: no marketing, no List-Unsubscribe, sent whatever the marketing window
+says. A notice is queued by kind and contact id (never an address: queue messages end up in
+broker logs) and built in the worker by the builder registered for that kind, so the web
+request that asked for it answers at once and in the same time whether or not anything is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parseaddr
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from prefsvc.mail import rendering
+from prefsvc.models import Contact, OutboxNotice
+from prefsvc.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What one service message says; ``html`` is optional (plain text is the norm)."""
+
+    subject: str
+    text: str
+    html: str | None = None
+
+
+Builder = Callable[[Session, Contact, Settings, dict[str, Any]], Notice | None]
+_builders: dict[str, Builder] = {}
+
+
+def register(kind: str, builder: Builder) -> None:
+    """Make ``kind`` sendable; the builder returns None when nothing should be sent after all."""
+    _builders[kind] = builder
+
+
+def kinds() -> list[str]:
+    return sorted(_builders)
+
+
+def send(settings: Settings, *, to: str, notice: Notice, now: datetime) -> str:
+    """Send one notice now through this thread's transport; return its Message-ID."""
+    from prefsvc.campaigns import sending
+
+    message_id, message = sending.builder(settings).transactional_message(
+        to=to, subject=notice.subject, text=notice.text, html=notice.html, now=now
+    )
+    sender = parseaddr(settings.mail_from)[1]
+    sending.transport(settings).send(sender=sender, recipients=[to], message=message)
+    return message_id
+
+
+def deliver(
+    session: Session,
+    settings: Settings,
+    *,
+    kind: str,
+    contact_id: int,
+    params: dict[str, Any],
+    now: datetime,
+) -> str | None:
+    """Build and send the notice ``kind`` for a contact; None if there is no one to send to.
+
+    A contact erased or anonymised since the notice was queued has no address any more, and
+    gets nothing. Builders only read, and the session's transaction is rolled back before the
+    SMTP conversation: a worker never sits idle in a transaction, holding a snapshot that stops
+    PostgreSQL's vacuum, while a mail server answers.
+    """
+    builder = _builders.get(kind)
+    if builder is None:
+        raise ValueError(f"unknown notice kind {kind!r}")
+    contact = session.get(Contact, contact_id)
+    if contact is None or not contact.email:
+        log.info("notice %s for contact %s dropped: no address", kind, contact_id)
+        return None
+    to = contact.email
+    notice = builder(session, contact, settings, params)
+    session.rollback()
+    if notice is None:
+        return None
+    message_id = send(settings, to=to, notice=notice, now=now)
+    log.info("notice %s sent to contact %s", kind, contact_id)
+    return message_id
+
+
+# --- the outbox: notices committed with the change that asks for them ---------------------
+
+OUTBOX = OutboxNotice.__table__
+RELEASE_BATCH = 200
+
+
+def hold(
+    session: Session, kind: str, contact_id: int, params: dict[str, Any], *, now: datetime
+) -> None:
+    """Record a notice in the caller's transaction; a relay queues it once that commits."""
+    session.execute(
+        insert(OUTBOX).values(kind=kind, contact_id=contact_id, params=params, held_at=now)
+    )
+
+
+QueueNotices = Callable[[list[tuple[str, int, dict[str, Any]]]], None]
+
+
+def release(session: Session, queue_notices: QueueNotices, *, limit: int = RELEASE_BATCH) -> int:
+    """Hand up to ``limit`` held notices to ``queue_notices``, oldest first; return how many.
+
+    The rows are deleted in the caller's transaction and the caller commits once they are
+    queued: a crash in between leaves them held, so a notice may be queued twice but is never
+    lost. On PostgreSQL the relays of several worker processes skip each other's rows.
+    """
+    oldest = (
+        select(OUTBOX.c.id).order_by(OUTBOX.c.id).limit(limit).with_for_update(skip_locked=True)
+    )
+    rows = session.execute(
+        delete(OUTBOX)
+        .where(OUTBOX.c.id.in_(oldest))
+        .returning(OUTBOX.c.id, OUTBOX.c.kind, OUTBOX.c.contact_id, OUTBOX.c.params)
+    ).all()
+    if rows:
+        queue_notices([(row.kind, row.contact_id, row.params) for row in sorted(rows)])
+    return len(rows)
+
+
+@lru_cache(maxsize=8)
+def _environment(language: str) -> jinja2.Environment:
+    """Return our own (trusted) environment for notice templates, in one language's catalog."""
+    return rendering.trusted_environment("notices", language, keep_trailing_newline=True)
+
+
+def render(name: str, language: str, /, **context: Any) -> str:
+    """Render ``templates/notices/<name>`` in ``language``; works without a request."""
+    return _environment(language).get_template(name).render(**context)
+
+
+def translate(language: str, message: str, **values: Any) -> str:
+    """Return ``message`` (marked with ``N_`` where it is written) in ``language``."""
+    text = rendering.catalog(language).gettext(message)
+    return text % values if values else text
+
+
+def N_(message: str) -> str:  # noqa: N802 - the name pybabel extracts by default
+    """Mark a message for extraction; ``translate`` looks it up later, in the person's language."""
+    return message

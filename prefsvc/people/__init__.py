@@ -1,0 +1,4 @@
+"""People and what they subscribe to.
+
+Contacts, topics and the CSV import.
+"""

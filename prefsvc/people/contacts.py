@@ -1,0 +1,253 @@
+"""Contacts: address normalisation and look-ups.
+
+Addresses are stored lower-cased so that ``Ana@Example.org`` and ``ana@example.org`` are one
+contact, with a database constraint to keep it that way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from prefsvc import paging
+from prefsvc.consent import window
+from prefsvc.errors import InvalidInput, NotFound
+from prefsvc.models import (
+    ConsentEvent,
+    Contact,
+    ContactStatus,
+    Language,
+    Subscription,
+    SubscriptionStatus,
+    Topic,
+)
+
+MAX_EMAIL_LENGTH = 254
+PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+def normalise_email(text: str) -> str:
+    """Return the canonical (lower-case, IDNA-normalised) form of an address or raise."""
+    candidate = (text or "").strip()
+    if not candidate:
+        raise InvalidInput("email", "is empty")
+    if len(candidate) > MAX_EMAIL_LENGTH:
+        raise InvalidInput("email", f"is longer than {MAX_EMAIL_LENGTH} characters")
+    try:
+        result = validate_email(candidate, check_deliverability=False, test_environment=True)
+    except EmailNotValidError as exc:
+        raise InvalidInput("email", f"is not a valid address ({exc})") from None
+    return result.normalized.lower()
+
+
+def find(session: Session, email: str) -> Contact | None:
+    """Return the contact with this address (any case), or None."""
+    return session.scalar(select(Contact).where(Contact.email == normalise_email(email)))
+
+
+def get(session: Session, email: str) -> Contact:
+    """Return the contact with this address or raise NotFound."""
+    contact = find(session, email)
+    if contact is None:
+        raise NotFound("no contact with that address")
+    return contact
+
+
+def by_public_id(session: Session, public_id: str) -> Contact | None:
+    return session.scalar(select(Contact).where(Contact.public_id == public_id))
+
+
+def get_public(session: Session, public_id: str) -> Contact:
+    """Return the contact with this public id (the id used in URLs) or raise NotFound."""
+    contact = by_public_id(session, public_id) if PUBLIC_ID.fullmatch(public_id or "") else None
+    if contact is None:
+        raise NotFound("no contact with that id")
+    return contact
+
+
+def upsert(
+    session: Session,
+    *,
+    email: str,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    organisation: str | None = None,
+    language: str | None = None,
+    role: str | None = None,
+    basis: str | None = None,
+    basis_date: date | None = None,
+    topics: Iterable[str] = (),
+    now: datetime,
+    today: date,
+    suppression_key: str,
+    source: str = "api",
+    imported_by: str | None = None,
+) -> tuple[Contact, str]:
+    """Create or update a contact by address with the CSV import's rules (CONTRACT §4).
+
+    Absent values never erase stored ones, an unsubscribed topic is never resubscribed and a
+    suppressed address raises ``Suppressed``. Returns the contact and ``created``, ``updated``
+    or ``unchanged``.
+    """
+    from prefsvc.people import importing
+
+    cells = {
+        "email": email,
+        "first_name": first_name or "",
+        "last_name": last_name or "",
+        "organisation": organisation or "",
+        "language": language or "",
+        "role": role or "",
+        "basis": basis or "",
+        "basis_date": basis_date.isoformat() if basis_date else "",
+        "topics": "|".join(topics),
+    }
+    outcome = importing.upsert_one(
+        session,
+        cells,
+        now=now,
+        today=today,
+        suppression_key=suppression_key,
+        source=source,
+        imported_by=imported_by,
+    )
+    return get(session, email), outcome
+
+
+@dataclass(frozen=True)
+class ContactPage:
+    """One page of a contact search; ``total`` counts every match."""
+
+    items: list[Contact]
+    total: int
+    page: int
+    per_page: int
+
+
+def listing(
+    session: Session,
+    *,
+    q: str | None = None,
+    topic: str | None = None,
+    language: str | None = None,
+    status: str | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> ContactPage:
+    """Return one page of contacts, oldest first, matching every filter given (the API's list).
+
+    ``q`` matches like ``search`` (every word in the address, name or organisation, any
+    case); ``topic`` keeps contacts subscribed to that topic slug.
+    """
+    query = select(Contact)
+    words = _words(q)
+    if words:
+        query = query.where(_matching(words))
+    if topic:
+        query = query.where(
+            select(Subscription.id)
+            .join(Topic, Topic.id == Subscription.topic_id)
+            .where(
+                Subscription.contact_id == Contact.id,
+                Topic.slug == topic,
+                Subscription.status == SubscriptionStatus.SUBSCRIBED,
+            )
+            .exists()
+        )
+    if language:
+        query = query.where(Contact.language == Language(language))
+    if status:
+        query = query.where(Contact.status == ContactStatus(status))
+    items, total = paging.one_page(
+        session,
+        query,
+        order_by=[Contact.id],
+        page=page,
+        per_page=per_page,
+        options=[selectinload(Contact.subscriptions).joinedload(Subscription.topic)],
+    )
+    return ContactPage(items, total, page, per_page)
+
+
+def profile(contact: Contact, *, window_years: int) -> dict[str, object]:
+    """Return what we hold in the contact row itself, JSON-ready (show and access export)."""
+
+    def iso(value: object) -> str | None:
+        return None if value is None else value.isoformat()
+
+    return {
+        "public_id": contact.public_id,
+        "email": contact.email,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "organisation": contact.organisation,
+        "language": contact.language.value,
+        "role": contact.role.value if contact.role else None,
+        "status": contact.status.value,
+        "basis": contact.basis.value if contact.basis else None,
+        "basis_date": iso(contact.basis_date),
+        "window_anchor": iso(contact.window_anchor),
+        "window_expires_on": iso(window.expires_on(contact.window_anchor, window_years)),
+        "paused_until": iso(contact.paused_until),
+    }
+
+
+def document(session: Session, contact: Contact, years: int) -> dict[str, Any]:
+    """Return the contact with subscriptions and consent history (``contacts show``, admin UI)."""
+    events = session.execute(
+        select(ConsentEvent, Topic.slug)
+        .outerjoin(Topic, Topic.id == ConsentEvent.topic_id)
+        .where(ConsentEvent.contact_id == contact.id)
+        .order_by(ConsentEvent.seq)
+    )
+    subscriptions = sorted(contact.subscriptions, key=lambda s: s.topic.slug)
+    return {
+        **profile(contact, window_years=years),
+        "subscriptions": [
+            {"topic": s.topic.slug, "name": s.topic.name, "status": s.status.value}
+            for s in subscriptions
+        ],
+        "consent_history": [
+            {
+                "kind": event.kind.value,
+                "channel": event.channel,
+                "topic": slug,
+                "occurred_at": event.occurred_at.astimezone(UTC).isoformat(),
+                "detail": event.detail,
+            }
+            for event, slug in events
+        ],
+    }
+
+
+SEARCH_LIMIT = 50
+
+
+def search(session: Session, text: str, *, limit: int = SEARCH_LIMIT) -> list[Contact]:
+    """Find contacts whose address, name or organisation contains ``text`` (any case)."""
+    words = _words(text)
+    if not words:
+        return []
+    query = select(Contact).where(_matching(words))
+    return list(session.scalars(query.order_by(Contact.email).limit(limit)))
+
+
+def _words(text: str | None) -> list[str]:
+    return (text or "").strip().lower().split()[:5]
+
+
+def _matching(words: list[str]) -> ColumnElement[bool]:
+    """Every word in the address, a name or the organisation, any case, ``%`` and ``_`` literal."""
+    conditions = []
+    for word in words:
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        columns = (Contact.email, Contact.first_name, Contact.last_name, Contact.organisation)
+        conditions.append(or_(*(column.ilike(pattern, escape="\\") for column in columns)))
+    return and_(*conditions)

@@ -1,0 +1,74 @@
+"""The confirmation mail after an opt-out, in the person's language.
+
+Belgian practice asks that an opt-out is acknowledged. It is transactional: no marketing, and
+no link but the one to the preference centre. (A correction of details is confirmed by
+``rights.RECTIFICATION_NOTICE``.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import render_template
+from flask_babel import force_locale, gettext
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from prefsvc.mail import notices
+from prefsvc.mail.notices import Notice
+from prefsvc.models import (
+    Contact,
+    ContactStatus,
+    Subscription,
+    SubscriptionStatus,
+    Topic,
+)
+from prefsvc.settings import Settings
+
+OPTOUT = "optout_ack"
+
+
+def preferences_url(settings: Settings, contact: Contact) -> str:
+    from prefsvc.campaigns import sending
+
+    return f"{settings.base_url}/p/{sending.signer(settings).preferences_token(contact.public_id)}"
+
+
+def build_optout(
+    session: Session, contact: Contact, settings: Settings, params: dict[str, Any]
+) -> Notice | None:
+    """Confirm leaving some topics (``topic_ids``) or everything (``everything``).
+
+    Only what still holds when the mail is built is confirmed: a topic taken back with undo
+    in the meantime is left out, and nothing is sent if nothing is left.
+    """
+    everything = bool(params.get("everything"))
+    if everything and contact.status is ContactStatus.ACTIVE:
+        return None
+    ids = [int(i) for i in params.get("topic_ids", [])]
+    topics = list(
+        session.scalars(
+            select(Topic)
+            .join(Subscription, Subscription.topic_id == Topic.id)
+            .where(
+                Topic.id.in_(ids),
+                Subscription.contact_id == contact.id,
+                Subscription.status == SubscriptionStatus.UNSUBSCRIBED,
+            )
+            .order_by(Topic.name)
+        )
+    )
+    if not everything and not topics:
+        return None
+    with force_locale(contact.language.value):
+        text = render_template(
+            "mail/optout_ack.txt",
+            contact=contact,
+            everything=everything,
+            topics=[t.name for t in topics],
+            preferences_url=preferences_url(settings, contact),
+        )
+        return Notice(subject=gettext("Your unsubscription is confirmed"), text=text)
+
+
+notices.register(OPTOUT, build_optout)

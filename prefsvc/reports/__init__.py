@@ -1,0 +1,1 @@
+"""Figures: the admin dashboard and the Prometheus metrics."""

@@ -1,0 +1,93 @@
+"""The figures on the admin dashboard: who we may mail, whose window ends soon, what is late.
+
+Counted in the database (a handful of grouped queries), never by loading contacts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from prefsvc.campaigns import campaigns
+from prefsvc.consent import window
+from prefsvc.models import (
+    Campaign,
+    Contact,
+    ContactStatus,
+    RightsRequest,
+    Subscription,
+    SubscriptionStatus,
+    Topic,
+)
+from prefsvc.privacy import rights
+
+EXPIRY_HORIZON_DAYS = 60
+EXPIRING_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class Expiring:
+    public_id: str
+    email: str | None
+    expires_on: date
+
+
+@dataclass
+class Dashboard:
+    contacts: int
+    by_language: dict[str, int]
+    by_topic: list[tuple[str, str, int]]  # slug, name, subscribed active contacts
+    expiring_count: int
+    expiring: list[Expiring]
+    overdue: list[RightsRequest]
+    recent: list[Campaign] = field(default_factory=list)
+
+
+def figures(session: Session, *, today: date, years: int) -> Dashboard:
+    """Count active contacts by language and topic, windows ending soon, overdue requests."""
+    active = Contact.status == ContactStatus.ACTIVE
+    by_language = {
+        language.value: n
+        for language, n in session.execute(
+            select(Contact.language, func.count()).where(active).group_by(Contact.language)
+        )
+    }
+    by_topic = [
+        (slug, name, n)
+        for slug, name, n in session.execute(
+            select(Topic.slug, Topic.name, func.count(Contact.id))
+            .outerjoin(
+                Subscription,
+                (Subscription.topic_id == Topic.id)
+                & (Subscription.status == SubscriptionStatus.SUBSCRIBED),
+            )
+            .outerjoin(Contact, (Contact.id == Subscription.contact_id) & active)
+            .group_by(Topic.id, Topic.slug, Topic.name)
+            .order_by(Topic.slug)
+        )
+    ]
+    # Open today (anchor after the last expired one) and ended by the horizon.
+    still_open = Contact.window_anchor > window.last_expired_anchor(today, years)
+    ends_soon = Contact.window_anchor <= window.last_expired_anchor(
+        today + timedelta(days=EXPIRY_HORIZON_DAYS), years
+    )
+    expiring_query = select(Contact).where(active, still_open, ends_soon)
+    expiring_count = session.scalar(select(func.count()).select_from(expiring_query.subquery()))
+    expiring = [
+        Expiring(c.public_id, c.email, window.expires_on(c.window_anchor, years))
+        for c in session.scalars(
+            expiring_query.order_by(Contact.window_anchor, Contact.id).limit(EXPIRING_SHOWN)
+        )
+    ]
+    return Dashboard(
+        contacts=sum(by_language.values()),
+        by_language=by_language,
+        by_topic=by_topic,
+        expiring_count=expiring_count or 0,
+        expiring=expiring,
+        overdue=rights.overdue(session, today),
+        recent=campaigns.recent(session, limit=8),
+    )

@@ -1,0 +1,305 @@
+"""Service messages: queued by kind and contact id, built and sent by a worker."""
+
+from __future__ import annotations
+
+import pytest
+
+from prefsvc.mail import notices
+from prefsvc.mail.notices import Notice
+from prefsvc.queue import tasks
+from tests.factories import make_contact
+
+
+@pytest.fixture
+def greeting_kind():
+    def build(session, contact, settings, params):
+        return Notice(subject=f"Hallo {contact.first_name}", text=f"Code {params['code']}\n")
+
+    notices.register("test-greeting", build)
+    yield "test-greeting"
+    notices._builders.pop("test-greeting")
+
+
+@pytest.mark.all_brokers
+def test_a_queued_notice_reaches_the_contact(app, session, outbox, greeting_kind, broker_kind):
+    ana = make_contact(session, "ana@example.org", first_name="Ana")
+    session.commit()
+
+    queue = tasks.queue()
+    queue.send_notice(greeting_kind, ana.id, {"code": "42"})
+    if broker_kind == "stub":
+        queue.join(timeout_ms=10_000)
+    else:
+        import dramatiq
+
+        worker = dramatiq.Worker(queue.broker, worker_threads=1, worker_timeout=100)
+        worker.start()
+        queue.broker.join(queue.notice_queue, timeout=20_000)
+        worker.join()
+        worker.stop()
+
+    [message] = outbox()
+    assert message["To"] == "ana@example.org"
+    assert message["Subject"] == "Hallo Ana"
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message["List-Unsubscribe"] is None
+    assert message.get_content().strip() == "Code 42"
+
+
+def test_a_notice_reaches_a_contact_with_an_international_address(
+    app, session, outbox, greeting_kind, clock
+):
+    zoe = make_contact(session, "zoë@exämple.be", first_name="Zoë")
+    session.commit()
+
+    notices.deliver(
+        session,
+        app.extensions["prefsvc.settings"],
+        kind=greeting_kind,
+        contact_id=zoe.id,
+        params={"code": "7"},
+        now=clock(),
+    )
+
+    [message] = outbox()
+    assert message["To"] == "zoë@xn--exmple-cua.be"
+    assert message["Subject"] == "Hallo Zoë"
+
+
+def test_an_erased_contact_gets_no_notice(app, session, outbox, greeting_kind, clock):
+    ana = make_contact(session, "ana@example.org")
+    ana.email = None
+    session.commit()
+
+    sent = notices.deliver(
+        session,
+        app.extensions["prefsvc.settings"],
+        kind=greeting_kind,
+        contact_id=ana.id,
+        params={"code": "1"},
+        now=clock(),
+    )
+    assert sent is None
+    assert outbox() == []
+
+
+def test_no_transaction_stays_open_while_the_mail_server_answers(
+    app, session, greeting_kind, clock, monkeypatch
+):
+    from prefsvc.campaigns import sending
+
+    ana = make_contact(session, "ana@example.org", first_name="Ana")
+    session.commit()
+    open_during_send = []
+
+    class Recording:
+        def send(self, *, sender, recipients, message):
+            open_during_send.append(session().in_transaction())
+
+    monkeypatch.setattr(sending, "transport", lambda settings: Recording())
+    notices.deliver(
+        session,
+        app.extensions["prefsvc.settings"],
+        kind=greeting_kind,
+        contact_id=ana.id,
+        params={"code": "7"},
+        now=clock(),
+    )
+    assert open_during_send == [False]
+
+
+def test_an_unknown_kind_is_refused(app, session, clock):
+    ana = make_contact(session)
+    with pytest.raises(ValueError, match="unknown notice kind"):
+        notices.deliver(
+            session,
+            app.extensions["prefsvc.settings"],
+            kind="nope",
+            contact_id=ana.id,
+            params={},
+            now=clock(),
+        )
+
+
+@pytest.mark.parametrize("broker_kind", ["redis"])
+def test_a_notice_goes_before_the_campaign_batches_queued_ahead_of_it(
+    app, session, greeting_kind, broker_kind
+):
+    """A sign-in link or an opt-out acknowledgement must not wait for a campaign to finish."""
+    import dramatiq
+    from dramatiq.middleware import Middleware
+
+    ana = make_contact(session, "ana@example.org", first_name="Ana")
+    session.commit()
+    done: list[str] = []
+
+    class Order(Middleware):
+        def after_process_message(self, broker, message, *, result=None, exception=None):
+            done.append(message.actor_name)
+
+    queue = tasks.queue()
+    queue.broker.add_middleware(Order())
+    for batch in range(6):
+        queue.send_batch([10_000 + batch])  # no such deliveries: each job just finds nothing
+    queue.send_notice(greeting_kind, ana.id, {"code": "42"})
+
+    worker = dramatiq.Worker(queue.broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    queue.broker.join(queue.notice_queue, timeout=20_000)
+    queue.broker.join(queue.send_queue, timeout=20_000)
+    worker.join()
+    worker.stop()
+
+    assert sorted(done) == ["send_batch"] * 6 + ["send_notice"]
+    assert done.index("send_notice") <= 1  # the first batch may already be running
+
+
+# --- the outbox ---------------------------------------------------------------------------
+
+
+def _held(session) -> list[tuple[str, int]]:
+    from sqlalchemy import select
+
+    from prefsvc.models import OutboxNotice
+
+    return [(n.kind, n.contact_id) for n in session.scalars(select(OutboxNotice))]
+
+
+@pytest.mark.all_databases
+def test_held_notices_are_queued_oldest_first_and_once(app, session, clock, greeting_kind):
+    ana, bob = make_contact(session), make_contact(session)
+    for contact, code in ((ana, "1"), (bob, "2"), (ana, "3")):
+        notices.hold(session, greeting_kind, contact.id, {"code": code}, now=clock())
+    session.commit()
+    queued: list[tuple[str, int, dict]] = []
+
+    assert notices.release(session, queued.extend, limit=2) == 2
+    session.commit()
+    assert notices.release(session, queued.extend) == 1
+    session.commit()
+    assert notices.release(session, queued.extend) == 0
+
+    assert queued == [
+        (greeting_kind, ana.id, {"code": "1"}),
+        (greeting_kind, bob.id, {"code": "2"}),
+        (greeting_kind, ana.id, {"code": "3"}),
+    ]
+    assert _held(session) == []
+
+
+@pytest.mark.all_databases
+def test_notices_stay_held_when_queueing_them_fails(app, session, clock, greeting_kind):
+    """A broker that is down, or a relay that dies before its commit: queued later, not lost."""
+    ana = make_contact(session)
+    notices.hold(session, greeting_kind, ana.id, {"code": "1"}, now=clock())
+    session.commit()
+
+    def broker_down(_notices):
+        raise ConnectionError("broker down")
+
+    with pytest.raises(ConnectionError):
+        notices.release(session, broker_down)
+    session.rollback()
+
+    assert _held(session) == [(greeting_kind, ana.id)]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_relays_of_two_worker_processes_never_take_the_same_notice(
+    app, session, clock, greeting_kind, backend
+):
+    from sqlalchemy.orm import Session
+
+    from prefsvc.extensions import db
+
+    people = [make_contact(session) for _ in range(4)]
+    for contact in people:
+        notices.hold(session, greeting_kind, contact.id, {}, now=clock())
+    session.commit()
+    first, second = [], []
+    with Session(db.engine) as other:
+        assert notices.release(session, lambda held: first.extend(n[1] for n in held), limit=2) == 2
+        # ``session`` still holds its two rows, uncommitted: the other relay skips them.
+        assert notices.release(other, lambda held: second.extend(n[1] for n in held)) == 2
+        other.commit()
+    session.commit()
+
+    assert sorted(first + second) == sorted(p.id for p in people)
+
+
+@pytest.mark.all_brokers
+def test_a_one_click_acknowledgement_is_sent_by_the_relay_of_a_worker(
+    app, client, session, settings, outbox, broker_kind
+):
+    """The web holds the acknowledgement; the first worker process to look queues and sends it."""
+    import time
+
+    import dramatiq
+
+    from prefsvc.mail.tokens import Signer
+    from tests.factories import make_topic
+
+    topic = make_topic(session)
+    ana = make_contact(session, "ana@example.org", topics=[topic])
+    session.commit()
+    link = f"/u/{Signer(settings.secret_keys).unsubscribe_token(ana.public_id, topic.id)}"
+    assert client.post(link, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    queue = tasks.queue()
+    if broker_kind == "stub":
+        queue.join(timeout_ms=10_000)  # the in-process relay, woken by the POST
+    else:
+        assert _held(session) == [("optout_ack", ana.id)]  # no worker yet: held, not lost
+        session.commit()
+        worker = dramatiq.Worker(queue.broker, worker_threads=1, worker_timeout=100)
+        worker.start()
+        try:
+            deadline = time.monotonic() + 20
+            while not outbox() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            worker.stop()
+
+    [mail] = outbox()
+    assert mail["To"] == "ana@example.org"
+    assert mail["Subject"] == "Uw uitschrijving is bevestigd"
+    session.rollback()
+    assert _held(session) == []
+
+
+def test_released_notices_go_in_one_job_and_one_that_fails_goes_on_alone(
+    app, session, outbox, clock, greeting_kind, monkeypatch
+):
+    from dramatiq.middleware import Middleware
+
+    def build_or_fail(session, contact, settings, params):
+        if params.get("fail"):
+            raise ConnectionError("database gone for a moment")
+        return Notice(subject=f"Hallo {contact.first_name}", text="Code\n")
+
+    notices.register("test-flaky", build_or_fail)
+    try:
+        people = [make_contact(session, f"{n}@example.org", first_name=n) for n in "abc"]
+        for person in people:
+            notices.hold(
+                session, "test-flaky", person.id, {"fail": person.email[0] == "b"}, now=clock()
+            )
+        session.commit()
+        queue = tasks.queue()
+        jobs: list[str] = []
+        alone: list[tuple] = []
+
+        class Jobs(Middleware):
+            def after_enqueue(self, broker, message, delay):
+                jobs.append(message.actor_name)
+
+        queue.broker.add_middleware(Jobs())
+        monkeypatch.setattr(
+            queue.actors["send_notice"], "send_with_options", lambda args, delay: alone.append(args)
+        )
+        queue.join(timeout_ms=10_000)
+    finally:
+        notices._builders.pop("test-flaky")
+
+    assert jobs == ["send_notices"]
+    assert sorted(m["To"] for m in outbox()) == ["a@example.org", "c@example.org"]
+    assert alone == [("test-flaky", people[1].id, {"fail": True})]

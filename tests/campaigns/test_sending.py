@@ -384,7 +384,7 @@ def test_rate_limits_hold_in_a_batch_and_held_back_deliveries_go_later(
     app, session, settings, clock
 ):
     from prefsvc.mail.rate_limits import LocalLimiter
-    from tests.test_rate_limits import FakeTime, most_in_any_second
+    from tests.mail.test_rate_limits import FakeTime, most_in_any_second
 
     topic = make_topic(session)
     people = [

@@ -72,11 +72,11 @@ def create_app(
     csrf.init_app(app)
     limiter.init_app(app)
     if web:
-        from prefsvc import cli
+        from prefsvc import commands
         from prefsvc import web as web_side
 
         web_side.init_app(app)
-        cli.init_app(app)
+        commands.init_app(app)
     tasks.init_app(app)
     logging.getLogger("cssutils").setLevel(logging.CRITICAL)
     return app

@@ -1,13 +1,43 @@
-"""CLI command groups, one module per domain area, all registered on the app."""
+"""The ``prefsvc`` command: a Flask CLI group whose commands are thin over the domain modules.
+
+One module per area; every command exits 0 on success and non-zero with one line on stderr on
+failure.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
+
+import click
 from flask import Flask
+from flask.cli import FlaskGroup
+
+from prefsvc import create_app
+from prefsvc.commands import admins, apikeys, campaigns, contacts, ops, privacy, topics
+from prefsvc.settings import Settings, SettingsError
 
 
-def register(app: Flask) -> None:
-    from prefsvc.commands import admins, apikeys, campaigns, contacts, ops, privacy, topics
+def main() -> None:
+    """Entry point of the ``prefsvc`` console script."""
+    try:
+        Settings.from_env()
+    except SettingsError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    group = FlaskGroup(create_app=create_app, add_version_option=False, load_dotenv=False)
+    try:
+        group.main(prog_name="prefsvc")
+    except Exception as exc:  # last resort: never show a traceback to an operator
+        if os.environ.get("PREFSVC_DEBUG"):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        click.echo(f"Error: {type(exc).__name__}: {first}", err=True)
+        sys.exit(1)
 
+
+def init_app(app: Flask) -> None:
+    """Register every command group on the app's CLI."""
     groups = (
         topics.group,
         contacts.group,

@@ -8,7 +8,7 @@ import click
 
 from prefsvc import clock
 from prefsvc.access import apikeys
-from prefsvc.cli import DomainGroup
+from prefsvc.commands.group import DomainGroup
 from prefsvc.extensions import db
 from prefsvc.models import StaffRole
 

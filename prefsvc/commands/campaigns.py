@@ -11,7 +11,7 @@ import click
 
 from prefsvc import clock
 from prefsvc.campaigns import campaigns
-from prefsvc.cli import DomainGroup
+from prefsvc.commands.group import DomainGroup
 from prefsvc.errors import InvalidInput
 from prefsvc.extensions import db
 from prefsvc.models import CampaignStatus

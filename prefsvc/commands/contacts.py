@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from prefsvc import clock
-from prefsvc.cli import DomainGroup
+from prefsvc.commands.group import DomainGroup
 from prefsvc.errors import ImportFileError
 from prefsvc.extensions import db
 from prefsvc.people import contacts, importing

@@ -7,8 +7,8 @@ import json
 import click
 
 from prefsvc import clock
-from prefsvc.cli import DomainGroup
 from prefsvc.commands.contacts import group as contacts_group
+from prefsvc.commands.group import DomainGroup
 from prefsvc.consent import ledger
 from prefsvc.extensions import db
 from prefsvc.models import RightsKind, RightsStatus

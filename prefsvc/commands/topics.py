@@ -6,7 +6,7 @@ import json
 
 import click
 
-from prefsvc.cli import DomainGroup
+from prefsvc.commands.group import DomainGroup
 from prefsvc.extensions import db
 from prefsvc.people import topics
 

@@ -8,14 +8,10 @@ known, so a killed worker re-sends at most what it had in flight.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from sqlalchemy import ARRAY, Integer, any_, bindparam, func, literal, select, text, update
 from sqlalchemy.orm import Session
@@ -25,33 +21,27 @@ from prefsvc.campaigns import audience, campaigns
 from prefsvc.consent import suppression
 from prefsvc.errors import InvalidInput, TemporaryBatchFailure
 from prefsvc.extensions import db
-from prefsvc.mail import rate_limits
-from prefsvc.mail.messages import DkimSigner, MessageBuilder
+from prefsvc.mail import kit, rate_limits
 from prefsvc.mail.rendering import (
     CompiledVariant,
     RecipientContext,
     Rendered,
-    compile_variant,
     render,
 )
-from prefsvc.mail.tokens import Signer
 from prefsvc.mail.transport import (
     DeliveryError,
     PermanentFailure,
     TemporaryFailure,
     Transport,
-    open_transport,
 )
 from prefsvc.models import (
     Campaign,
     CampaignStatus,
-    CampaignVariant,
     Contact,
     Delivery,
     DeliveryStatus,
     Language,
     Subscription,
-    Topic,
 )
 from prefsvc.settings import Settings, current_settings
 
@@ -95,7 +85,6 @@ def _outcome(
     }
 
 
-_VARIANT_CACHE_SIZE = 64
 # Failed reason of a delivery whose message could not be rendered for that contact's data.
 UNRENDERABLE = "unrenderable"
 # A thread sleeps at most this long for a rate-limit slot; a later slot sends the delivery back
@@ -113,118 +102,6 @@ def _ids_among(session: Session, ids) -> object:
     if session.get_bind().dialect.name == "postgresql":
         return Delivery.id == any_(literal(ids, ARRAY(Integer)))
     return Delivery.id.in_(ids)
-
-
-# --- per-process and per-thread resources ------------------------------------------------
-
-
-@dataclass
-class _Shared:
-    """What every thread of a worker process reuses: compiled variants, builders, signers."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    variants: OrderedDict[tuple, CompiledVariant] = field(default_factory=OrderedDict)
-    builders: dict[Settings, MessageBuilder] = field(default_factory=dict)
-    signers: dict[tuple[str, ...], Signer] = field(default_factory=dict)
-    limiters: dict[Settings, rate_limits.Limiter] = field(default_factory=dict)
-
-
-_shared = _Shared()
-_thread = threading.local()
-
-
-def compiled(variant: CampaignVariant, topic_name: str) -> CompiledVariant:
-    """Return the variant compiled once per process (premailer runs here, not per recipient)."""
-    digest = hashlib.sha256(
-        "\0".join((variant.subject, variant.html, variant.text or "", topic_name)).encode()
-    ).hexdigest()
-    key = (variant.id, digest)
-    with _shared.lock:
-        found = _shared.variants.get(key)
-        if found is not None:
-            _shared.variants.move_to_end(key)
-            return found
-    result = compile_variant(
-        subject=variant.subject,
-        html=variant.html,
-        text=variant.text,
-        language=variant.language.value,
-        topic_name=topic_name,
-    )
-    with _shared.lock:
-        _shared.variants[key] = result
-        while len(_shared.variants) > _VARIANT_CACHE_SIZE:
-            _shared.variants.popitem(last=False)
-    return result
-
-
-def builder(settings: Settings) -> MessageBuilder:
-    with _shared.lock:
-        found = _shared.builders.get(settings)
-    if found is None:
-        found = MessageBuilder(
-            from_addr=settings.mail_from,
-            msgid_domain=mail_domain(settings),
-            dkim=DkimSigner.from_settings(settings),
-        )
-        with _shared.lock:
-            _shared.builders[settings] = found
-    return found
-
-
-def signer(settings: Settings) -> Signer:
-    with _shared.lock:
-        found = _shared.signers.get(settings.secret_keys)
-        if found is None:
-            found = _shared.signers[settings.secret_keys] = Signer(settings.secret_keys)
-        return found
-
-
-def limiter(settings: Settings) -> rate_limits.Limiter:
-    """Return this process's rate limiter, shared by its threads."""
-    with _shared.lock:
-        found = _shared.limiters.get(settings)
-        if found is None:
-            found = _shared.limiters[settings] = rate_limits.for_worker(settings)
-        return found
-
-
-def transport(settings: Settings) -> Transport:
-    """Return this thread's transport, opened once and kept open across batches."""
-    transports: dict[str, Transport] = _thread.__dict__.setdefault("transports", {})
-    found = transports.get(settings.mail_url)
-    if found is None:
-        found = transports[settings.mail_url] = open_transport(settings.mail_url)
-    return found
-
-
-def close_thread_resources() -> None:
-    """Close this thread's SMTP connections (called when a worker thread shuts down)."""
-    for t in _thread.__dict__.pop("transports", {}).values():
-        try:
-            t.close()
-        except Exception:  # noqa: BLE001 - closing a dead connection may fail; nothing to do
-            log.debug("closing transport failed", exc_info=True)
-
-
-def mail_domain(settings: Settings) -> str:
-    return settings.mail_from.rpartition("@")[2].rstrip(">").strip() or "localhost"
-
-
-def list_id(settings: Settings, topic: Topic) -> str:
-    host = (urlsplit(settings.base_url).hostname or "localhost").encode("idna").decode("ascii")
-    name = topic.name.replace('"', "'").replace("<", "").replace(">", "")
-    return f"{name} <{topic.slug}.{host}>"
-
-
-def links(settings: Settings, public_id: str, topic_id: int) -> tuple[str, str]:
-    """Return a contact's one-click unsubscribe URL and preference-centre URL."""
-    s = signer(settings)
-    base = settings.base_url
-    return (
-        f"{base}/u/{s.unsubscribe_token(public_id, topic_id)}",
-        f"{base}/p/{s.preferences_token(public_id)}",
-    )
 
 
 # --- the batch --------------------------------------------------------------------------
@@ -249,7 +126,7 @@ def run_batch(delivery_ids: list[int], *, final_attempt: bool = False) -> BatchR
         delivery_ids,
         settings=settings,
         now=clock.now,
-        transport=transport(settings),
+        transport=kit.transport(settings),
         final_attempt=final_attempt,
     )
 
@@ -294,14 +171,14 @@ class _CampaignSnapshot:
 def _snapshot(session: Session, campaign_id: int, settings: Settings) -> _CampaignSnapshot:
     campaign = session.get(Campaign, campaign_id)
     topic = campaign.topic
-    variants = {v.language.value: compiled(v, topic.name) for v in campaign.variants}
+    variants = {v.language.value: kit.compiled(v, topic.name) for v in campaign.variants}
     return _CampaignSnapshot(
         status=campaign.status,
         topic_id=topic.id,
         topic_name=topic.name,
-        list_id=list_id(settings, topic),
+        list_id=kit.list_id(settings, topic),
         variants=variants,
-        default=compiled(campaign.variant_for(campaign.default_language), topic.name),
+        default=kit.compiled(campaign.variant_for(campaign.default_language), topic.name),
     )
 
 
@@ -321,7 +198,7 @@ def deliver(
     Deliveries the rate limits do not let go soon are handed back as ``queued`` and listed in
     ``result.deferred``; the caller queues them again after ``result.defer_seconds``.
     """
-    rate_limiter = rate_limiter if rate_limiter is not None else limiter(settings)
+    rate_limiter = rate_limiter if rate_limiter is not None else kit.limiter(settings)
     result = BatchResult()
     started = now()
     claimed = claim(
@@ -366,8 +243,8 @@ def deliver(
         session, settings.suppression_key, [r.email for r in rows if r.email]
     )
     session.commit()  # end the read transaction; nothing below holds locks while sending
-    mailer = builder(settings)
-    sender = _envelope_sender(settings)
+    mailer = kit.builder(settings)
+    sender = kit.envelope_sender(settings)
     pending: list[dict] = []
     handled: set[int] = set()
 
@@ -407,7 +284,7 @@ def deliver(
                 continue
             if slot.wait > 0:
                 sleep(slot.wait)
-            unsubscribe_url, preferences_url = links(settings, row.public_id, snap.topic_id)
+            unsubscribe_url, preferences_url = kit.links(settings, row.public_id, snap.topic_id)
             try:
                 rendered = render(
                     snap.variants.get(row.language.value, snap.default),
@@ -530,12 +407,6 @@ def _failed(delivery_id: int, exc: DeliveryError, reason: str) -> dict:
     return _outcome(delivery_id, DeliveryStatus.FAILED, reason=reason, error=exc)
 
 
-def _envelope_sender(settings: Settings) -> str:
-    from email.utils import parseaddr
-
-    return parseaddr(settings.mail_from)[1]
-
-
 def recover_stuck(session: Session, *, now: datetime, older_than: timedelta) -> list[int]:
     """Put deliveries stuck in ``sending`` (their worker died) back in the queue."""
     rows = session.execute(
@@ -561,7 +432,7 @@ def _sample_recipient(
 
     contact = contacts.find(session, to) if to else None
     lang = language or (contact.language.value if contact else campaign.default_language.value)
-    variant = compiled(campaign.variant_for(Language(lang)), campaign.topic.name)
+    variant = kit.compiled(campaign.variant_for(Language(lang)), campaign.topic.name)
     if contact is not None and contact.email:
         person = RecipientContext(
             email=contact.email,
@@ -570,7 +441,7 @@ def _sample_recipient(
             organisation=contact.organisation,
             language=lang,
         )
-        unsubscribe_url, preferences_url = links(settings, contact.public_id, campaign.topic_id)
+        unsubscribe_url, preferences_url = kit.links(settings, contact.public_id, campaign.topic_id)
         return variant, person, unsubscribe_url, preferences_url
     person = RecipientContext(
         email=to or "test@example.org",
@@ -636,12 +507,12 @@ def test_send(
     rendered = Rendered(
         subject=f"[TEST] {rendered.subject}", html=rendered.html, text=rendered.text
     )
-    message_id, message = builder(settings).campaign_message(
+    message_id, message = kit.builder(settings).campaign_message(
         to=address,
         rendered=rendered,
         unsubscribe_url=unsubscribe_url,
-        list_id=list_id(settings, campaign.topic),
+        list_id=kit.list_id(settings, campaign.topic),
         now=now,
     )
-    transport.send(sender=_envelope_sender(settings), recipients=[address], message=message)
+    transport.send(sender=kit.envelope_sender(settings), recipients=[address], message=message)
     return message_id

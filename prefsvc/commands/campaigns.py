@@ -14,6 +14,7 @@ from prefsvc.campaigns import campaigns
 from prefsvc.commands.group import DomainGroup
 from prefsvc.errors import InvalidInput
 from prefsvc.extensions import db
+from prefsvc.mail import kit
 from prefsvc.models import CampaignStatus
 from prefsvc.queue import tasks
 from prefsvc.settings import current_settings
@@ -183,7 +184,7 @@ def test_send(campaign_id: int, to: str, language: str | None) -> None:
 
     settings = current_settings()
     campaign = campaigns.get(db.session, campaign_id)
-    transport = sending.transport(settings)
+    transport = kit.transport(settings)
     try:
         sending.test_send(
             db.session,
@@ -195,5 +196,5 @@ def test_send(campaign_id: int, to: str, language: str | None) -> None:
             transport=transport,
         )
     finally:
-        sending.close_thread_resources()
+        kit.close_thread_resources()
     click.echo(f"test copy of campaign {campaign_id} sent")

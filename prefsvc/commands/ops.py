@@ -8,6 +8,7 @@ from flask_migrate import upgrade
 
 from prefsvc import clock
 from prefsvc.extensions import db
+from prefsvc.mail import kit
 from prefsvc.models import Contact, Topic
 from prefsvc.queue import tasks
 from prefsvc.settings import current_settings
@@ -46,7 +47,6 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
 
 
 def _print_links(settings, host: str, port: int, admin_login: tuple[str, str]) -> None:
-    from prefsvc.campaigns import sending
 
     base = settings.base_url
     contact = db.session.scalar(
@@ -57,7 +57,7 @@ def _print_links(settings, host: str, port: int, admin_login: tuple[str, str]) -
     if settings.mail_url.startswith("maildir:"):
         lines.append(("outbox: open a mail, click its links", f"{base}/outbox"))
     if contact is not None and topic is not None:
-        unsubscribe, preferences = sending.links(settings, contact.public_id, topic.id)
+        unsubscribe, preferences = kit.links(settings, contact.public_id, topic.id)
         lines.append((f"preference centre of {contact.first_name}", preferences))
         lines.append(("one-click unsubscribe page", unsubscribe))
     username, password = admin_login

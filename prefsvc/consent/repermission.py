@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, aliased
 from prefsvc.consent import changes as consent
 from prefsvc.consent import suppression, window
 from prefsvc.errors import InvalidToken, Suppressed
-from prefsvc.mail import notices
+from prefsvc.mail import kit, notices
 from prefsvc.mail.notices import N_, Notice
 from prefsvc.mail.tokens import Signer
 from prefsvc.models import (
@@ -276,10 +276,9 @@ def build_notice(
         return None  # renewed or changed their preferences since: a new window, nothing to ask
     if not can_renew(session, contact, settings.suppression_key):
         return None
-    from prefsvc.campaigns import sending
 
     language = contact.language.value
-    signer = sending.signer(settings)
+    signer = kit.signer(settings)
     expires = window.expires_on(contact.window_anchor, settings.marketing_window_years)
     context = {
         "language": language,

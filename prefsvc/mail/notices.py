@@ -20,7 +20,7 @@ import jinja2
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from prefsvc.mail import rendering
+from prefsvc.mail import kit, rendering
 from prefsvc.models import Contact, OutboxNotice
 from prefsvc.settings import Settings
 
@@ -51,13 +51,12 @@ def kinds() -> list[str]:
 
 def send(settings: Settings, *, to: str, notice: Notice, now: datetime) -> str:
     """Send one notice now through this thread's transport; return its Message-ID."""
-    from prefsvc.campaigns import sending
 
-    message_id, message = sending.builder(settings).transactional_message(
+    message_id, message = kit.builder(settings).transactional_message(
         to=to, subject=notice.subject, text=notice.text, html=notice.html, now=now
     )
     sender = parseaddr(settings.mail_from)[1]
-    sending.transport(settings).send(sender=sender, recipients=[to], message=message)
+    kit.transport(settings).send(sender=sender, recipients=[to], message=message)
     return message_id
 
 

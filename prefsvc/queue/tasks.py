@@ -27,6 +27,7 @@ from dramatiq.middleware import (
 from flask import Flask, current_app
 
 from prefsvc.errors import TemporaryBatchFailure
+from prefsvc.mail import kit
 from prefsvc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,9 +54,7 @@ class AppContext(Middleware):
 
     def before_worker_thread_shutdown(self, broker: Any, thread: Any) -> None:
         with self.app.app_context():
-            from prefsvc.campaigns import sending
-
-            sending.close_thread_resources()
+            kit.close_thread_resources()
 
     def _pop(self) -> None:
         context = getattr(self._local, "context", None)

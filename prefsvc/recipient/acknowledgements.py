@@ -14,7 +14,7 @@ from flask_babel import force_locale, gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from prefsvc.mail import notices
+from prefsvc.mail import kit, notices
 from prefsvc.mail.notices import Notice
 from prefsvc.models import (
     Contact,
@@ -29,9 +29,8 @@ OPTOUT = "optout_ack"
 
 
 def preferences_url(settings: Settings, contact: Contact) -> str:
-    from prefsvc.campaigns import sending
 
-    return f"{settings.base_url}/p/{sending.signer(settings).preferences_token(contact.public_id)}"
+    return f"{settings.base_url}/p/{kit.signer(settings).preferences_token(contact.public_id)}"
 
 
 def build_optout(

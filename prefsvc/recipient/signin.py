@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from prefsvc import clock
 from prefsvc.errors import InvalidInput
-from prefsvc.mail import notices
+from prefsvc.mail import kit, notices
 from prefsvc.mail.notices import Notice
 from prefsvc.models import Contact, RightsKind, RightsRequest, RightsStatus
 from prefsvc.people import contacts
@@ -54,9 +54,8 @@ def address_key(email: str, secret: str) -> str:
 
 
 def link(settings: Settings, contact: Contact, request_id: int | None) -> str:
-    from prefsvc.campaigns import sending
 
-    token = sending.signer(settings).signin_token(contact.public_id, request_id, now=clock.now())
+    token = kit.signer(settings).signin_token(contact.public_id, request_id, now=clock.now())
     return f"{settings.base_url}/p/{token}"
 
 

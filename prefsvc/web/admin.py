@@ -48,6 +48,7 @@ from prefsvc.errors import (
     PrefsvcError,
 )
 from prefsvc.extensions import db, login_manager
+from prefsvc.mail import kit
 from prefsvc.mail.transport import DeliveryError
 from prefsvc.models import AdminUser, Campaign, CampaignStatus, StaffRole
 from prefsvc.people import contacts, importing, topics
@@ -387,7 +388,7 @@ def test_send(campaign_id: int):
             language=language,
             settings=settings,
             now=clock.now(),
-            transport=sending.transport(settings),
+            transport=kit.transport(settings),
         )
     except InvalidInput as exc:
         db.session.rollback()
@@ -401,7 +402,7 @@ def test_send(campaign_id: int):
         db.session.commit()
         flash(_("Test copy sent."), "ok")
     finally:
-        sending.close_thread_resources()
+        kit.close_thread_resources()
     return redirect(url_for("admin.campaign", campaign_id=item.id) + "#test-send")
 
 

@@ -42,6 +42,7 @@ from prefsvc import clock
 from prefsvc.consent import changes as consent
 from prefsvc.errors import InvalidInput, InvalidToken, RequestStateError, Suppressed
 from prefsvc.extensions import csrf, db, limiter
+from prefsvc.mail import kit
 from prefsvc.mail.tokens import Signer
 from prefsvc.models import Contact, Language, RightsKind, RightsRequest, Topic
 from prefsvc.privacy import rights
@@ -194,9 +195,8 @@ def _too_many(error: HTTPException) -> tuple[Response | str, int]:
 
 def _signer() -> Signer:
     """The process's signer for the current keys, shared with the sending workers."""
-    from prefsvc.campaigns import sending
 
-    return sending.signer(current_settings())
+    return kit.signer(current_settings())
 
 
 def _notify(kind: str, contact_id: int, params: dict[str, Any]) -> None:

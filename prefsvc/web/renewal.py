@@ -18,6 +18,7 @@ from prefsvc import clock
 from prefsvc.consent import repermission, window
 from prefsvc.errors import InvalidToken, Suppressed
 from prefsvc.extensions import csrf, db
+from prefsvc.mail import kit
 from prefsvc.mail.tokens import Signer
 from prefsvc.models import Contact
 from prefsvc.settings import current_settings
@@ -47,9 +48,8 @@ def _no_store(response: Response) -> Response:
 
 def _signer() -> Signer:
     """The process's signer for the current keys, shared with the sending workers."""
-    from prefsvc.campaigns import sending
 
-    return sending.signer(current_settings())
+    return kit.signer(current_settings())
 
 
 def _target(token: str) -> Contact:

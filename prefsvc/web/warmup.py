@@ -15,6 +15,7 @@ from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
 from prefsvc.extensions import db
+from prefsvc.mail import kit
 from prefsvc.resources import LANGUAGES
 from prefsvc.settings import current_settings
 
@@ -34,11 +35,10 @@ def warm_up(app: Flask, *, connections: int) -> None:
     A database that is down does not stop the process from starting: it answers 503 until
     the database is back, as it would if the database went away later.
     """
-    from prefsvc.campaigns import sending
 
     with app.app_context():
         _open_connections(connections)
-        signer = sending.signer(current_settings())
+        signer = kit.signer(current_settings())
         link = f"/u/{signer.unsubscribe_token(NOBODY, NO_TOPIC)}"
         preferences = f"/p/{signer.preferences_token(NOBODY)}"
     client = app.test_client()

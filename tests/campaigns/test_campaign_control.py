@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from prefsvc.campaigns import campaigns, sending
 from prefsvc.errors import CampaignStateError, InvalidInput
+from prefsvc.mail import kit
 from prefsvc.models import CampaignStatus, Delivery, DeliveryStatus
 from prefsvc.queue import scheduler, tasks
 from tests.factories import make_campaign, make_contact, make_topic
@@ -35,7 +36,7 @@ def test_paused_campaign_sends_nothing_until_resumed(
     ids = list(session.scalars(select(Delivery.id)))
 
     result = sending.deliver(
-        session, ids, settings=settings, now=clock, transport=sending.transport(settings)
+        session, ids, settings=settings, now=clock, transport=kit.transport(settings)
     )
 
     assert result.sent == 0 and outbox() == []

@@ -12,6 +12,7 @@ from prefsvc import create_app
 from prefsvc.campaigns import campaigns, sending
 from prefsvc.consent import changes as consent
 from prefsvc.extensions import db
+from prefsvc.mail import kit
 from prefsvc.models import CampaignStatus, Delivery, DeliveryStatus
 from tests.factories import make_campaign, make_contact, make_topic
 
@@ -115,7 +116,7 @@ def test_a_change_after_fan_out_keeps_that_contact_out_of_their_batch(
     ids = list(session.scalars(select(Delivery.id).where(Delivery.campaign_id == campaign.id)))
 
     result = sending.deliver(
-        session, ids, settings=settings, now=clock, transport=sending.transport(settings)
+        session, ids, settings=settings, now=clock, transport=kit.transport(settings)
     )
 
     assert people[2].email not in [m["To"] for m in outbox()]
@@ -176,7 +177,7 @@ def smtp_app(settings, clock, smtp_server):
         from prefsvc.queue import tasks
 
         tasks.queue().stop()
-        sending.close_thread_resources()
+        kit.close_thread_resources()
         db.session.remove()
         db.engine.dispose()
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from prefsvc.campaigns import audience
 from prefsvc.consent import changes as consent
 from prefsvc.consent import repermission, suppression
-from prefsvc.mail import notices
+from prefsvc.mail import kit, notices
 from prefsvc.models import (
     ConsentEvent,
     ContactStatus,
@@ -341,14 +341,13 @@ def test_someone_who_objected_cannot_renew_through_an_old_link(
 def test_bad_tokens_and_erased_contacts_get_the_same_404(
     app, session, settings, outbox, client, clock, topic
 ):
-    from prefsvc.campaigns import sending
 
     person = make_contact(session, "ana@example.org", anchor=DUE_ANCHOR, topics=[topic])
     session.commit()
     path = _renewal_link(app, session, settings, outbox, person)
-    preferences_token = sending.signer(settings).preferences_token(person.public_id)
+    preferences_token = kit.signer(settings).preferences_token(person.public_id)
     gone = make_contact(session, "gone@example.org", anchor=DUE_ANCHOR, topics=[topic])
-    gone_token = sending.signer(settings).renewal_token(gone.public_id)
+    gone_token = kit.signer(settings).renewal_token(gone.public_id)
     rights.erase(session, gone, settings=settings, now=clock())
     session.commit()
 

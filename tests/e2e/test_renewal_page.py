@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from prefsvc.campaigns import sending
+from prefsvc.mail import kit
 from tests.e2e.conftest import DESKTOP, PHONE
 from tests.factories import make_contact, make_topic
 
@@ -28,7 +28,7 @@ def test_the_person_renews_with_one_button_without_axe_violations(
         session, "ana@example.org", anchor=date(2021, 5, 9), topics=[topic], language=language
     )
     session.commit()
-    token = sending.signer(settings).renewal_token(person.public_id)
+    token = kit.signer(settings).renewal_token(person.public_id)
     page = new_page(viewport=viewport, locale="nl-BE")
 
     page.goto(f"{live_server}/r/{token}")

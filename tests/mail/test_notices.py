@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from prefsvc.mail import notices
+from prefsvc.mail import kit, notices
 from prefsvc.mail.notices import Notice
 from prefsvc.queue import tasks
 from tests.factories import make_contact
@@ -86,7 +86,6 @@ def test_an_erased_contact_gets_no_notice(app, session, outbox, greeting_kind, c
 def test_no_transaction_stays_open_while_the_mail_server_answers(
     app, session, greeting_kind, clock, monkeypatch
 ):
-    from prefsvc.campaigns import sending
 
     ana = make_contact(session, "ana@example.org", first_name="Ana")
     session.commit()
@@ -96,7 +95,7 @@ def test_no_transaction_stays_open_while_the_mail_server_answers(
         def send(self, *, sender, recipients, message):
             open_during_send.append(session().in_transaction())
 
-    monkeypatch.setattr(sending, "transport", lambda settings: Recording())
+    monkeypatch.setattr(kit, "transport", lambda settings: Recording())
     notices.deliver(
         session,
         app.extensions["prefsvc.settings"],

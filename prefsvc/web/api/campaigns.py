@@ -6,6 +6,7 @@ from prefsvc import clock
 from prefsvc.campaigns import campaigns, sending
 from prefsvc.errors import InvalidInput
 from prefsvc.extensions import db
+from prefsvc.mail import kit
 from prefsvc.people import contacts
 from prefsvc.queue import tasks
 from prefsvc.settings import current_settings
@@ -108,10 +109,10 @@ def test_send(body, campaign_id: int):
             language=body.get("language"),
             settings=settings,
             now=clock.now(),
-            transport=sending.transport(settings),
+            transport=kit.transport(settings),
         )
     finally:
-        sending.close_thread_resources()
+        kit.close_thread_resources()
     auth.record("campaign.test_send", f"campaign:{campaign.id}", language=body.get("language"))
     db.session.commit()
     return {"message_id": message_id}

@@ -1,0 +1,143 @@
+"""The mail kit of a process: what every thread reuses to build and send messages.
+
+Compiled variants (premailer runs once per variant and process, never per recipient), message
+builders with their DKIM signer, token signers and rate limiters are shared by the threads of a
+process; each thread keeps its own transport (one SMTP connection, kept open across batches).
+Campaign delivery, previews, service notices and the web's warm-up all take them from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from urllib.parse import urlsplit
+
+from prefsvc.mail import rate_limits
+from prefsvc.mail.messages import DkimSigner, MessageBuilder
+from prefsvc.mail.rendering import CompiledVariant, compile_variant
+from prefsvc.mail.tokens import Signer
+from prefsvc.mail.transport import Transport, open_transport
+from prefsvc.models import CampaignVariant, Topic
+from prefsvc.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_VARIANT_CACHE_SIZE = 64
+
+
+@dataclass
+class _Shared:
+    """What every thread of a worker process reuses: compiled variants, builders, signers."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    variants: OrderedDict[tuple, CompiledVariant] = field(default_factory=OrderedDict)
+    builders: dict[Settings, MessageBuilder] = field(default_factory=dict)
+    signers: dict[tuple[str, ...], Signer] = field(default_factory=dict)
+    limiters: dict[Settings, rate_limits.Limiter] = field(default_factory=dict)
+
+
+_shared = _Shared()
+_thread = threading.local()
+
+
+def compiled(variant: CampaignVariant, topic_name: str) -> CompiledVariant:
+    """Return the variant compiled once per process (premailer runs here, not per recipient)."""
+    digest = hashlib.sha256(
+        "\0".join((variant.subject, variant.html, variant.text or "", topic_name)).encode()
+    ).hexdigest()
+    key = (variant.id, digest)
+    with _shared.lock:
+        found = _shared.variants.get(key)
+        if found is not None:
+            _shared.variants.move_to_end(key)
+            return found
+    result = compile_variant(
+        subject=variant.subject,
+        html=variant.html,
+        text=variant.text,
+        language=variant.language.value,
+        topic_name=topic_name,
+    )
+    with _shared.lock:
+        _shared.variants[key] = result
+        while len(_shared.variants) > _VARIANT_CACHE_SIZE:
+            _shared.variants.popitem(last=False)
+    return result
+
+
+def builder(settings: Settings) -> MessageBuilder:
+    with _shared.lock:
+        found = _shared.builders.get(settings)
+    if found is None:
+        found = MessageBuilder(
+            from_addr=settings.mail_from,
+            msgid_domain=mail_domain(settings),
+            dkim=DkimSigner.from_settings(settings),
+        )
+        with _shared.lock:
+            _shared.builders[settings] = found
+    return found
+
+
+def signer(settings: Settings) -> Signer:
+    with _shared.lock:
+        found = _shared.signers.get(settings.secret_keys)
+        if found is None:
+            found = _shared.signers[settings.secret_keys] = Signer(settings.secret_keys)
+        return found
+
+
+def limiter(settings: Settings) -> rate_limits.Limiter:
+    """Return this process's rate limiter, shared by its threads."""
+    with _shared.lock:
+        found = _shared.limiters.get(settings)
+        if found is None:
+            found = _shared.limiters[settings] = rate_limits.for_worker(settings)
+        return found
+
+
+def transport(settings: Settings) -> Transport:
+    """Return this thread's transport, opened once and kept open across batches."""
+    transports: dict[str, Transport] = _thread.__dict__.setdefault("transports", {})
+    found = transports.get(settings.mail_url)
+    if found is None:
+        found = transports[settings.mail_url] = open_transport(settings.mail_url)
+    return found
+
+
+def close_thread_resources() -> None:
+    """Close this thread's SMTP connections (called when a worker thread shuts down)."""
+    for t in _thread.__dict__.pop("transports", {}).values():
+        try:
+            t.close()
+        except Exception:  # noqa: BLE001 - closing a dead connection may fail; nothing to do
+            log.debug("closing transport failed", exc_info=True)
+
+
+def mail_domain(settings: Settings) -> str:
+    return settings.mail_from.rpartition("@")[2].rstrip(">").strip() or "localhost"
+
+
+def list_id(settings: Settings, topic: Topic) -> str:
+    host = (urlsplit(settings.base_url).hostname or "localhost").encode("idna").decode("ascii")
+    name = topic.name.replace('"', "'").replace("<", "").replace(">", "")
+    return f"{name} <{topic.slug}.{host}>"
+
+
+def links(settings: Settings, public_id: str, topic_id: int) -> tuple[str, str]:
+    """Return a contact's one-click unsubscribe URL and preference-centre URL."""
+    s = signer(settings)
+    base = settings.base_url
+    return (
+        f"{base}/u/{s.unsubscribe_token(public_id, topic_id)}",
+        f"{base}/p/{s.preferences_token(public_id)}",
+    )
+
+
+def envelope_sender(settings: Settings) -> str:
+    """Return the envelope sender (Return-Path): the address of ``MAIL_FROM``."""
+    return parseaddr(settings.mail_from)[1]

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from prefsvc.consent import ledger, suppression, window
+from prefsvc.errors import Suppressed
 from prefsvc.models import (
     Contact,
     ContactStatus,
@@ -271,8 +272,6 @@ def enrol(
     contact that objected or an erased address raises ``Suppressed``. The window anchor does
     not move. Return False when the contact already receives the topic.
     """
-    from prefsvc.errors import Suppressed
-
     if contact.status is not ContactStatus.ACTIVE or not contact.email:
         raise Suppressed("this contact objected or was erased; only they can subscribe again")
     if suppression.is_suppressed(session, suppression_key, contact.email):

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from sqlalchemy import ARRAY, String, any_, func, literal, select
 from sqlalchemy.orm import Session
 
+from prefsvc.addresses import normalise_email
 from prefsvc.models import Suppression, SuppressionReason, utcnow
-from prefsvc.people.contacts import normalise_email
 
 
 def address_hash(key: str, email: str) -> str:

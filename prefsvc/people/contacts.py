@@ -1,7 +1,7 @@
-"""Contacts: address normalisation and look-ups.
+"""Contacts: look-ups by address or public id, search, listing and the contact's document.
 
-Addresses are stored lower-cased so that ``Ana@Example.org`` and ``ana@example.org`` are one
-contact, with a database constraint to keep it that way.
+Addresses are compared in their canonical form (``prefsvc.addresses``); ``upsert`` applies
+the CSV import's rules to one contact (``prefsvc.people.importing``).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from prefsvc import paging
+from prefsvc.addresses import normalise_email
 from prefsvc.consent import window
-from prefsvc.errors import InvalidInput, NotFound
+from prefsvc.errors import NotFound
 from prefsvc.models import (
     ConsentEvent,
     Contact,
@@ -28,23 +28,9 @@ from prefsvc.models import (
     SubscriptionStatus,
     Topic,
 )
+from prefsvc.people import importing
 
-MAX_EMAIL_LENGTH = 254
 PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
-
-
-def normalise_email(text: str) -> str:
-    """Return the canonical (lower-case, IDNA-normalised) form of an address or raise."""
-    candidate = (text or "").strip()
-    if not candidate:
-        raise InvalidInput("email", "is empty")
-    if len(candidate) > MAX_EMAIL_LENGTH:
-        raise InvalidInput("email", f"is longer than {MAX_EMAIL_LENGTH} characters")
-    try:
-        result = validate_email(candidate, check_deliverability=False, test_environment=True)
-    except EmailNotValidError as exc:
-        raise InvalidInput("email", f"is not a valid address ({exc})") from None
-    return result.normalized.lower()
 
 
 def find(session: Session, email: str) -> Contact | None:
@@ -96,8 +82,6 @@ def upsert(
     suppressed address raises ``Suppressed``. Returns the contact and ``created``, ``updated``
     or ``unchanged``.
     """
-    from prefsvc.people import importing
-
     cells = {
         "email": email,
         "first_name": first_name or "",

@@ -22,8 +22,9 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, selectinload
 
+from prefsvc.addresses import normalise_email
 from prefsvc.consent import ledger, suppression, window
-from prefsvc.errors import ImportFileError, InvalidInput
+from prefsvc.errors import ImportFileError, InvalidFields, InvalidInput, Suppressed
 from prefsvc.models import (
     Basis,
     Contact,
@@ -36,7 +37,6 @@ from prefsvc.models import (
     Topic,
     new_public_id,
 )
-from prefsvc.people.contacts import normalise_email
 
 CHUNK = 500  # addresses per IN (...) when looking up suppressions and existing contacts
 MAX_TEXT = 200  # the length of the name and organisation columns
@@ -496,8 +496,6 @@ def upsert_one(
     ``unchanged``; a suppressed, erased or objecting address raises ``Suppressed`` and bad
     values raise ``InvalidFields`` naming every bad field. The caller commits.
     """
-    from prefsvc.errors import InvalidFields, Suppressed
-
     topics = {t.slug: t for t in session.scalars(select(Topic))}
     errors: list[RowError] = []
     row = _validate(1, cells, topics, today, errors)

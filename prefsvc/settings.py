@@ -7,6 +7,7 @@ environment.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -14,6 +15,10 @@ from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from limits import parse_many
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 PREFIX = "PREFSVC_"
 MAIL_SCHEMES = ("maildir", "smtp", "smtp+starttls", "smtps")
@@ -222,8 +227,6 @@ def _positive_int(get, name: str, default: int, *, maximum: int) -> int:
 
 def _rate_limit(get, name: str, default: str) -> str:
     """Accept Flask-Limiter's notation: "N per second|minute|hour|day", several joined by ";"."""
-    from limits import parse_many
-
     text = get(name) or default
     try:
         if not parse_many(text):
@@ -233,10 +236,27 @@ def _rate_limit(get, name: str, default: str) -> str:
     return text
 
 
+RATE_UNITS = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "hour": 3600.0}
+
+
+def parse_rate(text: str) -> float:
+    """Parse ``"200/s"``, ``"600/min"``, ``"5000/h"`` or a bare number (per second).
+
+    The notation of ``PREFSVC_RATE_LIMIT`` and ``PREFSVC_DOMAIN_RATE_LIMIT``; the limiters
+    (``prefsvc.mail.rate_limits``) only ever see the parsed messages per second.
+    """
+    count, _, unit = text.strip().partition("/")
+    per = RATE_UNITS.get(unit.strip().lower() or "s")
+    if per is None:
+        raise ValueError(f"unknown unit {unit!r}: use /s, /min or /h")
+    value = float(count)
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError("must be a number above 0")
+    return value / per
+
+
 def _rate(get, name: str) -> float | None:
     """Read a rate such as ``200/s``, ``600/min`` or ``5000/h``; unset means no limit."""
-    from prefsvc.mail.rate_limits import parse_rate
-
     text = get(name)
     if text is None:
         return None
@@ -253,9 +273,6 @@ def _queue_prefix(text: str) -> str:
 
 
 def _check_database_url(url: str) -> None:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -306,7 +323,8 @@ SETTINGS_KEY = "prefsvc.settings"
 
 
 def current_settings() -> Settings:
-    """Return the settings of the Flask app in context."""
+    """Return the settings of the Flask app in context (views, commands, actors)."""
+    # Settings is plain data, built and checked before any app exists: Flask only for this.
     from flask import current_app
 
     return current_app.extensions[SETTINGS_KEY]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from prefsvc.settings import Settings, SettingsError
+from prefsvc.settings import Settings, SettingsError, parse_rate
 
 
 def test_no_settings_means_everything_embedded_under_instance(tmp_path):
@@ -114,3 +114,17 @@ def test_rate_limits_have_defaults_and_can_be_set(tmp_path):
         {"PREFSVC_RATE_LIMIT_SIGNIN_CLIENT": "10 per hour; 50 per day"}, instance_path=tmp_path
     )
     assert chosen.rate_limit_signin_client == "10 per hour; 50 per day"
+
+
+@pytest.mark.parametrize(
+    ("text", "per_second"),
+    [("200/s", 200.0), ("600/min", 10.0), ("7200/h", 2.0), ("12.5", 12.5), (" 30 / MIN ", 0.5)],
+)
+def test_rates_are_read_per_second_minute_or_hour(text, per_second):
+    assert parse_rate(text) == pytest.approx(per_second)
+
+
+@pytest.mark.parametrize("text", ["0/s", "-1/s", "fast", "10/day", "inf/s", "nan"])
+def test_a_rate_that_is_not_a_positive_number_per_unit_is_refused(text):
+    with pytest.raises(ValueError):
+        parse_rate(text)

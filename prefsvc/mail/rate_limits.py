@@ -15,7 +15,6 @@ when RabbitMQ workers run on several.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -23,20 +22,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from prefsvc.settings import Settings
-
-UNITS = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "hour": 3600.0}
-
-
-def parse_rate(text: str) -> float:
-    """Parse ``"200/s"``, ``"600/min"``, ``"5000/h"`` or a bare number (per second)."""
-    count, _, unit = text.strip().partition("/")
-    per = UNITS.get(unit.strip().lower() or "s")
-    if per is None:
-        raise ValueError(f"unknown unit {unit!r}: use /s, /min or /h")
-    value = float(count)
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError("must be a number above 0")
-    return value / per
 
 
 @dataclass(frozen=True)
@@ -166,6 +151,7 @@ def for_worker(settings: Settings) -> Limiter:
         return NO_LIMIT
     url = settings.broker_url or ""
     if url.startswith(("redis://", "rediss://")):
+        # Only a Redis broker needs the client: RabbitMQ and embedded workers never load it.
         import redis
 
         return RedisLimiter(

@@ -7,7 +7,7 @@ import uuid
 import pytest
 import redis
 
-from prefsvc.mail.rate_limits import LocalLimiter, RedisLimiter, for_worker, parse_rate
+from prefsvc.mail.rate_limits import LocalLimiter, RedisLimiter, for_worker
 from tests.conftest import REDIS_URL
 
 
@@ -60,20 +60,6 @@ def drive(limiters, clock: FakeTime, domains: list[str], *, max_wait: float = 2.
         if waiting:
             clock.sleep(retry_after)
     return sent
-
-
-@pytest.mark.parametrize(
-    ("text", "per_second"),
-    [("200/s", 200.0), ("600/min", 10.0), ("7200/h", 2.0), ("12.5", 12.5), (" 30 / MIN ", 0.5)],
-)
-def test_rates_are_read_per_second_minute_or_hour(text, per_second):
-    assert parse_rate(text) == pytest.approx(per_second)
-
-
-@pytest.mark.parametrize("text", ["0/s", "-1/s", "fast", "10/day", "inf/s", "nan"])
-def test_a_rate_that_is_not_a_positive_number_per_unit_is_refused(text):
-    with pytest.raises(ValueError):
-        parse_rate(text)
 
 
 def test_local_limiter_holds_the_global_and_the_domain_limit():

@@ -18,7 +18,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from prefsvc.clock import EXTENSION_KEY as CLOCK_KEY
 from prefsvc.clock import Clock
-from prefsvc.resources import LANGUAGES, PACKAGE_DIR, resource_dir
+from prefsvc.models import LANGUAGES
+from prefsvc.resources import PACKAGE_DIR, resource_dir
 from prefsvc.settings import SETTINGS_KEY, Settings
 
 

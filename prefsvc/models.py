@@ -83,6 +83,10 @@ class Language(enum.StrEnum):
     EN = "en"
 
 
+# The languages of pages, mails and imports, as text, in the order pages offer them.
+LANGUAGES: tuple[str, ...] = tuple(language.value for language in Language)
+
+
 class Role(enum.StrEnum):
     TRAINEE = "trainee"
     CUSTOMER = "customer"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-LANGUAGES = ("nl", "fr", "en")
 
 
 def resource_dir(name: str) -> Path:

@@ -15,7 +15,7 @@ from prefsvc.commands.group import DomainGroup
 from prefsvc.errors import InvalidInput
 from prefsvc.extensions import db
 from prefsvc.mail import kit
-from prefsvc.models import CampaignStatus
+from prefsvc.models import LANGUAGES, CampaignStatus
 from prefsvc.queue import tasks
 from prefsvc.settings import current_settings
 
@@ -38,7 +38,7 @@ def _read(path: str, field: str) -> str:
 )
 @click.option(
     "--language",
-    type=click.Choice(["nl", "fr", "en"]),
+    type=click.Choice(LANGUAGES),
     default="nl",
     show_default=True,
     help="Language of this content; contacts in other languages get it with their own footer.",
@@ -177,7 +177,7 @@ def cancel(campaign_id: int) -> None:
 @group.command("test-send")
 @click.argument("campaign_id", type=int)
 @click.option("--to", "to", required=True, help="Address to send the preview to.")
-@click.option("--language", type=click.Choice(["nl", "fr", "en"]), default=None)
+@click.option("--language", type=click.Choice(LANGUAGES), default=None)
 def test_send(campaign_id: int, to: str, language: str | None) -> None:
     """Send one preview copy; not counted in the campaign's figures."""
     from prefsvc.campaigns import sending

@@ -11,11 +11,10 @@ from prefsvc.commands.contacts import group as contacts_group
 from prefsvc.commands.group import DomainGroup
 from prefsvc.consent import ledger
 from prefsvc.extensions import db
-from prefsvc.models import RightsKind, RightsStatus
+from prefsvc.models import LANGUAGES, RightsKind, RightsStatus
 from prefsvc.people import contacts
 from prefsvc.privacy import retention, rights
 from prefsvc.queue import tasks
-from prefsvc.resources import LANGUAGES
 from prefsvc.settings import current_settings
 
 ledger_group = DomainGroup("ledger", help="The hash-chained consent ledger.")

@@ -25,6 +25,7 @@ from prefsvc.mail import notices
 from prefsvc.mail.notices import N_, Notice
 from prefsvc.mail.tokens import Sealer
 from prefsvc.models import (
+    LANGUAGES,
     Campaign,
     ConsentEvent,
     Contact,
@@ -462,7 +463,7 @@ def _clean(name: str, value: str | None) -> str | None:
         raise InvalidInput(name, f"cannot be corrected here (only {', '.join(RECTIFIABLE)})")
     text = (value or "").strip() or None
     if name == "language":
-        if text not in {lang.value for lang in Language}:
+        if text not in LANGUAGES:
             raise InvalidInput(name, "must be nl, fr or en")
         return text
     if text is not None and len(text) > MAX_NAME_LENGTH:

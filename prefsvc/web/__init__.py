@@ -53,7 +53,7 @@ class CookieSessions(SecureCookieSessionInterface):
 
 def explicit_language() -> str | None:
     """Return the language the person picked on the page (a ``?lang=`` link), if any."""
-    from prefsvc.resources import LANGUAGES
+    from prefsvc.models import LANGUAGES
 
     chosen = request.args.get("lang")
     return chosen if chosen in LANGUAGES else None

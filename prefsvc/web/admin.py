@@ -50,12 +50,11 @@ from prefsvc.errors import (
 from prefsvc.extensions import db, login_manager
 from prefsvc.mail import kit
 from prefsvc.mail.transport import DeliveryError
-from prefsvc.models import AdminUser, Campaign, CampaignStatus, StaffRole
+from prefsvc.models import LANGUAGES, AdminUser, Campaign, CampaignStatus, StaffRole
 from prefsvc.people import contacts, importing, topics
 from prefsvc.privacy import rights
 from prefsvc.queue import tasks
 from prefsvc.reports import dashboard
-from prefsvc.resources import LANGUAGES
 from prefsvc.settings import current_settings
 
 log = logging.getLogger(__name__)

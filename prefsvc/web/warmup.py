@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from prefsvc.extensions import db
 from prefsvc.mail import kit
-from prefsvc.resources import LANGUAGES
+from prefsvc.models import LANGUAGES
 from prefsvc.settings import current_settings
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,8 @@ from typing import Any
 from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from prefsvc.models import Basis, ContactStatus, Language, RightsKind, RightsStatus, Role
+from prefsvc.models import LANGUAGES, Basis, ContactStatus, RightsKind, RightsStatus, Role
 
-LANGUAGES = [m.value for m in Language]
 MAX_PAGE = 100_000
 MAX_PER_PAGE = 200
 # Beyond these years a date-time could not be converted to UTC or stored everywhere.

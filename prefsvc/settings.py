@@ -324,7 +324,7 @@ SETTINGS_KEY = "prefsvc.settings"
 
 def current_settings() -> Settings:
     """Return the settings of the Flask app in context (views, commands, actors)."""
-    # Settings is plain data, built and checked before any app exists: Flask only for this.
+    # The one Flask touch: Settings itself is plain data, built and checked without an app.
     from flask import current_app
 
     return current_app.extensions[SETTINGS_KEY]

@@ -61,10 +61,15 @@ def create_app(
     if clock is not None:
         app.extensions[CLOCK_KEY] = clock
 
+    from prefsvc.consent import changes, ledger
     from prefsvc.extensions import babel, csrf, db, limiter, migrate
     from prefsvc.queue import tasks
 
     db.init_app(app)
+    # The ledger's triggers and the PL/pgSQL twins, for ``create_all`` (tests); migrations
+    # create them on a real database.
+    ledger.attach_server_ddl(db.metadata)
+    changes.attach_server_ddl(db.metadata)
     if web:
         with app.app_context():
             _ping_idle_connections(db.engine)

@@ -1,5 +1,9 @@
 """Typed SQLAlchemy 2.0 tables; states are enums checked by the database itself.
 
+Tables and enums only: the rules live in the domain modules, and so do the triggers and
+PL/pgSQL functions that enforce or speed up a rule (``prefsvc.consent.ledger``,
+``prefsvc.consent.changes``), each beside its Python twin.
+
 Timestamps are stored in UTC; calendar dates (anchors, pauses) are dates in ``TIMEZONE``.
 """
 
@@ -11,7 +15,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
-    DDL,
     JSON,
     Boolean,
     CheckConstraint,
@@ -26,7 +29,6 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -249,7 +251,8 @@ class ConsentEvent(Base):
     """One line of the append-only consent ledger: what changed, when, through which channel.
 
     Rows are hash-chained (``prefsvc.consent.ledger`` appends them) and hold no personal data, so
-    erasure and anonymisation never rewrite them; the database refuses UPDATE and DELETE.
+    erasure and anonymisation never rewrite them; the database refuses UPDATE and DELETE
+    (triggers in ``prefsvc.consent.ledger``).
     """
 
     __tablename__ = "consent_events"
@@ -278,94 +281,6 @@ class LedgerHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
-
-
-# Migration 0005 puts the head in place; here it follows ``create_all`` (tests).
-event.listen(
-    LedgerHead.__table__,
-    "after_create",
-    DDL("INSERT INTO ledger_head (id, seq, hash) VALUES (1, 0, '%s')" % ("0" * 64)),
-)
-
-
-# The same statements are in migration 0002; here they follow ``create_all`` (tests).
-APPEND_ONLY_DDL = {
-    "sqlite": (
-        "CREATE TRIGGER consent_events_no_update BEFORE UPDATE ON consent_events "
-        "BEGIN SELECT RAISE(ABORT, 'consent_events is append-only'); END",
-        "CREATE TRIGGER consent_events_no_delete BEFORE DELETE ON consent_events "
-        "BEGIN SELECT RAISE(ABORT, 'consent_events is append-only'); END",
-    ),
-    "postgresql": (
-        "CREATE OR REPLACE FUNCTION consent_events_append_only() RETURNS trigger "
-        "LANGUAGE plpgsql AS $$ BEGIN "
-        "RAISE EXCEPTION 'consent_events is append-only' USING ERRCODE = 'insufficient_privilege'; "
-        "END $$",
-        "CREATE TRIGGER consent_events_append_only BEFORE UPDATE OR DELETE ON consent_events "
-        "FOR EACH ROW EXECUTE FUNCTION consent_events_append_only()",
-    ),
-}
-# PostgreSQL appends to the ledger and records a one-click unsubscribe in one statement each:
-# the head row is then locked for one round trip, not several, however busy the web workers
-# are. Python still builds each event's canonical JSON (``ledger.around_seq``); SQL only puts
-# in the sequence number and the hashes. SQLite (one writer, no round trips) takes the Python
-# path. The same statements are in migration 0005.
-LEDGER_FUNCTIONS_DDL = (
-    """CREATE OR REPLACE FUNCTION ledger_append(
-    p_contact integer, p_topic integer, p_kind varchar, p_channel varchar, p_detail json,
-    p_at timestamp, p_before text, p_after text
-) RETURNS integer LANGUAGE plpgsql AS $$
-DECLARE
-    v_seq integer;
-    v_prev varchar;
-    v_hash varchar;
-BEGIN
-    UPDATE ledger_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash INTO v_seq, v_prev;
-    IF NOT FOUND THEN
-        INSERT INTO ledger_head (id, seq, hash) VALUES (1, 0, repeat('0', 64))
-        ON CONFLICT (id) DO NOTHING;
-        UPDATE ledger_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash INTO v_seq, v_prev;
-    END IF;
-    v_hash := encode(
-        sha256(convert_to(v_prev || p_before || v_seq::text || p_after, 'UTF8')), 'hex'
-    );
-    INSERT INTO consent_events
-        (seq, contact_id, topic_id, kind, channel, detail, occurred_at, prev_hash, hash)
-    VALUES (v_seq, p_contact, p_topic, p_kind, p_channel, p_detail, p_at, v_prev, v_hash);
-    UPDATE ledger_head SET hash = v_hash WHERE id = 1;
-    RETURN v_seq;
-END $$""",
-    """CREATE OR REPLACE FUNCTION consent_leave(
-    p_contact integer, p_topic integer, p_channel varchar, p_at timestamp, p_today date,
-    p_before text, p_after text
-) RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM 1 FROM contacts WHERE id = p_contact FOR UPDATE;
-    INSERT INTO subscriptions (contact_id, topic_id, status, created_at, updated_at)
-    VALUES (p_contact, p_topic, 'unsubscribed', p_at, p_at)
-    ON CONFLICT (contact_id, topic_id) DO UPDATE
-        SET status = excluded.status, updated_at = excluded.updated_at
-        WHERE subscriptions.status <> 'unsubscribed';
-    IF NOT FOUND THEN
-        RETURN false;
-    END IF;
-    UPDATE contacts SET window_anchor = GREATEST(window_anchor, p_today), updated_at = p_at
-    WHERE id = p_contact;
-    PERFORM ledger_append(
-        p_contact, p_topic, 'unsubscribed', p_channel, '{}'::json, p_at, p_before, p_after
-    );
-    RETURN true;
-END $$""",
-)
-for _statement in LEDGER_FUNCTIONS_DDL:
-    event.listen(
-        ConsentEvent.__table__, "after_create", DDL(_statement).execute_if(dialect="postgresql")
-    )
-for _dialect, _statements in APPEND_ONLY_DDL.items():
-    for _statement in _statements:
-        event.listen(
-            ConsentEvent.__table__, "after_create", DDL(_statement).execute_if(dialect=_dialect)
-        )
 
 
 class Campaign(Base):

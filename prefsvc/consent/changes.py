@@ -3,6 +3,14 @@
 Changes the person makes themselves move the marketing-window anchor to that day
 (CONTRACT §7); sending, opening or clicking never does. Repeating a change is harmless and
 recorded once.
+
+Leaving a topic is one rule with two halves, both in this module: ``leave_in_steps`` (Core
+statements, any database; SQLite takes it) and ``consent_leave``, its PL/pgSQL twin in
+``LEAVE_FUNCTION``, which PostgreSQL runs in one round trip. Every unsubscribe goes through
+``leave`` (``unsubscribe``, the one-click link and the preference centre, which may also put
+``leave_on_server`` into its own statement). tests/consent/test_changes.py proves both halves
+leave the same rows. ``attach_server_ddl`` has ``create_all`` build the function (tests);
+migration 0005 holds the copy an upgrade creates.
 """
 
 from __future__ import annotations
@@ -10,8 +18,22 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Date, Text, bindparam, case, cast, func, or_, select, update
-from sqlalchemy.dialects import sqlite
+from sqlalchemy import (
+    DDL,
+    ColumnElement,
+    Date,
+    MetaData,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.event import contains, listen
 from sqlalchemy.orm import Session
 
 from prefsvc.consent import ledger, suppression, window
@@ -137,33 +159,63 @@ def leave(
     """Unsubscribe a contact from a topic by id; return False when they already were.
 
     Core statements and no ORM objects, because one-click unsubscribes arrive by the hundred
-    a second while a campaign goes out; on PostgreSQL one function call. Locks are taken in
-    the order every writer keeps (contact row, subscription, ledger head), and the
-    subscription is changed by one upsert that only touches a row not yet unsubscribed: two
-    POSTs of the same link at the same moment (mail scanners, double clicks) record one
-    ledger event, not two.
+    a second while a campaign goes out; on PostgreSQL one function call (``consent_leave``),
+    so the locks are held for one round trip.
     """
     if session.get_bind().dialect.name == "postgresql":
-        # The same steps in one statement (models.LEDGER_FUNCTIONS_DDL): locks held briefly.
-        return session.execute(
-            _LEAVE_ON_SERVER,
-            leave_parameters(topic_id, channel=channel, now=now, today=today)
-            | {"contact_id": contact_id},
-        ).scalar_one()
+        return leave_in_one_call(
+            session, contact_id, topic_id, channel=channel, now=now, today=today
+        )
+    return leave_in_steps(session, contact_id, topic_id, channel=channel, now=now, today=today)
+
+
+def leave_in_steps(
+    session: Session,
+    contact_id: int,
+    topic_id: int,
+    *,
+    channel: str,
+    now: datetime,
+    today: date,
+) -> bool:
+    """The rule of ``leave`` in Python, one statement a step: the twin of ``consent_leave``.
+
+    Locks are taken in the order every writer keeps (contact row, subscription, ledger head),
+    and the subscription is changed by one upsert that only touches a row not yet
+    unsubscribed: two POSTs of the same link at the same moment (mail scanners, double
+    clicks) record one ledger event, not two.
+    """
     params = {"contact_id": contact_id, "topic_id": topic_id, "now": now, "today": today}
     session.execute(_LOCK_CONTACT, params)
-    if session.execute(_LEAVE_UPSERT, params).first() is None:
+    upsert = _LEAVE_UPSERT[session.get_bind().dialect.name]
+    if session.execute(upsert, params).first() is None:
         return False
     session.execute(_TOUCH_ANCHOR, params)
-    ledger.append(
-        session, contact_id, EventKind.UNSUBSCRIBED, channel=channel, now=now, topic_id=topic_id
-    )
+    event = ledger.NewEvent(contact_id, EventKind.UNSUBSCRIBED, channel, topic_id)
+    ledger.append_many(session, [event], now=now)  # ``append`` in Python, on any database
     return True
 
 
-def _leave_upsert() -> Any:
+def leave_in_one_call(
+    session: Session,
+    contact_id: int,
+    topic_id: int,
+    *,
+    channel: str,
+    now: datetime,
+    today: date,
+) -> bool:
+    """``leave`` as one call of the PL/pgSQL ``consent_leave`` (PostgreSQL only)."""
+    return session.execute(
+        _LEAVE_ON_SERVER,
+        leave_parameters(topic_id, channel=channel, now=now, today=today)
+        | {"contact_id": contact_id},
+    ).scalar_one()
+
+
+def _leave_upsert(insert: Any) -> Any:
     """INSERT … ON CONFLICT that marks the row unsubscribed and returns it only if it changed."""
-    upsert = sqlite.insert(_SUBSCRIPTIONS).values(
+    upsert = insert(_SUBSCRIPTIONS).values(
         contact_id=bindparam("contact_id"),
         topic_id=bindparam("topic_id"),
         status=SubscriptionStatus.UNSUBSCRIBED,
@@ -183,7 +235,10 @@ _TODAY = bindparam("today", type_=Date)
 _LOCK_CONTACT = (
     select(_CONTACTS.c.id).where(_CONTACTS.c.id == bindparam("contact_id")).with_for_update()
 )
-_LEAVE_UPSERT = _leave_upsert()
+_LEAVE_UPSERT = {
+    "sqlite": _leave_upsert(sqlite.insert),
+    "postgresql": _leave_upsert(postgresql.insert),  # consent_leave's step, in a test
+}
 
 
 def leave_on_server(contact_id: ColumnElement[int]) -> Any:
@@ -224,7 +279,8 @@ def leave_parameters(topic_id: int, *, channel: str, now: datetime, today: date)
 
 
 _LEAVE_ON_SERVER = select(leave_on_server(bindparam("contact_id")))
-# touch_anchor's rule in SQL: the anchor moves to today, never backwards.
+# touch_anchor's rule in SQL: the anchor moves to today, never backwards. The row is stamped
+# with the change's own instant, as consent_leave does (not the column's wall-clock default).
 _TOUCH_ANCHOR = (
     update(_CONTACTS)
     .where(_CONTACTS.c.id == bindparam("contact_id"))
@@ -232,9 +288,47 @@ _TOUCH_ANCHOR = (
         window_anchor=case(
             (or_(_ANCHOR.is_(None), _ANCHOR < _TODAY), _TODAY),
             else_=_ANCHOR,
-        )
+        ),
+        updated_at=bindparam("now", type_=UTCDateTime()),
     )
 )
+
+
+# ``leave_in_steps`` in one PostgreSQL statement: the same locks in the same order (contact,
+# subscription, ledger head), the same upsert, anchor rule and ledger event (``ledger_append``).
+# Migration 0005 holds the copy an upgrade creates.
+LEAVE_FUNCTION = """CREATE OR REPLACE FUNCTION consent_leave(
+    p_contact integer, p_topic integer, p_channel varchar, p_at timestamp, p_today date,
+    p_before text, p_after text
+) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM contacts WHERE id = p_contact FOR UPDATE;
+    INSERT INTO subscriptions (contact_id, topic_id, status, created_at, updated_at)
+    VALUES (p_contact, p_topic, 'unsubscribed', p_at, p_at)
+    ON CONFLICT (contact_id, topic_id) DO UPDATE
+        SET status = excluded.status, updated_at = excluded.updated_at
+        WHERE subscriptions.status <> 'unsubscribed';
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    UPDATE contacts SET window_anchor = GREATEST(window_anchor, p_today), updated_at = p_at
+    WHERE id = p_contact;
+    PERFORM ledger_append(
+        p_contact, p_topic, 'unsubscribed', p_channel, '{}'::json, p_at, p_before, p_after
+    );
+    RETURN true;
+END $$"""
+_LEAVE_FUNCTION_DDL = DDL(LEAVE_FUNCTION).execute_if(dialect="postgresql")
+
+
+def attach_server_ddl(metadata: MetaData) -> None:
+    """Have ``metadata.create_all`` also create ``consent_leave`` (after the subscriptions).
+
+    Attaching again (an app per test) changes nothing.
+    """
+    table = metadata.tables[_SUBSCRIPTIONS.name]
+    if not contains(table, "after_create", _LEAVE_FUNCTION_DDL):
+        listen(table, "after_create", _LEAVE_FUNCTION_DDL)
 
 
 def object_to_all(

@@ -8,6 +8,12 @@ the chain (SQLite serialises writers already).
 
 Events hold no personal data (only ids, kinds, channels and field names), so erasure and
 anonymisation never rewrite them and the chain stays verifiable for good.
+
+The database half sits here too: the triggers that make ``consent_events`` append-only, the
+head row, and ``ledger_append``, the PL/pgSQL twin of ``append`` that PostgreSQL runs in one
+round trip (``append_many`` is the Python rule it mirrors; tests/consent/test_ledger.py proves
+both chain the same rows). ``attach_server_ddl`` has ``create_all`` build them (tests);
+migrations 0002 and 0005 hold the copies an upgrade runs.
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, func, insert, select, update
+from sqlalchemy import DDL, JSON, MetaData, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.event import contains, listen
 from sqlalchemy.orm import Session
 
 from prefsvc.models import ConsentEvent, EventKind, LedgerHead, UTCDateTime
@@ -322,3 +329,80 @@ def verify(session: Session, *, batch: int = 1000) -> VerifyResult:
     if head_hash != previous:
         return VerifyResult(False, checked, checked, "last event does not match the head")
     return VerifyResult(True, checked, head_hash=previous)
+
+
+# --- the database half: built by ``create_all``; migrations 0002 and 0005 hold the copies ----
+
+# The head row is in place from the start (after migration 0005, and after ``create_all``).
+GENESIS_ROW = DDL(f"INSERT INTO ledger_head (id, seq, hash) VALUES (1, 0, '{GENESIS}')")
+# The database itself refuses to change or delete an event (as migration 0002).
+APPEND_ONLY_DDL = {
+    "sqlite": (
+        "CREATE TRIGGER consent_events_no_update BEFORE UPDATE ON consent_events "
+        "BEGIN SELECT RAISE(ABORT, 'consent_events is append-only'); END",
+        "CREATE TRIGGER consent_events_no_delete BEFORE DELETE ON consent_events "
+        "BEGIN SELECT RAISE(ABORT, 'consent_events is append-only'); END",
+    ),
+    "postgresql": (
+        "CREATE OR REPLACE FUNCTION consent_events_append_only() RETURNS trigger "
+        "LANGUAGE plpgsql AS $$ BEGIN "
+        "RAISE EXCEPTION 'consent_events is append-only' USING ERRCODE = 'insufficient_privilege'; "
+        "END $$",
+        "CREATE TRIGGER consent_events_append_only BEFORE UPDATE OR DELETE ON consent_events "
+        "FOR EACH ROW EXECUTE FUNCTION consent_events_append_only()",
+    ),
+}
+# ``append`` on PostgreSQL, in one statement: the head row is then locked for one round trip,
+# not several, however busy the web workers are. Python still builds the event's canonical
+# JSON (``around_seq``); SQL only puts in the sequence number and the hashes, exactly as
+# ``append_many`` and ``chain_hash`` do. SQLite (one writer, no round trips) takes the Python
+# path. Migration 0005 holds the copy an upgrade creates.
+APPEND_FUNCTION = """CREATE OR REPLACE FUNCTION ledger_append(
+    p_contact integer, p_topic integer, p_kind varchar, p_channel varchar, p_detail json,
+    p_at timestamp, p_before text, p_after text
+) RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    v_seq integer;
+    v_prev varchar;
+    v_hash varchar;
+BEGIN
+    UPDATE ledger_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash INTO v_seq, v_prev;
+    IF NOT FOUND THEN
+        INSERT INTO ledger_head (id, seq, hash) VALUES (1, 0, repeat('0', 64))
+        ON CONFLICT (id) DO NOTHING;
+        UPDATE ledger_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash INTO v_seq, v_prev;
+    END IF;
+    v_hash := encode(
+        sha256(convert_to(v_prev || p_before || v_seq::text || p_after, 'UTF8')), 'hex'
+    );
+    INSERT INTO consent_events
+        (seq, contact_id, topic_id, kind, channel, detail, occurred_at, prev_hash, hash)
+    VALUES (v_seq, p_contact, p_topic, p_kind, p_channel, p_detail, p_at, v_prev, v_hash);
+    UPDATE ledger_head SET hash = v_hash WHERE id = 1;
+    RETURN v_seq;
+END $$"""
+_EVENTS_DDL = (
+    DDL(APPEND_FUNCTION).execute_if(dialect="postgresql"),
+    *(
+        DDL(statement).execute_if(dialect=dialect)
+        for dialect, statements in APPEND_ONLY_DDL.items()
+        for statement in statements
+    ),
+)
+
+
+def attach_server_ddl(metadata: MetaData) -> None:
+    """Have ``metadata.create_all`` also build the head row, the triggers and ``ledger_append``.
+
+    Each runs right after its table is created, so a ``create_all`` that finds the tables in
+    place adds nothing twice; attaching again (an app per test) changes nothing.
+    """
+    _listen_once(metadata.tables[_HEAD.name], GENESIS_ROW)
+    for ddl in _EVENTS_DDL:
+        _listen_once(metadata.tables[ConsentEvent.__tablename__], ddl)
+
+
+def _listen_once(table: Any, ddl: Any) -> None:
+    """Run ``ddl`` after ``create_all`` creates ``table``, however often this is called."""
+    if not contains(table, "after_create", ddl):
+        listen(table, "after_create", ddl)

@@ -11,7 +11,15 @@ from sqlalchemy import func, select
 from prefsvc.consent import changes as consent
 from prefsvc.consent import ledger
 from prefsvc.extensions import db
-from prefsvc.models import ConsentEvent, Contact, EventKind, SubscriptionStatus, Topic
+from prefsvc.models import (
+    ConsentEvent,
+    Contact,
+    EventKind,
+    LedgerHead,
+    Subscription,
+    SubscriptionStatus,
+    Topic,
+)
 from tests.factories import make_contact, make_topic
 
 
@@ -124,3 +132,81 @@ def test_unsubscribe_shows_the_change_on_the_loaded_objects(session):
     assert held.status is SubscriptionStatus.UNSUBSCRIBED
     assert contact.window_anchor == date(2026, 3, 10)
     assert [s.status for s in contact.subscriptions] == [SubscriptionStatus.UNSUBSCRIBED]
+
+
+def _leave_outcome(session, contact_id: int) -> dict[str, object]:
+    """Everything a leave may write: ledger rows and head, subscriptions, the contact row."""
+    events = session.execute(
+        select(
+            ConsentEvent.seq,
+            ConsentEvent.contact_id,
+            ConsentEvent.topic_id,
+            ConsentEvent.kind,
+            ConsentEvent.channel,
+            ConsentEvent.detail,
+            ConsentEvent.occurred_at,
+            ConsentEvent.prev_hash,
+            ConsentEvent.hash,
+        ).order_by(ConsentEvent.seq)
+    ).all()
+    subscriptions = session.execute(
+        select(
+            Subscription.topic_id,
+            Subscription.status,
+            Subscription.created_at,
+            Subscription.updated_at,
+        )
+        .where(Subscription.contact_id == contact_id)
+        .order_by(Subscription.topic_id)
+    ).all()
+    contact = session.execute(
+        select(Contact.window_anchor, Contact.status, Contact.updated_at).where(
+            Contact.id == contact_id
+        )
+    ).one()
+    head = session.execute(select(LedgerHead.seq, LedgerHead.hash)).one()
+    return {
+        "events": [tuple(row) for row in events],
+        "subscriptions": [tuple(row) for row in subscriptions],
+        "contact": tuple(contact),
+        "head": tuple(head),
+    }
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # consent_leave exists on PostgreSQL only
+def test_consent_leave_on_the_server_leaves_what_leave_in_steps_leaves(session):
+    """The PL/pgSQL twin and the Python rule, from the same state with the same inputs."""
+    subscribed, never, other = make_topic(session), make_topic(session), make_topic(session)
+    early = make_contact(session, "early@example.org", anchor=date(2025, 6, 1), topics=[subscribed])
+    late = make_contact(session, "late@example.org", anchor=date(2026, 5, 1), topics=[other])
+    consent.record(session, early, EventKind.IMPORTED, channel="import", now=datetime.now(UTC))
+    session.commit()
+    now = datetime(2026, 3, 10, 9, 30, 0, 123456, tzinfo=UTC)
+    steps = [  # (contact, topic): left, never subscribed, already left, a later anchor stays
+        (early.id, subscribed.id),
+        (early.id, never.id),
+        (early.id, subscribed.id),
+        (late.id, other.id),
+    ]
+
+    def run(leave) -> tuple[list[bool], dict[str, object], dict[str, object]]:
+        left = [
+            leave(session, contact_id, topic_id, channel="one-click", now=now, today=now.date())
+            for contact_id, topic_id in steps
+        ]
+        outcome = (left, _leave_outcome(session, early.id), _leave_outcome(session, late.id))
+        assert ledger.verify(session).ok
+        session.rollback()
+        return outcome
+
+    in_python = run(consent.leave_in_steps)
+    on_server = run(consent.leave_in_one_call)
+
+    assert on_server[0] == in_python[0]
+    for server_side, python_side in zip(on_server[1:], in_python[1:], strict=True):
+        for part in ("events", "head", "subscriptions", "contact"):
+            assert server_side[part] == python_side[part], part
+    left, early_outcome, _ = in_python
+    assert left == [True, True, False, True]
+    kinds = [event[3] for event in early_outcome["events"]]  # the whole chain, both contacts
+    assert kinds == [EventKind.IMPORTED, *[EventKind.UNSUBSCRIBED] * 3]

@@ -17,7 +17,7 @@ from prefsvc.consent import changes as consent
 from prefsvc.consent import ledger
 from prefsvc.extensions import db
 from prefsvc.mail.tokens import Signer
-from prefsvc.models import APPEND_ONLY_DDL, ConsentEvent, Contact, EventKind
+from prefsvc.models import ConsentEvent, Contact, EventKind, LedgerHead
 from prefsvc.recipient import centre
 from prefsvc.settings import current_settings
 from tests.factories import make_contact, make_topic
@@ -69,7 +69,7 @@ def attacker(app):
             if dialect == "postgresql":
                 connection.execute(text("ALTER TABLE consent_events ENABLE TRIGGER USER"))
             else:
-                for ddl in APPEND_ONLY_DDL["sqlite"]:
+                for ddl in ledger.APPEND_ONLY_DDL["sqlite"]:
                     connection.execute(text(ddl))
 
     return run
@@ -390,3 +390,56 @@ def test_the_three_part_template_joins_into_the_canonical_json(clock):
         detail={},
         occurred_at=clock(),
     )
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # ledger_append exists on PostgreSQL only
+def test_ledger_append_on_the_server_chains_what_append_many_chains(session):
+    """The PL/pgSQL twin and the Python rule, from the same head with the same events."""
+    topic = make_topic(session)
+    ana, bo = make_contact(session, "ana@example.org"), make_contact(session, "bo@example.org")
+    session.commit()
+    now = datetime(2026, 3, 10, 9, 30, 0, 123456, tzinfo=UTC)
+    events = [
+        ledger.NewEvent(ana.id, EventKind.IMPORTED, "import", detail={"by": "ops", "é": "ü"}),
+        ledger.NewEvent(ana.id, EventKind.SUBSCRIBED, "import", topic_id=topic.id),
+        ledger.NewEvent(bo.id, EventKind.PAUSED, "web", detail={"months": 3, "seq": 0}),
+        ledger.NewEvent(bo.id, EventKind.PREFERENCES, "web", detail={"list": ['"seq":0', None]}),
+    ]
+    columns = (
+        ConsentEvent.seq,
+        ConsentEvent.contact_id,
+        ConsentEvent.topic_id,
+        ConsentEvent.kind,
+        ConsentEvent.channel,
+        ConsentEvent.detail,
+        ConsentEvent.occurred_at,
+        ConsentEvent.prev_hash,
+        ConsentEvent.hash,
+    )
+
+    def run(append_one) -> tuple[list[tuple], tuple]:
+        for event in events:
+            append_one(event)
+        rows = [tuple(row) for row in session.execute(select(*columns).order_by(ConsentEvent.seq))]
+        head = tuple(session.execute(select(LedgerHead.seq, LedgerHead.hash)).one())
+        assert ledger.verify(session).ok
+        session.rollback()
+        return rows, head
+
+    on_server = run(
+        lambda e: ledger.append(
+            session,
+            e.contact_id,
+            e.kind,
+            channel=e.channel,
+            now=now,
+            topic_id=e.topic_id,
+            detail=e.detail,
+        )
+    )
+    in_python = run(lambda e: ledger.append_many(session, [e], now=now))
+
+    assert on_server == in_python
+    rows, head = in_python
+    assert [row[0] for row in rows] == [1, 2, 3, 4]
+    assert head == (4, rows[-1][-1])

@@ -61,7 +61,7 @@ def create_app(
         app.extensions[CLOCK_KEY] = clock
 
     from prefsvc.extensions import babel, csrf, db, limiter, migrate
-    from prefsvc.queue import tasks
+    from prefsvc.queue import actors
 
     db.init_app(app)
     if web:
@@ -77,7 +77,7 @@ def create_app(
 
         web_side.init_app(app)
         commands.init_app(app)
-    tasks.init_app(app)
+    actors.init_app(app)
     logging.getLogger("cssutils").setLevel(logging.CRITICAL)
     return app
 

@@ -170,7 +170,7 @@ def run_one(contacts: int, threads: int, dkim: bool, sink_port: int) -> dict[str
         from prefsvc.campaigns import campaigns
         from prefsvc.extensions import db
         from prefsvc.models import Campaign, CampaignStatus
-        from prefsvc.queue import tasks
+        from prefsvc.queue import broker
 
         app = create_app()
         with app.app_context():
@@ -210,7 +210,7 @@ def run_one(contacts: int, threads: int, dkim: bool, sink_port: int) -> dict[str
             campaigns.start(db.session, campaign, now=now, today=date.today(), years=5)
             db.session.commit()
             fan_out = time.perf_counter() - t0
-            queue = tasks.queue()
+            queue = broker.queue()
             for batch in campaigns.queued_batches(db.session, campaign_id, 100):
                 queue.send_batch(batch)
             queued = time.perf_counter() - t0

@@ -65,7 +65,7 @@ def run(backend: str, rows: int) -> tuple[float, float]:
     from prefsvc import create_app
     from prefsvc.extensions import db
     from prefsvc.people import importing, topics
-    from prefsvc.queue import tasks
+    from prefsvc.queue import broker
     from prefsvc.settings import Settings
 
     workdir = Path(tempfile.mkdtemp(prefix="prefsvc-bench-import-"))
@@ -113,7 +113,7 @@ def run(backend: str, rows: int) -> tuple[float, float]:
                 db.session.remove()
                 db.engine.dispose()  # each `prefsvc contacts import` is a fresh process
                 assert result.summary()[expected] == rows, result.summary()
-            tasks.queue().stop()
+            broker.queue().stop()
             db.session.remove()
             db.engine.dispose()
     finally:

@@ -19,7 +19,7 @@ from pathlib import Path
 from prefsvc import create_app
 from prefsvc.extensions import db
 from prefsvc.models import Contact
-from prefsvc.queue import tasks
+from prefsvc.queue import broker
 from prefsvc.settings import Settings
 
 
@@ -40,7 +40,7 @@ def main(count: int, *, worker: bool = True) -> None:
     )
     app = create_app(settings)
     app.config["WTF_CSRF_ENABLED"] = False
-    queue = app.extensions[tasks.EXTENSION_KEY]
+    queue = app.extensions[broker.EXTENSION_KEY]
     start_worker = queue._ensure_inprocess_worker
     if not worker:
         queue._ensure_inprocess_worker = lambda: None
@@ -59,9 +59,9 @@ def main(count: int, *, worker: bool = True) -> None:
                 assert response.status_code == 200
         queue._ensure_inprocess_worker = start_worker
         start_worker()
-        tasks.queue().join(timeout_ms=60_000)
+        broker.queue().join(timeout_ms=60_000)
         sent = len(list((instance / "outbox" / "new").iterdir()))
-        tasks.queue().stop()
+        broker.queue().stop()
     for kind, values in times.items():
         values.sort()
         print(

@@ -224,6 +224,7 @@ def main() -> None:
 
         from prefsvc import create_app
         from prefsvc.campaigns import campaigns
+        from prefsvc.commands.campaigns import launch
         from prefsvc.extensions import db
         from prefsvc.mail.tokens import Signer
         from prefsvc.models import (
@@ -238,7 +239,7 @@ def main() -> None:
             Subscription,
             SubscriptionStatus,
         )
-        from prefsvc.queue import tasks
+        from prefsvc.queue import broker
         from prefsvc.settings import current_settings
 
         app = create_app()
@@ -297,14 +298,14 @@ def main() -> None:
             wait_for_http(args.port)
             time.sleep(3)  # let the worker processes boot
 
-            audience = tasks.launch(campaign_id)
+            audience = launch(campaign_id)
             db.session.commit()
             load = Load(args.port, paths, args.rate, args.clients)
             elapsed = load.run()
             sending_when_load_ended = db.session.get(Campaign, campaign_id).status
-            broker = tasks.queue().broker
-            notices_waiting = broker.client.llen(
-                f"{broker.namespace}:{tasks.queue().notice_queue}"
+            dramatiq_broker = broker.queue().broker
+            notices_waiting = dramatiq_broker.client.llen(
+                f"{dramatiq_broker.namespace}:{broker.queue().notice_queue}"
             ) + db.session.scalar(select(func.count()).select_from(OutboxNotice))
             db.session.commit()
             sent_during_load = db.session.scalar(
@@ -370,7 +371,7 @@ def main() -> None:
             )
             db.session.commit()
             db.engine.dispose()
-            tasks.queue().broker.close()
+            broker.queue().broker.close()
 
         ok = [v for v, a in zip(load.latencies, load.answered_at, strict=True) if a is not None]
         print(

@@ -63,7 +63,7 @@ def create_app(
 
     from prefsvc.consent import changes, ledger
     from prefsvc.extensions import babel, csrf, db, limiter, migrate
-    from prefsvc.queue import tasks
+    from prefsvc.queue import actors
 
     db.init_app(app)
     # The ledger's triggers and the PL/pgSQL twins, for ``create_all`` (tests); migrations
@@ -83,7 +83,7 @@ def create_app(
 
         web_side.init_app(app)
         commands.init_app(app)
-    tasks.init_app(app)
+    actors.init_app(app)
     logging.getLogger("cssutils").setLevel(logging.CRITICAL)
     return app
 

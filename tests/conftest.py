@@ -160,13 +160,13 @@ def settings(tmp_path: Path, database_url: str, broker_url: str | None) -> Setti
 @pytest.fixture
 def app(settings: Settings, clock: FrozenClock):
     from prefsvc.extensions import db
-    from prefsvc.queue import tasks
+    from prefsvc.queue import broker
 
     app = create_app(settings, clock=clock)
     with app.app_context():
         _fresh_schema(db)
         yield app
-        tasks.queue().stop()
+        broker.queue().stop()
         _delete_broker_queues(settings)
         db.session.remove()
         db.engine.dispose()
@@ -274,16 +274,17 @@ def run_campaign(app):
 
     import dramatiq
 
+    from prefsvc.commands.campaigns import launch as launch_now
     from prefsvc.extensions import db
     from prefsvc.models import Campaign, CampaignStatus
-    from prefsvc.queue import tasks
+    from prefsvc.queue import broker
 
     workers: list[dramatiq.Worker] = []
 
     def run(campaign_id: int, *, timeout: float = 60.0, launch: bool = True) -> Campaign:
-        queue = tasks.queue()
+        queue = broker.queue()
         if launch:
-            tasks.launch(campaign_id)
+            launch_now(campaign_id)
         if queue.settings.broker_url is not None and not workers:
             worker = dramatiq.Worker(queue.broker, worker_threads=2, worker_timeout=100)
             worker.start()

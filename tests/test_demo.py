@@ -25,7 +25,7 @@ def test_demo_migrates_loads_sends_and_prints_links_to_click(settings, outbox):
 
     from prefsvc.campaigns import campaigns
     from prefsvc.extensions import db
-    from prefsvc.queue import tasks
+    from prefsvc.queue import broker
 
     try:
         assert campaigns.get(db.session, 1).status is CampaignStatus.SENT
@@ -34,7 +34,7 @@ def test_demo_migrates_loads_sends_and_prints_links_to_click(settings, outbox):
         assert "already loaded" in again.stdout
         assert len(outbox()) == len(messages)  # nothing sent twice
     finally:
-        tasks.queue().stop()
+        broker.queue().stop()
         db.session.remove()
         db.engine.dispose()
         context.pop()

@@ -63,9 +63,9 @@ def test_import_send_one_click_and_the_next_campaign_skips_that_contact(
     second_id = int(_ok(runner.invoke(args=create)).stdout.strip().splitlines()[-1])
     _ok(runner.invoke(args=["campaigns", "send", str(second_id), "--wait"]))
 
-    from prefsvc.queue import tasks
+    from prefsvc.queue import broker
 
-    tasks.queue().join(timeout_ms=10_000)  # the opt-out acknowledgement goes its own queue
+    broker.queue().join(timeout_ms=10_000)  # the opt-out acknowledgement goes its own queue
     seen = {m["Message-ID"] for m in first_wave}
     later = [m for m in outbox() if m["Message-ID"] not in seen]
     second_wave = [m["To"] for m in later if m["List-Unsubscribe"] is not None]

@@ -1,4 +1,4 @@
-"""Campaigns: create, start (fan-out) and report, draft -> sending -> sent.
+"""Campaigns: create, start (fan-out), launch and report, draft -> sending -> sent.
 
 Fan-out writes every delivery row with one ``INSERT … SELECT`` on the database server, eligible
 contacts as ``queued`` and the others as ``excluded`` with their reason, so the figures of a
@@ -7,7 +7,8 @@ campaign stay true after contacts change or are anonymised.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from prefsvc import paging
 from prefsvc.campaigns import audience
 from prefsvc.errors import CampaignStateError, InvalidInput, NotFound
+from prefsvc.mail import rendering
 from prefsvc.models import (
     Campaign,
     CampaignStatus,
@@ -30,6 +32,7 @@ from prefsvc.models import (
 )
 from prefsvc.people import topics
 
+log = logging.getLogger(__name__)
 OPEN_STATES = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
 
 
@@ -70,8 +73,6 @@ def _checked(
 
 
 def _checked_variant(lang: str, subject: str, html: str, text: str | None, topic: str) -> Language:
-    from prefsvc.mail import rendering
-
     try:
         language = Language(lang)
     except ValueError:
@@ -143,6 +144,41 @@ def queued_batches(session: Session, campaign_id: int, size: int) -> Iterator[li
     ).all()
     for i in range(0, len(ids), size):
         yield list(ids[i : i + size])
+
+
+def launch(
+    session: Session,
+    campaign_id: int,
+    *,
+    now: datetime,
+    today: date,
+    years: int,
+    batch_size: int,
+    enqueue: Callable[[list[int]], None],
+) -> int:
+    """Fan a campaign out and queue its batches; return the audience size.
+
+    Shared by the CLI, the API, the admin UI and the scheduler: the rows are committed before
+    any job is queued, so a worker never looks for a delivery that is not there yet.
+    """
+    campaign = get(session, campaign_id)
+    size = start(session, campaign, now=now, today=today, years=years)
+    session.commit()
+    for batch in queued_batches(session, campaign_id, batch_size):
+        enqueue(batch)
+    log.info("campaign %s launched: audience=%d", campaign_id, size)
+    return size
+
+
+def requeue(
+    session: Session, campaign_id: int, *, batch_size: int, enqueue: Callable[[list[int]], None]
+) -> int:
+    """Queue a campaign's remaining deliveries again (after resume); return how many."""
+    count = 0
+    for batch in queued_batches(session, campaign_id, batch_size):
+        enqueue(batch)
+        count += len(batch)
+    return count
 
 
 def finish_if_done(session: Session, campaign_id: int, *, now: datetime) -> bool:
@@ -242,58 +278,6 @@ def _report(
         "queued_at": campaign.queued_at.isoformat() if campaign.queued_at else None,
         "finished_at": campaign.finished_at.isoformat() if campaign.finished_at else None,
     }
-
-
-def schedule(session: Session, campaign: Campaign, *, at: datetime, now: datetime) -> None:
-    """Plan a draft campaign for ``at``; the scheduler launches it when that time comes."""
-    if campaign.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
-        raise CampaignStateError(f"campaign {campaign.id} is {campaign.status.value}, not a draft")
-    if at.tzinfo is None:
-        raise InvalidInput("at", "needs a time zone")
-    if at <= now:
-        raise InvalidInput("at", "is in the past")
-    campaign.status = CampaignStatus.SCHEDULED
-    campaign.scheduled_at = at
-
-
-def due(session: Session, *, now: datetime) -> list[int]:
-    """Return the ids of scheduled campaigns whose time has come."""
-    return list(
-        session.scalars(
-            select(Campaign.id).where(
-                Campaign.status == CampaignStatus.SCHEDULED, Campaign.scheduled_at <= now
-            )
-        )
-    )
-
-
-def pause(session: Session, campaign: Campaign) -> None:
-    """Stop handing out deliveries; those already with a worker finish, the rest wait."""
-    if campaign.status is not CampaignStatus.SENDING:
-        raise CampaignStateError(f"campaign {campaign.id} is {campaign.status.value}, not sending")
-    campaign.status = CampaignStatus.PAUSED
-
-
-def resume(session: Session, campaign: Campaign) -> None:
-    """Continue a paused campaign (the caller queues its remaining deliveries again)."""
-    if campaign.status is not CampaignStatus.PAUSED:
-        raise CampaignStateError(f"campaign {campaign.id} is {campaign.status.value}, not paused")
-    campaign.status = CampaignStatus.SENDING
-
-
-def cancel(session: Session, campaign: Campaign, *, now: datetime) -> int:
-    """Cancel a campaign for good; return how many queued deliveries will not be sent."""
-    if campaign.status in (CampaignStatus.SENT, CampaignStatus.CANCELLED):
-        raise CampaignStateError(f"campaign {campaign.id} is already {campaign.status.value}")
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.QUEUED)
-        .values(status=DeliveryStatus.EXCLUDED, reason="cancelled")
-        .execution_options(synchronize_session=False)
-    )
-    campaign.status = CampaignStatus.CANCELLED
-    campaign.finished_at = now
-    return result.rowcount
 
 
 # --- the admin composer -----------------------------------------------------------------

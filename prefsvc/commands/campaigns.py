@@ -10,13 +10,13 @@ from pathlib import Path
 import click
 
 from prefsvc import clock
-from prefsvc.campaigns import campaigns
+from prefsvc.campaigns import campaigns, control, preview
 from prefsvc.commands.group import DomainGroup
 from prefsvc.errors import InvalidInput
 from prefsvc.extensions import db
 from prefsvc.mail import kit
 from prefsvc.models import LANGUAGES, CampaignStatus
-from prefsvc.queue import tasks
+from prefsvc.queue import broker
 from prefsvc.settings import current_settings
 
 group = DomainGroup("campaigns", help="Mailings to a topic's subscribers.")
@@ -64,11 +64,25 @@ def create(
 )
 def send(campaign_id: int, wait: bool, timeout: float) -> None:
     """Queue a campaign for sending."""
-    size = tasks.launch(campaign_id)
+    size = launch(campaign_id)
     click.echo(f"campaign {campaign_id}: {size} recipients queued", err=True)
     if wait or current_settings().embedded_queue:
         # The in-process queue lives in this process: it must finish before we exit.
         _wait(campaign_id, size, timeout)
+
+
+def launch(campaign_id: int) -> int:
+    """Fan a campaign out and queue it on the app's task queue (send, demo and scheduler)."""
+    settings = current_settings()
+    return campaigns.launch(
+        db.session,
+        campaign_id,
+        now=clock.now(),
+        today=clock.today(),
+        years=settings.marketing_window_years,
+        batch_size=settings.batch_size,
+        enqueue=broker.queue().send_batch,
+    )
 
 
 def _wait(campaign_id: int, size: int, timeout: float) -> None:
@@ -139,7 +153,7 @@ def schedule(campaign_id: int, at_text: str) -> None:
     if at.tzinfo is None:
         at = at.replace(tzinfo=current_settings().timezone)
     campaign = campaigns.get(db.session, campaign_id)
-    campaigns.schedule(db.session, campaign, at=at, now=clock.now())
+    control.schedule(db.session, campaign, at=at, now=clock.now())
     db.session.commit()
     click.echo(f"campaign {campaign_id} scheduled for {at.isoformat()}")
 
@@ -148,7 +162,7 @@ def schedule(campaign_id: int, at_text: str) -> None:
 @click.argument("campaign_id", type=int)
 def pause(campaign_id: int) -> None:
     """Pause a sending campaign."""
-    campaigns.pause(db.session, campaigns.get(db.session, campaign_id))
+    control.pause(db.session, campaigns.get(db.session, campaign_id))
     db.session.commit()
     click.echo(f"campaign {campaign_id} paused")
 
@@ -157,19 +171,22 @@ def pause(campaign_id: int) -> None:
 @click.argument("campaign_id", type=int)
 def resume(campaign_id: int) -> None:
     """Resume a paused campaign."""
-    campaigns.resume(db.session, campaigns.get(db.session, campaign_id))
+    control.resume(db.session, campaigns.get(db.session, campaign_id))
     db.session.commit()
-    count = tasks.requeue(campaign_id)
+    settings = current_settings()
+    count = campaigns.requeue(
+        db.session, campaign_id, batch_size=settings.batch_size, enqueue=broker.queue().send_batch
+    )
     click.echo(f"campaign {campaign_id} resumed; {count} deliveries queued")
-    if current_settings().embedded_queue:
-        tasks.queue().join(timeout_ms=3_600_000)
+    if settings.embedded_queue:
+        broker.queue().join(timeout_ms=3_600_000)
 
 
 @group.command("cancel")
 @click.argument("campaign_id", type=int)
 def cancel(campaign_id: int) -> None:
     """Cancel a campaign for good."""
-    dropped = campaigns.cancel(db.session, campaigns.get(db.session, campaign_id), now=clock.now())
+    dropped = control.cancel(db.session, campaigns.get(db.session, campaign_id), now=clock.now())
     db.session.commit()
     click.echo(f"campaign {campaign_id} cancelled; {dropped} deliveries will not be sent")
 
@@ -180,13 +197,11 @@ def cancel(campaign_id: int) -> None:
 @click.option("--language", type=click.Choice(LANGUAGES), default=None)
 def test_send(campaign_id: int, to: str, language: str | None) -> None:
     """Send one preview copy; not counted in the campaign's figures."""
-    from prefsvc.campaigns import sending
-
     settings = current_settings()
     campaign = campaigns.get(db.session, campaign_id)
     transport = kit.transport(settings)
     try:
-        sending.test_send(
+        preview.test_send(
             db.session,
             campaign,
             to=to,

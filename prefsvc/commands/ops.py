@@ -7,10 +7,11 @@ from flask import current_app
 from flask_migrate import upgrade
 
 from prefsvc import clock
+from prefsvc.commands.campaigns import launch
 from prefsvc.extensions import db
 from prefsvc.mail import kit
 from prefsvc.models import Contact, Topic
-from prefsvc.queue import tasks
+from prefsvc.queue import broker
 from prefsvc.settings import current_settings
 
 
@@ -32,8 +33,8 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
             session, now=clock.now(), today=clock.today(), suppression_key=settings.suppression_key
         )
         session.commit()
-        size = tasks.launch(campaign.id)
-        tasks.queue().join(timeout_ms=120_000)
+        size = launch(campaign.id)
+        broker.queue().join(timeout_ms=120_000)
         click.echo(f"demo data loaded; campaign {campaign.id} sent to {size} contacts")
     admin_login = demo.ensure_admin(session, now=clock.now())
     session.commit()
@@ -118,9 +119,9 @@ def scheduler_command(interval: float, once: bool) -> None:
             db.session,
             settings,
             now=clock.now(),
-            enqueue=tasks.queue().send_batch,
-            launch=tasks.launch,
-            notify=tasks.queue().send_notice,
+            enqueue=broker.queue().send_batch,
+            launch=launch,
+            notify=broker.queue().send_notice,
         )
         db.session.commit()
         if once:
@@ -130,7 +131,7 @@ def scheduler_command(interval: float, once: bool) -> None:
                 f"{report.repermission_reminders} reminders; retention "
                 + (f"ran, {report.anonymised} anonymised" if report.retention_ran else "not due")
             )
-            tasks.queue().join(timeout_ms=600_000)
+            broker.queue().join(timeout_ms=600_000)
             return
         if stop.wait(interval):
             return

@@ -14,7 +14,7 @@ from prefsvc.extensions import db
 from prefsvc.models import LANGUAGES, RightsKind, RightsStatus
 from prefsvc.people import contacts
 from prefsvc.privacy import retention, rights
-from prefsvc.queue import tasks
+from prefsvc.queue import broker
 from prefsvc.settings import current_settings
 
 ledger_group = DomainGroup("ledger", help="The hash-chained consent ledger.")
@@ -74,12 +74,12 @@ def rectify(email: str, request_id: int | None, handled_by: str | None, **fields
     if not changed:
         click.echo(f"contact {contact.public_id}: nothing to correct, every value was already so")
         return
-    tasks.queue().send_notice(
+    broker.queue().send_notice(
         rights.RECTIFICATION_NOTICE,
         contact.id,
         rights.confirmation_params(settings, changed, now=now),
     )
-    tasks.queue().join(timeout_ms=60_000)
+    broker.queue().join(timeout_ms=60_000)
     for name, (old, new) in changed.items():
         click.echo(f"{name}: {old!r} -> {new!r}")
     click.echo(

@@ -7,13 +7,15 @@ the session and an explicit ``now``, so tests call them directly with an injecte
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from prefsvc.campaigns import campaigns, sending
+from prefsvc.campaigns import claims, control
 from prefsvc.consent import repermission
 from prefsvc.models import Delivery, RepermissionKind, RetentionRun
 from prefsvc.privacy import retention
@@ -32,9 +34,11 @@ class TickReport:
     repermission_reminders: int = 0
 
 
-def recover(session: Session, settings: Settings, *, now: datetime, enqueue) -> int:
+def recover(
+    session: Session, settings: Settings, *, now: datetime, enqueue: Callable[[list[int]], None]
+) -> int:
     """Re-queue deliveries stuck in ``sending`` and hand them to the workers again."""
-    ids = sending.recover_stuck(
+    ids = claims.recover_stuck(
         session, now=now, older_than=timedelta(seconds=settings.stuck_after_seconds)
     )
     if ids:
@@ -62,25 +66,27 @@ def retention_due(session: Session, *, today: date) -> bool:
 
 
 def tick(
-    session: Session, settings: Settings, *, now: datetime, enqueue, launch=None, notify=None
+    session: Session,
+    settings: Settings,
+    *,
+    now: datetime,
+    enqueue: Callable[[list[int]], None],
+    notify: Callable[[str, int, dict[str, Any]], None],
+    launch: Callable[[int], object] | None = None,
 ) -> TickReport:
     """Run whatever is due at ``now``.
 
-    ``launch(campaign_id)`` starts a scheduled campaign; ``notify(kind, contact_id, params)``
-    queues a notice (default: the app's task queue). Re-permission mail is checked on every
-    tick: the ``repermission_mails`` table, not the clock, keeps it to one of each per window,
-    so a scheduler that was down catches up.
+    ``enqueue(delivery_ids)`` queues a batch; ``notify(kind, contact_id, params)`` queues a
+    notice; ``launch(campaign_id)`` starts a scheduled campaign (without it, none is started).
+    Re-permission mail is checked on every tick: the ``repermission_mails`` table, not the
+    clock, keeps it to one of each per window, so a scheduler that was down catches up.
     """
     report = TickReport(recovered=recover(session, settings, now=now, enqueue=enqueue))
     report.launched = []
     if launch is not None:
-        for campaign_id in campaigns.due(session, now=now):
+        for campaign_id in control.due(session, now=now):
             launch(campaign_id)
             report.launched.append(campaign_id)
-    if notify is None:
-        from prefsvc.queue import tasks
-
-        notify = tasks.queue().send_notice
     mails = repermission.send_due(session, settings, now=now, notify=notify)
     report.repermission_requests = sum(m.kind is RepermissionKind.REQUEST for m in mails)
     report.repermission_reminders = len(mails) - report.repermission_requests

@@ -14,6 +14,12 @@ import signal
 import threading
 import time
 
+import dramatiq
+
+from prefsvc import create_app
+from prefsvc.queue import broker
+from prefsvc.settings import Settings
+
 log = logging.getLogger(__name__)
 TEXT_FORMAT = "%(asctime)s %(processName)s %(levelname)s %(name)s: %(message)s"
 
@@ -47,12 +53,6 @@ def configure_logging(log_format: str) -> None:
 
 
 def _child(processes: int, threads: int) -> None:
-    import dramatiq
-
-    from prefsvc import create_app
-    from prefsvc.queue import tasks
-    from prefsvc.settings import Settings
-
     settings = Settings.from_env()
     configure_logging(settings.log_format)
     # The real process count, so that local rate limits are shared out right (rate_limits).
@@ -61,15 +61,15 @@ def _child(processes: int, threads: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with app.app_context():
-        broker = tasks.queue().broker
+        dramatiq_broker = broker.queue().broker
     # An idle consumer polls Redis at most every 250 ms (Dramatiq's backoff; RabbitMQ pushes):
     # a campaign, or a sign-in link, waited up to a second for an idle worker at 1000 ms.
-    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=250)
+    worker = dramatiq.Worker(dramatiq_broker, worker_threads=threads, worker_timeout=250)
     worker.start()
     log.info("worker process ready with %d threads", threads)
     stop.wait()
     worker.stop(timeout=30_000)
-    broker.close()
+    dramatiq_broker.close()
 
 
 def run(processes: int, threads: int, *, log_format: str = "text") -> None:

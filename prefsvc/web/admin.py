@@ -38,7 +38,9 @@ from flask_login import UserMixin, current_user, login_user, logout_user
 
 from prefsvc import clock
 from prefsvc.access import audit, staff
-from prefsvc.campaigns import audience, campaigns, sending
+from prefsvc.campaigns import audience, campaigns
+from prefsvc.campaigns import control as campaign_control
+from prefsvc.campaigns import preview as campaign_preview
 from prefsvc.consent import suppression
 from prefsvc.errors import (
     CampaignStateError,
@@ -53,7 +55,7 @@ from prefsvc.mail.transport import DeliveryError
 from prefsvc.models import LANGUAGES, AdminUser, Campaign, CampaignStatus, StaffRole
 from prefsvc.people import contacts, importing, topics
 from prefsvc.privacy import rights
-from prefsvc.queue import tasks
+from prefsvc.queue import broker
 from prefsvc.reports import dashboard
 from prefsvc.settings import current_settings
 
@@ -288,7 +290,7 @@ def _composer(
         )
         extra["previews"] = {}
         for variant in campaign.variants:
-            rendered = sending.preview(
+            rendered = campaign_preview.preview(
                 db.session, campaign, settings=settings, language=variant.language.value
             )
             extra["previews"][variant.language.value] = rendered
@@ -366,7 +368,9 @@ def preview(campaign_id: int, lang: str):
     item = _campaign(campaign_id)
     if lang not in {v.language.value for v in item.variants}:
         abort(404)
-    rendered = sending.preview(db.session, item, settings=current_settings(), language=lang)
+    rendered = campaign_preview.preview(
+        db.session, item, settings=current_settings(), language=lang
+    )
     response = Response(rendered.html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = PREVIEW_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
@@ -380,7 +384,7 @@ def test_send(campaign_id: int):
     settings = current_settings()
     language = request.form.get("language") or None
     try:
-        sending.test_send(
+        campaign_preview.test_send(
             db.session,
             item,
             to=request.form.get("to", ""),
@@ -409,8 +413,17 @@ def test_send(campaign_id: int):
 @requires(MARKETING)
 def send(campaign_id: int):
     item = _campaign(campaign_id)
+    settings = current_settings()
     try:
-        size = tasks.launch(item.id)
+        size = campaigns.launch(
+            db.session,
+            item.id,
+            now=clock.now(),
+            today=clock.today(),
+            years=settings.marketing_window_years,
+            batch_size=settings.batch_size,
+            enqueue=broker.queue().send_batch,
+        )
     except CampaignStateError:
         db.session.rollback()
         flash(_("This campaign has already been sent or scheduled."), "error")
@@ -432,7 +445,7 @@ def schedule(campaign_id: int):
             raise InvalidInput("at", _("choose a date and a time")) from None
         if at.tzinfo is None:
             at = at.replace(tzinfo=current_settings().timezone)
-        campaigns.schedule(db.session, item, at=at, now=clock.now())
+        campaign_control.schedule(db.session, item, at=at, now=clock.now())
     except (InvalidInput, CampaignStateError) as exc:
         db.session.rollback()
         reason = exc.reason if isinstance(exc, InvalidInput) else str(exc)
@@ -450,11 +463,11 @@ def control(campaign_id: int, action: str):
     item = _campaign(campaign_id)
     try:
         if action == "pause":
-            campaigns.pause(db.session, item)
+            campaign_control.pause(db.session, item)
         elif action == "resume":
-            campaigns.resume(db.session, item)
+            campaign_control.resume(db.session, item)
         else:
-            campaigns.cancel(db.session, item, now=clock.now())
+            campaign_control.cancel(db.session, item, now=clock.now())
     except CampaignStateError:
         db.session.rollback()
         flash(_("That is not possible in the campaign's current state."), "error")
@@ -462,7 +475,12 @@ def control(campaign_id: int, action: str):
     _record(f"campaign.{action}", f"campaign:{item.id}")
     db.session.commit()
     if action == "resume":
-        tasks.requeue(item.id)
+        campaigns.requeue(
+            db.session,
+            item.id,
+            batch_size=current_settings().batch_size,
+            enqueue=broker.queue().send_batch,
+        )
     return redirect(url_for("admin.campaign", campaign_id=item.id))
 
 

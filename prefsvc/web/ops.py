@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from prefsvc import clock
 from prefsvc.extensions import db
-from prefsvc.queue import tasks
+from prefsvc.queue import broker
 from prefsvc.reports.metrics import DatabaseCollector
 
 bp = Blueprint("ops", __name__)
@@ -32,7 +32,7 @@ def _check_database() -> str:
 
 
 def _check_broker() -> str:
-    queue = tasks.queue()
+    queue = broker.queue()
     url = queue.settings.broker_url
     if url is None:
         return "in-process"
@@ -53,5 +53,5 @@ def _check_broker() -> str:
 def metrics():
     """Prometheus exposition of the figures in the shared database and broker."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DatabaseCollector(db.session, tasks.queue().depth(), now=clock.now()))
+    registry.register(DatabaseCollector(db.session, broker.queue().depth(), now=clock.now()))
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -46,7 +46,7 @@ from prefsvc.mail import kit
 from prefsvc.mail.tokens import Signer
 from prefsvc.models import Contact, Language, RightsKind, RightsRequest, Topic
 from prefsvc.privacy import rights
-from prefsvc.queue import tasks
+from prefsvc.queue import broker
 from prefsvc.recipient import centre, signin
 from prefsvc.recipient.acknowledgements import OPTOUT
 from prefsvc.settings import current_settings
@@ -202,7 +202,7 @@ def _signer() -> Signer:
 def _notify(kind: str, contact_id: int, params: dict[str, Any]) -> None:
     """Queue a notice after the change is committed; a broker failure must not undo it."""
     try:
-        tasks.queue().send_notice(kind, contact_id, params)
+        broker.queue().send_notice(kind, contact_id, params)
     except Exception:  # noqa: BLE001 - the change stands; the missing mail is logged
         log.exception("could not queue notice %s for contact %s", kind, contact_id)
 
@@ -344,7 +344,7 @@ def one_click(token: str) -> str:
         db.session.commit()
     _speak(link.language)
     if left:  # the acknowledgement was committed to the outbox with the unsubscribe
-        tasks.queue().notices_held()
+        broker.queue().notices_held()
     return _unsubscribe_page(token, link, "unsubscribed")
 
 

@@ -174,3 +174,101 @@ def test_timeline_lists_sends_and_the_first_unsubscribe_after_each(session):
     consent.unsubscribe(session, ana, topic, channel="one-click", now=later, today=TODAY)
     points = campaigns.timeline(session, campaign)
     assert points == [(sent_at, "sent"), (sent_at, "sent"), (later, "unsubscribed")]
+
+
+def _launchable(session, n: int):
+    topic = make_topic(session)
+    for i in range(n):
+        make_contact(session, f"l{i}@example.org", topics=[topic])
+    campaign = make_campaign(session, topic)
+    session.commit()
+    return campaign
+
+
+def test_launch_commits_the_fan_out_before_it_queues_the_batches(session):
+    campaign = _launchable(session, 5)
+    batches: list[list[int]] = []
+    seen_by_a_worker: list[int] = []
+
+    def enqueue(ids: list[int]) -> None:
+        with session.get_bind().connect() as other:  # another transaction, as a worker's
+            seen_by_a_worker.append(
+                other.scalar(select(func.count()).select_from(Delivery).where(Delivery.id.in_(ids)))
+            )
+        batches.append(ids)
+
+    size = campaigns.launch(
+        session, campaign.id, now=NOW, today=TODAY, years=5, batch_size=2, enqueue=enqueue
+    )
+
+    assert size == 5
+    assert [len(b) for b in batches] == [2, 2, 1] == seen_by_a_worker
+    assert campaigns.get(session, campaign.id).status is CampaignStatus.SENDING
+
+
+def test_requeue_queues_only_what_is_still_queued(session):
+    campaign = _launchable(session, 5)
+    campaigns.launch(
+        session, campaign.id, now=NOW, today=TODAY, years=5, batch_size=10, enqueue=lambda ids: None
+    )
+    first = session.scalars(select(Delivery).order_by(Delivery.id)).first()
+    first.status = DeliveryStatus.SENT
+    session.commit()
+    batches: list[list[int]] = []
+
+    count = campaigns.requeue(session, campaign.id, batch_size=2, enqueue=batches.append)
+
+    assert count == 4 and [len(b) for b in batches] == [2, 2]
+    assert first.id not in [i for b in batches for i in b]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_send_wait_draws_a_progress_bar_on_a_terminal_and_ends_at_100_percent(session, settings):
+    """``campaigns send --wait`` with stderr on a terminal (a pty) shows the bar to 100 %."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    topic = make_topic(session)
+    for i in range(30):
+        make_contact(session, f"c{i}@example.org", topics=[topic])
+    campaign = make_campaign(session, topic)
+    session.commit()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PREFSVC_INSTANCE_PATH": str(settings.instance_path),
+        "PREFSVC_DATABASE_URL": settings.database_url,
+        "PREFSVC_MAIL_URL": settings.mail_url,
+        "PREFSVC_SECRET_KEYS": ",".join(settings.secret_keys),
+        "PREFSVC_SUPPRESSION_KEY": settings.suppression_key,
+        "COLUMNS": "100",
+    }
+    terminal, child_side = pty.openpty()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "prefsvc"), "campaigns", "send", str(campaign.id)]
+        + ["--wait"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=child_side,
+    )
+    os.close(child_side)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # the child closed its end of the pty
+            break
+        if not chunk:
+            break
+        seen += chunk
+    process.wait(timeout=60)
+    os.close(terminal)
+
+    assert process.returncode == 0, seen
+    text = seen.decode(errors="replace")
+    assert "30 recipients queued" in text
+    assert "sending" in text and "100%" in text
+    session.expire_all()
+    assert campaigns.get(session, campaign.id).status is CampaignStatus.SENT

@@ -23,7 +23,7 @@ from prefsvc.models import (
     SuppressionReason,
 )
 from prefsvc.privacy import retention, rights
-from prefsvc.queue import scheduler, tasks
+from prefsvc.queue import broker, scheduler
 from tests.factories import make_contact, make_topic
 
 pytestmark = pytest.mark.all_databases
@@ -41,6 +41,12 @@ def _at(day: date, hour: int = 9) -> datetime:
 class Notified(list):
     def __call__(self, kind, contact_id, params):
         self.append((kind, contact_id, params))
+
+
+def _tick_on_the_queue(session, settings, now):
+    """Tick with the app's task queue sending the notices (``join`` waits for them)."""
+    notify = broker.queue().send_notice
+    return scheduler.tick(session, settings, now=now, enqueue=lambda ids: None, notify=notify)
 
 
 def _tick(session, settings, now):
@@ -179,8 +185,8 @@ def test_request_mail_asks_in_the_persons_language_with_one_button(
     make_contact(session, "ana@example.org", anchor=DUE_ANCHOR, topics=[topic], language=language)
     session.commit()
 
-    scheduler.tick(session, settings, now=_at(TODAY), enqueue=lambda ids: None)
-    tasks.queue().join(timeout_ms=10_000)
+    _tick_on_the_queue(session, settings, _at(TODAY))
+    broker.queue().join(timeout_ms=10_000)
 
     [message] = outbox()
     assert message["To"] == "ana@example.org"
@@ -197,9 +203,9 @@ def test_request_mail_asks_in_the_persons_language_with_one_button(
 def test_reminder_mail_says_it_is_a_reminder(app, session, settings, outbox, topic):
     make_contact(session, "ana@example.org", anchor=DUE_ANCHOR, topics=[topic], language="nl")
     session.commit()
-    scheduler.tick(session, settings, now=_at(TODAY), enqueue=lambda ids: None)
-    scheduler.tick(session, settings, now=_at(REMINDER_DAY), enqueue=lambda ids: None)
-    tasks.queue().join(timeout_ms=10_000)
+    _tick_on_the_queue(session, settings, _at(TODAY))
+    _tick_on_the_queue(session, settings, _at(REMINDER_DAY))
+    broker.queue().join(timeout_ms=10_000)
 
     subjects = [m["Subject"] for m in outbox()]
 
@@ -228,8 +234,8 @@ def test_a_mail_queued_before_the_person_renewed_is_not_sent(app, session, setti
 
 
 def _renewal_link(app, session, settings, outbox, contact) -> str:
-    scheduler.tick(session, settings, now=_at(TODAY), enqueue=lambda ids: None)
-    tasks.queue().join(timeout_ms=10_000)
+    _tick_on_the_queue(session, settings, _at(TODAY))
+    broker.queue().join(timeout_ms=10_000)
     [message] = outbox()
     [url] = set(LINK.findall(message.get_body(("plain",)).get_content()))
     return "/r/" + url

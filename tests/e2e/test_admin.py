@@ -191,7 +191,7 @@ def test_campaign_page_follows_a_sending_campaign_until_it_is_sent(
 ):
     from prefsvc.campaigns import campaigns
     from prefsvc.models import Topic
-    from prefsvc.queue import tasks
+    from prefsvc.queue import broker
     from tests.factories import make_campaign
 
     topic = session.query(Topic).filter_by(slug="nieuwe-opleidingen").one()
@@ -210,7 +210,9 @@ def test_campaign_page_follows_a_sending_campaign_until_it_is_sent(
     assert page.get_by_role("button", name="Pause").is_visible()
     check(page, axe)
 
-    tasks.requeue(campaign.id)
+    campaigns.requeue(
+        session, campaign.id, batch_size=settings.batch_size, enqueue=broker.queue().send_batch
+    )
 
     page.locator(".badge", has_text="sent").wait_for(timeout=20_000)
     assert page.locator("[data-figure='sent']").inner_text() == "5"

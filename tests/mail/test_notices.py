@@ -6,7 +6,7 @@ import pytest
 
 from prefsvc.mail import kit, notices
 from prefsvc.mail.notices import Notice
-from prefsvc.queue import tasks
+from prefsvc.queue import broker
 from tests.factories import make_contact
 
 
@@ -25,7 +25,7 @@ def test_a_queued_notice_reaches_the_contact(app, session, outbox, greeting_kind
     ana = make_contact(session, "ana@example.org", first_name="Ana")
     session.commit()
 
-    queue = tasks.queue()
+    queue = broker.queue()
     queue.send_notice(greeting_kind, ana.id, {"code": "42"})
     if broker_kind == "stub":
         queue.join(timeout_ms=10_000)
@@ -136,7 +136,7 @@ def test_a_notice_goes_before_the_campaign_batches_queued_ahead_of_it(
         def after_process_message(self, broker, message, *, result=None, exception=None):
             done.append(message.actor_name)
 
-    queue = tasks.queue()
+    queue = broker.queue()
     queue.broker.add_middleware(Order())
     for batch in range(6):
         queue.send_batch([10_000 + batch])  # no such deliveries: each job just finds nothing
@@ -243,7 +243,7 @@ def test_a_one_click_acknowledgement_is_sent_by_the_relay_of_a_worker(
     session.commit()
     link = f"/u/{Signer(settings.secret_keys).unsubscribe_token(ana.public_id, topic.id)}"
     assert client.post(link, data={"List-Unsubscribe": "One-Click"}).status_code == 200
-    queue = tasks.queue()
+    queue = broker.queue()
     if broker_kind == "stub":
         queue.join(timeout_ms=10_000)  # the in-process relay, woken by the POST
     else:
@@ -283,7 +283,7 @@ def test_released_notices_go_in_one_job_and_one_that_fails_goes_on_alone(
                 session, "test-flaky", person.id, {"fail": person.email[0] == "b"}, now=clock()
             )
         session.commit()
-        queue = tasks.queue()
+        queue = broker.queue()
         jobs: list[str] = []
         alone: list[tuple] = []
 

@@ -246,7 +246,7 @@ def test_cli_run_anonymises_with_the_grace_setting(session, people, clock, runne
 def test_contact_removed_while_a_campaign_is_sending_is_not_mailed(
     app, session, settings, clock, run_campaign, outbox, how
 ):
-    from prefsvc.queue import tasks
+    from prefsvc.queue import broker
 
     topic = make_topic(session, slug="nieuwe-opleidingen", name="Nieuwe opleidingen")
     people = [
@@ -264,7 +264,7 @@ def test_contact_removed_while_a_campaign_is_sending_is_not_mailed(
     session.commit()
 
     for batch in campaigns.queued_batches(session, campaign.id, 100):
-        tasks.queue().send_batch(batch)
+        broker.queue().send_batch(batch)
     finished = run_campaign(campaign.id, launch=False)
 
     assert sorted(m["To"] for m in outbox()) == ["person0@example.org", "person2@example.org"]

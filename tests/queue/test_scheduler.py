@@ -7,9 +7,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from prefsvc.campaigns import campaigns, sending
+from prefsvc.campaigns import campaigns, claims
 from prefsvc.models import ContactStatus, Delivery, DeliveryStatus
-from prefsvc.queue import scheduler
+from prefsvc.queue import broker, scheduler
 from tests.factories import make_campaign, make_contact, make_topic
 
 pytestmark = pytest.mark.all_databases
@@ -23,7 +23,7 @@ def test_deliveries_of_a_dead_worker_are_requeued_after_the_timeout(session, set
     campaigns.start(session, campaign, now=clock(), today=date(2026, 3, 10), years=5)
     session.commit()
     ids = list(session.scalars(select(Delivery.id)))
-    sending.claim(session, ids, now=clock(), stuck_after=timedelta(minutes=15))  # then it died
+    claims.claim(session, ids, now=clock(), stuck_after=timedelta(minutes=15))  # then it died
     queued: list[list[int]] = []
 
     early = scheduler.recover(
@@ -44,12 +44,13 @@ def test_retention_runs_once_per_day(session, settings, clock):
     make_contact(session, "current@example.org", anchor=date(2025, 1, 1))
     session.commit()
 
-    first = scheduler.tick(session, settings, now=clock(), enqueue=lambda ids: None)
+    notify = broker.queue().send_notice
+    first = scheduler.tick(session, settings, now=clock(), enqueue=lambda ids: None, notify=notify)
     again = scheduler.tick(
-        session, settings, now=clock() + timedelta(hours=3), enqueue=lambda ids: None
+        session, settings, now=clock() + timedelta(hours=3), enqueue=lambda ids: None, notify=notify
     )
     tomorrow = scheduler.tick(
-        session, settings, now=clock() + timedelta(days=1), enqueue=lambda ids: None
+        session, settings, now=clock() + timedelta(days=1), enqueue=lambda ids: None, notify=notify
     )
 
     assert (first.retention_ran, first.anonymised) == (True, 1)

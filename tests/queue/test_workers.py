@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from prefsvc.campaigns.sending import WRITE_BACK_EVERY
+from prefsvc.campaigns.delivery import WRITE_BACK_EVERY
 from prefsvc.models import CampaignStatus
 from tests.factories import make_campaign, make_contact, make_topic
 
@@ -61,7 +61,7 @@ def wait_until_sent(session, campaign, timeout: float = 90.0) -> None:
 
 @pytest.mark.parametrize("broker_kind", ["redis", "rabbitmq"])
 def test_a_separate_worker_process_delivers_the_campaign(app, session, settings, outbox):
-    from prefsvc.queue import tasks
+    from prefsvc.commands.campaigns import launch
 
     topic = make_topic(session)
     people = [make_contact(session, f"w{i}@example.org", topics=[topic]) for i in range(12)]
@@ -70,7 +70,7 @@ def test_a_separate_worker_process_delivers_the_campaign(app, session, settings,
 
     worker = start_worker(settings, log_format="json")
     try:
-        tasks.launch(campaign.id)
+        launch(campaign.id)
         wait_until_sent(session, campaign)
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -112,7 +112,7 @@ def test_killed_worker_mid_campaign_is_replaced_and_everyone_gets_the_mail(
     duplicates are the messages its threads had in flight (sent, result not yet committed)."""
     from collections import Counter
 
-    from prefsvc.queue import tasks
+    from prefsvc.commands.campaigns import launch
 
     threads = 2
     smtp_server.handler.data_delay = 0.03
@@ -124,7 +124,7 @@ def test_killed_worker_mid_campaign_is_replaced_and_everyone_gets_the_mail(
         settings.with_(mail_url=smtp_server.url), threads=threads, stuck_after_seconds="2"
     )
     try:
-        tasks.launch(campaign.id)
+        launch(campaign.id)
         deadline = time.monotonic() + 60
         while len(smtp_server.received) < 20:
             assert time.monotonic() < deadline, "no mail arrived"
@@ -159,8 +159,8 @@ def test_database_connections_dropped_mid_send_lose_and_duplicate_nothing_beyond
     from sqlalchemy import select
     from sqlalchemy.engine import make_url
 
+    from prefsvc.commands.campaigns import launch
     from prefsvc.models import Delivery, DeliveryStatus
-    from prefsvc.queue import tasks
     from tests.conftest import PG_ADMIN_URL
 
     threads = 2
@@ -175,7 +175,7 @@ def test_database_connections_dropped_mid_send_lose_and_duplicate_nothing_beyond
     )
     terminated = []
     try:
-        tasks.launch(campaign.id)
+        launch(campaign.id)
         session.commit()  # this test's own connection goes back to the pool, not killed mid-use
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
             for after in (20, 80):
@@ -207,7 +207,7 @@ def test_worker_app_sends_without_loading_the_web_api_or_admin(settings):
     """A worker builds its app without the API/admin stack (memory it would never use)."""
     probe = (
         "import sys; from prefsvc import create_app; app = create_app(web=False); "
-        "assert 'send_batch' in app.extensions['prefsvc.queue.tasks'].actors; "
+        "assert 'send_batch' in app.extensions['prefsvc.queue.broker'].actors; "
         "print(sorted(m for m in ('flask_smorest', 'marshmallow', 'apispec', 'prefsvc.web.admin')"
         " if m in sys.modules))"
     )

@@ -8,7 +8,7 @@ import pytest
 
 from prefsvc.mail.tokens import Signer
 from prefsvc.models import RightsKind, RightsRequest, RightsStatus
-from prefsvc.queue import tasks
+from prefsvc.queue import broker
 from tests.factories import make_contact, make_topic
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
@@ -40,7 +40,7 @@ def haven(session):
 
 
 def delivered(outbox):
-    tasks.queue().join(timeout_ms=10_000)
+    broker.queue().join(timeout_ms=10_000)
     return outbox()
 
 
@@ -80,7 +80,7 @@ def test_leaving_everything_is_acknowledged_and_undo_sends_nothing(
     session.commit()
     link = f"/u/{signer.unsubscribe_token(contact.public_id, haven.id)}"
     client.post(link, data=ONE_CLICK)
-    tasks.queue().join(timeout_ms=10_000)  # the first acknowledgement is out before the undo
+    broker.queue().join(timeout_ms=10_000)  # the first acknowledgement is out before the undo
     client.post(f"{link}/undo")
     client.post(f"{link}/all")
     client.post(f"{link}/all")

@@ -68,7 +68,7 @@ def test_metrics_count_sent_and_failed_by_reason_and_the_send_rate(
 
     from sqlalchemy import select
 
-    from prefsvc.campaigns import sending
+    from prefsvc.campaigns import delivery
     from prefsvc.models import Delivery
 
     topic = make_topic(session)
@@ -78,7 +78,7 @@ def test_metrics_count_sent_and_failed_by_reason_and_the_send_rate(
     campaigns.start(session, campaign, now=clock(), today=clock().date(), years=5)
     session.commit()
     ids = list(session.scalars(select(Delivery.id)))
-    sending.deliver(session, ids, settings=settings, now=clock, transport=_RefusingSome())
+    delivery.deliver(session, ids, settings=settings, now=clock, transport=_RefusingSome())
 
     text = client.get("/metrics").get_data(as_text=True)
     assert 'prefsvc_messages_total{reason="",state="sent"} 2.0' in text

@@ -570,9 +570,9 @@ def _rights(session) -> list:
 
 
 def _mailed_link(outbox) -> str:
-    from prefsvc.queue import tasks
+    from prefsvc.queue import broker
 
-    tasks.queue().join(timeout_ms=10_000)
+    broker.queue().join(timeout_ms=10_000)
     [mail] = [m for m in outbox() if "/p/" in m.get_content() and "24" in m.get_content()]
     return re.search(r"https://news\.example\.org(/p/\S+)", mail.get_content()).group(1)
 
@@ -684,12 +684,12 @@ def test_a_plain_preference_link_cannot_download_or_erase_at_once(client, sessio
 def test_asking_twice_keeps_one_register_entry_and_mails_a_link_each_time(
     client, session, outbox, ana, prefs
 ):
-    from prefsvc.queue import tasks
+    from prefsvc.queue import broker
 
     token = csrf_token(client.get(prefs).get_data(as_text=True))
     for _ in range(2):
         client.post(prefs, data={"csrf_token": token, "action": "access"})
     assert len(_rights(session)) == 1
-    tasks.queue().join(timeout_ms=10_000)
+    broker.queue().join(timeout_ms=10_000)
     subjects = [m["Subject"] for m in outbox()]
     assert subjects == ["Bevestig uw aanvraag", "Bevestig uw aanvraag"]

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from prefsvc.mail.tokens import Signer
 from prefsvc.models import ContactStatus, Subscription
-from prefsvc.queue import tasks
+from prefsvc.queue import broker
 from prefsvc.settings import Settings
 from tests.factories import make_contact, make_topic
 
@@ -38,7 +38,7 @@ def ask(client, email: str, **headers):
 
 
 def delivered(outbox):
-    tasks.queue().join(timeout_ms=10_000)
+    broker.queue().join(timeout_ms=10_000)
     return outbox()
 
 

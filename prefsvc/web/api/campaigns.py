@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from prefsvc import clock
-from prefsvc.campaigns import campaigns, sending
+from prefsvc.campaigns import campaigns
+from prefsvc.campaigns import control as campaign_control
+from prefsvc.campaigns import preview as campaign_preview
 from prefsvc.errors import InvalidInput
 from prefsvc.extensions import db
 from prefsvc.mail import kit
 from prefsvc.people import contacts
-from prefsvc.queue import tasks
+from prefsvc.queue import broker
 from prefsvc.settings import current_settings
 from prefsvc.web.api import auth, blueprint
 from prefsvc.web.api import schemas as s
@@ -82,7 +84,7 @@ def preview(body, campaign_id: int):
     to = None
     if body.get("contact"):
         to = contacts.get_public(db.session, body["contact"]).email
-    rendered = sending.preview(
+    rendered = campaign_preview.preview(
         db.session, campaign, settings=current_settings(), language=body.get("language"), to=to
     )
     return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text}
@@ -102,7 +104,7 @@ def test_send(body, campaign_id: int):
     except InvalidInput as exc:
         raise InvalidInput("to", exc.reason) from None
     try:
-        message_id = sending.test_send(
+        message_id = campaign_preview.test_send(
             db.session,
             campaign,
             to=to,
@@ -127,7 +129,16 @@ def send(campaign_id: int):
     """Fan the campaign out and queue it now (a draft or scheduled campaign)."""
     campaign = campaigns.get(db.session, campaign_id)
     auth.record("campaign.send", f"campaign:{campaign.id}")
-    tasks.launch(campaign_id)  # commits the fan-out and the audit entry together
+    settings = current_settings()
+    campaigns.launch(  # commits the fan-out and the audit entry together
+        db.session,
+        campaign_id,
+        now=clock.now(),
+        today=clock.today(),
+        years=settings.marketing_window_years,
+        batch_size=settings.batch_size,
+        enqueue=broker.queue().send_batch,
+    )
     return _report(campaigns.get(db.session, campaign_id))
 
 
@@ -143,7 +154,7 @@ def schedule(body, campaign_id: int):
     if at.tzinfo is None:
         at = at.replace(tzinfo=current_settings().timezone)
     campaign = campaigns.get(db.session, campaign_id)
-    campaigns.schedule(db.session, campaign, at=at, now=clock.now())
+    campaign_control.schedule(db.session, campaign, at=at, now=clock.now())
     auth.record("campaign.schedule", f"campaign:{campaign.id}", at=at.isoformat())
     db.session.commit()
     return _report(campaign)
@@ -157,7 +168,7 @@ def schedule(body, campaign_id: int):
 def pause(campaign_id: int):
     """Pause a sending campaign: deliveries already with a worker finish, the rest wait."""
     campaign = campaigns.get(db.session, campaign_id)
-    campaigns.pause(db.session, campaign)
+    campaign_control.pause(db.session, campaign)
     auth.record("campaign.pause", f"campaign:{campaign.id}")
     db.session.commit()
     return _report(campaign)
@@ -171,10 +182,15 @@ def pause(campaign_id: int):
 def resume(campaign_id: int):
     """Resume a paused campaign and queue its remaining deliveries."""
     campaign = campaigns.get(db.session, campaign_id)
-    campaigns.resume(db.session, campaign)
+    campaign_control.resume(db.session, campaign)
     auth.record("campaign.resume", f"campaign:{campaign.id}")
     db.session.commit()
-    tasks.requeue(campaign_id)
+    campaigns.requeue(
+        db.session,
+        campaign_id,
+        batch_size=current_settings().batch_size,
+        enqueue=broker.queue().send_batch,
+    )
     return _report(campaign)
 
 
@@ -186,7 +202,7 @@ def resume(campaign_id: int):
 def cancel(campaign_id: int):
     """Cancel a campaign for good; what is still queued is not sent."""
     campaign = campaigns.get(db.session, campaign_id)
-    dropped = campaigns.cancel(db.session, campaign, now=clock.now())
+    dropped = campaign_control.cancel(db.session, campaign, now=clock.now())
     auth.record("campaign.cancel", f"campaign:{campaign.id}", dropped=dropped)
     db.session.commit()
     return {**_report(campaign), "dropped": dropped}

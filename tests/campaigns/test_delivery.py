@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 from sqlalchemy import select
 
 from prefsvc import create_app
-from prefsvc.campaigns import campaigns, sending
+from prefsvc.campaigns import campaigns, delivery
 from prefsvc.consent import changes as consent
 from prefsvc.extensions import db
 from prefsvc.mail import kit
@@ -78,10 +77,10 @@ def test_contact_who_unsubscribes_after_fan_out_is_not_mailed(
         session, leaver, topic, channel="one-click", now=clock(), today=date(2026, 3, 10)
     )
     session.commit()
-    from prefsvc.queue import tasks
+    from prefsvc.queue import broker
 
     for batch in campaigns.queued_batches(session, campaign.id, 100):
-        tasks.queue().send_batch(batch)
+        broker.queue().send_batch(batch)
     finished = run_campaign(campaign.id, launch=False)
 
     assert leaver.email not in [m["To"] for m in outbox()]
@@ -115,7 +114,7 @@ def test_a_change_after_fan_out_keeps_that_contact_out_of_their_batch(
     session.commit()
     ids = list(session.scalars(select(Delivery.id).where(Delivery.campaign_id == campaign.id)))
 
-    result = sending.deliver(
+    result = delivery.deliver(
         session, ids, settings=settings, now=clock, transport=kit.transport(settings)
     )
 
@@ -123,46 +122,6 @@ def test_a_change_after_fan_out_keeps_that_contact_out_of_their_batch(
     assert (result.sent, result.excluded) == (3, {change: 1})
     report = campaigns.stats(session, campaigns.get(session, campaign.id), today=TODAY, years=5)
     assert (report["status"], report["sent"], report["excluded"]) == ("sent", 3, {change: 1})
-
-
-@pytest.mark.all_databases
-def test_two_workers_racing_for_a_batch_never_both_win(app, session, clock):
-    _, _, campaign = _audience(session, 40)
-    campaigns.start(session, campaign, now=clock(), today=date(2026, 3, 10), years=5)
-    session.commit()
-    ids = list(session.scalars(select(Delivery.id).where(Delivery.campaign_id == campaign.id)))
-    won: list[list[int]] = []
-    barrier = threading.Barrier(4)
-
-    def race():
-        with app.app_context():
-            barrier.wait()
-            won.append(
-                sending.claim(db.session, ids, now=clock(), stuck_after=timedelta(minutes=15))
-            )
-            db.session.remove()
-
-    threads = [threading.Thread(target=race) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    claimed = [i for w in won for i in w]
-    assert sorted(claimed) == sorted(ids)  # every delivery claimed, none twice
-
-
-def test_delivery_stuck_in_sending_is_taken_over_after_the_timeout(app, session, clock):
-    _, _, campaign = _audience(session, 2)
-    campaigns.start(session, campaign, now=clock(), today=date(2026, 3, 10), years=5)
-    session.commit()
-    ids = list(session.scalars(select(Delivery.id)))
-    first = sending.claim(session, ids, now=clock(), stuck_after=timedelta(minutes=15))
-    assert first == sorted(ids)
-    # the worker that claimed them was killed; its job comes back
-    soon = clock() + timedelta(minutes=5)
-    assert sending.claim(session, ids, now=soon, stuck_after=timedelta(minutes=15)) == []
-    later = clock() + timedelta(minutes=16)
-    assert sending.claim(session, ids, now=later, stuck_after=timedelta(minutes=15)) == sorted(ids)
 
 
 # --- SMTP -------------------------------------------------------------------------------
@@ -174,9 +133,9 @@ def smtp_app(settings, clock, smtp_server):
     with app.app_context():
         db.create_all()
         yield app
-        from prefsvc.queue import tasks
+        from prefsvc.queue import broker
 
-        tasks.queue().stop()
+        broker.queue().stop()
         kit.close_thread_resources()
         db.session.remove()
         db.engine.dispose()
@@ -185,10 +144,10 @@ def smtp_app(settings, clock, smtp_server):
 def _launch_and_wait(campaign_id: int, timeout: float = 30.0):
     import time
 
+    from prefsvc.commands.campaigns import launch
     from prefsvc.models import Campaign
-    from prefsvc.queue import tasks
 
-    tasks.launch(campaign_id)
+    launch(campaign_id)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         db.session.expire_all()
@@ -339,31 +298,6 @@ def test_utf8_local_part_is_failed_alone_when_the_server_lacks_smtputf8(
     assert "Traceback" not in logged and "@" not in logged and "zo" not in logged
 
 
-def test_preview_renders_for_a_known_contact_with_their_name_and_links(app, session, settings):
-    from prefsvc.campaigns import campaigns as campaign_domain
-    from prefsvc.campaigns import sending
-    from tests.factories import make_contact, make_topic
-
-    topic = make_topic(session, "nieuws", "Nieuws")
-    make_contact(session, "ana@example.org", first_name="Ana", language="fr", topics=[topic])
-    campaign = campaign_domain.create(
-        session,
-        topic_slug="nieuws",
-        variants={
-            "nl": ("Hallo", "<p>Dag {{ contact.first_name }}</p>", None),
-            "fr": ("Bonjour", "<p>Bonjour {{ contact.first_name }}</p>", None),
-        },
-    )
-    known = sending.preview(session, campaign, settings=settings, to="ANA@example.org")
-    assert known.subject == "Bonjour"
-    assert "Bonjour Ana" in known.html
-    assert f"{settings.base_url}/u/" in known.html and "test-preview" not in known.html
-
-    sample = sending.preview(session, campaign, settings=settings, language="nl")
-    assert sample.subject == "Hallo" and "Dag Test" in sample.html
-    assert f"{settings.base_url}/u/test-preview" in sample.html
-
-
 # --- rate limits --------------------------------------------------------------------------
 
 
@@ -404,7 +338,7 @@ def test_rate_limits_hold_in_a_batch_and_held_back_deliveries_go_later(
     batch = list(session.scalars(select(Delivery.id).where(Delivery.campaign_id == campaign.id)))
     held_back = []
     while batch:
-        result = sending.deliver(
+        result = delivery.deliver(
             session,
             batch,
             settings=settings,
@@ -432,7 +366,7 @@ def test_deliveries_held_back_by_a_rate_limit_are_queued_again_and_sent(
 ):
     """A limited campaign still completes: held-back deliveries come back as new jobs (on
     Redis the buckets live in Redis), and nothing is failed or sent twice."""
-    monkeypatch.setattr(sending, "LONGEST_RATE_WAIT", 0.01)
+    monkeypatch.setattr(delivery, "LONGEST_RATE_WAIT", 0.01)
     app.extensions["prefsvc.settings"] = settings.with_(domain_rate_limit=20.0)
     _, people, campaign = _audience(session, 12)
 
@@ -464,25 +398,6 @@ def test_sending_logs_hold_no_addresses_or_tokens(smtp_app, smtp_server, caplog)
     assert "batch done" in logged  # the logs did say something
     assert "@" not in logged and "person" not in logged
     assert "/u/" not in logged and "/p/" not in logged
-
-
-def test_retry_backoff_of_temporary_failures_is_bounded_by_the_settings(settings, clock):
-    from dramatiq.middleware import Retries
-
-    from prefsvc.queue import tasks
-
-    app = create_app(
-        settings.with_(retry_min_backoff_seconds=5, retry_max_backoff_seconds=60, max_retries=3),
-        clock=clock,
-    )
-    with app.app_context():
-        [retries] = [m for m in tasks.queue().broker.middleware if isinstance(m, Retries)]
-        assert (retries.min_backoff, retries.max_backoff, retries.max_retries) == (
-            5_000,
-            60_000,
-            3,
-        )
-        tasks.queue().stop()
 
 
 def test_a_message_that_cannot_be_rendered_for_one_contact_fails_alone(

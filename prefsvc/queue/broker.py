@@ -1,8 +1,9 @@
-"""Dramatiq set-up: one broker per app, an app-context middleware, and thin actors.
+"""Dramatiq set-up: one broker per app, its middleware (app context, outbox relay), the queue.
 
 With no ``BROKER_URL`` the broker is Dramatiq's in-process StubBroker and a worker runs in a
 thread of the same process, so the CLI and the demo need no service. With Redis or RabbitMQ,
-``prefsvc worker`` processes on any machine consume the same queue.
+``prefsvc worker`` processes on any machine consume the same queue. The actors themselves, and
+``init_app`` that declares them on the app's broker, are in ``actors``.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from dramatiq.middleware import (
 )
 from flask import Flask, current_app
 
-from prefsvc.errors import TemporaryBatchFailure
-from prefsvc.mail import kit
+from prefsvc.extensions import db
+from prefsvc.mail import kit, notices
 from prefsvc.settings import Settings
 
 log = logging.getLogger(__name__)
-EXTENSION_KEY = "prefsvc.queue.tasks"
+EXTENSION_KEY = "prefsvc.queue.broker"
+NOTICES_PER_JOB = 50
 
 
 class AppContext(Middleware):
@@ -97,9 +99,6 @@ class OutboxRelay(Middleware):
 
     def release_all(self) -> int:
         """Queue everything held now; return how many notices were queued."""
-        from prefsvc.extensions import db
-        from prefsvc.mail import notices
-
         total = 0
         with self._releasing, self.app.app_context():
             try:
@@ -188,7 +187,7 @@ class TaskQueue:
                 return self.broker.queues[self.send_queue].qsize()
             if self.settings.broker_url.startswith("redis"):
                 return self.broker.client.llen(f"{self.broker.namespace}:{self.send_queue}")
-            import pika
+            import pika  # only a RabbitMQ installation needs it, and only here
 
             connection = pika.BlockingConnection(pika.URLParameters(self.settings.broker_url))
             try:
@@ -217,6 +216,7 @@ class TaskQueue:
 
 
 def make_broker(settings: Settings, app: Flask) -> dramatiq.Broker:
+    """Build the app's broker: in-process with no ``BROKER_URL``, else Redis or RabbitMQ."""
     middleware = [
         AgeLimit(),
         TimeLimit(time_limit=settings.batch_time_limit_ms),
@@ -235,6 +235,7 @@ def make_broker(settings: Settings, app: Flask) -> dramatiq.Broker:
     url = settings.broker_url
     if url is None:
         return StubBroker(middleware=middleware, fail_fast_default=False)
+    # Each broker module imports its client library (redis, pika): only the one in use loads.
     if url.startswith(("redis://", "rediss://")):
         from dramatiq.brokers.redis import RedisBroker
 
@@ -244,149 +245,6 @@ def make_broker(settings: Settings, app: Flask) -> dramatiq.Broker:
     return RabbitmqBroker(url=url, middleware=middleware, confirm_delivery=True)
 
 
-NOTICE_PRIORITY = 0
-CAMPAIGN_PRIORITY = 10
-NOTICES_PER_JOB = 50
-NOTICE_RETRY_DELAY_MS = 5_000
-
-
-def init_app(app: Flask) -> None:
-    # Imported for their notice kinds, which every worker must know.
-    from prefsvc.settings import SETTINGS_KEY
-
-    settings: Settings = app.extensions[SETTINGS_KEY]
-    broker = make_broker(settings, app)
-    queue = TaskQueue(settings=settings, broker=broker)
-    # A worker picks the highest priority (lowest number) of the jobs it holds: service mail
-    # (sign-in links, opt-out acknowledgements) must not wait behind a campaign's batches,
-    # whose threads spend their time paced by the rate limits.
-    actors = (
-        (_send_batch, queue.send_queue, CAMPAIGN_PRIORITY),
-        (_send_notice, queue.notice_queue, NOTICE_PRIORITY),
-        (_send_notices, queue.notice_queue, NOTICE_PRIORITY),
-    )
-    for function, queue_name, priority in actors:
-        name = function.__name__.removeprefix("_")
-        queue.actors[name] = dramatiq.actor(
-            function,
-            broker=broker,
-            actor_name=name,
-            queue_name=queue_name,
-            max_retries=settings.max_retries,
-            priority=priority,
-        )
-    app.extensions[EXTENSION_KEY] = queue
-
-
 def queue() -> TaskQueue:
     """Return the task queue of the app in context."""
     return current_app.extensions[EXTENSION_KEY]
-
-
-def _send_batch(delivery_ids: list[int]) -> None:
-    """Deliver one batch of deliveries (idempotent: anything not queued is skipped)."""
-    from prefsvc.campaigns import sending
-    from prefsvc.settings import current_settings
-
-    message = CurrentMessage.get_current_message()
-    retries = message.options.get("retries", 0) if message is not None else 0
-    try:
-        result = sending.run_batch(
-            delivery_ids, final_attempt=retries >= current_settings().max_retries
-        )
-    except TemporaryBatchFailure as exc:
-        # Retried with exponential backoff by the Retries middleware, without an error log.
-        raise dramatiq.Retry(str(exc), delay=exc.retry_after_ms) from None
-    if result.deferred:
-        # Held back by a rate limit: a new job (not a retry: no failure, no retry budget used),
-        # queued before this message is acknowledged, so a crash here loses nothing.
-        queue().actors["send_batch"].send_with_options(
-            args=(result.deferred,), delay=int(result.defer_seconds * 1000) + 1
-        )
-
-
-def _send_notice(kind: str, contact_id: int, params: dict[str, Any]) -> None:
-    """Build and send one service message; a temporary SMTP failure is retried with backoff."""
-    from prefsvc import clock
-    from prefsvc.extensions import db
-    from prefsvc.mail import notices
-    from prefsvc.mail.transport import PermanentFailure, TemporaryFailure
-    from prefsvc.settings import current_settings
-
-    try:
-        notices.deliver(
-            db.session,
-            current_settings(),
-            kind=kind,
-            contact_id=contact_id,
-            params=params,
-            now=clock.now(),
-        )
-    except TemporaryFailure as exc:
-        raise dramatiq.Retry(f"notice {kind}: {exc.code}", delay=NOTICE_RETRY_DELAY_MS) from None
-    except PermanentFailure as exc:
-        log.warning("notice %s for contact %s refused: %s", kind, contact_id, exc.code)
-    finally:
-        db.session.rollback()
-
-
-def _send_notices(held: list[list[Any]]) -> None:
-    """Send the notices a relay released together; one that fails goes on alone.
-
-    One job per release instead of one per notice: the relay and the worker each make one
-    broker round trip for up to ``NOTICES_PER_JOB`` acknowledgements. A notice that cannot be
-    sent now is queued as its own ``send_notice`` job, with that job's retries and backoff,
-    and the rest of the list goes on, so nobody already served is mailed twice.
-    """
-    for kind, contact_id, params in held:
-        try:
-            _send_notice(kind, contact_id, params)
-        except Exception as exc:  # noqa: BLE001 - retried alone, with its own backoff
-            log.warning(
-                "notice %s for contact %s retried alone: %s", kind, contact_id, type(exc).__name__
-            )
-            queue().actors["send_notice"].send_with_options(
-                args=(kind, contact_id, params), delay=NOTICE_RETRY_DELAY_MS
-            )
-
-
-def launch(campaign_id: int) -> int:
-    """Fan a campaign out and queue its batches; return the audience size.
-
-    Shared by the CLI, the API, the admin UI and the scheduler: the rows are committed before
-    any job is queued, so a worker never looks for a delivery that is not there yet.
-    """
-    from prefsvc import clock
-    from prefsvc.campaigns import campaigns
-    from prefsvc.extensions import db
-    from prefsvc.settings import current_settings
-
-    settings = current_settings()
-    session = db.session
-    campaign = campaigns.get(session, campaign_id)
-    size = campaigns.start(
-        session,
-        campaign,
-        now=clock.now(),
-        today=clock.today(),
-        years=settings.marketing_window_years,
-    )
-    session.commit()
-    task_queue = queue()
-    for batch in campaigns.queued_batches(session, campaign_id, settings.batch_size):
-        task_queue.send_batch(batch)
-    log.info("campaign %s launched: audience=%d", campaign_id, size)
-    return size
-
-
-def requeue(campaign_id: int) -> int:
-    """Queue a campaign's remaining deliveries again (after resume); return how many."""
-    from prefsvc.campaigns import campaigns
-    from prefsvc.extensions import db
-    from prefsvc.settings import current_settings
-
-    count = 0
-    for batch in campaigns.queued_batches(db.session, campaign_id, current_settings().batch_size):
-        queue().send_batch(batch)
-        count += len(batch)
-    return count

@@ -1,0 +1,125 @@
+"""The actors: thin, idempotent jobs that take ids, resolve the app context and call the domain.
+
+``init_app`` gives an app its task queue: the broker of ``broker.make_broker`` with these actors
+declared on it. Actor names, queue names and priorities are what workers and queued messages
+rely on: they do not change.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+from flask import Flask
+
+from prefsvc import clock
+from prefsvc.campaigns import delivery
+from prefsvc.consent import repermission
+from prefsvc.errors import TemporaryBatchFailure
+from prefsvc.extensions import db
+from prefsvc.mail import kit, notices
+from prefsvc.mail.transport import PermanentFailure, TemporaryFailure
+from prefsvc.privacy import rights
+from prefsvc.queue import broker
+from prefsvc.recipient import acknowledgements, signin
+from prefsvc.settings import SETTINGS_KEY, Settings, current_settings
+
+log = logging.getLogger(__name__)
+# Imported for their notice kinds (each registers its kinds with ``notices`` at import), which
+# every worker must know, web or not: the one place that makes sure of it.
+NOTICE_KINDS_FROM = (acknowledgements, repermission, rights, signin)
+
+# A worker picks the highest priority (lowest number) of the jobs it holds: service mail
+# (sign-in links, opt-out acknowledgements) must not wait behind a campaign's batches,
+# whose threads spend their time paced by the rate limits.
+NOTICE_PRIORITY = 0
+CAMPAIGN_PRIORITY = 10
+NOTICE_RETRY_DELAY_MS = 5_000
+
+
+def init_app(app: Flask) -> None:
+    """Give the app its task queue: a broker with the actors below declared on it."""
+    settings: Settings = app.extensions[SETTINGS_KEY]
+    task_queue = broker.TaskQueue(settings=settings, broker=broker.make_broker(settings, app))
+    actors = (
+        (send_batch, task_queue.send_queue, CAMPAIGN_PRIORITY),
+        (send_notice, task_queue.notice_queue, NOTICE_PRIORITY),
+        (send_notices, task_queue.notice_queue, NOTICE_PRIORITY),
+    )
+    for function, queue_name, priority in actors:
+        name = function.__name__
+        task_queue.actors[name] = dramatiq.actor(
+            function,
+            broker=task_queue.broker,
+            actor_name=name,
+            queue_name=queue_name,
+            max_retries=settings.max_retries,
+            priority=priority,
+        )
+    app.extensions[broker.EXTENSION_KEY] = task_queue
+
+
+def send_batch(delivery_ids: list[int]) -> None:
+    """Deliver one batch of deliveries (idempotent: anything not queued is skipped)."""
+    settings = current_settings()
+    message = CurrentMessage.get_current_message()
+    retries = message.options.get("retries", 0) if message is not None else 0
+    try:
+        result = delivery.deliver(
+            db.session,
+            delivery_ids,
+            settings=settings,
+            now=clock.now,
+            transport=kit.transport(settings),
+            final_attempt=retries >= settings.max_retries,
+        )
+    except TemporaryBatchFailure as exc:
+        # Retried with exponential backoff by the Retries middleware, without an error log.
+        raise dramatiq.Retry(str(exc), delay=exc.retry_after_ms) from None
+    if result.deferred:
+        # Held back by a rate limit: a new job (not a retry: no failure, no retry budget used),
+        # queued before this message is acknowledged, so a crash here loses nothing.
+        broker.queue().actors["send_batch"].send_with_options(
+            args=(result.deferred,), delay=int(result.defer_seconds * 1000) + 1
+        )
+
+
+def send_notice(kind: str, contact_id: int, params: dict[str, Any]) -> None:
+    """Build and send one service message; a temporary SMTP failure is retried with backoff."""
+    try:
+        notices.deliver(
+            db.session,
+            current_settings(),
+            kind=kind,
+            contact_id=contact_id,
+            params=params,
+            now=clock.now(),
+        )
+    except TemporaryFailure as exc:
+        raise dramatiq.Retry(f"notice {kind}: {exc.code}", delay=NOTICE_RETRY_DELAY_MS) from None
+    except PermanentFailure as exc:
+        log.warning("notice %s for contact %s refused: %s", kind, contact_id, exc.code)
+    finally:
+        db.session.rollback()
+
+
+def send_notices(held: list[list[Any]]) -> None:
+    """Send the notices a relay released together; one that fails goes on alone.
+
+    One job per release instead of one per notice: the relay and the worker each make one
+    broker round trip for up to ``NOTICES_PER_JOB`` acknowledgements. A notice that cannot be
+    sent now is queued as its own ``send_notice`` job, with that job's retries and backoff,
+    and the rest of the list goes on, so nobody already served is mailed twice.
+    """
+    for kind, contact_id, params in held:
+        try:
+            send_notice(kind, contact_id, params)
+        except Exception as exc:  # noqa: BLE001 - retried alone, with its own backoff
+            log.warning(
+                "notice %s for contact %s retried alone: %s", kind, contact_id, type(exc).__name__
+            )
+            broker.queue().actors["send_notice"].send_with_options(
+                args=(kind, contact_id, params), delay=NOTICE_RETRY_DELAY_MS
+            )

@@ -25,6 +25,8 @@ from prefsvc.models import Contact, OutboxNotice
 from prefsvc.settings import Settings
 
 log = logging.getLogger(__name__)
+# How a language is named to the person, in that language (exports, corrections).
+LANGUAGE_NAMES = {"nl": "Nederlands", "fr": "Français", "en": "English"}
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Belgian practice asks that an opt-out is acknowledged. It is transactional: no marketing, and
 no link but the one to the preference centre. (A correction of details is confirmed by
-``rights.RECTIFICATION_NOTICE``.)
+``rectification.NOTICE``.)
 """
 
 from __future__ import annotations

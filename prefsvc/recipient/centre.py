@@ -35,7 +35,7 @@ from prefsvc.models import (
     Topic,
     UTCDateTime,
 )
-from prefsvc.privacy import rights
+from prefsvc.privacy import access, erasure, rectification, register
 from prefsvc.recipient.acknowledgements import OPTOUT
 from prefsvc.settings import Settings
 
@@ -385,15 +385,15 @@ def correct_details(
     A change is registered as a rectification request, opened, verified (the link is the
     person's) and closed at once; nothing changed registers nothing.
     """
-    changed = rights.rectify(session, contact, changes, now=now, channel=CHANNEL)
+    changed = rectification.rectify(session, contact, changes, now=now, channel=CHANNEL)
     if not changed:
         return changed
     consent.touch_anchor(contact, today)
-    request = rights.open_request(
+    request = register.open_request(
         session, RightsKind.RECTIFICATION, now=now, settings=settings, contact=contact
     )
-    rights.mark_verified(session, request, now=now, verification="preference-link")
-    rights.close(session, request, now=now, handled_by=SELF_SERVICE)
+    register.mark_verified(session, request, now=now, verification="preference-link")
+    register.close(session, request, now=now, handled_by=SELF_SERVICE)
     return changed
 
 
@@ -424,7 +424,7 @@ def ask_for(
     )
     if waiting is not None:
         return waiting  # asking again sends a new link for the same register entry
-    return rights.open_request(session, kind, now=now, settings=settings, contact=contact)
+    return register.open_request(session, kind, now=now, settings=settings, contact=contact)
 
 
 def confirm_request(
@@ -434,7 +434,7 @@ def confirm_request(
     request = waiting_request(session, contact, request_id)
     if request is None:
         raise RequestStateError("no such request waiting for confirmation")
-    return rights.mark_verified(session, request, now=now, verification="email-link")
+    return register.mark_verified(session, request, now=now, verification="email-link")
 
 
 def waiting_request(
@@ -451,17 +451,17 @@ def waiting_request(
 
 def fulfil(
     session: Session, request: RightsRequest, contact: Contact, *, settings: Settings, now: datetime
-) -> dict | rights.ErasureResult:
+) -> dict | erasure.ErasureResult:
     """Carry out a verified copy or erasure request and close it in the register."""
     if request.status is not RightsStatus.VERIFIED:
         raise RequestStateError(f"request {request.id} is not verified")
     if request.kind is RightsKind.ACCESS:
-        result: dict | rights.ErasureResult = rights.export(
+        result: dict | erasure.ErasureResult = access.export(
             session, contact, settings=settings, now=now
         )
     else:
-        result = rights.erase(session, contact, settings=settings, now=now, reason=SELF_SERVICE)
-    rights.close(session, request, now=now, handled_by=SELF_SERVICE)
+        result = erasure.erase(session, contact, settings=settings, now=now, reason=SELF_SERVICE)
+    register.close(session, request, now=now, handled_by=SELF_SERVICE)
     return result
 
 

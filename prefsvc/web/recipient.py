@@ -45,7 +45,7 @@ from prefsvc.extensions import csrf, db, limiter
 from prefsvc.mail import kit
 from prefsvc.mail.tokens import Signer
 from prefsvc.models import Contact, Language, RightsKind, RightsRequest, Topic
-from prefsvc.privacy import rights
+from prefsvc.privacy import rectification
 from prefsvc.queue import tasks
 from prefsvc.recipient import centre, signin
 from prefsvc.recipient.acknowledgements import OPTOUT
@@ -481,8 +481,8 @@ def save_preferences(token: str) -> Response | str:
             )
             notice = "corrected" if corrected else "unchanged"
             if corrected:
-                params = rights.confirmation_params(settings, corrected, now=now)
-                notify.append((rights.RECTIFICATION_NOTICE, params))
+                params = rectification.confirmation_params(settings, corrected, now=now)
+                notify.append((rectification.NOTICE, params))
         elif action in ("access", "erasure", "confirm"):
             return _rights_request(token, visit, action)
         else:

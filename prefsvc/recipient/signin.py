@@ -23,7 +23,7 @@ from prefsvc.mail import kit, notices
 from prefsvc.mail.notices import Notice
 from prefsvc.models import Contact, RightsKind, RightsRequest, RightsStatus
 from prefsvc.people import contacts
-from prefsvc.recipient.centre import LINKABLE
+from prefsvc.recipient.links import LINKABLE
 from prefsvc.settings import Settings
 
 KIND = "signin"

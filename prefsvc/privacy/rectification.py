@@ -138,12 +138,3 @@ def build_confirmation(
     if contact.status in (ContactStatus.ERASED, ContactStatus.ANONYMISED):
         return None
     return rectification_notice(contact, changes)
-
-
-def _registered_builder(session, contact, settings, params):  # until notices lists its kinds
-    from prefsvc import clock
-
-    return build_confirmation(session, contact, settings, params, now=clock.now())
-
-
-notices.register(NOTICE, _registered_builder)

@@ -251,7 +251,6 @@ NOTICE_RETRY_DELAY_MS = 5_000
 
 
 def init_app(app: Flask) -> None:
-    # Imported for their notice kinds, which every worker must know.
     from prefsvc.settings import SETTINGS_KEY
 
     settings: Settings = app.extensions[SETTINGS_KEY]
@@ -309,12 +308,12 @@ def _send_notice(kind: str, contact_id: int, params: dict[str, Any]) -> None:
     """Build and send one service message; a temporary SMTP failure is retried with backoff."""
     from prefsvc import clock
     from prefsvc.extensions import db
-    from prefsvc.mail import notices
+    from prefsvc.mail import notice_kinds
     from prefsvc.mail.transport import PermanentFailure, TemporaryFailure
     from prefsvc.settings import current_settings
 
     try:
-        notices.deliver(
+        notice_kinds.deliver(
             db.session,
             current_settings(),
             kind=kind,

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from prefsvc.campaigns import audience
 from prefsvc.consent import changes as consent
 from prefsvc.consent import repermission, suppression
-from prefsvc.mail import kit, notices
+from prefsvc.mail import kit, notice_kinds
 from prefsvc.models import (
     ConsentEvent,
     ContactStatus,
@@ -220,7 +220,7 @@ def test_a_mail_queued_before_the_person_renewed_is_not_sent(app, session, setti
     session.commit()
 
     [(kind, contact_id, params)] = queued
-    sent = notices.deliver(
+    sent = notice_kinds.deliver(
         session, settings, kind=kind, contact_id=contact_id, params=params, now=clock()
     )
 

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from prefsvc.errors import InvalidInput
+from prefsvc.mail import notice_kinds
 from prefsvc.models import (
     ConsentEvent,
     EventKind,
@@ -108,14 +109,12 @@ def test_rectification_values_cross_the_broker_sealed(settings, clock):
 
 
 def test_a_stale_rectification_confirmation_is_dropped(session, settings, clock, person, outbox):
-    from prefsvc.mail import notices
-
     params = rectification.confirmation_params(
         settings, {"first_name": ("Ana", "Anna")}, now=clock()
     )
     clock.advance(days=8)
 
-    sent = notices.deliver(
+    sent = notice_kinds.deliver(
         session,
         settings,
         kind=rectification.NOTICE,

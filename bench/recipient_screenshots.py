@@ -63,9 +63,11 @@ def main(out: Path, port: int) -> None:
             people[lang] = contact
         db.session.commit()
         from prefsvc.clock import now
-        from prefsvc.recipient import centre
+        from prefsvc.recipient import requests
 
-        erasure = centre.ask_for(db.session, people["nl"], "erasure", settings=settings, now=now())
+        erasure = requests.ask_for(
+            db.session, people["nl"], "erasure", settings=settings, now=now()
+        )
         db.session.commit()
         confirm = signer.signin_token(people["nl"].public_id, erasure.id, now=now())
         links = {

@@ -13,7 +13,7 @@ from prefsvc.consent import ledger
 from prefsvc.extensions import db
 from prefsvc.models import LANGUAGES, RightsKind, RightsStatus
 from prefsvc.people import contacts
-from prefsvc.privacy import retention, rights
+from prefsvc.privacy import access, erasure, rectification, register, retention
 from prefsvc.queue import broker
 from prefsvc.settings import current_settings
 
@@ -38,11 +38,11 @@ def export(email: str, form: str, language: str | None) -> None:
     """Print everything held about a person (the access export), as JSON or readable text."""
     settings = current_settings()
     contact = contacts.get(db.session, email)
-    document = rights.export(db.session, contact, settings=settings, now=clock.now())
+    document = access.export(db.session, contact, settings=settings, now=clock.now())
     language = language or contact.language.value
     db.session.commit()
     if form == "text":
-        click.echo(rights.export_text(document, language=language, tz=settings.timezone), nl=False)
+        click.echo(access.export_text(document, language=language, tz=settings.timezone), nl=False)
     else:
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
@@ -67,17 +67,17 @@ def rectify(email: str, request_id: int | None, handled_by: str | None, **fields
             "give at least one of --first-name, --last-name, --organisation, --language"
         )
     now = clock.now()
-    changed = rights.rectify(session, contact, changes, now=now, channel="request")
+    changed = rectification.rectify(session, contact, changes, now=now, channel="request")
     if request is not None:
-        rights.close(session, request, now=now, handled_by=handled_by)
+        register.close(session, request, now=now, handled_by=handled_by)
     session.commit()
     if not changed:
         click.echo(f"contact {contact.public_id}: nothing to correct, every value was already so")
         return
     broker.queue().send_notice(
-        rights.RECTIFICATION_NOTICE,
+        rectification.NOTICE,
         contact.id,
-        rights.confirmation_params(settings, changed, now=now),
+        rectification.confirmation_params(settings, changed, now=now),
     )
     broker.queue().join(timeout_ms=60_000)
     for name, (old, new) in changed.items():
@@ -93,7 +93,7 @@ def _open_request(session, request_id: int | None, kind: RightsKind, handled_by:
         return None
     if not handled_by:
         raise click.UsageError("--request needs --by NAME (who handled it)")
-    request = rights.get_request(session, request_id)
+    request = register.get_request(session, request_id)
     if request.kind is not kind:
         raise click.ClickException(f"request {request_id} is a {request.kind.value} request")
     if request.status is not RightsStatus.VERIFIED:
@@ -108,7 +108,7 @@ def _open_request(session, request_id: int | None, kind: RightsKind, handled_by:
 def erase(email: str) -> None:
     """Erase a person's data; a keyed hash keeps the address from ever being mailed again."""
     contact = contacts.get(db.session, email)
-    result = rights.erase(db.session, contact, settings=current_settings(), now=clock.now())
+    result = erasure.erase(db.session, contact, settings=current_settings(), now=clock.now())
     db.session.commit()
     line = f"erased contact {result.public_id}; address suppressed"
     if result.kept:
@@ -155,7 +155,7 @@ def open_(kind: str, email: str | None, note: str | None) -> None:
     """Register a request as received today; prints its id and due date."""
     settings = current_settings()
     contact = contacts.get(db.session, email) if email else None
-    request = rights.open_request(
+    request = register.open_request(
         db.session, kind, now=clock.now(), settings=settings, contact=contact, note=note
     )
     db.session.commit()
@@ -167,8 +167,8 @@ def open_(kind: str, email: str | None, note: str | None) -> None:
 @click.option("--how", required=True, help="How identity was checked, e.g. 'call-back', 'eid'.")
 def verify_request(request_id: int, how: str) -> None:
     """Record that the requester's identity was checked, how and when."""
-    request = rights.get_request(db.session, request_id)
-    rights.mark_verified(db.session, request, now=clock.now(), verification=how[:64])
+    request = register.get_request(db.session, request_id)
+    register.mark_verified(db.session, request, now=clock.now(), verification=how[:64])
     db.session.commit()
     click.echo(f"request {request.id}: identity verified ({request.verification})")
 
@@ -180,8 +180,8 @@ def verify_request(request_id: int, how: str) -> None:
 @click.option("--note", help="Why (kept with the request).")
 def close_request(request_id: int, handled_by: str, refuse: bool, note: str | None) -> None:
     """Close a request as done (identity verified first) or refused."""
-    request = rights.get_request(db.session, request_id)
-    rights.close(
+    request = register.get_request(db.session, request_id)
+    register.close(
         db.session, request, now=clock.now(), handled_by=handled_by, refused=refuse, note=note
     )
     db.session.commit()
@@ -193,7 +193,7 @@ def close_request(request_id: int, handled_by: str, refuse: bool, note: str | No
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 def list_requests(only_open: bool, as_json: bool) -> None:
     """List the request register, newest first."""
-    found = [rights.request_summary(r) for r in rights.register(db.session, only_open=only_open)]
+    found = [register.request_summary(r) for r in register.entries(db.session, only_open=only_open)]
     if as_json:
         click.echo(json.dumps(found))
         return
@@ -213,7 +213,7 @@ def list_requests(only_open: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 def overdue(as_json: bool) -> None:
     """List open requests past their due date."""
-    late = [rights.request_summary(r) for r in rights.overdue(db.session, clock.today())]
+    late = [register.request_summary(r) for r in register.overdue(db.session, clock.today())]
     if as_json:
         click.echo(json.dumps(late))
         return

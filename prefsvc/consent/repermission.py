@@ -46,9 +46,11 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "renewal-page"
 RENEWABLE_STATES = (ContactStatus.ACTIVE, ContactStatus.UNSUBSCRIBED)  # links that open a page
+REQUEST_NOTICE = "repermission_request"
+REMINDER_NOTICE = "repermission_reminder"
 NOTICE_KINDS = {
-    RepermissionKind.REQUEST: "repermission_request",
-    RepermissionKind.REMINDER: "repermission_reminder",
+    RepermissionKind.REQUEST: REQUEST_NOTICE,
+    RepermissionKind.REMINDER: REMINDER_NOTICE,
 }
 # A reminder follows a request only if the request went out at least this long before:
 # someone first asked 10 days before the end is not reminded the next day.
@@ -296,13 +298,15 @@ def build_notice(
     )
 
 
-def _request_builder(session, contact, settings, params):
+def build_request(
+    session: Session, contact: Contact, settings: Settings, params: dict[str, Any], *, now: datetime
+) -> Notice | None:
+    """Build the ``REQUEST_NOTICE`` (see ``build_notice``)."""
     return build_notice(session, contact, settings, params, kind=RepermissionKind.REQUEST)
 
 
-def _reminder_builder(session, contact, settings, params):
+def build_reminder(
+    session: Session, contact: Contact, settings: Settings, params: dict[str, Any], *, now: datetime
+) -> Notice | None:
+    """Build the ``REMINDER_NOTICE`` (see ``build_notice``)."""
     return build_notice(session, contact, settings, params, kind=RepermissionKind.REMINDER)
-
-
-notices.register(NOTICE_KINDS[RepermissionKind.REQUEST], _request_builder)
-notices.register(NOTICE_KINDS[RepermissionKind.REMINDER], _reminder_builder)

@@ -2,8 +2,10 @@
 
 They are transactional: no marketing, no List-Unsubscribe, sent whatever the marketing window
 says. A notice is queued by kind and contact id (never an address: queue messages end up in
-broker logs) and built in the worker by the builder registered for that kind, so the web
-request that asked for it answers at once and in the same time whether or not anything is sent.
+broker logs) and built in the worker by that kind's builder (``notice_kinds.KINDS``), so the
+web request that asked for it answers at once and in the same time whether or not anything is
+sent. Every notice renders here, in this module's own Jinja environment with the person's
+catalog: no Flask request or app context, so a worker and the web produce the same bytes.
 """
 
 from __future__ import annotations
@@ -17,14 +19,17 @@ from functools import lru_cache
 from typing import Any
 
 import jinja2
+from babel.support import Translations
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from prefsvc.mail import kit, rendering
-from prefsvc.models import Contact, OutboxNotice
+from prefsvc.models import OutboxNotice
 from prefsvc.settings import Settings
 
 log = logging.getLogger(__name__)
+# How a language is named to the person, in that language (exports, corrections).
+LANGUAGE_NAMES = {"nl": "Nederlands", "fr": "Français", "en": "English"}
 
 
 @dataclass(frozen=True)
@@ -36,60 +41,13 @@ class Notice:
     html: str | None = None
 
 
-Builder = Callable[[Session, Contact, Settings, dict[str, Any]], Notice | None]
-_builders: dict[str, Builder] = {}
-
-
-def register(kind: str, builder: Builder) -> None:
-    """Make ``kind`` sendable; the builder returns None when nothing should be sent after all."""
-    _builders[kind] = builder
-
-
-def kinds() -> list[str]:
-    return sorted(_builders)
-
-
 def send(settings: Settings, *, to: str, notice: Notice, now: datetime) -> str:
     """Send one notice now through this thread's transport; return its Message-ID."""
-
     message_id, message = kit.builder(settings).transactional_message(
         to=to, subject=notice.subject, text=notice.text, html=notice.html, now=now
     )
     sender = parseaddr(settings.mail_from)[1]
     kit.transport(settings).send(sender=sender, recipients=[to], message=message)
-    return message_id
-
-
-def deliver(
-    session: Session,
-    settings: Settings,
-    *,
-    kind: str,
-    contact_id: int,
-    params: dict[str, Any],
-    now: datetime,
-) -> str | None:
-    """Build and send the notice ``kind`` for a contact; None if there is no one to send to.
-
-    A contact erased or anonymised since the notice was queued has no address any more, and
-    gets nothing. Builders only read, and the session's transaction is rolled back before the
-    SMTP conversation: a worker never sits idle in a transaction, holding a snapshot that stops
-    PostgreSQL's vacuum, while a mail server answers.
-    """
-    builder = _builders.get(kind)
-    if builder is None:
-        raise ValueError(f"unknown notice kind {kind!r}")
-    contact = session.get(Contact, contact_id)
-    if contact is None or not contact.email:
-        log.info("notice %s for contact %s dropped: no address", kind, contact_id)
-        return None
-    to = contact.email
-    notice = builder(session, contact, settings, params)
-    session.rollback()
-    if notice is None:
-        return None
-    message_id = send(settings, to=to, notice=notice, now=now)
-    log.info("notice %s sent to contact %s", kind, contact_id)
     return message_id
 
 
@@ -133,18 +91,28 @@ def release(session: Session, queue_notices: QueueNotices, *, limit: int = RELEA
 
 @lru_cache(maxsize=8)
 def _environment(language: str) -> jinja2.Environment:
-    """Return our own (trusted) environment for notice templates, in one language's catalog."""
+    """Return our own (trusted) environment for notice templates, in one language's catalog.
+
+    Templates keep their final newline; the pieces that are included (greeting, footer) and
+    the last include of a template end with ``-%}`` or ``-}}``, so an include adds none.
+    """
     return rendering.trusted_environment("notices", language, keep_trailing_newline=True)
 
 
 def render(name: str, language: str, /, **context: Any) -> str:
-    """Render ``templates/notices/<name>`` in ``language``; works without a request."""
+    """Render ``templates/notices/<name>`` in ``language``; needs no request or app context."""
     return _environment(language).get_template(name).render(**context)
+
+
+@lru_cache(maxsize=8)
+def _catalog(language: str) -> Translations:
+    """Return one language's catalog, read once per process (not once per subject line)."""
+    return rendering.catalog(language)
 
 
 def translate(language: str, message: str, **values: Any) -> str:
     """Return ``message`` (marked with ``N_`` where it is written) in ``language``."""
-    text = rendering.catalog(language).gettext(message)
+    text = _catalog(language).gettext(message)
     return text % values if values else text
 
 

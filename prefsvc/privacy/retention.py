@@ -21,7 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from prefsvc.consent import changes as consent
 from prefsvc.consent import window
 from prefsvc.models import Contact, ContactStatus, EventKind, RetentionRun
-from prefsvc.privacy import rights
+from prefsvc.privacy import erasure
 
 WINDOW_EXPIRED = "window_expired"
 LEGAL_HOLD_ENDED = "legal_hold_ended"
@@ -80,7 +80,7 @@ def cut_off(*, today: date, years: int, grace_days: int) -> date:
 
 def _due(*, today: date, last_anchor: date) -> ColumnElement[bool]:
     """Select contacts due for anonymisation: one indexable anchor comparison, plus held data."""
-    held_data = or_(*(getattr(Contact, name).is_not(None) for name in rights.HELD_FIELDS))
+    held_data = or_(*(getattr(Contact, name).is_not(None) for name in erasure.HELD_FIELDS))
     hold_ended = or_(Contact.legal_hold_reason.is_(None), Contact.legal_hold_until < today)
     return or_(
         and_(Contact.status.in_(MARKETING_STATES), Contact.window_anchor <= last_anchor),
@@ -118,9 +118,9 @@ def anonymise(
     run_id: int | None = None,
 ) -> list[str]:
     """Remove the contact's personal data (not suppressed); return the fields a hold keeps."""
-    held = rights.hold_active(contact, today)
-    keep = [name for name in rights.HELD_FIELDS if held and getattr(contact, name) is not None]
-    rights.remove_personal_data(session, contact, keep=keep)
+    held = erasure.hold_active(contact, today)
+    keep = [name for name in erasure.HELD_FIELDS if held and getattr(contact, name) is not None]
+    erasure.remove_personal_data(session, contact, keep=keep)
     if contact.status in MARKETING_STATES:
         contact.status = ContactStatus.ANONYMISED
     consent.record(

@@ -16,21 +16,14 @@ from flask import Flask
 
 from prefsvc import clock
 from prefsvc.campaigns import delivery
-from prefsvc.consent import repermission
 from prefsvc.errors import TemporaryBatchFailure
 from prefsvc.extensions import db
-from prefsvc.mail import kit, notices
+from prefsvc.mail import kit, notice_kinds
 from prefsvc.mail.transport import PermanentFailure, TemporaryFailure
-from prefsvc.privacy import rights
 from prefsvc.queue import broker
-from prefsvc.recipient import acknowledgements, signin
 from prefsvc.settings import SETTINGS_KEY, Settings, current_settings
 
 log = logging.getLogger(__name__)
-# Imported for their notice kinds (each registers its kinds with ``notices`` at import), which
-# every worker must know, web or not: the one place that makes sure of it.
-NOTICE_KINDS_FROM = (acknowledgements, repermission, rights, signin)
-
 # A worker picks the highest priority (lowest number) of the jobs it holds: service mail
 # (sign-in links, opt-out acknowledgements) must not wait behind a campaign's batches,
 # whose threads spend their time paced by the rate limits.
@@ -89,7 +82,7 @@ def send_batch(delivery_ids: list[int]) -> None:
 def send_notice(kind: str, contact_id: int, params: dict[str, Any]) -> None:
     """Build and send one service message; a temporary SMTP failure is retried with backoff."""
     try:
-        notices.deliver(
+        notice_kinds.deliver(
             db.session,
             current_settings(),
             kind=kind,

@@ -1,4 +1,5 @@
 """The recipient side: what a person reaches from a mail.
 
-Links, one-click unsubscribe, the preference centre, sign-in links, acknowledgements.
+Links (opening them, one-click unsubscribe, undo), the preference centre, requests from it
+(corrections, copy, erasure), sign-in links, acknowledgements.
 """

@@ -2,20 +2,19 @@
 
 Belgian practice asks that an opt-out is acknowledged. It is transactional: no marketing, and
 no link but the one to the preference centre. (A correction of details is confirmed by
-``rights.RECTIFICATION_NOTICE``.)
+``rectification.NOTICE``.)
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from flask import render_template
-from flask_babel import force_locale, gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from prefsvc.mail import kit, notices
-from prefsvc.mail.notices import Notice
+from prefsvc.mail.notices import N_, Notice
 from prefsvc.models import (
     Contact,
     ContactStatus,
@@ -29,12 +28,12 @@ OPTOUT = "optout_ack"
 
 
 def preferences_url(settings: Settings, contact: Contact) -> str:
-
+    """Return the contact's preference-centre link, the one link an acknowledgement holds."""
     return f"{settings.base_url}/p/{kit.signer(settings).preferences_token(contact.public_id)}"
 
 
 def build_optout(
-    session: Session, contact: Contact, settings: Settings, params: dict[str, Any]
+    session: Session, contact: Contact, settings: Settings, params: dict[str, Any], *, now: datetime
 ) -> Notice | None:
     """Confirm leaving some topics (``topic_ids``) or everything (``everything``).
 
@@ -59,15 +58,15 @@ def build_optout(
     )
     if not everything and not topics:
         return None
-    with force_locale(contact.language.value):
-        text = render_template(
-            "mail/optout_ack.txt",
-            contact=contact,
-            everything=everything,
-            topics=[t.name for t in topics],
-            preferences_url=preferences_url(settings, contact),
-        )
-        return Notice(subject=gettext("Your unsubscription is confirmed"), text=text)
-
-
-notices.register(OPTOUT, build_optout)
+    language = contact.language.value
+    text = notices.render(
+        "optout_ack.txt",
+        language,
+        contact=contact,
+        everything=everything,
+        topics=[t.name for t in topics],
+        preferences_url=preferences_url(settings, contact),
+    )
+    return Notice(
+        subject=notices.translate(language, N_("Your unsubscription is confirmed")), text=text
+    )

@@ -9,21 +9,19 @@ the fresh proof of holding the address that copy and erasure requests need.
 from __future__ import annotations
 
 import hmac
+from datetime import datetime
 from hashlib import sha256
 from typing import Any
 
-from flask import render_template
-from flask_babel import force_locale, gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from prefsvc import clock
 from prefsvc.errors import InvalidInput
 from prefsvc.mail import kit, notices
-from prefsvc.mail.notices import Notice
+from prefsvc.mail.notices import N_, Notice
 from prefsvc.models import Contact, RightsKind, RightsRequest, RightsStatus
 from prefsvc.people import contacts
-from prefsvc.recipient.centre import LINKABLE
+from prefsvc.recipient.links import LINKABLE
 from prefsvc.settings import Settings
 
 KIND = "signin"
@@ -53,14 +51,14 @@ def address_key(email: str, secret: str) -> str:
     return hmac.new(secret.encode(), normalised.encode(), sha256).hexdigest()[:32]
 
 
-def link(settings: Settings, contact: Contact, request_id: int | None) -> str:
-
-    token = kit.signer(settings).signin_token(contact.public_id, request_id, now=clock.now())
+def link(settings: Settings, contact: Contact, request_id: int | None, *, now: datetime) -> str:
+    """Return a sign-in link valid for 24 hours from ``now`` (confirming ``request_id``, if any)."""
+    token = kit.signer(settings).signin_token(contact.public_id, request_id, now=now)
     return f"{settings.base_url}/p/{token}"
 
 
 def build(
-    session: Session, contact: Contact, settings: Settings, params: dict[str, Any]
+    session: Session, contact: Contact, settings: Settings, params: dict[str, Any], *, now: datetime
 ) -> Notice | None:
     """Mail a 24-hour link; for a copy or erasure request, say that it confirms that request."""
     if contact.status not in LINKABLE:
@@ -71,19 +69,17 @@ def build(
         request.contact_id != contact.id or request.status is not RightsStatus.RECEIVED
     ):
         return None
-    with force_locale(contact.language.value):
-        text = render_template(
-            "mail/signin.txt",
-            contact=contact,
-            url=link(settings, contact, request.id if request else None),
-            access=request is not None and request.kind is RightsKind.ACCESS,
-            erasure=request is not None and request.kind is RightsKind.ERASURE,
-        )
-        if request is None:
-            subject = gettext("Your link to your preferences")
-        else:
-            subject = gettext("Confirm your request")
-        return Notice(subject=subject, text=text)
-
-
-notices.register(KIND, build)
+    language = contact.language.value
+    text = notices.render(
+        "signin.txt",
+        language,
+        contact=contact,
+        url=link(settings, contact, request.id if request else None, now=now),
+        access=request is not None and request.kind is RightsKind.ACCESS,
+        erasure=request is not None and request.kind is RightsKind.ERASURE,
+    )
+    if request is None:
+        subject = N_("Your link to your preferences")
+    else:
+        subject = N_("Confirm your request")
+    return Notice(subject=notices.translate(language, subject), text=text)

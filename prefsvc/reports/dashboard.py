@@ -22,7 +22,7 @@ from prefsvc.models import (
     SubscriptionStatus,
     Topic,
 )
-from prefsvc.privacy import rights
+from prefsvc.privacy import register
 
 EXPIRY_HORIZON_DAYS = 60
 EXPIRING_SHOWN = 10
@@ -88,6 +88,6 @@ def figures(session: Session, *, today: date, years: int) -> Dashboard:
         by_topic=by_topic,
         expiring_count=expiring_count or 0,
         expiring=expiring,
-        overdue=rights.overdue(session, today),
+        overdue=register.overdue(session, today),
         recent=campaigns.recent(session, limit=8),
     )

@@ -54,7 +54,7 @@ from prefsvc.mail import kit
 from prefsvc.mail.transport import DeliveryError
 from prefsvc.models import LANGUAGES, AdminUser, Campaign, CampaignStatus, StaffRole
 from prefsvc.people import contacts, importing, topics
-from prefsvc.privacy import rights
+from prefsvc.privacy import register
 from prefsvc.queue import broker
 from prefsvc.reports import dashboard
 from prefsvc.settings import current_settings
@@ -693,7 +693,7 @@ def suppression_list():
 @bp.get("/rights")
 @requires(PRIVACY)
 def rights_queue():
-    requests_ = rights.open_requests(db.session)
+    requests_ = register.open_requests(db.session)
     return render_template("admin/rights.html", requests=requests_, today=clock.today())
 
 

@@ -45,9 +45,9 @@ from prefsvc.extensions import csrf, db, limiter
 from prefsvc.mail import kit
 from prefsvc.mail.tokens import Signer
 from prefsvc.models import Contact, Language, RightsKind, RightsRequest, Topic
-from prefsvc.privacy import rights
+from prefsvc.privacy import rectification
 from prefsvc.queue import broker
-from prefsvc.recipient import centre, signin
+from prefsvc.recipient import centre, links, requests, signin
 from prefsvc.recipient.acknowledgements import OPTOUT
 from prefsvc.settings import current_settings
 from prefsvc.web import explicit_language
@@ -217,9 +217,9 @@ def _speak(language: Language) -> None:
     refresh()
 
 
-def _unsubscribe_link(token: str) -> centre.UnsubscribeLink:
+def _unsubscribe_link(token: str) -> links.UnsubscribeLink:
     try:
-        link = centre.read_unsubscribe_link(db.session, _signer(), token)
+        link = links.read_unsubscribe_link(db.session, _signer(), token)
     except InvalidToken:
         abort(404)
     _speak(link.language)
@@ -238,9 +238,9 @@ class Visit:
 def _open_preferences(token: str) -> Visit:
     """Open a preference-centre token, or a sign-in token under 24 hours old."""
     try:
-        return Visit(centre.open_preferences_link(db.session, _signer(), token))
+        return Visit(links.open_preferences_link(db.session, _signer(), token))
     except InvalidToken:
-        contact, claim = centre.open_signin_link(db.session, _signer(), token, now=clock.now())
+        contact, claim = links.open_signin_link(db.session, _signer(), token, now=clock.now())
         return Visit(contact, fresh=True, request_id=claim.request_id)
 
 
@@ -249,7 +249,7 @@ def _any_link(token: str) -> Visit:
     try:
         return _open_preferences(token)
     except InvalidToken:
-        contact, _topic = centre.open_unsubscribe_link(db.session, _signer(), token)
+        contact, _topic = links.open_unsubscribe_link(db.session, _signer(), token)
         return Visit(contact)
 
 
@@ -271,7 +271,7 @@ _PAGES_KEPT = 512
 _URL_SAFE = re.compile(r"[A-Za-z0-9_.-]+")
 
 
-def _unsubscribe_page(token: str, link: centre.UnsubscribeLink, state: str) -> str:
+def _unsubscribe_page(token: str, link: links.UnsubscribeLink, state: str) -> str:
     """Render the ``/u`` page, from a copy made once per topic, state and language.
 
     Mail scanners GET every link and mailbox providers POST one-click unsubscribes by the
@@ -335,7 +335,7 @@ def one_click(token: str) -> str:
     if not guard.admit(current_settings().rate_limit_one_click_client, get_remote_address()):
         raise TooManyRequests()
     try:
-        link, left = centre.leave_by_link(
+        link, left = links.leave_by_link(
             db.session, _signer(), token, channel="one-click", now=clock.now(), today=clock.today()
         )
     except InvalidToken:
@@ -356,7 +356,7 @@ def undo(token: str) -> str:
     """Put the person back on the topic they just left, unless they left everything."""
     link = _unsubscribe_link(token)
     try:
-        centre.undo_unsubscribe(
+        links.undo_unsubscribe(
             db.session,
             db.session.get_one(Contact, link.contact_id),
             db.session.get_one(Topic, link.topic_id),
@@ -406,7 +406,7 @@ def _preferences_page(token: str, visit: Visit, *, errors: dict[str, str] | None
         "recipient/preferences.html",
         contact=contact,
         fresh=visit.fresh,
-        waiting=centre.waiting_request(db.session, contact, visit.request_id),
+        waiting=requests.waiting_request(db.session, contact, visit.request_id),
         choices=centre.topic_choices(db.session, contact),
         objected=centre.has_objected(contact),
         paused=centre.is_paused(contact, today),
@@ -468,7 +468,7 @@ def save_preferences(token: str) -> Response | str:
                 notify.append((OPTOUT, {"everything": True}))
             notice = "objected"
         elif action == "details":
-            corrected = centre.correct_details(
+            corrected = requests.correct_details(
                 db.session,
                 contact,
                 {
@@ -481,8 +481,8 @@ def save_preferences(token: str) -> Response | str:
             )
             notice = "corrected" if corrected else "unchanged"
             if corrected:
-                params = rights.confirmation_params(settings, corrected, now=now)
-                notify.append((rights.RECTIFICATION_NOTICE, params))
+                params = rectification.confirmation_params(settings, corrected, now=now)
+                notify.append((rectification.NOTICE, params))
         elif action in ("access", "erasure", "confirm"):
             return _rights_request(token, visit, action)
         else:
@@ -513,20 +513,20 @@ def _rights_request(token: str, visit: Visit, action: str) -> Response | str:
         if not visit.fresh or visit.request_id is None:
             abort(400)
         try:
-            request_row = centre.confirm_request(db.session, contact, visit.request_id, now=now)
+            request_row = requests.confirm_request(db.session, contact, visit.request_id, now=now)
         except RequestStateError:
             db.session.rollback()
             abort(400)
     elif not visit.fresh:
-        asked = centre.ask_for(db.session, contact, action, settings=settings, now=now)
+        asked = requests.ask_for(db.session, contact, action, settings=settings, now=now)
         db.session.commit()
         _notify(signin.KIND, contact.id, {"request_id": asked.id})
         flash("confirm_sent")
         target = url_for("recipient.preferences_page", token=token, lang=explicit_language())
         return redirect(target, code=303)
     else:
-        request_row = centre.ask_for(db.session, contact, action, settings=settings, now=now)
-        centre.confirm_request(db.session, contact, request_row.id, now=now)
+        request_row = requests.ask_for(db.session, contact, action, settings=settings, now=now)
+        requests.confirm_request(db.session, contact, request_row.id, now=now)
     if request_row.kind is RightsKind.ERASURE and request.form.get("understood") != "yes":
         db.session.rollback()
         abort(400)
@@ -534,7 +534,7 @@ def _rights_request(token: str, visit: Visit, action: str) -> Response | str:
 
 
 def _fulfil(request_row: RightsRequest, contact: Contact) -> Response | str:
-    result = centre.fulfil(
+    result = requests.fulfil(
         db.session, request_row, contact, settings=current_settings(), now=clock.now()
     )
     db.session.commit()

@@ -18,7 +18,7 @@ from prefsvc.consent import ledger
 from prefsvc.extensions import db
 from prefsvc.mail.tokens import Signer
 from prefsvc.models import ConsentEvent, Contact, EventKind, LedgerHead
-from prefsvc.recipient import centre
+from prefsvc.recipient import links
 from prefsvc.settings import current_settings
 from tests.factories import make_contact, make_topic
 
@@ -328,7 +328,7 @@ def test_a_migrated_database_chains_every_kind_of_append(empty_app):
     )
     ledger.append_many(db.session, [ledger.NewEvent(ana.id, EventKind.PREFERENCES, "web")], now=now)
     token = Signer(current_settings().secret_keys).unsubscribe_token(ana.public_id, other.id)
-    _link, left = centre.leave_by_link(
+    _link, left = links.leave_by_link(
         db.session,
         Signer(current_settings().secret_keys),
         token,

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from prefsvc.campaigns import audience
 from prefsvc.consent import changes as consent
 from prefsvc.consent import repermission, suppression
-from prefsvc.mail import kit, notices
+from prefsvc.mail import kit, notice_kinds
 from prefsvc.models import (
     ConsentEvent,
     ContactStatus,
@@ -22,7 +22,7 @@ from prefsvc.models import (
     SubscriptionStatus,
     SuppressionReason,
 )
-from prefsvc.privacy import retention, rights
+from prefsvc.privacy import erasure, retention
 from prefsvc.queue import broker, scheduler
 from tests.factories import make_contact, make_topic
 
@@ -150,7 +150,7 @@ def test_people_who_left_or_were_removed_are_never_asked(session, settings, cloc
     objector = make_contact(session, "no@example.org", anchor=DUE_ANCHOR, topics=[topic])
     consent.object_to_all(session, objector, channel="web", now=clock(), suppression_key=key)
     erased = make_contact(session, "gone@example.org", anchor=DUE_ANCHOR, topics=[topic])
-    rights.erase(session, erased, settings=settings, now=clock())
+    erasure.erase(session, erased, settings=settings, now=clock())
     anonymised = make_contact(session, "anon@example.org", anchor=DUE_ANCHOR, topics=[topic])
     retention.anonymise(session, anonymised, now=clock(), today=TODAY)
     left_every_topic = make_contact(session, "left@example.org", anchor=DUE_ANCHOR, topics=[topic])
@@ -226,7 +226,7 @@ def test_a_mail_queued_before_the_person_renewed_is_not_sent(app, session, setti
     session.commit()
 
     [(kind, contact_id, params)] = queued
-    sent = notices.deliver(
+    sent = notice_kinds.deliver(
         session, settings, kind=kind, contact_id=contact_id, params=params, now=clock()
     )
 
@@ -354,7 +354,7 @@ def test_bad_tokens_and_erased_contacts_get_the_same_404(
     preferences_token = kit.signer(settings).preferences_token(person.public_id)
     gone = make_contact(session, "gone@example.org", anchor=DUE_ANCHOR, topics=[topic])
     gone_token = kit.signer(settings).renewal_token(gone.public_id)
-    rights.erase(session, gone, settings=settings, now=clock())
+    erasure.erase(session, gone, settings=settings, now=clock())
     session.commit()
 
     answers = [

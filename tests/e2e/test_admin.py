@@ -17,7 +17,7 @@ import pytest
 from prefsvc.access import staff
 from prefsvc.consent import suppression
 from prefsvc.models import RightsKind, SuppressionReason
-from prefsvc.privacy import rights
+from prefsvc.privacy import register
 from tests.e2e.conftest import DESKTOP
 from tests.factories import make_contact, make_topic
 
@@ -79,7 +79,7 @@ def team(session, settings, clock):
         topics=[courses],
     )
     suppression.add(session, settings.suppression_key, "weg@example.org", SuppressionReason.ERASURE)
-    request = rights.open_request(session, RightsKind.ACCESS, now=clock(), settings=settings)
+    request = register.open_request(session, RightsKind.ACCESS, now=clock(), settings=settings)
     request.due_on = date(2026, 3, 10) - timedelta(days=3)
     staff.create(session, "lotte", "een lang wachtwoord", "marketing", now=clock())
     session.commit()

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from prefsvc.mail import kit, notices
+from prefsvc.mail import kit, notice_kinds, notices
 from prefsvc.mail.notices import Notice
 from prefsvc.queue import broker
 from tests.factories import make_contact
 
 
 @pytest.fixture
-def greeting_kind():
-    def build(session, contact, settings, params):
+def greeting_kind(monkeypatch):
+    def build(session, contact, settings, params, *, now):
         return Notice(subject=f"Hallo {contact.first_name}", text=f"Code {params['code']}\n")
 
-    notices.register("test-greeting", build)
-    yield "test-greeting"
-    notices._builders.pop("test-greeting")
+    monkeypatch.setitem(notice_kinds.KINDS, "test-greeting", build)
+    return "test-greeting"
 
 
 @pytest.mark.all_brokers
@@ -52,7 +51,7 @@ def test_a_notice_reaches_a_contact_with_an_international_address(
     zoe = make_contact(session, "zoë@exämple.be", first_name="Zoë")
     session.commit()
 
-    notices.deliver(
+    notice_kinds.deliver(
         session,
         app.extensions["prefsvc.settings"],
         kind=greeting_kind,
@@ -71,7 +70,7 @@ def test_an_erased_contact_gets_no_notice(app, session, outbox, greeting_kind, c
     ana.email = None
     session.commit()
 
-    sent = notices.deliver(
+    sent = notice_kinds.deliver(
         session,
         app.extensions["prefsvc.settings"],
         kind=greeting_kind,
@@ -96,7 +95,7 @@ def test_no_transaction_stays_open_while_the_mail_server_answers(
             open_during_send.append(session().in_transaction())
 
     monkeypatch.setattr(kit, "transport", lambda settings: Recording())
-    notices.deliver(
+    notice_kinds.deliver(
         session,
         app.extensions["prefsvc.settings"],
         kind=greeting_kind,
@@ -110,7 +109,7 @@ def test_no_transaction_stays_open_while_the_mail_server_answers(
 def test_an_unknown_kind_is_refused(app, session, clock):
     ana = make_contact(session)
     with pytest.raises(ValueError, match="unknown notice kind"):
-        notices.deliver(
+        notice_kinds.deliver(
             session,
             app.extensions["prefsvc.settings"],
             kind="nope",
@@ -270,34 +269,31 @@ def test_released_notices_go_in_one_job_and_one_that_fails_goes_on_alone(
 ):
     from dramatiq.middleware import Middleware
 
-    def build_or_fail(session, contact, settings, params):
+    def build_or_fail(session, contact, settings, params, *, now):
         if params.get("fail"):
             raise ConnectionError("database gone for a moment")
         return Notice(subject=f"Hallo {contact.first_name}", text="Code\n")
 
-    notices.register("test-flaky", build_or_fail)
-    try:
-        people = [make_contact(session, f"{n}@example.org", first_name=n) for n in "abc"]
-        for person in people:
-            notices.hold(
-                session, "test-flaky", person.id, {"fail": person.email[0] == "b"}, now=clock()
-            )
-        session.commit()
-        queue = broker.queue()
-        jobs: list[str] = []
-        alone: list[tuple] = []
-
-        class Jobs(Middleware):
-            def after_enqueue(self, broker, message, delay):
-                jobs.append(message.actor_name)
-
-        queue.broker.add_middleware(Jobs())
-        monkeypatch.setattr(
-            queue.actors["send_notice"], "send_with_options", lambda args, delay: alone.append(args)
+    monkeypatch.setitem(notice_kinds.KINDS, "test-flaky", build_or_fail)
+    people = [make_contact(session, f"{n}@example.org", first_name=n) for n in "abc"]
+    for person in people:
+        notices.hold(
+            session, "test-flaky", person.id, {"fail": person.email[0] == "b"}, now=clock()
         )
-        queue.join(timeout_ms=10_000)
-    finally:
-        notices._builders.pop("test-flaky")
+    session.commit()
+    queue = broker.queue()
+    jobs: list[str] = []
+    alone: list[tuple] = []
+
+    class Jobs(Middleware):
+        def after_enqueue(self, broker, message, delay):
+            jobs.append(message.actor_name)
+
+    queue.broker.add_middleware(Jobs())
+    monkeypatch.setattr(
+        queue.actors["send_notice"], "send_with_options", lambda args, delay: alone.append(args)
+    )
+    queue.join(timeout_ms=10_000)
 
     assert jobs == ["send_notices"]
     assert sorted(m["To"] for m in outbox()) == ["a@example.org", "c@example.org"]

@@ -20,7 +20,7 @@ from prefsvc.models import (
     Subscription,
     SubscriptionStatus,
 )
-from prefsvc.privacy import retention, rights
+from prefsvc.privacy import erasure, retention
 from tests.factories import make_campaign, make_contact, make_topic
 
 pytestmark = pytest.mark.all_databases
@@ -107,7 +107,7 @@ def test_run_anonymises_exactly_the_contacts_past_grace(session, people, setting
 
     assert report.anonymised == 1
     assert expired.status is ContactStatus.ANONYMISED
-    for name in rights.PERSONAL_FIELDS:
+    for name in erasure.PERSONAL_FIELDS:
         assert getattr(expired, name) is None, name
     assert (
         session.scalar(
@@ -162,7 +162,7 @@ def test_objecting_contacts_are_anonymised_and_stay_suppressed(session, settings
         session, objector, channel="web", now=clock(), suppression_key=settings.suppression_key
     )
     erased = make_contact(session, "gone@example.org", anchor=EXPIRED_ANCHOR)
-    rights.erase(session, erased, settings=settings, now=clock())
+    erasure.erase(session, erased, settings=settings, now=clock())
     session.commit()
 
     report = _run(session, FIRST_DAY_DUE)
@@ -260,7 +260,7 @@ def test_contact_removed_while_a_campaign_is_sending_is_not_mailed(
     if how == "anonymised":
         retention.anonymise(session, leaver, now=clock(), today=date(2026, 3, 10))
     else:
-        rights.erase(session, leaver, settings=settings, now=clock())
+        erasure.erase(session, leaver, settings=settings, now=clock())
     session.commit()
 
     for batch in campaigns.queued_batches(session, campaign.id, 100):
@@ -298,7 +298,7 @@ def test_an_anonymised_person_imported_again_with_a_new_enrolment_starts_a_fresh
         session, objector, channel="web", now=clock(), suppression_key=settings.suppression_key
     )
     erased = make_contact(session, "gone@example.org", anchor=EXPIRED_ANCHOR, topics=[topic])
-    rights.erase(session, erased, settings=settings, now=clock())
+    erasure.erase(session, erased, settings=settings, now=clock())
     session.commit()
     assert _run(session, FIRST_DAY_DUE).anonymised == 2
     session.commit()

@@ -139,7 +139,7 @@ def test_an_opt_out_taken_back_before_the_mail_is_built_is_not_confirmed(
     contact = make_contact(session, topics=[haven])
     now, today = clock(), clock().date()
     consent.unsubscribe(session, contact, haven, channel="one-click", now=now, today=today)
-    assert build_optout(session, contact, settings, {"topic_ids": [haven.id]}) is not None
+    assert build_optout(session, contact, settings, {"topic_ids": [haven.id]}, now=now) is not None
     consent.subscribe(session, contact, haven, channel="undo", now=now, today=today)
-    assert build_optout(session, contact, settings, {"topic_ids": [haven.id]}) is None
-    assert build_optout(session, contact, settings, {"everything": True}) is None
+    assert build_optout(session, contact, settings, {"topic_ids": [haven.id]}, now=now) is None
+    assert build_optout(session, contact, settings, {"everything": True}, now=now) is None

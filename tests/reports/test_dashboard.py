@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 
 from prefsvc.models import ContactStatus, RightsKind
-from prefsvc.privacy import rights
+from prefsvc.privacy import register
 from prefsvc.reports import dashboard
 from tests.factories import make_campaign, make_contact, make_topic
 
@@ -43,9 +43,9 @@ def test_windows_ending_within_sixty_days_are_counted_not_those_already_ended(se
 
 
 def test_overdue_requests_and_recent_campaigns_are_listed(session, settings, clock):
-    late = rights.open_request(session, RightsKind.ACCESS, now=clock(), settings=settings)
+    late = register.open_request(session, RightsKind.ACCESS, now=clock(), settings=settings)
     late.due_on = TODAY - timedelta(days=1)
-    rights.open_request(session, RightsKind.ERASURE, now=clock(), settings=settings)
+    register.open_request(session, RightsKind.ERASURE, now=clock(), settings=settings)
     topic = make_topic(session)
     older = make_campaign(session, topic)
     newer = make_campaign(session, topic)

@@ -20,7 +20,7 @@ from prefsvc.models import (
     StaffRole,
     SuppressionReason,
 )
-from prefsvc.privacy import rights
+from prefsvc.privacy import register
 from tests.factories import make_campaign, make_contact, make_topic
 
 PASSWORD = "correct horse battery"
@@ -217,7 +217,7 @@ def test_dashboard_counts_contacts_expiring_windows_and_overdue_requests(
     soon = make_contact(
         session, "soon@example.org", anchor=today.replace(year=2021) + timedelta(20)
     )
-    request = rights.open_request(session, RightsKind.ACCESS, now=clock(), settings=settings)
+    request = register.open_request(session, RightsKind.ACCESS, now=clock(), settings=settings)
     request.due_on = today - timedelta(days=2)
     session.commit()
     page = as_role("marketing").get("/admin/").get_data(as_text=True)
@@ -525,11 +525,11 @@ def test_suppression_page_counts_hashes_and_answers_only_yes_or_no(as_role, sess
 
 def test_rights_queue_lists_open_requests_and_marks_the_overdue(as_role, session, settings, clock):
     person = make_contact(session, "ana@example.org")
-    late = rights.open_request(
+    late = register.open_request(
         session, RightsKind.ERASURE, now=clock(), settings=settings, contact=person
     )
     late.due_on = date(2026, 3, 1)
-    rights.open_request(session, RightsKind.ACCESS, now=clock(), settings=settings)
+    register.open_request(session, RightsKind.ACCESS, now=clock(), settings=settings)
     session.commit()
     page = as_role("privacy").get("/admin/rights").get_data(as_text=True)
     assert page.count('class="overdue"') == 1

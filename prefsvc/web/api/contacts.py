@@ -9,7 +9,7 @@ from prefsvc.consent import changes as consent
 from prefsvc.extensions import db
 from prefsvc.models import Contact, SubscriptionStatus, Topic
 from prefsvc.people import contacts, topics
-from prefsvc.privacy import rights
+from prefsvc.privacy import rectification
 from prefsvc.settings import current_settings
 from prefsvc.web.api import auth, blueprint
 from prefsvc.web.api import schemas as s
@@ -127,7 +127,7 @@ def get_contact(public_id: str):
 def update_contact(body, public_id: str):
     """Correct a contact's name, organisation or language (recorded as a rectification)."""
     contact = contacts.get_public(db.session, public_id)
-    changed = rights.rectify(db.session, contact, body, now=clock.now(), channel="api")
+    changed = rectification.rectify(db.session, contact, body, now=clock.now(), channel="api")
     auth.record("contact.update", f"contact:{contact.public_id}", fields=sorted(changed))
     db.session.commit()
     return contact_json(contact)

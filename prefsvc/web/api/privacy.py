@@ -7,7 +7,7 @@ from prefsvc.consent import suppression
 from prefsvc.extensions import db
 from prefsvc.models import RightsRequest
 from prefsvc.people import contacts
-from prefsvc.privacy import rights
+from prefsvc.privacy import access, erasure, register
 from prefsvc.settings import current_settings
 from prefsvc.web.api import auth, blueprint
 from prefsvc.web.api import schemas as s
@@ -20,8 +20,8 @@ REQUEST = "/rights-requests/<int(min=1, max=2147483647):request_id>"
 
 def _requests_json(rows: list[RightsRequest]) -> list[dict]:
     """Describe requests with their contact's public id (never the database id)."""
-    public_ids = rights.contact_public_ids(db.session, rows)
-    return [{**rights.request_summary(r), "contact": public_ids.get(r.contact_id)} for r in rows]
+    public_ids = register.contact_public_ids(db.session, rows)
+    return [{**register.request_summary(r), "contact": public_ids.get(r.contact_id)} for r in rows]
 
 
 @contacts_bp.route("/<public_id>", methods=["DELETE"])
@@ -34,7 +34,7 @@ def erase(public_id: str):
     Under an active legal hold the fields the law requires are kept; the answer says which.
     """
     contact = contacts.get_public(db.session, public_id)
-    result = rights.erase(db.session, contact, settings=current_settings(), now=clock.now())
+    result = erasure.erase(db.session, contact, settings=current_settings(), now=clock.now())
     auth.record("contact.erase", f"contact:{result.public_id}", kept=result.kept)
     db.session.commit()
     return {
@@ -51,7 +51,7 @@ def erase(public_id: str):
 def export(public_id: str):
     """Everything held about the person (the access export); the export itself is logged."""
     contact = contacts.get_public(db.session, public_id)
-    document = rights.export(db.session, contact, settings=current_settings(), now=clock.now())
+    document = access.export(db.session, contact, settings=current_settings(), now=clock.now())
     auth.record("contact.export", f"contact:{contact.public_id}")
     db.session.commit()
     return document
@@ -65,7 +65,7 @@ def export(public_id: str):
 def set_legal_hold(body, public_id: str):
     """Set the source system's legal hold: erasure will keep what the law requires, until then."""
     contact = contacts.get_public(db.session, public_id)
-    changed = rights.set_legal_hold(
+    changed = erasure.set_legal_hold(
         db.session, contact, reason=body["reason"], until=body.get("until"), now=clock.now()
     )
     if changed:
@@ -86,7 +86,7 @@ def set_legal_hold(body, public_id: str):
 def lift_legal_hold(public_id: str):
     """Lift the legal hold: a later erasure removes everything."""
     contact = contacts.get_public(db.session, public_id)
-    if rights.set_legal_hold(db.session, contact, reason=None, until=None, now=clock.now()):
+    if erasure.set_legal_hold(db.session, contact, reason=None, until=None, now=clock.now()):
         auth.record("contact.legal_hold_lifted", f"contact:{contact.public_id}")
     db.session.commit()
     return contact_json(contact)
@@ -111,7 +111,7 @@ def check_suppression(body):
 @bp.response(200, s.RightsPageOut)
 def list_requests(query):
     """List the request register, the earliest due first; ``open=true`` for open ones only."""
-    rows, total = rights.requests(
+    rows, total = register.requests(
         db.session,
         status=query.get("status"),
         open_only=query.get("open", False),
@@ -134,7 +134,7 @@ def list_requests(query):
 def open_request(body):
     """Register a request (access, rectification, erasure) as received; due in RIGHTS_DUE_DAYS."""
     contact = contacts.get_public(db.session, body["contact"]) if body.get("contact") else None
-    request = rights.open_request(
+    request = register.open_request(
         db.session,
         body["kind"],
         now=clock.now(),
@@ -152,7 +152,7 @@ def open_request(body):
 @bp.response(200, s.RightsRequestOut(many=True))
 def overdue():
     """Open requests past their due date, the longest overdue first."""
-    return _requests_json(rights.overdue(db.session, clock.today()))
+    return _requests_json(register.overdue(db.session, clock.today()))
 
 
 @bp.route(REQUEST, methods=["GET"])
@@ -161,4 +161,4 @@ def overdue():
 @bp.alt_response(404, response="NOT_FOUND")
 def get_request(request_id: int):
     """Show one request of the register."""
-    return _requests_json([rights.get_request(db.session, request_id)])[0]
+    return _requests_json([register.get_request(db.session, request_id)])[0]

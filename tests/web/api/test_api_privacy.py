@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from prefsvc.consent import suppression
 from prefsvc.models import AuditEvent, ConsentEvent, EventKind, RightsKind, SuppressionReason
-from prefsvc.privacy import rights
+from prefsvc.privacy import erasure, register
 from tests.factories import make_contact, make_topic
 
 
@@ -61,7 +61,7 @@ def test_a_legal_hold_is_recorded_in_the_ledger_without_its_text(client, session
 
 def test_lifting_a_legal_hold(client, session, bearer, clock):
     ana = make_contact(session)
-    rights.set_legal_hold(session, ana, reason="invoice", until=None, now=clock())
+    erasure.set_legal_hold(session, ana, reason="invoice", until=None, now=clock())
     session.commit()
     response = client.delete(
         f"/api/v1/contacts/{ana.public_id}/legal-hold", headers=bearer("privacy")
@@ -149,7 +149,7 @@ def test_a_rights_request_of_an_unknown_kind_is_422(client, bearer):
 
 
 def test_rights_requests_list_filters_by_status(client, session, bearer, clock, settings):
-    rights.open_request(session, RightsKind.ERASURE, now=clock(), settings=settings)
+    register.open_request(session, RightsKind.ERASURE, now=clock(), settings=settings)
     session.commit()
     headers = bearer("privacy")
     done = client.get("/api/v1/rights-requests?status=done", headers=headers).get_json()

@@ -17,7 +17,7 @@ from prefsvc.models import (
     Subscription,
     SubscriptionStatus,
 )
-from prefsvc.recipient import centre
+from prefsvc.recipient import links
 from tests.factories import make_contact, make_topic
 
 pytestmark = pytest.mark.all_databases
@@ -47,7 +47,7 @@ def ana(session, signer) -> Subscriber:
 
 
 def _leave(session, signer, token, clock):
-    return centre.leave_by_link(
+    return links.leave_by_link(
         session, signer, token, channel="one-click", now=clock(), today=clock().date()
     )
 

@@ -30,7 +30,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(renewal.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(outbox.bp)
-    app.register_blueprint(admin.bp)
+    admin.init_app(app)
     api.init_app(app)
     app.session_interface = CookieSessions()
     app.after_request(_security_headers)

@@ -224,7 +224,6 @@ def main() -> None:
 
         from prefsvc import create_app
         from prefsvc.campaigns import campaigns
-        from prefsvc.commands.campaigns import launch
         from prefsvc.extensions import db
         from prefsvc.mail.tokens import Signer
         from prefsvc.models import (
@@ -240,6 +239,7 @@ def main() -> None:
             SubscriptionStatus,
         )
         from prefsvc.queue import broker
+        from prefsvc.queue.launcher import launch
         from prefsvc.settings import current_settings
 
         app = create_app()

@@ -274,10 +274,10 @@ def run_campaign(app):
 
     import dramatiq
 
-    from prefsvc.commands.campaigns import launch as launch_now
     from prefsvc.extensions import db
     from prefsvc.models import Campaign, CampaignStatus
     from prefsvc.queue import broker
+    from prefsvc.queue.launcher import launch as launch_now
 
     workers: list[dramatiq.Worker] = []
 

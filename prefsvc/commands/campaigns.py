@@ -16,7 +16,7 @@ from prefsvc.errors import InvalidInput
 from prefsvc.extensions import db
 from prefsvc.mail import kit
 from prefsvc.models import LANGUAGES, CampaignStatus
-from prefsvc.queue import broker
+from prefsvc.queue import broker, launcher
 from prefsvc.settings import current_settings
 
 group = DomainGroup("campaigns", help="Mailings to a topic's subscribers.")
@@ -64,25 +64,11 @@ def create(
 )
 def send(campaign_id: int, wait: bool, timeout: float) -> None:
     """Queue a campaign for sending."""
-    size = launch(campaign_id)
+    size = launcher.launch(campaign_id)
     click.echo(f"campaign {campaign_id}: {size} recipients queued", err=True)
     if wait or current_settings().embedded_queue:
         # The in-process queue lives in this process: it must finish before we exit.
         _wait(campaign_id, size, timeout)
-
-
-def launch(campaign_id: int) -> int:
-    """Fan a campaign out and queue it on the app's task queue (send, demo and scheduler)."""
-    settings = current_settings()
-    return campaigns.launch(
-        db.session,
-        campaign_id,
-        now=clock.now(),
-        today=clock.today(),
-        years=settings.marketing_window_years,
-        batch_size=settings.batch_size,
-        enqueue=broker.queue().send_batch,
-    )
 
 
 def _wait(campaign_id: int, size: int, timeout: float) -> None:
@@ -174,9 +160,7 @@ def resume(campaign_id: int) -> None:
     control.resume(db.session, campaigns.get(db.session, campaign_id))
     db.session.commit()
     settings = current_settings()
-    count = campaigns.requeue(
-        db.session, campaign_id, batch_size=settings.batch_size, enqueue=broker.queue().send_batch
-    )
+    count = launcher.requeue(campaign_id)
     click.echo(f"campaign {campaign_id} resumed; {count} deliveries queued")
     if settings.embedded_queue:
         broker.queue().join(timeout_ms=3_600_000)

@@ -7,11 +7,11 @@ from flask import current_app
 from flask_migrate import upgrade
 
 from prefsvc import clock
-from prefsvc.commands.campaigns import launch
 from prefsvc.extensions import db
 from prefsvc.mail import kit
 from prefsvc.models import Contact, Topic
 from prefsvc.queue import broker
+from prefsvc.queue.launcher import launch
 from prefsvc.settings import current_settings
 
 

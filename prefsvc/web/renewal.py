@@ -22,7 +22,7 @@ from prefsvc.mail import kit
 from prefsvc.mail.tokens import Signer
 from prefsvc.models import Contact
 from prefsvc.settings import current_settings
-from prefsvc.web import explicit_language
+from prefsvc.web.languages import explicit_language
 from prefsvc.web.request_logs import RedactedInRequestLogs
 
 bp = Blueprint("renewal", __name__)

@@ -144,8 +144,8 @@ def smtp_app(settings, clock, smtp_server):
 def _launch_and_wait(campaign_id: int, timeout: float = 30.0):
     import time
 
-    from prefsvc.commands.campaigns import launch
     from prefsvc.models import Campaign
+    from prefsvc.queue.launcher import launch
 
     launch(campaign_id)
     deadline = time.monotonic() + timeout

@@ -61,7 +61,7 @@ def wait_until_sent(session, campaign, timeout: float = 90.0) -> None:
 
 @pytest.mark.parametrize("broker_kind", ["redis", "rabbitmq"])
 def test_a_separate_worker_process_delivers_the_campaign(app, session, settings, outbox):
-    from prefsvc.commands.campaigns import launch
+    from prefsvc.queue.launcher import launch
 
     topic = make_topic(session)
     people = [make_contact(session, f"w{i}@example.org", topics=[topic]) for i in range(12)]
@@ -112,7 +112,7 @@ def test_killed_worker_mid_campaign_is_replaced_and_everyone_gets_the_mail(
     duplicates are the messages its threads had in flight (sent, result not yet committed)."""
     from collections import Counter
 
-    from prefsvc.commands.campaigns import launch
+    from prefsvc.queue.launcher import launch
 
     threads = 2
     smtp_server.handler.data_delay = 0.03
@@ -159,8 +159,8 @@ def test_database_connections_dropped_mid_send_lose_and_duplicate_nothing_beyond
     from sqlalchemy import select
     from sqlalchemy.engine import make_url
 
-    from prefsvc.commands.campaigns import launch
     from prefsvc.models import Delivery, DeliveryStatus
+    from prefsvc.queue.launcher import launch
     from tests.conftest import PG_ADMIN_URL
 
     threads = 2

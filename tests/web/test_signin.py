@@ -11,6 +11,7 @@ from prefsvc.mail.tokens import Signer
 from prefsvc.models import ContactStatus, Subscription
 from prefsvc.queue import broker
 from prefsvc.settings import Settings
+from prefsvc.web.recipient.rate_limits import OneClickFloodGuard
 from tests.factories import make_contact, make_topic
 
 
@@ -183,8 +184,6 @@ def test_a_client_flooding_one_click_posts_is_turned_away_in_its_language(app, s
 
 
 def test_the_one_click_flood_guard_admits_a_client_again_in_the_next_window():
-    from prefsvc.web.recipient import OneClickFloodGuard
-
     now = [0.0]
     guard = OneClickFloodGuard(clock=lambda: now[0])
     limits = "2 per minute; 3 per hour"

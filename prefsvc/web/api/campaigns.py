@@ -10,7 +10,7 @@ from prefsvc.errors import InvalidInput
 from prefsvc.extensions import db
 from prefsvc.mail import kit
 from prefsvc.people import contacts
-from prefsvc.queue import broker
+from prefsvc.queue import launcher
 from prefsvc.settings import current_settings
 from prefsvc.web.api import auth, blueprint
 from prefsvc.web.api import schemas as s
@@ -129,16 +129,7 @@ def send(campaign_id: int):
     """Fan the campaign out and queue it now (a draft or scheduled campaign)."""
     campaign = campaigns.get(db.session, campaign_id)
     auth.record("campaign.send", f"campaign:{campaign.id}")
-    settings = current_settings()
-    campaigns.launch(  # commits the fan-out and the audit entry together
-        db.session,
-        campaign_id,
-        now=clock.now(),
-        today=clock.today(),
-        years=settings.marketing_window_years,
-        batch_size=settings.batch_size,
-        enqueue=broker.queue().send_batch,
-    )
+    launcher.launch(campaign_id)  # commits the fan-out and the audit entry together
     return _report(campaigns.get(db.session, campaign_id))
 
 
@@ -185,12 +176,7 @@ def resume(campaign_id: int):
     campaign_control.resume(db.session, campaign)
     auth.record("campaign.resume", f"campaign:{campaign.id}")
     db.session.commit()
-    campaigns.requeue(
-        db.session,
-        campaign_id,
-        batch_size=current_settings().batch_size,
-        enqueue=broker.queue().send_batch,
-    )
+    launcher.requeue(campaign_id)
     return _report(campaign)
 
 

@@ -1,0 +1,304 @@
+"""Campaign pages: compose with a variant per language, preview, test-send, send, schedule, control.
+
+Campaign HTML is only ever shown in a sandboxed frame served with its own strict CSP, so a
+template cannot run script as staff.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from prefsvc import clock
+from prefsvc.campaigns import audience, campaigns
+from prefsvc.campaigns import control as campaign_control
+from prefsvc.campaigns import preview as campaign_preview
+from prefsvc.errors import CampaignStateError, InvalidInput, NotFound
+from prefsvc.extensions import db
+from prefsvc.mail import kit
+from prefsvc.mail.transport import DeliveryError
+from prefsvc.models import LANGUAGES, Campaign, CampaignStatus
+from prefsvc.people import topics
+from prefsvc.queue import launcher
+from prefsvc.settings import current_settings
+from prefsvc.web.admin.blueprint import MARKETING, bp, local_time, record, requires
+from prefsvc.web.admin.charts import chart
+
+log = logging.getLogger(__name__)
+PREVIEW_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data: https:; "
+    "form-action 'none'; frame-ancestors 'self'; base-uri 'none'"
+)
+
+
+def _campaign(campaign_id: int) -> Campaign:
+    try:
+        return campaigns.get(db.session, campaign_id)
+    except NotFound:
+        abort(404)
+
+
+def _composer_input() -> tuple[str, dict[str, tuple[str, str, str | None]], dict[str, dict]]:
+    """Read the composer form: the topic, the filled-in languages, and the raw values."""
+    topic_slug = request.form.get("topic", "")
+    variants: dict[str, tuple[str, str, str | None]] = {}
+    raw: dict[str, dict] = {}
+    for lang in LANGUAGES:
+        subject = request.form.get(f"subject_{lang}", "").strip()
+        html = request.form.get(f"html_{lang}", "")
+        text = request.form.get(f"text_{lang}", "")
+        raw[lang] = {"subject": subject, "html": html, "text": text}
+        if subject or html.strip() or text.strip():
+            variants[lang] = (subject, html, text if text.strip() else None)
+    return topic_slug, variants, raw
+
+
+def _variant_values(campaign: Campaign) -> dict[str, dict]:
+    values = {lang: {"subject": "", "html": "", "text": ""} for lang in LANGUAGES}
+    for variant in campaign.variants:
+        values[variant.language.value] = {
+            "subject": variant.subject,
+            "html": variant.html,
+            "text": variant.text or "",
+        }
+    return values
+
+
+def _composer(
+    *,
+    campaign: Campaign | None,
+    topic_slug: str,
+    values: dict[str, dict],
+    problems: dict[tuple[str | None, str], str] | None = None,
+    status: int = 200,
+):
+    extra: dict[str, Any] = {}
+    if campaign is not None:
+        settings = current_settings()
+        extra["count"] = audience.count(
+            db.session, campaign, on=clock.today(), years=settings.marketing_window_years
+        )
+        extra["previews"] = {}
+        for variant in campaign.variants:
+            rendered = campaign_preview.preview(
+                db.session, campaign, settings=settings, language=variant.language.value
+            )
+            extra["previews"][variant.language.value] = rendered
+    page = render_template(
+        "admin/composer.html",
+        campaign=campaign,
+        topics=topics.all_topics(db.session),
+        topic_slug=topic_slug,
+        values=values,
+        problems=problems or {},
+        **extra,
+    )
+    return page, status
+
+
+@bp.get("/campaigns/")
+@requires(MARKETING)
+def campaign_list():
+    return render_template(
+        "admin/campaigns.html", campaigns=campaigns.recent(db.session, limit=100)
+    )
+
+
+@bp.route("/campaigns/new", methods=["GET", "POST"])
+@requires(MARKETING)
+def compose():
+    if request.method == "GET":
+        values = {lang: {"subject": "", "html": "", "text": ""} for lang in LANGUAGES}
+        return _composer(campaign=None, topic_slug="", values=values)
+    topic_slug, variants, raw = _composer_input()
+    problems = campaigns.variant_problems(db.session, topic_slug=topic_slug, variants=variants)
+    if problems:
+        return _composer(
+            campaign=None, topic_slug=topic_slug, values=raw, problems=problems, status=422
+        )
+    campaign = campaigns.create(db.session, topic_slug=topic_slug, variants=variants)
+    record("campaign.create", f"campaign:{campaign.id}", languages=sorted(variants))
+    db.session.commit()
+    flash(_("Draft saved. Check the preview, send a test, then send or schedule it."), "ok")
+    return redirect(url_for("admin.campaign", campaign_id=campaign.id))
+
+
+@bp.get("/campaigns/<int:campaign_id>")
+@requires(MARKETING)
+def campaign(campaign_id: int):
+    item = _campaign(campaign_id)
+    if item.status is CampaignStatus.DRAFT:
+        return _composer(campaign=item, topic_slug=item.topic.slug, values=_variant_values(item))
+    return _campaign_page(item)
+
+
+@bp.post("/campaigns/<int:campaign_id>")
+@requires(MARKETING)
+def revise(campaign_id: int):
+    item = _campaign(campaign_id)
+    if item.status is not CampaignStatus.DRAFT:
+        abort(409)
+    topic_slug, variants, raw = _composer_input()
+    problems = campaigns.variant_problems(db.session, topic_slug=topic_slug, variants=variants)
+    if problems:
+        return _composer(
+            campaign=item, topic_slug=topic_slug, values=raw, problems=problems, status=422
+        )
+    campaigns.revise(db.session, item, topic_slug=topic_slug, variants=variants)
+    record("campaign.revise", f"campaign:{item.id}", languages=sorted(variants))
+    db.session.commit()
+    flash(_("Draft saved."), "ok")
+    return redirect(url_for("admin.campaign", campaign_id=item.id))
+
+
+@bp.get("/campaigns/<int:campaign_id>/preview/<lang>")
+@requires(MARKETING)
+def preview(campaign_id: int, lang: str):
+    """The mail's HTML for a sandboxed frame: no script, no forms, framed only by us."""
+    item = _campaign(campaign_id)
+    if lang not in {v.language.value for v in item.variants}:
+        abort(404)
+    rendered = campaign_preview.preview(
+        db.session, item, settings=current_settings(), language=lang
+    )
+    response = Response(rendered.html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = PREVIEW_CSP
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
+@bp.post("/campaigns/<int:campaign_id>/test-send")
+@requires(MARKETING)
+def test_send(campaign_id: int):
+    item = _campaign(campaign_id)
+    settings = current_settings()
+    language = request.form.get("language") or None
+    try:
+        campaign_preview.test_send(
+            db.session,
+            item,
+            to=request.form.get("to", ""),
+            language=language,
+            settings=settings,
+            now=clock.now(),
+            transport=kit.transport(settings),
+        )
+    except InvalidInput as exc:
+        db.session.rollback()
+        flash(_("Test copy not sent: the address %(reason)s.", reason=exc.reason), "error")
+    except DeliveryError as exc:
+        db.session.rollback()
+        log.warning("test copy of campaign %s refused: %s", item.id, exc.code)
+        flash(_("The mail server refused the test copy (%(code)s).", code=exc.code), "error")
+    else:
+        record("campaign.test_send", f"campaign:{item.id}", language=language)
+        db.session.commit()
+        flash(_("Test copy sent."), "ok")
+    finally:
+        kit.close_thread_resources()
+    return redirect(url_for("admin.campaign", campaign_id=item.id) + "#test-send")
+
+
+@bp.post("/campaigns/<int:campaign_id>/send")
+@requires(MARKETING)
+def send(campaign_id: int):
+    item = _campaign(campaign_id)
+    try:
+        size = launcher.launch(item.id)
+    except CampaignStateError:
+        db.session.rollback()
+        flash(_("This campaign has already been sent or scheduled."), "error")
+        return redirect(url_for("admin.campaign", campaign_id=item.id))
+    record("campaign.send", f"campaign:{item.id}", audience=size)
+    db.session.commit()
+    return redirect(url_for("admin.campaign", campaign_id=item.id))
+
+
+@bp.post("/campaigns/<int:campaign_id>/schedule")
+@requires(MARKETING)
+def schedule(campaign_id: int):
+    item = _campaign(campaign_id)
+    text = request.form.get("at", "")
+    try:
+        try:
+            at = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidInput("at", _("choose a date and a time")) from None
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=current_settings().timezone)
+        campaign_control.schedule(db.session, item, at=at, now=clock.now())
+    except (InvalidInput, CampaignStateError) as exc:
+        db.session.rollback()
+        reason = exc.reason if isinstance(exc, InvalidInput) else str(exc)
+        flash(_("Not scheduled: %(reason)s.", reason=reason), "error")
+        return redirect(url_for("admin.campaign", campaign_id=item.id) + "#schedule")
+    record("campaign.schedule", f"campaign:{item.id}", at=at.isoformat())
+    db.session.commit()
+    flash(_("Scheduled for %(when)s.", when=local_time(at)), "ok")
+    return redirect(url_for("admin.campaign", campaign_id=item.id))
+
+
+@bp.post("/campaigns/<int:campaign_id>/<any(pause, resume, cancel):action>")
+@requires(MARKETING)
+def control(campaign_id: int, action: str):
+    item = _campaign(campaign_id)
+    try:
+        if action == "pause":
+            campaign_control.pause(db.session, item)
+        elif action == "resume":
+            campaign_control.resume(db.session, item)
+        else:
+            campaign_control.cancel(db.session, item, now=clock.now())
+    except CampaignStateError:
+        db.session.rollback()
+        flash(_("That is not possible in the campaign's current state."), "error")
+        return redirect(url_for("admin.campaign", campaign_id=item.id))
+    record(f"campaign.{action}", f"campaign:{item.id}")
+    db.session.commit()
+    if action == "resume":
+        launcher.requeue(item.id)
+    return redirect(url_for("admin.campaign", campaign_id=item.id))
+
+
+def _figures(item: Campaign) -> dict[str, Any]:
+    settings = current_settings()
+    figures = campaigns.stats(
+        db.session, item, today=clock.today(), years=settings.marketing_window_years
+    )
+    done = figures["sent"] + figures["failed"]
+    audience_size = figures["audience"]
+    figures["done"] = done
+    figures["percent"] = round(100 * done / audience_size) if audience_size else 100
+    figures["excluded_total"] = sum(figures["excluded"].values())
+    return figures
+
+
+def _campaign_page(item: Campaign):
+    figures = _figures(item)
+    points = campaigns.timeline(db.session, item)
+    span = (points[0][0], points[-1][0]) if points else None
+    charts = {
+        kind: chart([when for when, what in points if what == kind], span)
+        for kind in ("sent", "unsubscribed")
+    }
+    return render_template(
+        "admin/campaign.html",
+        campaign=item,
+        figures=figures,
+        charts=charts,
+        live=item.status is CampaignStatus.SENDING,
+    )
+
+
+@bp.get("/campaigns/<int:campaign_id>/progress.json")
+@requires(MARKETING)
+def progress(campaign_id: int):
+    """The live figures the campaign page polls while sending."""
+    item = _campaign(campaign_id)
+    figures = _figures(item)
+    keys = ("status", "audience", "queued", "sending", "sent", "failed", "done", "percent")
+    return jsonify({key: figures[key] for key in keys} | {"unsubscribes": figures["unsubscribes"]})

@@ -1,0 +1,21 @@
+"""The admin home page: the figures both teams watch."""
+
+from __future__ import annotations
+
+from flask import render_template
+
+from prefsvc import clock
+from prefsvc.extensions import db
+from prefsvc.reports import dashboard
+from prefsvc.settings import current_settings
+from prefsvc.web.admin.blueprint import EVERYONE, bp, requires
+
+
+@bp.get("/")
+@requires(EVERYONE)
+def home():
+    settings = current_settings()
+    figures = dashboard.figures(
+        db.session, today=clock.today(), years=settings.marketing_window_years
+    )
+    return render_template("admin/dashboard.html", figures=figures, today=clock.today())

@@ -1,0 +1,188 @@
+"""The admin campaign pages over HTTP: compose, preview, test-send, send, schedule, control."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from prefsvc.consent import changes as consent
+from prefsvc.models import AuditEvent, Campaign, CampaignStatus
+from tests.factories import make_campaign, make_contact
+from tests.web.admin.conftest import post
+
+HTML_NL = "<p style='color:#333'>Beste {{ contact.first_name }}, nieuwe opleidingen!</p>"
+HTML_FR = (
+    "<html><head><style>p { color: #123456; }</style></head><body><p>Bonjour</p></body></html>"
+)
+
+
+def compose_form(topic_slug: str, **overrides) -> dict:
+    form = {
+        "topic": topic_slug,
+        "subject_nl": "Nieuw aanbod",
+        "html_nl": HTML_NL,
+        "text_nl": "",
+        "subject_fr": "Nouvelle offre",
+        "html_fr": HTML_FR,
+        "text_fr": "",
+        "subject_en": "",
+        "html_en": "",
+        "text_en": "",
+    }
+    form.update(overrides)
+    return form
+
+
+def test_composing_a_campaign_in_two_languages_saves_a_draft_and_shows_its_preview(
+    as_role, session, topic
+):
+    make_contact(session, topics=[topic])
+    session.commit()
+    client = as_role("marketing")
+    response = post(
+        client, "/admin/campaigns/new", compose_form(topic.slug), form_page="/admin/campaigns/new"
+    )
+    assert response.status_code == 302
+    campaign = session.scalars(select(Campaign)).one()
+    assert sorted(v.language.value for v in campaign.variants) == ["fr", "nl"]
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert f'src="/admin/campaigns/{campaign.id}/preview/nl"' in page
+    assert "sandbox" in page
+    assert "Send now to 1 recipients" in page
+
+
+def test_composer_shows_each_problem_next_to_its_language_field(as_role, session, topic):
+    client = as_role("marketing")
+    form = compose_form(topic.slug, subject_fr="", html_nl="<p>{{ contact.first_name </p>")
+    response = post(client, "/admin/campaigns/new", form, form_page="/admin/campaigns/new")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert 'id="error-subject-fr"' in page
+    assert 'id="error-html-nl"' in page
+    assert 'aria-describedby="error-subject-fr"' in page
+    assert "Nieuw aanbod" in page  # what was typed is kept
+    assert session.scalars(select(Campaign)).all() == []
+
+
+def test_composer_asks_for_a_topic(as_role, session, topic):
+    client = as_role("marketing")
+    response = post(
+        client, "/admin/campaigns/new", compose_form(""), form_page="/admin/campaigns/new"
+    )
+    assert response.status_code == 422
+    assert 'id="error-topic-all"' in response.get_data(as_text=True)
+
+
+def test_a_draft_can_be_revised(as_role, session, topic):
+    campaign = make_campaign(session, topic)
+    session.commit()
+    client = as_role("marketing")
+    page = f"/admin/campaigns/{campaign.id}"
+    response = post(client, page, compose_form(topic.slug, subject_nl="Beter"), form_page=page)
+    assert response.status_code == 302
+    session.expire_all()
+    assert {v.language.value: v.subject for v in campaign.variants}["nl"] == "Beter"
+
+
+def test_preview_is_served_with_a_strict_policy_of_its_own(as_role, session, topic):
+    html = "<p>Hallo</p><script>alert(1)</script>"
+    campaign = make_campaign(session, topic, html=html.replace("<script>alert(1)</script>", ""))
+    session.commit()
+    response = as_role("marketing").get(f"/admin/campaigns/{campaign.id}/preview/nl")
+    assert response.status_code == 200
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src" not in policy
+    assert "frame-ancestors 'self'" in policy
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert "Hallo" in response.get_data(as_text=True)
+
+
+def test_preview_of_a_language_the_campaign_lacks_is_404(as_role, session, topic):
+    campaign = make_campaign(session, topic)
+    session.commit()
+    assert as_role("marketing").get(f"/admin/campaigns/{campaign.id}/preview/fr").status_code == 404
+
+
+def test_test_send_delivers_one_marked_copy_and_counts_nothing(as_role, session, topic, outbox):
+    campaign = make_campaign(session, topic)
+    session.commit()
+    client = as_role("marketing")
+    page = f"/admin/campaigns/{campaign.id}"
+    response = post(
+        client, f"{page}/test-send", {"to": "me@example.org", "language": "nl"}, form_page=page
+    )
+    assert response.status_code == 302
+    (message,) = outbox()
+    assert message["Subject"].startswith("[TEST]")
+    assert message["To"] == "me@example.org"
+    assert "Test copy sent." in client.get(page).get_data(as_text=True)
+
+
+def test_test_send_to_a_bad_address_says_so(as_role, session, topic, outbox):
+    campaign = make_campaign(session, topic)
+    session.commit()
+    client = as_role("marketing")
+    page = f"/admin/campaigns/{campaign.id}"
+    post(client, f"{page}/test-send", {"to": "not an address"}, form_page=page)
+    assert "Test copy not sent" in client.get(page).get_data(as_text=True)
+    assert outbox() == []
+
+
+def test_send_now_delivers_and_the_campaign_page_shows_the_figures(
+    as_role, session, topic, run_campaign, outbox, clock
+):
+    for n in range(3):
+        make_contact(session, f"p{n}@example.org", topics=[topic])
+    gone = make_contact(session, "gone@example.org", topics=[topic])
+    session.commit()
+    consent.unsubscribe(session, gone, topic, channel="test", now=clock(), today=clock().date())
+    session.commit()
+    campaign = make_campaign(session, topic)
+    session.commit()
+    client = as_role("marketing")
+    page = f"/admin/campaigns/{campaign.id}"
+    assert post(client, f"{page}/send", form_page=page).status_code == 302
+    run_campaign(campaign.id, launch=False)
+    assert len(outbox()) == 3
+    html = client.get(page).get_data(as_text=True)
+    assert re.search(r"<dt>Sent</dt><dd data-figure=\"sent\">3</dd>", html)
+    assert "unsubscribed" in html
+    assert "<svg" in html
+    progress = client.get(f"{page}/progress.json").get_json()
+    assert progress["status"] == "sent"
+    assert progress["sent"] == 3 and progress["percent"] == 100
+
+
+def test_schedule_plans_the_draft_and_refuses_a_past_time(as_role, session, topic):
+    campaign = make_campaign(session, topic)
+    session.commit()
+    client = as_role("marketing")
+    page = f"/admin/campaigns/{campaign.id}"
+    post(client, f"{page}/schedule", {"at": "2026-03-01T09:00"}, form_page=page)
+    assert "Not scheduled: is in the past" in client.get(page).get_data(as_text=True)
+    post(client, f"{page}/schedule", {"at": "2026-04-01T09:00"}, form_page=page)
+    session.expire_all()
+    assert campaign.status is CampaignStatus.SCHEDULED
+    assert campaign.scheduled_at.isoformat() == "2026-04-01T07:00:00+00:00"
+
+
+def test_pause_resume_and_cancel_buttons_change_the_campaign(as_role, session, topic):
+    campaign = make_campaign(session, topic)
+    campaign.status = CampaignStatus.SENDING
+    session.commit()
+    client = as_role("marketing")
+    page = f"/admin/campaigns/{campaign.id}"
+    post(client, f"{page}/pause", form_page=page)
+    session.expire_all()
+    assert campaign.status is CampaignStatus.PAUSED
+    post(client, f"{page}/resume", form_page=page)
+    session.expire_all()
+    assert campaign.status is CampaignStatus.SENDING
+    post(client, f"{page}/cancel", form_page=page)
+    session.expire_all()
+    assert campaign.status is CampaignStatus.CANCELLED
+    post(client, f"{page}/pause", form_page=page)
+    assert "not possible in the campaign" in client.get(page).get_data(as_text=True)
+    actions = session.scalars(select(AuditEvent.action)).all()
+    assert {"campaign.pause", "campaign.resume", "campaign.cancel"} <= set(actions)

@@ -30,7 +30,6 @@ clear), hence the separate scheme. A forged, truncated or foreign token reads as
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 from functools import lru_cache
@@ -50,7 +49,9 @@ TOKEN_LENGTH = 40
 _VERSION = 1
 _TAG_BYTES = 9
 _PAD = bytes(6)
-_BASE32 = frozenset("abcdefghijklmnopqrstuvwxyz234567")
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"  # RFC 4648 base32, lower case
+_BASE32 = frozenset(_ALPHABET)
+_DIGITS = str.maketrans(_ALPHABET, "0123456789abcdefghijklmnopqrstuv")
 
 
 class Token(NamedTuple):
@@ -109,10 +110,9 @@ class VerpCodec:
         token = token.lower()
         if purpose not in self._keys or len(token) != TOKEN_LENGTH or not _BASE32 >= set(token):
             return None
-        try:
-            raw = base64.b32decode(token.upper())
-        except (binascii.Error, ValueError):
-            return None
+        # 40 base32 digits are exactly 200 bits; int() reads them at C speed (b32decode is
+        # pure Python in 3.11 and was a fifth of reading a bounce).
+        raw = int(token.translate(_DIGITS), 32).to_bytes(25, "big")
         sealed, tag = raw[:16], raw[16:]
         for keys in self._keys[purpose]:
             if not hmac.compare_digest(hmac.digest(keys.mac, sealed, "sha256")[:_TAG_BYTES], tag):

@@ -446,3 +446,24 @@ def test_report_shaped_messages_classify_without_raising(raw, token):
     report = classify(raw, envelope=token, codec=CODEC)
     assert isinstance(report.kind, Kind)
     assert report.token == token or token is None
+
+
+def test_a_global_dsn_keeps_its_utf8_recipient_and_diagnostics_come_unfolded():
+    (recipient,) = classify_file("global-dsn-relayed.eml", None).recipients
+    assert recipient.address == "山田@example.jp"
+    report = classify_file("office365-5.1.10.eml", None)
+    assert "\n" not in report.diagnostic and "Recipient not found by SMTP" in report.diagnostic
+
+
+def test_a_raw_utf8_out_of_office_subject_is_read_as_utf8():
+    raw = "From: a@example.fr\nSubject: Réponse automatique\n\nAbsente.\n".encode()
+    assert classify(raw).kind == Kind.AUTO_REPLY
+
+
+def test_a_vacation_message_quoting_a_bounce_phrase_is_no_bounce():
+    message = EmailMessage()
+    message["From"] = "someone@example.net"
+    message["Subject"] = "Out of Office"
+    message["Auto-Submitted"] = "auto-replied"
+    message.set_content("I am away; my old address user unknown@example.net does not exist.")
+    assert classify(message.as_bytes()).kind == Kind.AUTO_REPLY

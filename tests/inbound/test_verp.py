@@ -117,3 +117,12 @@ def test_what_cannot_be_named_is_refused_when_signing(purpose, kind, ident):
 def test_no_keys_is_a_configuration_error():
     with pytest.raises(ValueError):
         verp.VerpCodec(())
+
+
+@given(st.binary(min_size=25, max_size=25))
+def test_reading_agrees_with_the_standard_base32_decoder(raw):
+    """The fast int()-based reading must see the bytes RFC 4648 base32 gives."""
+    import base64
+
+    token = base64.b32encode(raw).decode("ascii").lower()
+    assert int(token.translate(verp._DIGITS), 32).to_bytes(25, "big") == raw

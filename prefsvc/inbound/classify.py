@@ -176,7 +176,7 @@ def _ids(
     inline = Ids()
     if not (returned.token or returned.message_id):
         inline = reports.merge(
-            *(reports.ids_in_text(_before_copy(p, whole=True), codec, domain) for p in parts.texts)
+            *(reports.ids_in_text(reports.body_text(p), codec, domain) for p in parts.texts)
         )
     replied = Ids(
         message_id=reports.our_message_id(
@@ -283,11 +283,9 @@ def _diagnostic(text: str) -> str:
     return line[:1000]
 
 
-def _before_copy(part: Message, whole: bool = False) -> str:
+def _before_copy(part: Message) -> str:
     """Return a text part's explanation, without the copy of the original that follows it."""
     body = reports.body_text(part)
-    if whole:
-        return body
     marker = _RETURNED_COPY.search(body)
     return body[: marker.start()] if marker else body
 

@@ -18,7 +18,10 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from prefsvc.clock import EXTENSION_KEY as CLOCK_KEY
 from prefsvc.clock import Clock
+from prefsvc.consent import changes, ledger
+from prefsvc.extensions import babel, csrf, db, limiter, migrate
 from prefsvc.models import LANGUAGES
+from prefsvc.queue import actors
 from prefsvc.resources import PACKAGE_DIR, resource_dir
 from prefsvc.settings import SETTINGS_KEY, Settings
 
@@ -61,10 +64,6 @@ def create_app(
     if clock is not None:
         app.extensions[CLOCK_KEY] = clock
 
-    from prefsvc.consent import changes, ledger
-    from prefsvc.extensions import babel, csrf, db, limiter, migrate
-    from prefsvc.queue import actors
-
     db.init_app(app)
     # The ledger's triggers and the PL/pgSQL twins, for ``create_all`` (tests); migrations
     # create them on a real database.
@@ -78,6 +77,7 @@ def create_app(
     csrf.init_app(app)
     limiter.init_app(app)
     if web:
+        # Imported here only: a worker (web=False) never loads the web side (about 15 MB).
         from prefsvc import commands
         from prefsvc import web as web_side
 

@@ -10,6 +10,7 @@ import csv
 import io
 from datetime import date, datetime
 
+from jinja2 import Environment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,7 +18,7 @@ from prefsvc.access import staff
 from prefsvc.campaigns import campaigns
 from prefsvc.consent import changes as consent
 from prefsvc.consent.window import add_years
-from prefsvc.models import AdminUser, Campaign, StaffRole, Topic
+from prefsvc.models import AdminUser, Campaign, Contact, StaffRole, Topic
 from prefsvc.people import importing, topics
 from prefsvc.resources import resource_dir
 
@@ -171,8 +172,6 @@ def contacts_csv(today: date) -> bytes:
 
 def newsletter_variants() -> dict[str, tuple[str, str, None]]:
     """Fill the demo newsletter's per-language copy; ``{{ … }}`` stays for each recipient."""
-    from jinja2 import Environment
-
     source = (resource_dir("templates") / "demo" / "newsletter.html").read_text(encoding="utf-8")
     copy_env = Environment(
         variable_start_string="[[",
@@ -205,8 +204,6 @@ def load(session: Session, *, now: datetime, today: date, suppression_key: str) 
         source="demo",
     )
     topic = topics.by_slug(session, TOPICS[0][0])
-    from prefsvc.models import Contact
-
     for contact in session.scalars(select(Contact).order_by(Contact.id).limit(2)):
         consent.unsubscribe(session, contact, topic, channel="demo", now=now, today=today)
     return campaigns.create(session, topic_slug=TOPICS[0][0], variants=newsletter_variants())

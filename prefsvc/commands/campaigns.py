@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -130,8 +131,6 @@ def show(campaign_id: int, as_json: bool) -> None:
 )
 def schedule(campaign_id: int, at_text: str) -> None:
     """Schedule a draft campaign (the scheduler launches it)."""
-    from datetime import datetime
-
     try:
         at = datetime.fromisoformat(at_text)
     except ValueError:

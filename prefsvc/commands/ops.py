@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+
 import click
 from flask import current_app
 from flask_migrate import upgrade
+from werkzeug.serving import run_simple
 
-from prefsvc import clock
+from prefsvc import clock, demo
 from prefsvc.extensions import db
 from prefsvc.mail import kit
 from prefsvc.models import Contact, Topic
-from prefsvc.queue import broker
+from prefsvc.queue import broker, scheduler, workers
 from prefsvc.queue.launcher import launch
 from prefsvc.settings import current_settings
 
@@ -21,8 +25,6 @@ from prefsvc.settings import current_settings
 @click.option("--no-serve", is_flag=True, help="Prepare the data and the outbox, then exit.")
 def demo_command(host: str, port: int, no_serve: bool) -> None:
     """Migrate, load demo data, send one campaign to the outbox, and serve the app."""
-    from prefsvc import demo
-
     settings = current_settings()
     upgrade(directory=current_app.extensions["migrate"].directory)
     session = db.session
@@ -40,8 +42,6 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     session.commit()
     _print_links(settings, host, port, admin_login)
     if not no_serve:
-        from werkzeug.serving import run_simple
-
         # Flask's app.run() refuses to run inside a CLI command; serve with Werkzeug directly.
         app = current_app._get_current_object()
         run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
@@ -86,8 +86,6 @@ def worker_command(processes: int | None, threads: int | None) -> None:
             "PREFSVC_BROKER_URL is not set: the in-process queue runs inside the app and the CLI; "
             "set it to redis://… or amqp://… to run separate workers"
         )
-    from prefsvc.queue import workers
-
     workers.run(
         processes or settings.worker_processes,
         threads or settings.worker_threads,
@@ -106,11 +104,6 @@ def worker_command(processes: int | None, threads: int | None) -> None:
 @click.option("--once", is_flag=True, help="Run what is due now, then exit.")
 def scheduler_command(interval: float, once: bool) -> None:
     """Run the periodic jobs: scheduled campaigns, stuck deliveries, re-permission, retention."""
-    import signal
-    import threading
-
-    from prefsvc.queue import scheduler
-
     settings = current_settings()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

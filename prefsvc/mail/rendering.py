@@ -25,6 +25,7 @@ from markupsafe import escape
 from premailer import Premailer
 
 from prefsvc.errors import InvalidInput
+from prefsvc.resources import PACKAGE_DIR, resource_dir
 
 log = logging.getLogger(__name__)
 JINJA_SYNTAX = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
@@ -109,8 +110,6 @@ def _sandboxes() -> tuple[SandboxedEnvironment, SandboxedEnvironment]:
 @lru_cache(maxsize=8)
 def catalog(language: str) -> Translations:
     """Return one language's message catalog, for mail rendered outside a request."""
-    from prefsvc.resources import PACKAGE_DIR
-
     return Translations.load(str(PACKAGE_DIR / "translations"), [language])
 
 
@@ -120,8 +119,6 @@ def trusted_environment(folder: str, language: str, **options: Any) -> jinja2.En
     Unlike the sandboxes for marketing templates: HTML autoescaped, gettext from the catalog
     of ``language`` (footers and notices are rendered by workers, outside any request).
     """
-    from prefsvc.resources import resource_dir
-
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(resource_dir("templates") / folder)),
         autoescape=jinja2.select_autoescape(["html"]),

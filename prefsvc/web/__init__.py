@@ -10,7 +10,8 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from prefsvc.web import admin, api, ops, outbox, recipient, renewal
+from prefsvc.web import admin, ops, outbox, recipient, renewal
+from prefsvc.web.api import setup as api_setup
 from prefsvc.web.error_pages import database_unavailable, http_error
 
 SECURITY_HEADERS = {
@@ -30,7 +31,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(ops.bp)
     app.register_blueprint(outbox.bp)
     admin.init_app(app)
-    api.init_app(app)
+    api_setup.init_app(app)
     app.session_interface = CookieSessions()
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, http_error)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import http
 import re
 
-from flask import Flask, Response, request
+from flask import Response, request
 from flask_smorest import Api, Blueprint
 from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
@@ -79,38 +79,3 @@ def _refuse_other_media_types(expected: str) -> Response | None:
         title="Unsupported Media Type",
         errors={"Content-Type": [f"must be {expected}"]},
     )
-
-
-def init_app(app: Flask) -> None:
-    from prefsvc.extensions import csrf
-    from prefsvc.web.api import audit, campaigns, contacts, docs, imports, privacy
-
-    app.config.update(
-        API_TITLE="prefsvc",
-        API_VERSION="1",
-        OPENAPI_VERSION="3.0.3",
-        OPENAPI_URL_PREFIX=PREFIX,
-        OPENAPI_JSON_PATH="openapi.json",
-        API_SPEC_OPTIONS={
-            "info": {
-                "description": (
-                    "JSON API of the preference service. Send an API key as "
-                    "`Authorization: Bearer <key>` (`prefsvc apikeys create`); each key's role "
-                    "(marketing, privacy, admin) decides which routes it may call. Contacts are "
-                    "named by their `public_id`, never by address. Errors are RFC 9457 problems "
-                    "with `errors` naming each bad field."
-                )
-            },
-            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-            "security": [{"bearer": []}],
-            "servers": [{"url": "/"}],
-        },
-    )
-    api = PrefsvcApi(app)
-    for module in (contacts, campaigns, imports, privacy, audit, docs):
-        for bp in module.blueprints:
-            api.register_blueprint(bp)
-            csrf.exempt(bp)
-    app.extensions[EXTENSION_KEY] = api
-    RedactAddresses.install()
-    app.register_blueprint(docs.bp)

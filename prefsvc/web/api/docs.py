@@ -116,7 +116,7 @@ SWAGGER_FILES = frozenset({"swagger-ui-bundle.js", "swagger-ui.css"})
 
 def _swagger_dist() -> str:
     """Return the folder of Swagger UI's files shipped in the flask-swagger-ui wheel."""
-    import flask_swagger_ui
+    import flask_swagger_ui  # only to find its files, when someone opens the interactive page
 
     return str(Path(flask_swagger_ui.__file__).resolve().parent / "dist")
 

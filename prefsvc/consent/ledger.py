@@ -40,6 +40,20 @@ PERSONAL_KEYS = frozenset(
 )
 
 
+# Every column of an event, in chain order: what ``verify`` reads and what proofs compare.
+EVENT_COLUMNS = (
+    ConsentEvent.seq,
+    ConsentEvent.contact_id,
+    ConsentEvent.topic_id,
+    ConsentEvent.kind,
+    ConsentEvent.channel,
+    ConsentEvent.detail,
+    ConsentEvent.occurred_at,
+    ConsentEvent.prev_hash,
+    ConsentEvent.hash,
+)
+
+
 def canonical(
     *,
     seq: int,
@@ -279,19 +293,7 @@ def verify(session: Session, *, batch: int = 1000) -> VerifyResult:
     or the head pointing past the last event) and reordered ones (hash or link mismatch).
     """
     rows = session.execute(
-        select(
-            ConsentEvent.seq,
-            ConsentEvent.contact_id,
-            ConsentEvent.topic_id,
-            ConsentEvent.kind,
-            ConsentEvent.channel,
-            ConsentEvent.detail,
-            ConsentEvent.occurred_at,
-            ConsentEvent.prev_hash,
-            ConsentEvent.hash,
-        )
-        .order_by(ConsentEvent.seq)
-        .execution_options(yield_per=batch)
+        select(*EVENT_COLUMNS).order_by(ConsentEvent.seq).execution_options(yield_per=batch)
     )
     expected_seq = 1
     previous = GENESIS

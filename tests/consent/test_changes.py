@@ -136,19 +136,7 @@ def test_unsubscribe_shows_the_change_on_the_loaded_objects(session):
 
 def _leave_outcome(session, contact_id: int) -> dict[str, object]:
     """Everything a leave may write: ledger rows and head, subscriptions, the contact row."""
-    events = session.execute(
-        select(
-            ConsentEvent.seq,
-            ConsentEvent.contact_id,
-            ConsentEvent.topic_id,
-            ConsentEvent.kind,
-            ConsentEvent.channel,
-            ConsentEvent.detail,
-            ConsentEvent.occurred_at,
-            ConsentEvent.prev_hash,
-            ConsentEvent.hash,
-        ).order_by(ConsentEvent.seq)
-    ).all()
+    events = session.execute(select(*ledger.EVENT_COLUMNS).order_by(ConsentEvent.seq)).all()
     subscriptions = session.execute(
         select(
             Subscription.topic_id,

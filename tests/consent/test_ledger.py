@@ -405,17 +405,7 @@ def test_ledger_append_on_the_server_chains_what_append_many_chains(session):
         ledger.NewEvent(bo.id, EventKind.PAUSED, "web", detail={"months": 3, "seq": 0}),
         ledger.NewEvent(bo.id, EventKind.PREFERENCES, "web", detail={"list": ['"seq":0', None]}),
     ]
-    columns = (
-        ConsentEvent.seq,
-        ConsentEvent.contact_id,
-        ConsentEvent.topic_id,
-        ConsentEvent.kind,
-        ConsentEvent.channel,
-        ConsentEvent.detail,
-        ConsentEvent.occurred_at,
-        ConsentEvent.prev_hash,
-        ConsentEvent.hash,
-    )
+    columns = ledger.EVENT_COLUMNS
 
     def run(append_one) -> tuple[list[tuple], tuple]:
         for event in events:

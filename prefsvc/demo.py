@@ -22,9 +22,30 @@ from prefsvc.models import AdminUser, Campaign, Contact, StaffRole, Topic
 from prefsvc.people import importing, topics
 from prefsvc.resources import resource_dir
 
+# slug, then the name and description per language
 TOPICS = (
-    ("nieuwe-opleidingen", "Nieuwe opleidingen", "New trainings in the port of Antwerp"),
-    ("promoties", "Promoties", "Discounts and early-bird offers"),
+    (
+        "nieuwe-opleidingen",
+        {
+            "nl": "Nieuwe opleidingen",
+            "fr": "Nouvelles formations",
+            "en": "New trainings",
+        },
+        {
+            "nl": "Nieuwe opleidingen in de haven van Antwerpen, elke maand.",
+            "fr": "Les nouvelles formations dans le port d'Anvers, chaque mois.",
+            "en": "New trainings in the port of Antwerp, every month.",
+        },
+    ),
+    (
+        "promoties",
+        {"nl": "Promoties", "fr": "Promotions", "en": "Special offers"},
+        {
+            "nl": "Kortingen en vroegboekvoordelen.",
+            "fr": "Réductions et offres pour les inscriptions anticipées.",
+            "en": "Discounts and early-bird offers.",
+        },
+    ),
 )
 FIRST = {
     "nl": [
@@ -192,8 +213,8 @@ def newsletter_variants() -> dict[str, tuple[str, str, None]]:
 
 def load(session: Session, *, now: datetime, today: date, suppression_key: str) -> Campaign:
     """Create the topics, import the contacts, unsubscribe two of them; return a draft campaign."""
-    for slug, name, description in TOPICS:
-        topics.create(session, slug, name, description)
+    for slug, names, descriptions in TOPICS:
+        topics.create(session, slug, names=names, descriptions=descriptions)
     importing.import_csv(
         session,
         contacts_csv(today),

@@ -180,11 +180,60 @@ class Topic(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
-    description: Mapped[str | None] = mapped_column(Text)
+    # A name and a description per language (LANGUAGES); NULL where none was written.
+    name_nl: Mapped[str | None] = mapped_column(String(200))
+    name_fr: Mapped[str | None] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(200))
+    description_nl: Mapped[str | None] = mapped_column(Text)
+    description_fr: Mapped[str | None] = mapped_column(Text)
+    description_en: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (CheckConstraint("length(slug) > 0", name="slug_not_empty"),)
+
+    def name_in(self, language: str) -> str:
+        """Return the name in ``language``, else the Dutch one, else any, else the slug."""
+        return in_language(self.names, str(language)) or self.slug
+
+    def description_in(self, language: str) -> str | None:
+        """Return the description in ``language``, falling back as ``name_in`` does."""
+        return in_language(self.descriptions, str(language))
+
+    @property
+    def names(self) -> dict[str, str | None]:
+        return {lang: getattr(self, f"name_{lang}") for lang in LANGUAGES}
+
+    @property
+    def descriptions(self) -> dict[str, str | None]:
+        return {lang: getattr(self, f"description_{lang}") for lang in LANGUAGES}
+
+    # ``name`` and ``description`` read the Dutch text (staff pages, logs) and set all three
+    # languages at once, as ``topics create --name`` does.
+    @property
+    def name(self) -> str:
+        return self.name_in(Language.NL)
+
+    @name.setter
+    def name(self, value: str) -> None:
+        for lang in LANGUAGES:
+            setattr(self, f"name_{lang}", value)
+
+    @property
+    def description(self) -> str | None:
+        return self.description_in(Language.NL)
+
+    @description.setter
+    def description(self, value: str | None) -> None:
+        for lang in LANGUAGES:
+            setattr(self, f"description_{lang}", value)
+
+
+def in_language(texts: dict[str, str | None], language: str) -> str | None:
+    """Pick the text in ``language``, else Dutch, else the first non-empty one in LANGUAGES."""
+    for lang in (language, Language.NL.value, *LANGUAGES):
+        if texts.get(lang):
+            return texts[lang]
+    return None
 
 
 class Contact(Base):

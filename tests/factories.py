@@ -24,9 +24,21 @@ def _next() -> int:
     return _counter["n"]
 
 
-def make_topic(session: Session, slug: str | None = None, name: str | None = None) -> Topic:
+def make_topic(
+    session: Session,
+    slug: str | None = None,
+    name: str | None = None,
+    *,
+    names: dict[str, str] | None = None,
+    descriptions: dict[str, str] | None = None,
+) -> Topic:
+    """A topic named ``name`` in every language, or ``names`` per language."""
     n = _next()
     topic = Topic(slug=slug or f"topic-{n}", name=name or f"Topic {n}")
+    for lang, text in (names or {}).items():
+        setattr(topic, f"name_{lang}", text)
+    for lang, text in (descriptions or {}).items():
+        setattr(topic, f"description_{lang}", text)
     session.add(topic)
     session.flush()
     return topic

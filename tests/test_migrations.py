@@ -57,3 +57,37 @@ def test_migrations_leave_the_expected_tables(empty_app):
         "suppressions",
         "alembic_version",
     } <= tables
+
+
+def test_0007_gives_an_existing_topic_its_name_and_description_in_every_language(empty_app):
+    upgrade(revision="0006")
+    with db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO topics (slug, name, description, created_at)"
+                " VALUES ('nieuws', 'Nieuws', 'Elke maand', CURRENT_TIMESTAMP)"
+            )
+        )
+        topic_id = connection.execute(text("SELECT id FROM topics")).scalar_one()
+        connection.execute(
+            text(
+                "INSERT INTO campaigns (topic_id, default_language, status, created_at)"
+                " VALUES (:t, 'nl', 'draft', CURRENT_TIMESTAMP)"
+            ),
+            {"t": topic_id},
+        )
+
+    upgrade()
+
+    with db.engine.connect() as connection:
+        row = connection.execute(text("SELECT * FROM topics")).mappings().one()
+        campaigns = connection.execute(text("SELECT topic_id FROM campaigns")).scalars().all()
+    assert {k: row[k] for k in row if k.startswith(("name", "description"))} == {
+        "name_nl": "Nieuws",
+        "name_fr": "Nieuws",
+        "name_en": "Nieuws",
+        "description_nl": "Elke maand",
+        "description_fr": "Elke maand",
+        "description_en": "Elke maand",
+    }
+    assert (row["id"], campaigns) == (topic_id, [topic_id])  # nothing recreated or lost

@@ -63,7 +63,7 @@ def _checked(
         raise InvalidInput("variants", "a campaign needs at least one language variant")
     topic = topics.by_slug(session, topic_slug)
     languages = [
-        _checked_variant(lang, subject, html, text, topic.name)
+        _checked_variant(lang, subject, html, text, topic.name_in(lang))
         for lang, (subject, html, text) in variants.items()
     ]
     default = Language(default_language) if default_language else languages[0]
@@ -298,7 +298,7 @@ def variant_problems(
         problems[(None, "variants")] = "a campaign needs at least one language variant"
     for lang, (subject, html, text) in variants.items():
         try:
-            _checked_variant(lang, subject, html, text, topic.name if topic else "")
+            _checked_variant(lang, subject, html, text, topic.name_in(lang) if topic else "")
         except InvalidInput as exc:
             problems[(lang, exc.field)] = exc.reason
     return problems

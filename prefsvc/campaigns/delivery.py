@@ -24,7 +24,7 @@ from prefsvc.consent import suppression
 from prefsvc.errors import TemporaryBatchFailure
 from prefsvc.mail import kit, rate_limits
 from prefsvc.mail.messages import MessageBuilder
-from prefsvc.mail.rendering import CompiledVariant, RecipientContext, render
+from prefsvc.mail.rendering import CompiledVariant, Footer, RecipientContext, render
 from prefsvc.mail.transport import (
     DeliveryError,
     PermanentFailure,
@@ -32,6 +32,7 @@ from prefsvc.mail.transport import (
     Transport,
 )
 from prefsvc.models import (
+    LANGUAGES,
     Campaign,
     CampaignStatus,
     Contact,
@@ -135,8 +136,10 @@ class _CampaignSnapshot:
 
     status: CampaignStatus
     topic_id: int
-    topic_name: str
-    list_id: str
+    # Per contact language, whatever the variant: the footer and List-Id name the topic as
+    # the reader knows it.
+    footers: dict[str, Footer]
+    list_ids: dict[str, str]
     variants: dict[str, CompiledVariant]
     default: CompiledVariant
 
@@ -154,14 +157,17 @@ class _Batch:
 def _snapshot(session: Session, campaign_id: int, settings: Settings) -> _CampaignSnapshot:
     campaign = session.get(Campaign, campaign_id)
     topic = campaign.topic
-    variants = {v.language.value: kit.compiled(v, topic.name) for v in campaign.variants}
+    variants = {
+        v.language.value: kit.compiled(v, topic.name_in(v.language)) for v in campaign.variants
+    }
+    default = campaign.variant_for(campaign.default_language)
     return _CampaignSnapshot(
         status=campaign.status,
         topic_id=topic.id,
-        topic_name=topic.name,
-        list_id=kit.list_id(settings, topic),
+        footers={lang: kit.footer(lang, topic.name_in(lang)) for lang in LANGUAGES},
+        list_ids={lang: kit.list_id(settings, topic, lang) for lang in LANGUAGES},
         variants=variants,
-        default=kit.compiled(campaign.variant_for(campaign.default_language), topic.name),
+        default=kit.compiled(default, topic.name_in(default.language)),
     )
 
 
@@ -275,12 +281,13 @@ class _Sending:
             ),
             unsubscribe_url=unsubscribe_url,
             preferences_url=preferences_url,
+            footer=snap.footers[row.language.value],
         )
         _, message = self.mailer.campaign_message(
             to=row.email,
             rendered=rendered,
             unsubscribe_url=unsubscribe_url,
-            list_id=snap.list_id,
+            list_id=snap.list_ids[row.language.value],
             now=self.now(),
         )
         return message

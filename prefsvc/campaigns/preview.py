@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from prefsvc.errors import InvalidInput
 from prefsvc.mail import kit
-from prefsvc.mail.rendering import CompiledVariant, RecipientContext, Rendered, render
+from prefsvc.mail.rendering import CompiledVariant, Footer, RecipientContext, Rendered, render
 from prefsvc.mail.transport import Transport
 from prefsvc.models import Campaign, Language
 from prefsvc.people import contacts
@@ -31,7 +31,10 @@ def preview(
     Shared by test sends, the API and the admin composer; nothing is sent or recorded.
     """
     address = contacts.normalise_email(to) if to else None
-    return _render_for(*_sample_recipient(session, campaign, settings, language, address))
+    variant, person, unsubscribe_url, preferences_url = _sample_recipient(
+        session, campaign, settings, language, address
+    )
+    return _render_for(variant, person, unsubscribe_url, preferences_url, _footer(campaign, person))
 
 
 def test_send(
@@ -49,7 +52,9 @@ def test_send(
     variant, person, unsubscribe_url, preferences_url = _sample_recipient(
         session, campaign, settings, language, address
     )
-    rendered = _render_for(variant, person, unsubscribe_url, preferences_url)
+    rendered = _render_for(
+        variant, person, unsubscribe_url, preferences_url, _footer(campaign, person)
+    )
     rendered = Rendered(
         subject=f"[TEST] {rendered.subject}", html=rendered.html, text=rendered.text
     )
@@ -57,7 +62,7 @@ def test_send(
         to=address,
         rendered=rendered,
         unsubscribe_url=unsubscribe_url,
-        list_id=kit.list_id(settings, campaign.topic),
+        list_id=kit.list_id(settings, campaign.topic, person.language),
         now=now,
     )
     transport.send(sender=kit.envelope_sender(settings), recipients=[address], message=message)
@@ -73,7 +78,8 @@ def _sample_recipient(
     """
     contact = contacts.find(session, to) if to else None
     lang = language or (contact.language.value if contact else campaign.default_language.value)
-    variant = kit.compiled(campaign.variant_for(Language(lang)), campaign.topic.name)
+    chosen = campaign.variant_for(Language(lang))
+    variant = kit.compiled(chosen, campaign.topic.name_in(chosen.language))
     if contact is not None and contact.email:
         person = RecipientContext(
             email=contact.email,
@@ -95,13 +101,26 @@ def _sample_recipient(
     return variant, person, f"{base}/u/test-preview", f"{base}/p/test-preview"
 
 
+def _footer(campaign: Campaign, person: RecipientContext) -> Footer:
+    """The footer in the person's language, whatever the variant (as delivery does)."""
+    return kit.footer(person.language, campaign.topic.name_in(person.language))
+
+
 def _render_for(
-    variant: CompiledVariant, person: RecipientContext, unsubscribe: str, preferences: str
+    variant: CompiledVariant,
+    person: RecipientContext,
+    unsubscribe: str,
+    preferences: str,
+    footer: Footer,
 ) -> Rendered:
     """Render for one person; a template that breaks on their data is bad input, not a crash."""
     try:
         return render(
-            variant, contact=person, unsubscribe_url=unsubscribe, preferences_url=preferences
+            variant,
+            contact=person,
+            unsubscribe_url=unsubscribe,
+            preferences_url=preferences,
+            footer=footer,
         )
     except Exception as exc:  # noqa: BLE001 - any error of a template on this person's data
         raise InvalidInput(

@@ -14,14 +14,15 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from email.utils import parseaddr
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from prefsvc.mail import rate_limits
 from prefsvc.mail.messages import DkimSigner, MessageBuilder
-from prefsvc.mail.rendering import CompiledVariant, compile_variant
+from prefsvc.mail.rendering import CompiledVariant, Footer, compile_footer, compile_variant
 from prefsvc.mail.tokens import Signer
 from prefsvc.mail.transport import Transport, open_transport
-from prefsvc.models import CampaignVariant, Topic
+from prefsvc.models import CampaignVariant, Language, Topic
 from prefsvc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,16 @@ def compiled(variant: CampaignVariant, topic_name: str) -> CompiledVariant:
         while len(_shared.variants) > _VARIANT_CACHE_SIZE:
             _shared.variants.popitem(last=False)
     return result
+
+
+@lru_cache(maxsize=256)
+def footer(language: str, topic_name: str) -> Footer:
+    """Return our footer in ``language`` naming the topic, rendered once per process.
+
+    A campaign's footer follows the reader's language, not the variant's: delivery takes one
+    per contact language, so nothing is compiled per recipient.
+    """
+    return compile_footer(language, topic_name)
 
 
 def builder(settings: Settings) -> MessageBuilder:
@@ -122,9 +133,13 @@ def mail_domain(settings: Settings) -> str:
     return settings.mail_from.rpartition("@")[2].rstrip(">").strip() or "localhost"
 
 
-def list_id(settings: Settings, topic: Topic) -> str:
+def list_id(settings: Settings, topic: Topic, language: str = Language.NL) -> str:
+    """Return the ``List-Id`` (RFC 2919): the topic's name in ``language`` and its fixed id.
+
+    Campaign mail passes the reader's language, as its footer does; the id part never changes.
+    """
     host = (urlsplit(settings.base_url).hostname or "localhost").encode("idna").decode("ascii")
-    name = topic.name.replace('"', "'").replace("<", "").replace(">", "")
+    name = topic.name_in(language).replace('"', "'").replace("<", "").replace(">", "")
     return f"{name} <{topic.slug}.{host}>"
 
 

@@ -74,6 +74,17 @@ class Rendered:
 
 
 @dataclass(frozen=True)
+class Footer:
+    """Our footer in one language, rendered once with stand-ins for the two links.
+
+    Rendering it per recipient was a tenth of a worker's CPU. See ``_fill_footer``.
+    """
+
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
 class CompiledVariant:
     """A campaign variant ready to render: CSS inlined, templates compiled, footer chosen."""
 
@@ -82,10 +93,8 @@ class CompiledVariant:
     subject: jinja2.Template
     html: jinja2.Template
     text: jinja2.Template
-    # The footers, translated and rendered once with stand-ins for the two links: rendering
-    # them per recipient was a tenth of a worker's CPU. See _fill_footer.
-    footer_html: str
-    footer_text: str
+    # The footer in the variant's language; delivery passes the reader's own (``render``).
+    footer: Footer
 
 
 SAMPLE = RecipientContext(
@@ -244,16 +253,13 @@ def compile_variant(
                 field, f"template error on line {exc.lineno}: {exc.message}"
             ) from None
         _check_names(env, field, source)
-    footer = _footer_env(language)
-    frame = _context(topic_name, SAMPLE, _UNSUBSCRIBE_STAND_IN, _PREFERENCES_STAND_IN)
     variant = CompiledVariant(
         language=language,
         topic_name=topic_name,
         subject=templates["subject"],
         html=templates["html"],
         text=templates["text"],
-        footer_html=footer.get_template("footer.html").render(frame),
-        footer_text=footer.get_template("footer.txt").render(frame),
+        footer=compile_footer(language, topic_name),
     )
     sample = _context(topic_name, SAMPLE, "https://x/u", "https://x/p")
     for field in ("subject", "html", "text"):
@@ -262,6 +268,16 @@ def compile_variant(
         except Exception as exc:  # noqa: BLE001 - any runtime error means the template is unusable
             raise InvalidInput(field, f"template cannot be rendered: {exc}") from None
     return variant
+
+
+def compile_footer(language: str, topic_name: str) -> Footer:
+    """Render our footer in ``language``, naming the topic as a reader of it sees it."""
+    env = _footer_env(language)
+    frame = _context(topic_name, SAMPLE, _UNSUBSCRIBE_STAND_IN, _PREFERENCES_STAND_IN)
+    return Footer(
+        html=env.get_template("footer.html").render(frame),
+        text=env.get_template("footer.txt").render(frame),
+    )
 
 
 _UNSUBSCRIBE_STAND_IN = "PREFSVCUNSUBSCRIBEURLX"
@@ -297,12 +313,18 @@ def render(
     contact: RecipientContext,
     unsubscribe_url: str,
     preferences_url: str,
+    footer: Footer | None = None,
 ) -> Rendered:
-    """Render one recipient's subject and bodies, each with our footer in their language."""
+    """Render one recipient's subject and bodies, each with our footer in their language.
+
+    ``footer`` is the footer in the reader's language (``compile_footer``), which may differ
+    from the variant's; without it the variant's own is used.
+    """
+    footer = footer or variant.footer
     context = _context(variant.topic_name, contact, unsubscribe_url, preferences_url)
     subject = " ".join(variant.subject.render(context).split())
     html = variant.html.render(context)
-    footer_html = _fill_footer(variant.footer_html, unsubscribe_url, preferences_url, html=True)
+    footer_html = _fill_footer(footer.html, unsubscribe_url, preferences_url, html=True)
     # Per recipient, so mind the cost: regexes over a 50 KB body cost more than Jinja2 itself.
     # The footer goes before the last </body>: look in the tail first.
     tail = max(0, len(html) - 4096)
@@ -316,6 +338,6 @@ def render(
     if "\n\n\n" in body:
         body = BLANK_RUNS.sub("\n\n", body)
     body = body.strip("\n")
-    footer_text = _fill_footer(variant.footer_text, unsubscribe_url, preferences_url, html=False)
+    footer_text = _fill_footer(footer.text, unsubscribe_url, preferences_url, html=False)
     text = body + "\n" + footer_text + "\n"
     return Rendered(subject=subject, html=html, text=text)

@@ -195,7 +195,11 @@ def document(session: Session, contact: Contact, years: int) -> dict[str, Any]:
     return {
         **profile(contact, window_years=years),
         "subscriptions": [
-            {"topic": s.topic.slug, "name": s.topic.name, "status": s.status.value}
+            {
+                "topic": s.topic.slug,
+                "name": s.topic.name_in(contact.language),
+                "status": s.status.value,
+            }
             for s in subscriptions
         ],
         "consent_history": [

@@ -49,7 +49,7 @@ def export(session: Session, contact: Contact, *, settings: Settings, now: datet
         "subscriptions": [
             {
                 "topic": sub.topic.slug,
-                "name": sub.topic.name,
+                "name": sub.topic.name_in(contact.language),
                 "status": sub.status.value,
                 "since": _iso(sub.created_at),
                 "updated_at": _iso(sub.updated_at),
@@ -74,7 +74,7 @@ def export(session: Session, contact: Contact, *, settings: Settings, now: datet
         "deliveries": [
             {
                 "campaign_id": campaign.id,
-                "topic": campaign.topic.name,
+                "topic": campaign.topic.name_in(contact.language),
                 "subject": campaign.variant_for(contact.language).subject,
                 "status": delivery.status.value,
                 "sent_at": _iso(delivery.sent_at),

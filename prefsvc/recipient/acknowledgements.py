@@ -53,7 +53,6 @@ def build_optout(
                 Subscription.contact_id == contact.id,
                 Subscription.status == SubscriptionStatus.UNSUBSCRIBED,
             )
-            .order_by(Topic.name)
         )
     )
     if not everything and not topics:
@@ -64,7 +63,7 @@ def build_optout(
         language,
         contact=contact,
         everything=everything,
-        topics=[t.name for t in topics],
+        topics=sorted((t.name_in(language) for t in topics), key=str.casefold),
         preferences_url=preferences_url(settings, contact),
     )
     return Notice(

@@ -27,6 +27,7 @@ from prefsvc.models import (
     SubscriptionStatus,
     Topic,
 )
+from prefsvc.people import topics
 
 CHANNEL = "preference-centre"
 PAUSE_MONTHS = (1, 3, 6)
@@ -51,13 +52,18 @@ class TopicChoice:
     subscribed: bool
 
 
-def topic_choices(session: Session, contact: Contact) -> list[TopicChoice]:
-    """Return every topic, by name, with whether the contact receives it."""
+def topic_choices(
+    session: Session, contact: Contact, language: str | None = None
+) -> list[TopicChoice]:
+    """Return every topic with whether the contact receives it, by its name in ``language``.
+
+    ``language`` is the page's (the contact's own unless they picked another on the page).
+    """
     subscribed = {
         s.topic_id for s in contact.subscriptions if s.status is SubscriptionStatus.SUBSCRIBED
     }
-    topics = session.scalars(select(Topic).order_by(Topic.name, Topic.id))
-    return [TopicChoice(topic=t, subscribed=t.id in subscribed) for t in topics]
+    found = topics.by_name(list(session.scalars(select(Topic))), language or contact.language)
+    return [TopicChoice(topic=t, subscribed=t.id in subscribed) for t in found]
 
 
 @dataclass
@@ -165,12 +171,18 @@ def is_paused(contact: Contact, today: date) -> bool:
     return contact.paused_until is not None and contact.paused_until > today
 
 
-def history(session: Session, contact: Contact) -> list[tuple[ConsentEvent, str | None]]:
-    """Return the contact's consent events, newest first, with the topic name if any."""
+def history(
+    session: Session, contact: Contact, language: str | None = None
+) -> list[tuple[ConsentEvent, str | None]]:
+    """Return the contact's consent events, newest first, with the topic's name in ``language``.
+
+    ``language`` is the page's (the contact's own unless they picked another on the page).
+    """
     rows = session.execute(
-        select(ConsentEvent, Topic.name)
+        select(ConsentEvent, Topic)
         .outerjoin(Topic, Topic.id == ConsentEvent.topic_id)
         .where(ConsentEvent.contact_id == contact.id)
         .order_by(ConsentEvent.seq.desc())
     )
-    return [(event, name) for event, name in rows]
+    language = language or contact.language
+    return [(event, topic.name_in(language) if topic else None) for event, topic in rows]

@@ -19,6 +19,7 @@ from prefsvc.errors import InvalidToken
 from prefsvc.mail import notices
 from prefsvc.mail.tokens import Signer, SigninClaim
 from prefsvc.models import (
+    LANGUAGES,
     Contact,
     ContactStatus,
     Language,
@@ -26,6 +27,7 @@ from prefsvc.models import (
     SubscriptionStatus,
     Topic,
     UTCDateTime,
+    in_language,
 )
 from prefsvc.recipient.acknowledgements import OPTOUT
 from prefsvc.recipient.centre import refuse_if_suppressed
@@ -69,8 +71,12 @@ class UnsubscribeLink:
     language: Language
     objected: bool
     topic_id: int
-    topic_name: str
+    topic_names: dict[str, str | None]  # per language; see ``topic_name_in``
     subscribed: bool
+
+    def topic_name_in(self, language: str) -> str:
+        """Return the topic's name as a reader of ``language`` sees it (``Topic.name_in``)."""
+        return in_language(self.topic_names, str(language)) or ""
 
 
 def _link_query() -> Select:
@@ -80,7 +86,7 @@ def _link_query() -> Select:
             contacts_.c.id,
             contacts_.c.language,
             contacts_.c.status,
-            topics.c.name,
+            *(topics.c[f"name_{lang}"] for lang in LANGUAGES),
             subscriptions.c.status.label("subscription"),
         )
         .select_from(contacts_)
@@ -190,7 +196,7 @@ def _unsubscribe_link(public_id: str, topic_id: int, row: Any) -> UnsubscribeLin
         language=row.language,
         objected=row.status is not ContactStatus.ACTIVE,
         topic_id=topic_id,
-        topic_name=row.name,
+        topic_names={lang: row._mapping[f"name_{lang}"] for lang in LANGUAGES},
         subscribed=row.subscription is SubscriptionStatus.SUBSCRIBED,
     )
 

@@ -46,8 +46,11 @@ class Dashboard:
     recent: list[Campaign] = field(default_factory=list)
 
 
-def figures(session: Session, *, today: date, years: int) -> Dashboard:
-    """Count active contacts by language and topic, windows ending soon, overdue requests."""
+def figures(session: Session, *, today: date, years: int, language: str = "nl") -> Dashboard:
+    """Count active contacts by language and topic, windows ending soon, overdue requests.
+
+    Topics are named in ``language`` (the staff page's).
+    """
     active = Contact.status == ContactStatus.ACTIVE
     by_language = {
         language.value: n
@@ -56,16 +59,16 @@ def figures(session: Session, *, today: date, years: int) -> Dashboard:
         )
     }
     by_topic = [
-        (slug, name, n)
-        for slug, name, n in session.execute(
-            select(Topic.slug, Topic.name, func.count(Contact.id))
+        (topic.slug, topic.name_in(language), n)
+        for topic, n in session.execute(
+            select(Topic, func.count(Contact.id))
             .outerjoin(
                 Subscription,
                 (Subscription.topic_id == Topic.id)
                 & (Subscription.status == SubscriptionStatus.SUBSCRIBED),
             )
             .outerjoin(Contact, (Contact.id == Subscription.contact_id) & active)
-            .group_by(Topic.id, Topic.slug, Topic.name)
+            .group_by(Topic.id)
             .order_by(Topic.slug)
         )
     ]

@@ -13,7 +13,7 @@ from prefsvc.consent import changes as consent
 from prefsvc.extensions import db
 from prefsvc.mail import kit
 from prefsvc.models import CampaignStatus, Delivery, DeliveryStatus
-from tests.factories import make_campaign, make_contact, make_topic
+from tests.factories import DEFAULT_HTML, make_campaign, make_contact, make_topic
 
 TODAY = date(2026, 3, 10)
 
@@ -424,3 +424,40 @@ def test_a_message_that_cannot_be_rendered_for_one_contact_fails_alone(
     )
     assert "UndefinedError" in failed.smtp_text
     assert "nameless@" not in caplog.text
+
+
+TOPIC_NAMES = {"nl": "Nieuwe opleidingen", "fr": "Nouvelles formations", "en": "New trainings"}
+FOOTER_WORDS = {
+    "nl": "op de mailinglijst “{}”",
+    "fr": "sur la liste de diffusion «\xa0{}\xa0»",
+    "en": "on the mailing list “{}”",
+}
+
+
+def _footer_of(message) -> str:
+    plain, _html = message.iter_parts()
+    return plain.get_content().replace("\r\n", "\n").split("\n-- \n", 1)[1]
+
+
+@pytest.mark.parametrize("language", ["nl", "fr", "en"])
+@pytest.mark.parametrize("written_in", [("nl",), ("nl", "fr", "en")], ids=["nl-only", "all"])
+def test_footer_and_list_id_name_the_topic_in_the_readers_language(
+    session, run_campaign, outbox, language, written_in
+):
+    topic = make_topic(session, slug="nieuwe-opleidingen", names=TOPIC_NAMES)
+    reader = make_contact(session, "reader@example.org", language=language, topics=[topic])
+    variants = {lang: (f"Subject {lang}", DEFAULT_HTML, None) for lang in written_in}
+    campaign = make_campaign(session, topic, variants=variants)
+    session.commit()
+
+    run_campaign(campaign.id)
+
+    (message,) = outbox()
+    assert message["To"] == reader.email
+    footer = _footer_of(message)
+    assert FOOTER_WORDS[language].format(TOPIC_NAMES[language]) in footer
+    others = {TOPIC_NAMES[lang] for lang in TOPIC_NAMES if lang != language}
+    assert not any(name in footer for name in others)
+    _plain, html = message.iter_parts()
+    assert TOPIC_NAMES[language] in html.get_content().rsplit("<div", 1)[1]
+    assert message["List-Id"] == f"{TOPIC_NAMES[language]} <nieuwe-opleidingen.news.example.org>"

@@ -143,3 +143,20 @@ def test_an_opt_out_taken_back_before_the_mail_is_built_is_not_confirmed(
     consent.subscribe(session, contact, haven, channel="undo", now=now, today=today)
     assert build_optout(session, contact, settings, {"topic_ids": [haven.id]}, now=now) is None
     assert build_optout(session, contact, settings, {"everything": True}, now=now) is None
+
+
+@pytest.mark.parametrize("language", ["nl", "fr", "en"])
+def test_the_acknowledgement_names_the_topic_in_the_contacts_language(
+    client, session, signer, outbox, language
+):
+    names = {"nl": "Nieuwe opleidingen", "fr": "Nouvelles formations", "en": "New trainings"}
+    topic = make_topic(session, slug="opleidingen", names=names)
+    contact = make_contact(session, "ana@example.org", language=language, topics=[topic])
+    session.commit()
+
+    client.post(f"/u/{signer.unsubscribe_token(contact.public_id, topic.id)}", data=ONE_CLICK)
+
+    (message,) = delivered(outbox)
+    text = message.get_content()
+    assert names[language] in text
+    assert not any(name in text for lang, name in names.items() if lang != language)

@@ -364,6 +364,57 @@ def test_pages_speak_the_contacts_language(client, session, signer, newsletter, 
     assert f'<html lang="{language}">' in preferences.get_data(as_text=True)
 
 
+TOPIC_NAMES = {"nl": "Nieuwe opleidingen", "fr": "Nouvelles formations", "en": "New trainings"}
+TOPIC_TEXTS = {
+    "nl": "Opleidingen in de haven van Antwerpen.",
+    "fr": "Formations dans le port d'Anvers.",
+    "en": "Trainings in the port of Antwerp.",
+}
+
+
+@pytest.fixture
+def trilingual(session) -> Topic:
+    return make_topic(session, "opleidingen", names=TOPIC_NAMES, descriptions=TOPIC_TEXTS)
+
+
+def _only_in(page: str, language: str, texts: dict[str, str]) -> bool:
+    shown = {lang for lang, text in texts.items() if text.replace("'", "&#39;") in page}
+    return shown == {language}
+
+
+@pytest.mark.parametrize("language", ["nl", "fr", "en"])
+def test_a_readers_preference_centre_shows_only_their_languages_topic_texts(
+    client, session, signer, trilingual, language
+):
+    contact = make_contact(session, language=language, topics=[trilingual])
+    session.commit()
+    client.post(f"/u/{signer.unsubscribe_token(contact.public_id, trilingual.id)}")
+
+    page = client.get(f"/p/{signer.preferences_token(contact.public_id)}").get_data(as_text=True)
+
+    assert f'<label for="topic-{trilingual.id}">{TOPIC_NAMES[language]}</label>' in page
+    assert _only_in(page, language, TOPIC_NAMES)  # the form and the history
+    assert _only_in(page, language, TOPIC_TEXTS)
+
+
+@pytest.mark.parametrize("language", ["nl", "fr", "en"])
+def test_the_unsubscribe_page_names_the_topic_in_the_readers_language(
+    client, session, signer, trilingual, language
+):
+    contact = make_contact(session, language=language, topics=[trilingual])
+    session.commit()
+    link = f"/u/{signer.unsubscribe_token(contact.public_id, trilingual.id)}"
+    other = {"nl": "fr", "fr": "en", "en": "nl"}[language]
+
+    offer = client.get(link).get_data(as_text=True)
+    done = client.post(link).get_data(as_text=True)
+    chosen = client.get(f"{link}?lang={other}").get_data(as_text=True)
+
+    assert _only_in(offer, language, TOPIC_NAMES)
+    assert _only_in(done, language, TOPIC_NAMES)
+    assert _only_in(chosen, other, TOPIC_NAMES)  # the page's language, picked on the page
+
+
 @pytest.mark.parametrize("chosen", ["nl", "fr", "en"])
 def test_lang_in_the_address_wins_over_the_stored_language(
     client, session, signer, newsletter, chosen

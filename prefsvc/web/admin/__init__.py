@@ -2,8 +2,8 @@
 
 One blueprint, ``admin`` (``blueprint``: the role guard, headers, audit), with a module per
 area registering its views on it: ``auth`` (sign-in), ``dashboard``, ``campaigns``,
-``contacts``, ``imports``, ``suppression`` and ``privacy`` (the rights queue). Views are thin:
-they read the form, make one domain call, commit and render.
+``topics``, ``contacts``, ``imports``, ``suppression`` and ``privacy`` (the rights queue).
+Views are thin: they read the form, make one domain call, commit and render.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from prefsvc.web.admin import (  # noqa: F401 - each registers its views on the 
     imports,
     privacy,
     suppression,
+    topics,
 )
 from prefsvc.web.admin.blueprint import bp
 

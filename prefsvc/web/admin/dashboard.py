@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import render_template
+from flask_babel import get_locale
 
 from prefsvc import clock
 from prefsvc.extensions import db
@@ -16,6 +17,9 @@ from prefsvc.web.admin.blueprint import EVERYONE, bp, requires
 def home():
     settings = current_settings()
     figures = dashboard.figures(
-        db.session, today=clock.today(), years=settings.marketing_window_years
+        db.session,
+        today=clock.today(),
+        years=settings.marketing_window_years,
+        language=str(get_locale()),
     )
     return render_template("admin/dashboard.html", figures=figures, today=clock.today())

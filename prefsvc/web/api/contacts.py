@@ -20,7 +20,7 @@ blueprints = [topics_bp, contacts_bp]
 
 
 def topic_json(topic: Topic) -> dict[str, Any]:
-    return {"slug": topic.slug, "name": topic.name, "description": topic.description}
+    return topics.as_dict(topic)
 
 
 def contact_json(contact: Contact) -> dict[str, Any]:
@@ -57,8 +57,21 @@ def list_topics():
 @topics_bp.response(201, s.TopicOut)
 def create_topic(body):
     """Create a topic; its slug is its stable name in imports and the API."""
-    topic = topics.create(db.session, body["slug"], body["name"], body.get("description"))
+    topic = topics.create(db.session, **body)
     auth.record("topic.create", f"topic:{topic.slug}")
+    db.session.commit()
+    return topic_json(topic)
+
+
+@topics_bp.route("/<slug>", methods=["PATCH"])
+@auth.requires(topics_bp, "topics:write")
+@topics_bp.arguments(s.TopicPatch)
+@topics_bp.response(200, s.TopicOut)
+@topics_bp.alt_response(404, response="NOT_FOUND")
+def update_topic(body, slug: str):
+    """Change a topic's names or descriptions, in every language or per language."""
+    topic = topics.update(db.session, topics.by_slug(db.session, slug), **body)
+    auth.record("topic.update", f"topic:{topic.slug}")
     db.session.commit()
     return topic_json(topic)
 

@@ -85,16 +85,48 @@ class PageSchema(Schema):
 # --- topics -----------------------------------------------------------------------------
 
 
-class TopicIn(Schema):
-    slug = Text(required=True, validate=validate.Length(1, 64))
-    name = Text(required=True, validate=validate.Length(1, 200))
+def _per_language(length: int, **kwargs: Any) -> fields.Nested:
+    """A text per language (nl, fr, en); a language left out or null is left as it is."""
+    texts = Schema.from_dict(
+        {lang: Text(allow_none=True, validate=validate.Length(max=length)) for lang in LANGUAGES},
+        name=f"TopicTexts{length}",
+    )
+    return fields.Nested(texts, **kwargs)
+
+
+class TopicPatch(Schema):
+    """Texts to change: ``name``/``description`` in every language, ``names``/``descriptions``
+    per language (applied after them); an empty text clears that language's."""
+
+    name = Text(validate=validate.Length(1, 200))
     description = Text(allow_none=True, validate=validate.Length(max=2000))
+    names = _per_language(200)
+    descriptions = _per_language(2000)
+
+
+class TopicIn(TopicPatch):
+    """A new topic: ``name`` (every language) or ``names`` with at least one language."""
+
+    slug = Text(required=True, validate=validate.Length(1, 64))
+
+    @validates_schema
+    def _named(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data.get("name") and not any((data.get("names") or {}).values()):
+            raise ValidationError("give name, or names with at least one language", "name")
+
+
+class _TextsOut(Schema):
+    nl = fields.String(allow_none=True)
+    fr = fields.String(allow_none=True)
+    en = fields.String(allow_none=True)
 
 
 class TopicOut(Schema):
     slug = fields.String(required=True)
-    name = fields.String(required=True)
+    name = fields.String(required=True, metadata={"description": "in Dutch, else any language"})
     description = fields.String(allow_none=True)
+    names = fields.Nested(_TextsOut, required=True)
+    descriptions = fields.Nested(_TextsOut, required=True)
 
 
 # --- contacts ---------------------------------------------------------------------------

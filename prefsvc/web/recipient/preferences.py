@@ -19,6 +19,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import get_locale
 
 from prefsvc import clock
 from prefsvc.consent import changes as consent
@@ -52,11 +53,11 @@ def _preferences_page(token: str, visit: Visit, *, errors: dict[str, str] | None
         contact=contact,
         fresh=visit.fresh,
         waiting=centre_requests.waiting_request(db.session, contact, visit.request_id),
-        choices=centre.topic_choices(db.session, contact),
+        choices=centre.topic_choices(db.session, contact, str(get_locale())),
         objected=centre.has_objected(contact),
         paused=centre.is_paused(contact, today),
         pause_months=centre.PAUSE_MONTHS,
-        history=centre.history(db.session, contact),
+        history=centre.history(db.session, contact, str(get_locale())),
         notices=get_flashed_messages(),
         errors=errors or {},
         form_url=url_for("recipient.preferences_page", token=token, lang=explicit_language()),

@@ -47,20 +47,22 @@ def _unsubscribe_page(token: str, link: recipient_links.UnsubscribeLink, state: 
     if link.objected and state != "all":
         state = "objected"
     preferences_token = signer().preferences_token(link.public_id)
+    language = str(get_locale())
+    topic_name = link.topic_name_in(language)
     if (
         not (_URL_SAFE.fullmatch(token) and _URL_SAFE.fullmatch(preferences_token))
-        or _LINK_STAND_IN in link.topic_name
-        or _PREFERENCES_STAND_IN in link.topic_name
+        or _LINK_STAND_IN in topic_name
+        or _PREFERENCES_STAND_IN in topic_name
     ):
-        return _render_unsubscribe_page(state, link.topic_name, token, preferences_token)
-    key = (state, link.topic_name, explicit_language(), str(get_locale()), request.script_root)
+        return _render_unsubscribe_page(state, topic_name, token, preferences_token)
+    key = (state, topic_name, explicit_language(), language, request.script_root)
     pages = current_app.extensions.setdefault(_PAGES_KEY, {})
     page = pages.get(key)
     if page is None:
         if len(pages) >= _PAGES_KEPT:
             pages.clear()
         page = pages[key] = _render_unsubscribe_page(
-            state, link.topic_name, _LINK_STAND_IN, _PREFERENCES_STAND_IN
+            state, topic_name, _LINK_STAND_IN, _PREFERENCES_STAND_IN
         )
     return page.replace(_LINK_STAND_IN, token).replace(_PREFERENCES_STAND_IN, preferences_token)
 

@@ -58,6 +58,7 @@ ROUTES = [
     # (method, path, roles allowed)
     ("GET", "/api/v1/topics", {"marketing", "admin"}),
     ("POST", "/api/v1/topics", {"marketing", "admin"}),
+    ("PATCH", "/api/v1/topics/nieuws", {"marketing", "admin"}),
     ("GET", "/api/v1/contacts", {"marketing", "privacy", "admin"}),
     ("POST", "/api/v1/contacts", {"marketing", "admin"}),
     ("GET", "/api/v1/contacts/PID", {"marketing", "privacy", "admin"}),
@@ -217,8 +218,72 @@ def test_topics_are_created_and_listed(client, bearer):
         "/api/v1/topics", headers=headers, json={"slug": "nieuws", "name": "Nieuws"}
     )
     assert created.status_code == 201
-    assert created.get_json() == {"slug": "nieuws", "name": "Nieuws", "description": None}
+    every = {"nl": "Nieuws", "fr": "Nieuws", "en": "Nieuws"}
+    assert created.get_json() == {
+        "slug": "nieuws",
+        "name": "Nieuws",
+        "description": None,
+        "names": every,
+        "descriptions": {"nl": None, "fr": None, "en": None},
+    }
     assert client.get("/api/v1/topics", headers=headers).get_json() == [created.get_json()]
+
+
+NAMES = {"nl": "Nieuwe opleidingen", "fr": "Nouvelles formations", "en": "New trainings"}
+
+
+def test_a_topic_is_created_with_a_name_per_language(client, bearer):
+    created = client.post(
+        "/api/v1/topics",
+        headers=bearer("marketing"),
+        json={"slug": "nieuws", "names": NAMES, "descriptions": {"fr": "Chaque mois"}},
+    )
+
+    assert created.status_code == 201, created.get_json()
+    body = created.get_json()
+    assert (body["name"], body["names"]) == ("Nieuwe opleidingen", NAMES)
+    assert body["descriptions"] == {"nl": None, "fr": "Chaque mois", "en": None}
+
+
+@pytest.mark.parametrize(
+    "body", [{"slug": "nieuws"}, {"slug": "nieuws", "names": {"nl": ""}}, {"slug": "x", "name": ""}]
+)
+def test_a_topic_without_any_name_is_422(client, bearer, body):
+    response = client.post("/api/v1/topics", headers=bearer("marketing"), json=body)
+    assert response.status_code == 422
+    assert "name" in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize("language", ["nl", "fr", "en"])
+def test_patch_changes_one_language_and_is_audited(client, session, bearer, language):
+    make_topic(session, "nieuws", names=NAMES)
+    session.commit()
+    headers = bearer("marketing")
+
+    response = client.patch(
+        "/api/v1/topics/nieuws",
+        headers=headers,
+        json={"names": {language: "Changed"}, "descriptions": {language: "About"}},
+    )
+
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["names"] == NAMES | {language: "Changed"}
+    assert body["descriptions"][language] == "About"
+    audit = client.get("/api/v1/audit?action=topic.update", headers=bearer("admin")).get_json()
+    assert [e["target"] for e in audit["items"]] == ["topic:nieuws"]
+
+
+def test_patch_of_an_unknown_topic_is_404_and_clearing_every_name_422(client, session, bearer):
+    make_topic(session, "nieuws", names={"nl": "Nieuws", "fr": "", "en": ""})
+    session.commit()
+    headers = bearer("marketing")
+
+    missing = client.patch("/api/v1/topics/ghost", headers=headers, json={"name": "x"})
+    cleared = client.patch("/api/v1/topics/nieuws", headers=headers, json={"names": {"nl": ""}})
+
+    assert missing.status_code == 404
+    assert cleared.status_code == 422
 
 
 def test_a_duplicate_topic_is_422_on_the_slug(client, session, bearer):

@@ -24,6 +24,8 @@ from sqlalchemy import text
 
 from prefsvc import create_app
 from prefsvc.consent import ledger
+from prefsvc.mail import notice_kinds
+from prefsvc.mail.notices import Notice
 from prefsvc.settings import Settings
 
 PG_ADMIN_URL = os.environ.get("PREFSVC_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -245,6 +247,17 @@ def outbox(settings: Settings):
         return [parser.parsebytes(box.get_bytes(key)) for key in sorted(box.keys())]
 
     return read
+
+
+@pytest.fixture
+def greeting_kind(monkeypatch):
+    """A notice kind of the tests' own: "Hallo <first name>", the code given in its params."""
+
+    def build(session, contact, settings, params, *, now):
+        return Notice(subject=f"Hallo {contact.first_name}", text=f"Code {params['code']}\n")
+
+    monkeypatch.setitem(notice_kinds.KINDS, "test-greeting", build)
+    return "test-greeting"
 
 
 @pytest.fixture

@@ -5,18 +5,8 @@ from __future__ import annotations
 import pytest
 
 from prefsvc.mail import kit, notice_kinds, notices
-from prefsvc.mail.notices import Notice
 from prefsvc.queue import broker
 from tests.factories import make_contact
-
-
-@pytest.fixture
-def greeting_kind(monkeypatch):
-    def build(session, contact, settings, params, *, now):
-        return Notice(subject=f"Hallo {contact.first_name}", text=f"Code {params['code']}\n")
-
-    monkeypatch.setitem(notice_kinds.KINDS, "test-greeting", build)
-    return "test-greeting"
 
 
 @pytest.mark.all_brokers
@@ -117,39 +107,6 @@ def test_an_unknown_kind_is_refused(app, session, clock):
             params={},
             now=clock(),
         )
-
-
-@pytest.mark.parametrize("broker_kind", ["redis"])
-def test_a_notice_goes_before_the_campaign_batches_queued_ahead_of_it(
-    app, session, greeting_kind, broker_kind
-):
-    """A sign-in link or an opt-out acknowledgement must not wait for a campaign to finish."""
-    import dramatiq
-    from dramatiq.middleware import Middleware
-
-    ana = make_contact(session, "ana@example.org", first_name="Ana")
-    session.commit()
-    done: list[str] = []
-
-    class Order(Middleware):
-        def after_process_message(self, broker, message, *, result=None, exception=None):
-            done.append(message.actor_name)
-
-    queue = broker.queue()
-    queue.broker.add_middleware(Order())
-    for batch in range(6):
-        queue.send_batch([10_000 + batch])  # no such deliveries: each job just finds nothing
-    queue.send_notice(greeting_kind, ana.id, {"code": "42"})
-
-    worker = dramatiq.Worker(queue.broker, worker_threads=1, worker_timeout=100)
-    worker.start()
-    queue.broker.join(queue.notice_queue, timeout=20_000)
-    queue.broker.join(queue.send_queue, timeout=20_000)
-    worker.join()
-    worker.stop()
-
-    assert sorted(done) == ["send_batch"] * 6 + ["send_notice"]
-    assert done.index("send_notice") <= 1  # the first batch may already be running
 
 
 # --- the outbox ---------------------------------------------------------------------------
@@ -262,39 +219,3 @@ def test_a_one_click_acknowledgement_is_sent_by_the_relay_of_a_worker(
     assert mail["Subject"] == "Uw uitschrijving is bevestigd"
     session.rollback()
     assert _held(session) == []
-
-
-def test_released_notices_go_in_one_job_and_one_that_fails_goes_on_alone(
-    app, session, outbox, clock, greeting_kind, monkeypatch
-):
-    from dramatiq.middleware import Middleware
-
-    def build_or_fail(session, contact, settings, params, *, now):
-        if params.get("fail"):
-            raise ConnectionError("database gone for a moment")
-        return Notice(subject=f"Hallo {contact.first_name}", text="Code\n")
-
-    monkeypatch.setitem(notice_kinds.KINDS, "test-flaky", build_or_fail)
-    people = [make_contact(session, f"{n}@example.org", first_name=n) for n in "abc"]
-    for person in people:
-        notices.hold(
-            session, "test-flaky", person.id, {"fail": person.email[0] == "b"}, now=clock()
-        )
-    session.commit()
-    queue = broker.queue()
-    jobs: list[str] = []
-    alone: list[tuple] = []
-
-    class Jobs(Middleware):
-        def after_enqueue(self, broker, message, delay):
-            jobs.append(message.actor_name)
-
-    queue.broker.add_middleware(Jobs())
-    monkeypatch.setattr(
-        queue.actors["send_notice"], "send_with_options", lambda args, delay: alone.append(args)
-    )
-    queue.join(timeout_ms=10_000)
-
-    assert jobs == ["send_notices"]
-    assert sorted(m["To"] for m in outbox()) == ["a@example.org", "c@example.org"]
-    assert alone == [("test-flaky", people[1].id, {"fail": True})]

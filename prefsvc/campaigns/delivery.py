@@ -37,6 +37,7 @@ from prefsvc.models import (
     Contact,
     Delivery,
     DeliveryStatus,
+    Language,
     Subscription,
 )
 from prefsvc.settings import Settings
@@ -138,7 +139,8 @@ class _CampaignSnapshot:
     topic_name: str
     list_id: str
     variants: dict[str, CompiledVariant]
-    default: CompiledVariant
+    fallback: CompiledVariant | None  # for contacts whose language has no variant
+    served: frozenset[Language] | None  # contact languages it reaches (None: all)
 
 
 @dataclass(frozen=True)
@@ -155,13 +157,15 @@ def _snapshot(session: Session, campaign_id: int, settings: Settings) -> _Campai
     campaign = session.get(Campaign, campaign_id)
     topic = campaign.topic
     variants = {v.language.value: kit.compiled(v, topic.name) for v in campaign.variants}
+    fallback = campaign.fallback_language
     return _CampaignSnapshot(
         status=campaign.status,
         topic_id=topic.id,
         topic_name=topic.name,
         list_id=kit.list_id(settings, topic),
         variants=variants,
-        default=kit.compiled(campaign.variant_for(campaign.default_language), topic.name),
+        fallback=variants.get(fallback.value) if fallback is not None else None,
+        served=audience.served(campaign),
     )
 
 
@@ -225,7 +229,7 @@ class _Sending:
         snap = batch.snapshots[row.campaign_id]
         if snap.status is not CampaignStatus.SENDING:
             return _release(row.delivery_id, snap.status), False
-        reason = self._exclusion(row, batch)
+        reason = self._exclusion(row, batch, snap)
         if reason is not None:
             self.result.excluded[reason] = self.result.excluded.get(reason, 0) + 1
             return _outcome(row.delivery_id, DeliveryStatus.EXCLUDED, reason=reason), False
@@ -249,13 +253,14 @@ class _Sending:
             return _failed(row.delivery_id, error, UNRENDERABLE), False
         return self._send(row, message), True
 
-    def _exclusion(self, row: Any, batch: _Batch) -> str | None:
+    def _exclusion(self, row: Any, batch: _Batch, snap: _CampaignSnapshot) -> str | None:
         """Re-check the contact as the audience would today, suppression list included."""
         reason = audience.reason_for(
             row,
             row.subscription_status,
             on=batch.today,
             years=self.settings.marketing_window_years,
+            languages=snap.served,
         )
         if reason is None and row.email in batch.suppressed:
             reason = audience.SUPPRESSED
@@ -265,7 +270,7 @@ class _Sending:
         """Render, build and sign this person's message."""
         unsubscribe_url, preferences_url = kit.links(self.settings, row.public_id, snap.topic_id)
         rendered = render(
-            snap.variants.get(row.language.value, snap.default),
+            snap.variants.get(row.language.value) or snap.fallback,
             contact=RecipientContext(
                 email=row.email,
                 first_name=row.first_name,

@@ -3,8 +3,10 @@
 premailer inlines the CSS once per variant, on the template source itself. Jinja2 syntax is
 swapped for opaque placeholders first and restored afterwards: lxml would otherwise URL-escape
 ``href="{{ url }}"`` into ``{{%20url%20}}`` or move block tags. The footer with the
-unsubscribe and preference links is ours, in the recipient's language, appended after the
-campaign's own content so no template can leave it out.
+unsubscribe and preference links is ours, appended after the campaign's own content so no
+template can leave it out, and in the recipient's own language whatever the variant's: a
+variant is compiled with the footer of every language (rendering one costs far less than
+premailer), and ``render`` picks the recipient's.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from markupsafe import escape
 from premailer import Premailer
 
 from prefsvc.errors import InvalidInput
+from prefsvc.models import LANGUAGES
 
 log = logging.getLogger(__name__)
 JINJA_SYNTAX = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
@@ -73,6 +76,14 @@ class Rendered:
 
 
 @dataclass(frozen=True)
+class Footer:
+    """Our footer in one language, with stand-ins for the recipient's two links."""
+
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
 class CompiledVariant:
     """A campaign variant ready to render: CSS inlined, templates compiled, footer chosen."""
 
@@ -81,10 +92,9 @@ class CompiledVariant:
     subject: jinja2.Template
     html: jinja2.Template
     text: jinja2.Template
-    # The footers, translated and rendered once with stand-ins for the two links: rendering
-    # them per recipient was a tenth of a worker's CPU. See _fill_footer.
-    footer_html: str
-    footer_text: str
+    # The footers by recipient language, translated and rendered once with stand-ins for the
+    # two links: rendering them per recipient was a tenth of a worker's CPU. See _fill_footer.
+    footers: dict[str, Footer]
 
 
 SAMPLE = RecipientContext(
@@ -247,16 +257,13 @@ def compile_variant(
                 field, f"template error on line {exc.lineno}: {exc.message}"
             ) from None
         _check_names(env, field, source)
-    footer = _footer_env(language)
-    frame = _context(topic_name, SAMPLE, _UNSUBSCRIBE_STAND_IN, _PREFERENCES_STAND_IN)
     variant = CompiledVariant(
         language=language,
         topic_name=topic_name,
         subject=templates["subject"],
         html=templates["html"],
         text=templates["text"],
-        footer_html=footer.get_template("footer.html").render(frame),
-        footer_text=footer.get_template("footer.txt").render(frame),
+        footers={lang: _footer(lang, topic_name) for lang in LANGUAGES},
     )
     sample = _context(topic_name, SAMPLE, "https://x/u", "https://x/p")
     for field in ("subject", "html", "text"):
@@ -265,6 +272,16 @@ def compile_variant(
         except Exception as exc:  # noqa: BLE001 - any runtime error means the template is unusable
             raise InvalidInput(field, f"template cannot be rendered: {exc}") from None
     return variant
+
+
+def _footer(language: str, topic_name: str) -> Footer:
+    """Render our footer in ``language`` once, with stand-ins for the links."""
+    env = _footer_env(language)
+    frame = _context(topic_name, SAMPLE, _UNSUBSCRIBE_STAND_IN, _PREFERENCES_STAND_IN)
+    return Footer(
+        html=env.get_template("footer.html").render(frame),
+        text=env.get_template("footer.txt").render(frame),
+    )
 
 
 _UNSUBSCRIBE_STAND_IN = "PREFSVCUNSUBSCRIBEURLX"
@@ -301,11 +318,16 @@ def render(
     unsubscribe_url: str,
     preferences_url: str,
 ) -> Rendered:
-    """Render one recipient's subject and bodies, each with our footer in their language."""
+    """Render one recipient's subject and bodies, each with our footer in their language.
+
+    The footer follows ``contact.language``, not the variant's: a contact sent the fallback
+    variant still reads how to leave in their own language.
+    """
     context = _context(variant.topic_name, contact, unsubscribe_url, preferences_url)
     subject = " ".join(variant.subject.render(context).split())
     html = variant.html.render(context)
-    footer_html = _fill_footer(variant.footer_html, unsubscribe_url, preferences_url, html=True)
+    footer = variant.footers.get(contact.language) or variant.footers[variant.language]
+    footer_html = _fill_footer(footer.html, unsubscribe_url, preferences_url, html=True)
     # Per recipient, so mind the cost: regexes over a 50 KB body cost more than Jinja2 itself.
     # The footer goes before the last </body>: look in the tail first.
     tail = max(0, len(html) - 4096)
@@ -319,6 +341,6 @@ def render(
     if "\n\n\n" in body:
         body = BLANK_RUNS.sub("\n\n", body)
     body = body.strip("\n")
-    footer_text = _fill_footer(variant.footer_text, unsubscribe_url, preferences_url, html=False)
+    footer_text = _fill_footer(footer.text, unsubscribe_url, preferences_url, html=False)
     text = body + "\n" + footer_text + "\n"
     return Rendered(subject=subject, html=html, text=text)

@@ -310,7 +310,11 @@ def _report(
 
 
 def variant_problems(
-    session: Session, *, topic_slug: str, variants: dict[str, tuple[str, str, str | None]]
+    session: Session,
+    *,
+    topic_slug: str,
+    variants: dict[str, tuple[str, str, str | None]],
+    fallback: str | None = None,
 ) -> dict[tuple[str | None, str], str]:
     """Check each variant on its own: ``{(language or None, field): reason}``, empty when fine.
 
@@ -327,6 +331,8 @@ def variant_problems(
             _checked_variant(lang, subject, html, text, topic.name if topic else "")
         except InvalidInput as exc:
             problems[(lang, exc.field)] = exc.reason
+    if variants and fallback not in (None, NO_FALLBACK) and fallback not in variants:
+        problems[(None, "fallback")] = "write that language, or choose another fallback"
     return problems
 
 

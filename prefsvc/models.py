@@ -342,6 +342,8 @@ class Campaign(Base):
     default_language: Mapped[Language] = mapped_column(
         _enum(Language, "language"), default=Language.NL
     )
+    # The variant contacts get whose language has none; NULL: they are not sent the campaign.
+    fallback_language: Mapped[Language | None] = mapped_column(_enum(Language, "fallback_language"))
     status: Mapped[CampaignStatus] = mapped_column(
         _enum(CampaignStatus, "campaign_status"), default=CampaignStatus.DRAFT
     )
@@ -357,11 +359,22 @@ class Campaign(Base):
     )
 
     def variant_for(self, language: Language) -> CampaignVariant:
-        """Return the variant in ``language``, else the default language's, else the first."""
+        """Return the variant in ``language``, else the fallback's, else the default's.
+
+        For previews and records; who is sent which variant is ``variant_sent_to``.
+        """
         by_language = {v.language: v for v in self.variants}
         return (
-            by_language.get(language) or by_language.get(self.default_language) or self.variants[0]
+            by_language.get(language)
+            or by_language.get(self.fallback_language)
+            or by_language.get(self.default_language)
+            or self.variants[0]
         )
+
+    def variant_sent_to(self, language: Language) -> CampaignVariant | None:
+        """Return the variant a contact in ``language`` is sent (None: no variant, no mail)."""
+        by_language = {v.language: v for v in self.variants}
+        return by_language.get(language) or by_language.get(self.fallback_language)
 
 
 class CampaignVariant(Base):

@@ -95,8 +95,16 @@ def make_campaign(
     text: str | None = None,
     language: Language | str = Language.NL,
     variants: dict[str, tuple[str, str, str | None]] | None = None,
+    fallback: Language | str | None = "default",
 ) -> Campaign:
-    campaign = Campaign(topic_id=topic.id, default_language=Language(language))
+    """A draft; ``fallback`` is the default language unless given (None or "none": no fallback)."""
+    if fallback == "default":
+        fallback = language
+    campaign = Campaign(
+        topic_id=topic.id,
+        default_language=Language(language),
+        fallback_language=Language(fallback) if fallback not in (None, "none") else None,
+    )
     session.add(campaign)
     session.flush()
     for lang, (subj, body, plain) in (variants or {str(language): (subject, html, text)}).items():

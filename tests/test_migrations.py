@@ -91,3 +91,24 @@ def test_0007_gives_an_existing_topic_its_name_and_description_in_every_language
         "description_en": "Elke maand",
     }
     assert (row["id"], campaigns) == (topic_id, [topic_id])  # nothing recreated or lost
+
+
+def test_campaigns_from_before_the_fallback_keep_their_default_language_as_fallback(empty_app):
+    upgrade(revision="0006")
+    with db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO topics (id, slug, name, created_at) "
+                "VALUES (1, 'nieuws', 'Nieuws', '2026-01-01 00:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO campaigns (id, topic_id, default_language, status, created_at) "
+                "VALUES (1, 1, 'fr', 'sent', '2026-01-01 00:00:00')"
+            )
+        )
+    upgrade()
+    with db.engine.connect() as connection:
+        fallback = connection.execute(text("SELECT fallback_language FROM campaigns")).scalar()
+    assert fallback == "fr"

@@ -34,6 +34,7 @@ from prefsvc.people import topics
 
 log = logging.getLogger(__name__)
 OPEN_STATES = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
+NO_FALLBACK = "none"
 
 
 def create(
@@ -42,10 +43,20 @@ def create(
     topic_slug: str,
     variants: dict[str, tuple[str, str, str | None]],
     default_language: str | None = None,
+    fallback: str | None = None,
 ) -> Campaign:
-    """Create a draft campaign with one variant per language: ``{lang: (subject, html, text)}``."""
+    """Create a draft campaign with one variant per language: ``{lang: (subject, html, text)}``.
+
+    ``fallback``: the language whose variant goes to contacts whose language has none (None:
+    the default language), or ``"none"``: those contacts are not sent it.
+    """
     topic, default = _checked(session, topic_slug, variants, default_language)
-    campaign = Campaign(topic=topic, default_language=default, status=CampaignStatus.DRAFT)
+    campaign = Campaign(
+        topic=topic,
+        default_language=default,
+        fallback_language=_fallback(fallback, variants, default),
+        status=CampaignStatus.DRAFT,
+    )
     campaign.variants = _variants(variants)
     session.add(campaign)
     session.flush()
@@ -70,6 +81,17 @@ def _checked(
     if default not in languages:
         raise InvalidInput("default_language", "must be one of the variants' languages")
     return topic, default
+
+
+def _fallback(fallback: str | None, variants: dict[str, Any], default: Language) -> Language | None:
+    """Return the fallback language asked for: ``None`` means the default, ``"none"`` none."""
+    if fallback is None:
+        return default
+    if fallback == NO_FALLBACK:
+        return None
+    if fallback not in variants:
+        raise InvalidInput("fallback", "must be one of the variants' languages, or none")
+    return Language(fallback)
 
 
 def _checked_variant(lang: str, subject: str, html: str, text: str | None, topic: str) -> Language:
@@ -201,7 +223,10 @@ def stats(session: Session, campaign: Campaign, *, today: date, years: int) -> d
     """Report status and counts: audience, sent, failed, excluded by reason, unsubscribes."""
     if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
         preview = audience.count(session, campaign, on=today, years=years)
-        return _report(campaign, preview.audience, {}, preview.excluded, 0)
+        languages = audience.by_language(session, campaign, on=today, years=years)
+        return _report(campaign, preview.audience, {}, preview.excluded, 0) | {
+            "by_language": languages
+        }
     rows = session.execute(
         select(Delivery.status, Delivery.reason, func.count())
         .where(Delivery.campaign_id == campaign.id)
@@ -215,7 +240,7 @@ def stats(session: Session, campaign: Campaign, *, today: date, years: int) -> d
             excluded[reason] = excluded.get(reason, 0) + n
     return _report(
         campaign, campaign.audience_size or 0, by_status, excluded, _unsubscribes(session, campaign)
-    )
+    ) | {"by_language": audience.sent_by_language(session, campaign)}
 
 
 def _unsubscribes(session: Session, campaign: Campaign) -> int:
@@ -266,6 +291,7 @@ def _report(
         "status": campaign.status.value,
         "topic": campaign.topic.slug,
         "languages": [v.language.value for v in campaign.variants],
+        "fallback": campaign.fallback_language.value if campaign.fallback_language else None,
         "audience": size,
         "queued": by_status.get("queued", 0),
         "sending": by_status.get("sending", 0),
@@ -284,7 +310,11 @@ def _report(
 
 
 def variant_problems(
-    session: Session, *, topic_slug: str, variants: dict[str, tuple[str, str, str | None]]
+    session: Session,
+    *,
+    topic_slug: str,
+    variants: dict[str, tuple[str, str, str | None]],
+    fallback: str | None = None,
 ) -> dict[tuple[str | None, str], str]:
     """Check each variant on its own: ``{(language or None, field): reason}``, empty when fine.
 
@@ -301,6 +331,8 @@ def variant_problems(
             _checked_variant(lang, subject, html, text, topic.name_in(lang) if topic else "")
         except InvalidInput as exc:
             problems[(lang, exc.field)] = exc.reason
+    if variants and fallback not in (None, NO_FALLBACK) and fallback not in variants:
+        problems[(None, "fallback")] = "write that language, or choose another fallback"
     return problems
 
 
@@ -310,14 +342,16 @@ def revise(
     *,
     topic_slug: str,
     variants: dict[str, tuple[str, str, str | None]],
+    fallback: str | None = None,
 ) -> Campaign:
-    """Replace a draft's topic and variants (checked like ``create``); only drafts change."""
+    """Replace a draft's topic, variants and fallback (checked like ``create``); drafts only."""
     if campaign.status is not CampaignStatus.DRAFT:
         raise CampaignStateError(f"campaign {campaign.id} is {campaign.status.value}, not a draft")
     keep = campaign.default_language.value
     topic, default = _checked(session, topic_slug, variants, keep if keep in variants else None)
     campaign.topic = topic
     campaign.default_language = default
+    campaign.fallback_language = _fallback(fallback, variants, default)
     campaign.variants.clear()
     session.flush()
     campaign.variants.extend(_variants(variants))

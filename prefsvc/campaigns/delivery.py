@@ -38,6 +38,7 @@ from prefsvc.models import (
     Contact,
     Delivery,
     DeliveryStatus,
+    Language,
     Subscription,
 )
 from prefsvc.settings import Settings
@@ -141,7 +142,8 @@ class _CampaignSnapshot:
     footers: dict[str, Footer]
     list_ids: dict[str, str]
     variants: dict[str, CompiledVariant]
-    default: CompiledVariant
+    fallback: CompiledVariant | None  # for contacts whose language has no variant
+    served: frozenset[Language] | None  # contact languages it reaches (None: all)
 
 
 @dataclass(frozen=True)
@@ -160,14 +162,15 @@ def _snapshot(session: Session, campaign_id: int, settings: Settings) -> _Campai
     variants = {
         v.language.value: kit.compiled(v, topic.name_in(v.language)) for v in campaign.variants
     }
-    default = campaign.variant_for(campaign.default_language)
+    fallback = campaign.fallback_language
     return _CampaignSnapshot(
         status=campaign.status,
         topic_id=topic.id,
         footers={lang: kit.footer(lang, topic.name_in(lang)) for lang in LANGUAGES},
         list_ids={lang: kit.list_id(settings, topic, lang) for lang in LANGUAGES},
         variants=variants,
-        default=kit.compiled(default, topic.name_in(default.language)),
+        fallback=variants.get(fallback.value) if fallback is not None else None,
+        served=audience.served(campaign),
     )
 
 
@@ -231,7 +234,7 @@ class _Sending:
         snap = batch.snapshots[row.campaign_id]
         if snap.status is not CampaignStatus.SENDING:
             return _release(row.delivery_id, snap.status), False
-        reason = self._exclusion(row, batch)
+        reason = self._exclusion(row, batch, snap)
         if reason is not None:
             self.result.excluded[reason] = self.result.excluded.get(reason, 0) + 1
             return _outcome(row.delivery_id, DeliveryStatus.EXCLUDED, reason=reason), False
@@ -255,13 +258,14 @@ class _Sending:
             return _failed(row.delivery_id, error, UNRENDERABLE), False
         return self._send(row, message), True
 
-    def _exclusion(self, row: Any, batch: _Batch) -> str | None:
+    def _exclusion(self, row: Any, batch: _Batch, snap: _CampaignSnapshot) -> str | None:
         """Re-check the contact as the audience would today, suppression list included."""
         reason = audience.reason_for(
             row,
             row.subscription_status,
             on=batch.today,
             years=self.settings.marketing_window_years,
+            languages=snap.served,
         )
         if reason is None and row.email in batch.suppressed:
             reason = audience.SUPPRESSED
@@ -271,7 +275,7 @@ class _Sending:
         """Render, build and sign this person's message."""
         unsubscribe_url, preferences_url = kit.links(self.settings, row.public_id, snap.topic_id)
         rendered = render(
-            snap.variants.get(row.language.value, snap.default),
+            snap.variants.get(row.language.value) or snap.fallback,
             contact=RecipientContext(
                 email=row.email,
                 first_name=row.first_name,

@@ -74,6 +74,7 @@ def _sample_recipient(
 ) -> tuple[CompiledVariant, RecipientContext, str, str]:
     """Pick the variant, person and links of a preview: the contact ``to`` if known, else a sample.
 
+    A known contact's footer is in their own language, whatever the variant, as when sending.
     A sample person's links lead to the "link not valid" page.
     """
     contact = contacts.find(session, to) if to else None
@@ -86,7 +87,7 @@ def _sample_recipient(
             first_name=contact.first_name,
             last_name=contact.last_name,
             organisation=contact.organisation,
-            language=lang,
+            language=contact.language.value,
         )
         unsubscribe_url, preferences_url = kit.links(settings, contact.public_id, campaign.topic_id)
         return variant, person, unsubscribe_url, preferences_url

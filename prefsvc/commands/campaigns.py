@@ -42,16 +42,31 @@ def _read(path: str, field: str) -> str:
     type=click.Choice(LANGUAGES),
     default="nl",
     show_default=True,
-    help="Language of this content; contacts in other languages get it with their own footer.",
+    help="Language of this content.",
+)
+@click.option(
+    "--fallback",
+    type=click.Choice([*LANGUAGES, campaigns.NO_FALLBACK]),
+    default=None,
+    help="Variant for contacts whose language has none (default: the first language, with "
+    "their own footer); none: they are excluded (no_variant_in_language).",
 )
 def create(
-    topic_slug: str, subject: str, html_file: str, text_file: str | None, language: str
+    topic_slug: str,
+    subject: str,
+    html_file: str,
+    text_file: str | None,
+    language: str,
+    fallback: str | None,
 ) -> None:
     """Create a draft campaign; prints its id alone on the last line."""
     html = _read(html_file, "html")
     text = _read(text_file, "text") if text_file else None
     campaign = campaigns.create(
-        db.session, topic_slug=topic_slug, variants={language: (subject, html, text)}
+        db.session,
+        topic_slug=topic_slug,
+        variants={language: (subject, html, text)},
+        fallback=fallback,
     )
     db.session.commit()
     click.echo(campaign.id)
@@ -119,6 +134,9 @@ def show(campaign_id: int, as_json: bool) -> None:
         click.echo(f"  {key:<13}{report[key]}")
     for reason, n in report["excluded"].items():
         click.echo(f"  excluded     {n} ({reason})")
+    for language, variants in report["by_language"].items():
+        shares = ", ".join(f"{n} {variant}" for variant, n in variants.items())
+        click.echo(f"  readers {language:<5}{shares}")
 
 
 @group.command("schedule")

@@ -3,8 +3,10 @@
 premailer inlines the CSS once per variant, on the template source itself. Jinja2 syntax is
 swapped for opaque placeholders first and restored afterwards: lxml would otherwise URL-escape
 ``href="{{ url }}"`` into ``{{%20url%20}}`` or move block tags. The footer with the
-unsubscribe and preference links is ours, in the recipient's language, appended after the
-campaign's own content so no template can leave it out.
+unsubscribe and preference links is ours, appended after the campaign's own content so no
+template can leave it out, and in the recipient's own language whatever the variant's: footers
+are rendered once per (language, topic name) and process (``compile_footer``, cached by
+``mail.kit``), and delivery hands ``render`` the reader's.
 """
 
 from __future__ import annotations

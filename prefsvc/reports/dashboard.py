@@ -1,6 +1,8 @@
 """The figures on the admin dashboard: who we may mail, whose window ends soon, what is late.
 
-Counted in the database (a handful of grouped queries), never by loading contacts.
+Counted in the database (a handful of grouped queries), never by loading contacts. Who we may
+mail is counted with the audience's own rule for today (``audience.exclusion_reason``), so a
+topic's figure is the audience a campaign to it would have.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from prefsvc.campaigns import campaigns
+from prefsvc.campaigns import audience, campaigns
 from prefsvc.consent import window
 from prefsvc.models import (
     Campaign,
@@ -19,7 +21,6 @@ from prefsvc.models import (
     ContactStatus,
     RightsRequest,
     Subscription,
-    SubscriptionStatus,
     Topic,
 )
 from prefsvc.privacy import register
@@ -39,7 +40,7 @@ class Expiring:
 class Dashboard:
     contacts: int
     by_language: dict[str, int]
-    by_topic: list[tuple[str, str, int]]  # slug, name, subscribed active contacts
+    by_topic: list[tuple[str, str, int]]  # slug, name, audience of a campaign to it today
     expiring_count: int
     expiring: list[Expiring]
     overdue: list[RightsRequest]
@@ -47,7 +48,7 @@ class Dashboard:
 
 
 def figures(session: Session, *, today: date, years: int, language: str = "nl") -> Dashboard:
-    """Count active contacts by language and topic, windows ending soon, overdue requests.
+    """Count whom we may mail by language and topic, windows ending soon, overdue requests.
 
     Topics are named in ``language`` (the staff page's).
     """
@@ -55,20 +56,23 @@ def figures(session: Session, *, today: date, years: int, language: str = "nl") 
     by_language = {
         language.value: n
         for language, n in session.execute(
-            select(Contact.language, func.count()).where(active).group_by(Contact.language)
+            select(Contact.language, func.count())
+            .where(audience.mailable(today, years))
+            .group_by(Contact.language)
         )
     }
+    reached = (
+        select(Subscription.topic_id, func.count().label("n"))
+        .join(Contact, Contact.id == Subscription.contact_id)
+        .where(audience.exclusion_reason(today, years).is_(None))
+        .group_by(Subscription.topic_id)
+        .subquery()
+    )
     by_topic = [
-        (topic.slug, topic.name_in(language), n)
+        (topic.slug, topic.name_in(language), n or 0)
         for topic, n in session.execute(
-            select(Topic, func.count(Contact.id))
-            .outerjoin(
-                Subscription,
-                (Subscription.topic_id == Topic.id)
-                & (Subscription.status == SubscriptionStatus.SUBSCRIBED),
-            )
-            .outerjoin(Contact, (Contact.id == Subscription.contact_id) & active)
-            .group_by(Topic.id)
+            select(Topic, reached.c.n)
+            .outerjoin(reached, reached.c.topic_id == Topic.id)
             .order_by(Topic.slug)
         )
     ]

@@ -141,7 +141,12 @@ def test_marketing_composes_sends_and_sees_an_unsubscribe_in_the_figures(
     (test_copy,) = outbox()
     assert test_copy["Subject"] == "[TEST] Nouveau : nos formations"
 
-    page.get_by_role("button", name="Send now to 5 recipients").click()
+    page.get_by_role("link", name="Send now to 5 recipients").click()
+    page.wait_for_url(re.compile(r"/admin/campaigns/\d+/send$"))
+    assert page.get_by_text("This sends it now to 5 recipients").is_visible()
+    assert len(outbox()) == 1  # only the test copy: nothing goes before the confirmation
+    check(page, axe, "confirm send")
+    page.get_by_role("button", name="Yes, send it now to 5 recipients").click()
     page.wait_for_url(re.compile(r"/admin/campaigns/\d+$"))
     assert page.locator("#progress-bar").is_visible()
     # the page polls while sending and reloads itself once the campaign is sent

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from prefsvc.campaigns import audience
 from prefsvc.models import ContactStatus, RightsKind
 from prefsvc.privacy import register
 from prefsvc.reports import dashboard
@@ -52,3 +53,25 @@ def test_overdue_requests_and_recent_campaigns_are_listed(session, settings, clo
     figures = dashboard.figures(session, today=TODAY, years=5)
     assert [r.id for r in figures.overdue] == [late.id]
     assert [c.id for c in figures.recent] == [newer.id, older.id]
+
+
+@pytest.mark.all_databases
+def test_contacts_we_may_mail_are_the_audience_a_campaign_would_have_today(session):
+    topic = make_topic(session, "courses", "Courses")
+    make_contact(session, "fresh@example.org", anchor=date(2024, 1, 1), topics=[topic])
+    make_contact(session, "fr@example.org", language="fr", anchor=date(2025, 1, 1), topics=[topic])
+    make_contact(session, "ended@example.org", anchor=date(2021, 3, 10), topics=[topic])
+    paused = make_contact(session, "paused@example.org", topics=[topic])
+    paused.paused_until = TODAY + timedelta(days=30)
+    make_contact(session, "gone@example.org", status=ContactStatus.UNSUBSCRIBED, topics=[topic])
+    campaign = make_campaign(session, topic)
+    session.flush()
+
+    figures = dashboard.figures(session, today=TODAY, years=5)
+    reached = audience.count(session, campaign, on=TODAY, years=5)
+
+    assert reached.audience == 2
+    assert reached.excluded["window_expired"] == 1
+    assert figures.contacts == reached.audience
+    assert figures.by_language == {"nl": 1, "fr": 1}
+    assert figures.by_topic == [("courses", "Courses", reached.audience)]

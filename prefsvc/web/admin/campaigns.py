@@ -43,7 +43,10 @@ def _campaign(campaign_id: int) -> Campaign:
 
 
 def _composer_input() -> tuple[str, dict[str, tuple[str, str, str | None]], dict[str, dict]]:
-    """Read the composer form: the topic, the filled-in languages, and the raw values."""
+    """Read the composer form: the topic, the filled-in languages, and the raw values.
+
+    The fallback is read by ``_fallback_input``.
+    """
     topic_slug = request.form.get("topic", "")
     variants: dict[str, tuple[str, str, str | None]] = {}
     raw: dict[str, dict] = {}
@@ -55,6 +58,17 @@ def _composer_input() -> tuple[str, dict[str, tuple[str, str, str | None]], dict
         if subject or html.strip() or text.strip():
             variants[lang] = (subject, html, text if text.strip() else None)
     return topic_slug, variants, raw
+
+
+def _fallback_input() -> str | None:
+    """Read the fallback select: a language, "none", or empty for the first language."""
+    return request.form.get("fallback", "").strip() or None
+
+
+def _fallback_value(campaign: Campaign) -> str:
+    """The fallback select's value for a saved draft."""
+    language = campaign.fallback_language
+    return language.value if language is not None else campaigns.NO_FALLBACK
 
 
 def _variant_values(campaign: Campaign) -> dict[str, dict]:
@@ -73,15 +87,14 @@ def _composer(
     campaign: Campaign | None,
     topic_slug: str,
     values: dict[str, dict],
+    fallback: str | None,
     problems: dict[tuple[str | None, str], str] | None = None,
     status: int = 200,
 ):
     extra: dict[str, Any] = {}
     if campaign is not None:
         settings = current_settings()
-        extra["count"] = audience.count(
-            db.session, campaign, on=clock.today(), years=settings.marketing_window_years
-        )
+        extra.update(_audience(campaign))
         extra["previews"] = {}
         for variant in campaign.variants:
             rendered = campaign_preview.preview(
@@ -94,10 +107,20 @@ def _composer(
         topics=topics.all_topics(db.session),
         topic_slug=topic_slug,
         values=values,
+        fallback=fallback or "",
         problems=problems or {},
         **extra,
     )
     return page, status
+
+
+def _audience(campaign: Campaign) -> dict[str, Any]:
+    """Today's audience of a draft, and who of it gets which variant."""
+    today, years = clock.today(), current_settings().marketing_window_years
+    return {
+        "count": audience.count(db.session, campaign, on=today, years=years),
+        "by_language": audience.by_language(db.session, campaign, on=today, years=years),
+    }
 
 
 @bp.get("/campaigns/")
@@ -113,14 +136,24 @@ def campaign_list():
 def compose():
     if request.method == "GET":
         values = {lang: {"subject": "", "html": "", "text": ""} for lang in LANGUAGES}
-        return _composer(campaign=None, topic_slug="", values=values)
+        return _composer(campaign=None, topic_slug="", values=values, fallback=None)
     topic_slug, variants, raw = _composer_input()
-    problems = campaigns.variant_problems(db.session, topic_slug=topic_slug, variants=variants)
+    fallback = _fallback_input()
+    problems = campaigns.variant_problems(
+        db.session, topic_slug=topic_slug, variants=variants, fallback=fallback
+    )
     if problems:
         return _composer(
-            campaign=None, topic_slug=topic_slug, values=raw, problems=problems, status=422
+            campaign=None,
+            topic_slug=topic_slug,
+            values=raw,
+            fallback=fallback,
+            problems=problems,
+            status=422,
         )
-    campaign = campaigns.create(db.session, topic_slug=topic_slug, variants=variants)
+    campaign = campaigns.create(
+        db.session, topic_slug=topic_slug, variants=variants, fallback=fallback
+    )
     record("campaign.create", f"campaign:{campaign.id}", languages=sorted(variants))
     db.session.commit()
     flash(_("Draft saved. Check the preview, send a test, then send or schedule it."), "ok")
@@ -132,7 +165,12 @@ def compose():
 def campaign(campaign_id: int):
     item = _campaign(campaign_id)
     if item.status is CampaignStatus.DRAFT:
-        return _composer(campaign=item, topic_slug=item.topic.slug, values=_variant_values(item))
+        return _composer(
+            campaign=item,
+            topic_slug=item.topic.slug,
+            values=_variant_values(item),
+            fallback=_fallback_value(item),
+        )
     return _campaign_page(item)
 
 
@@ -143,12 +181,20 @@ def revise(campaign_id: int):
     if item.status is not CampaignStatus.DRAFT:
         abort(409)
     topic_slug, variants, raw = _composer_input()
-    problems = campaigns.variant_problems(db.session, topic_slug=topic_slug, variants=variants)
+    fallback = _fallback_input()
+    problems = campaigns.variant_problems(
+        db.session, topic_slug=topic_slug, variants=variants, fallback=fallback
+    )
     if problems:
         return _composer(
-            campaign=item, topic_slug=topic_slug, values=raw, problems=problems, status=422
+            campaign=item,
+            topic_slug=topic_slug,
+            values=raw,
+            fallback=fallback,
+            problems=problems,
+            status=422,
         )
-    campaigns.revise(db.session, item, topic_slug=topic_slug, variants=variants)
+    campaigns.revise(db.session, item, topic_slug=topic_slug, variants=variants, fallback=fallback)
     record("campaign.revise", f"campaign:{item.id}", languages=sorted(variants))
     db.session.commit()
     flash(_("Draft saved."), "ok")
@@ -203,9 +249,21 @@ def test_send(campaign_id: int):
     return redirect(url_for("admin.campaign", campaign_id=item.id) + "#test-send")
 
 
+@bp.get("/campaigns/<int:campaign_id>/send")
+@requires(MARKETING)
+def confirm_send(campaign_id: int):
+    """Ask before sending: repeat the audience, its languages and who is left out."""
+    item = _campaign(campaign_id)
+    if item.status not in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
+        flash(_("This campaign has already been sent or scheduled."), "error")
+        return redirect(url_for("admin.campaign", campaign_id=item.id))
+    return render_template("admin/confirm_send.html", campaign=item, **_audience(item))
+
+
 @bp.post("/campaigns/<int:campaign_id>/send")
 @requires(MARKETING)
 def send(campaign_id: int):
+    """Send after the confirmation page (``confirm_send``), whose form posts here."""
     item = _campaign(campaign_id)
     try:
         size = launcher.launch(item.id)

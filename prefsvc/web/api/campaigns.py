@@ -58,6 +58,7 @@ def create_campaign(body):
             v["language"]: (v["subject"], v["html"], v.get("text")) for v in body["variants"]
         },
         default_language=body.get("default_language"),
+        fallback=(body["fallback"] or campaigns.NO_FALLBACK) if "fallback" in body else None,
     )
     auth.record("campaign.create", f"campaign:{campaign.id}", topic=body["topic"])
     db.session.commit()

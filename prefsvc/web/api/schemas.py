@@ -242,6 +242,14 @@ class VariantIn(Schema):
 class CampaignIn(Schema):
     topic = Text(required=True, validate=validate.Length(1, 64))
     default_language = _choice(LANGUAGES, allow_none=True)
+    fallback = _choice(
+        [*LANGUAGES, "none"],
+        allow_none=True,
+        metadata={
+            "description": "The variant contacts get whose language has none; null or "
+            '"none": they are excluded (no_variant_in_language). Absent: the default language.'
+        },
+    )
     variants = fields.List(
         fields.Nested(VariantIn), required=True, validate=validate.Length(1, len(LANGUAGES))
     )
@@ -262,6 +270,7 @@ class CampaignOut(Schema):
     status = fields.String(required=True)
     topic = fields.String(required=True)
     languages = fields.List(fields.String(), required=True)
+    fallback = fields.String(allow_none=True, required=True)
     audience = fields.Integer(required=True)
     queued = fields.Integer(required=True)
     sending = fields.Integer(required=True)
@@ -269,6 +278,15 @@ class CampaignOut(Schema):
     failed = fields.Integer(required=True)
     excluded = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     unsubscribes = fields.Integer(required=True)
+    by_language = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(keys=fields.String(), values=fields.Integer()),
+        required=True,
+        metadata={
+            "description": "Per contact language, how many get which variant "
+            '(or "excluded": no variant in their language and no fallback).'
+        },
+    )
     created_at = fields.String(required=True)
     scheduled_at = fields.String(allow_none=True)
     queued_at = fields.String(allow_none=True)

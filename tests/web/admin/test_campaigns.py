@@ -186,3 +186,74 @@ def test_pause_resume_and_cancel_buttons_change_the_campaign(as_role, session, t
     assert "not possible in the campaign" in client.get(page).get_data(as_text=True)
     actions = session.scalars(select(AuditEvent.action)).all()
     assert {"campaign.pause", "campaign.resume", "campaign.cancel"} <= set(actions)
+
+
+def _nl_fr_campaign_and_readers(session, topic, fallback):
+    for lang in ("nl", "fr", "en"):
+        make_contact(session, f"{lang}@example.org", language=lang, topics=[topic])
+    variants = {
+        "nl": ("Nieuw aanbod", HTML_NL, None),
+        "fr": ("Nouvelle offre", HTML_FR, None),
+    }
+    campaign = make_campaign(session, topic, variants=variants, fallback=fallback)
+    session.commit()
+    return campaign
+
+
+def test_send_now_asks_for_confirmation_repeating_the_audience_and_languages(
+    as_role, session, topic, outbox
+):
+    campaign = _nl_fr_campaign_and_readers(session, topic, None)
+    client = as_role("marketing")
+    page = f"/admin/campaigns/{campaign.id}"
+    draft = client.get(page).get_data(as_text=True)
+    assert f'action="{page}/send"' not in draft  # no one-click send from the composer
+    assert f'href="{page}/send"' in draft
+
+    confirm = client.get(f"{page}/send")
+    html = confirm.get_data(as_text=True)
+    assert confirm.status_code == 200
+    assert "This sends it now to 2 recipients" in html
+    assert re.search(r'data-reader="en" data-variant="excluded">.*?no version in their', html, re.S)
+    assert re.search(r'data-reader="fr" data-variant="fr">', html)
+    assert "Readers of another language are not sent it." in html
+    assert f'action="{page}/send"' in html and 'name="csrf_token"' in html
+    assert outbox() == []
+    session.expire_all()
+    assert campaign.status is CampaignStatus.DRAFT
+
+    assert client.post(f"{page}/send").status_code == 400  # the form's CSRF token is needed
+    assert post(client, f"{page}/send", form_page=f"{page}/send").status_code == 302
+    session.expire_all()
+    assert campaign.status is not CampaignStatus.DRAFT
+
+
+def test_the_confirmation_of_a_campaign_already_sent_goes_back_to_its_page(as_role, session, topic):
+    campaign = make_campaign(session, topic)
+    campaign.status = CampaignStatus.SENT
+    session.commit()
+    response = as_role("marketing").get(f"/admin/campaigns/{campaign.id}/send")
+    assert response.status_code == 302
+
+
+def test_the_draft_shows_who_gets_which_language_before_sending(as_role, session, topic):
+    campaign = _nl_fr_campaign_and_readers(session, topic, "nl")
+    html = as_role("marketing").get(f"/admin/campaigns/{campaign.id}").get_data(as_text=True)
+    assert re.search(r'data-reader="en" data-variant="nl">', html)
+    assert "footer and pages in their own language" in html
+    assert re.search(r'<option value="nl" selected>', html)
+
+
+def test_the_composer_saves_the_fallback_and_refuses_one_not_written(as_role, session, topic):
+    client = as_role("marketing")
+    form = compose_form(topic.slug, fallback="en")
+    refused = post(client, "/admin/campaigns/new", form, form_page="/admin/campaigns/new")
+    assert refused.status_code == 422
+    assert 'id="error-fallback-all"' in refused.get_data(as_text=True)
+    form = compose_form(topic.slug, fallback="none")
+    saved = post(client, "/admin/campaigns/new", form, form_page="/admin/campaigns/new")
+    assert saved.status_code == 302
+    campaign = session.scalars(select(Campaign)).one()
+    assert campaign.fallback_language is None
+    page = client.get(saved.headers["Location"]).get_data(as_text=True)
+    assert '<option value="none" selected>' in page

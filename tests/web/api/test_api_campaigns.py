@@ -35,6 +35,44 @@ def test_a_campaign_is_created_as_a_draft_with_its_language_variants(client, new
 
 
 @pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ({}, "nl"),
+        ({"fallback": "fr"}, "fr"),
+        ({"fallback": "none"}, None),
+        ({"fallback": None}, None),
+    ],
+)
+def test_a_campaign_names_its_fallback_and_who_gets_which_language(
+    client, session, news, bearer, given, stored
+):
+    make_contact(session, "en@example.org", language="en", topics=[news])
+    make_contact(session, "fr@example.org", language="fr", topics=[news])
+    session.commit()
+    created = client.post(
+        "/api/v1/campaigns",
+        headers=bearer("marketing"),
+        json={"topic": "nieuws", "variants": VARIANTS, **given},
+    ).get_json()
+    shown = client.get(f"/api/v1/campaigns/{created['id']}", headers=bearer("marketing"))
+    body = shown.get_json()
+    assert created["fallback"] == body["fallback"] == stored
+    english = {"excluded": 1} if stored is None else {stored: 1}
+    assert body["by_language"] == {"en": english, "fr": {"fr": 1}}
+    assert body["excluded"] == ({"no_variant_in_language": 1} if stored is None else {})
+
+
+def test_a_fallback_the_campaign_was_not_written_in_is_refused(client, news, bearer):
+    response = client.post(
+        "/api/v1/campaigns",
+        headers=bearer("marketing"),
+        json={"topic": "nieuws", "variants": VARIANTS, "fallback": "en"},
+    )
+    assert response.status_code == 422
+    assert "fallback" in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize(
     ("variants", "field"),
     [
         ([], "variants"),

@@ -1,0 +1,56 @@
+"""``prefsvc campaigns create --fallback`` and ``show --json``'s ``by_language`` (CONTRACT §9)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.factories import make_contact, make_topic
+
+
+@pytest.fixture
+def readers(session):
+    topic = make_topic(session, "nieuws", "Nieuws")
+    make_contact(session, "nl@example.org", language="nl", topics=[topic])
+    make_contact(session, "en@example.org", language="en", topics=[topic])
+    session.commit()
+    return topic
+
+
+def _create(runner, tmp_path, *extra: str) -> int:
+    html = tmp_path / "mail.html"
+    html.write_text("<p>Hallo {{ contact.first_name }}</p>", encoding="utf-8")
+    args = ["campaigns", "create", "--topic", "nieuws", "--subject", "Nieuws"]
+    result = runner.invoke(args=[*args, "--html", str(html), *extra])
+    assert result.exit_code == 0, result.stderr
+    return int(result.stdout.strip().splitlines()[-1])
+
+
+def _show(runner, campaign_id: int) -> dict:
+    result = runner.invoke(args=["campaigns", "show", str(campaign_id), "--json"])
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("extra", "fallback", "english"),
+    [((), "nl", {"nl": 1}), (("--fallback", "none"), None, {"excluded": 1})],
+)
+def test_create_with_a_fallback_and_show_who_gets_which_language(
+    runner, readers, tmp_path, extra, fallback, english
+):
+    report = _show(runner, _create(runner, tmp_path, *extra))
+    assert report["fallback"] == fallback
+    assert report["by_language"] == {"en": english, "nl": {"nl": 1}}
+
+
+def test_a_fallback_in_a_language_not_written_is_refused_in_one_line(runner, readers, tmp_path):
+    html = tmp_path / "mail.html"
+    html.write_text("<p>Hallo</p>", encoding="utf-8")
+    result = runner.invoke(
+        args=["campaigns", "create", "--topic", "nieuws", "--subject", "S", "--html", str(html)]
+        + ["--fallback", "fr"]
+    )
+    assert result.exit_code != 0
+    assert "fallback" in result.stderr and "Traceback" not in result.stderr

@@ -8,7 +8,7 @@ before their batch goes, so changes made while a campaign is sending are honoure
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol
 
 from sqlalchemy import Select, and_, case, func, literal, or_, select
@@ -22,7 +22,10 @@ SUPPRESSED = "suppressed"
 UNSUBSCRIBED = "unsubscribed"
 WINDOW_EXPIRED = "window_expired"
 PAUSED = "paused"
-REASONS = (SUPPRESSED, UNSUBSCRIBED, WINDOW_EXPIRED, PAUSED)
+# Mail that came back (prefsvc.inbound.policy): the address bounced, or the person complained.
+BOUNCED = "bounced"
+COMPLAINED = "complained"
+REASONS = (SUPPRESSED, UNSUBSCRIBED, WINDOW_EXPIRED, PAUSED, BOUNCED, COMPLAINED)
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,12 @@ def exclusion_reason(on: date, years: int) -> ColumnElement[str | None]:
     """Return the SQL expression naming why a subscriber is excluded on ``on`` (NULL: eligible)."""
     last_expired = window.last_expired_anchor(on, years)
     return case(
+        (
+            and_(Contact.complained_at.is_not(None), Contact.status == ContactStatus.UNSUBSCRIBED),
+            literal(COMPLAINED),
+        ),
         (or_(Contact.status != ContactStatus.ACTIVE, Contact.email.is_(None)), literal(SUPPRESSED)),
+        (Contact.bounced_at.is_not(None), literal(BOUNCED)),
         (Subscription.status == SubscriptionStatus.UNSUBSCRIBED, literal(UNSUBSCRIBED)),
         (Contact.window_anchor <= last_expired, literal(WINDOW_EXPIRED)),
         (and_(Contact.paused_until.is_not(None), Contact.paused_until > on), literal(PAUSED)),
@@ -50,14 +58,20 @@ class Mailable(Protocol):
     email: str | None
     window_anchor: date
     paused_until: date | None
+    bounced_at: datetime | None
+    complained_at: datetime | None
 
 
 def reason_for(
     contact: Mailable, subscription_status: SubscriptionStatus | None, *, on: date, years: int
 ) -> str | None:
     """Return why this contact may not be mailed on ``on`` (None: they may); mirrors the SQL."""
+    if contact.complained_at is not None and contact.status is ContactStatus.UNSUBSCRIBED:
+        return COMPLAINED
     if contact.status is not ContactStatus.ACTIVE or contact.email is None:
         return SUPPRESSED
+    if contact.bounced_at is not None:
+        return BOUNCED
     if subscription_status is not SubscriptionStatus.SUBSCRIBED:
         return UNSUBSCRIBED
     if not window.is_open(contact.window_anchor, years, on):

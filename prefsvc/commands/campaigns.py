@@ -118,6 +118,10 @@ def show(campaign_id: int, as_json: bool) -> None:
         click.echo(f"  {key:<13}{report[key]}")
     for reason, n in report["excluded"].items():
         click.echo(f"  excluded     {n} ({reason})")
+    came_back = ("bounced", "bounced_soft", "complained", "policy_refusals")
+    if any(report[key] for key in came_back):
+        for key in came_back:
+            click.echo(f"  {key:<13}{report[key]}")
 
 
 @group.command("schedule")

@@ -237,6 +237,15 @@ class CampaignOut(Schema):
     failed = fields.Integer(required=True)
     excluded = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     unsubscribes = fields.Integer(required=True)
+    bounced = fields.Integer(required=True, metadata={"description": "Hard bounces."})
+    bounced_soft = fields.Integer(
+        required=True, metadata={"description": "Soft bounces (full mailbox, 4.x.x)."}
+    )
+    complained = fields.Integer(required=True, metadata={"description": "Spam complaints."})
+    policy_refusals = fields.Integer(
+        required=True,
+        metadata={"description": "Refusals for the sender's reputation (5.7.x, blocklists)."},
+    )
     created_at = fields.String(required=True)
     scheduled_at = fields.String(allow_none=True)
     queued_at = fields.String(allow_none=True)

@@ -59,11 +59,16 @@ class Handler:
         self._pool.shutdown(wait=True)
 
 
+class _Server(LMTP):
+    # Reports quote what others wrote: be lenient about RFC 5321's 1000-octet lines.
+    line_length_limit = 16_384
+
+
 class LmtpController(Controller):
     """aiosmtpd's threaded controller, speaking LMTP instead of SMTP."""
 
     def factory(self) -> LMTP:
-        return LMTP(self.handler, **self.SMTP_kwargs)
+        return _Server(self.handler, **self.SMTP_kwargs)
 
 
 def controller(deliver: Deliver, *, host: str, port: int, threads: int = 4) -> LmtpController:

@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.newsletter import newsletter_html  # noqa: E402
+from prefsvc.inbound import verp  # noqa: E402
 from prefsvc.mail.messages import DkimSigner, MessageBuilder  # noqa: E402
 from prefsvc.mail.rendering import SAMPLE, compile_variant, render  # noqa: E402
 
@@ -81,6 +82,26 @@ def main() -> None:
             unsubscribe_url=UNSUB,
             list_id=LIST_ID,
             now=NOW,
+        )[1]
+
+    codec = verp.codec(("bench-secret-key-0123456789",))
+
+    def verp_tokens(delivery_id: int = 123_456) -> tuple[str, str]:
+        return (
+            codec.address(verp.BOUNCES, verp.DELIVERY, delivery_id, "bounces.example.org"),
+            codec.address(verp.UNSUBSCRIBE, verp.DELIVERY, delivery_id, "bounces.example.org"),
+        )
+
+    def ours_verp(with_builder: MessageBuilder = builder) -> bytes:
+        _sender, mailto = verp_tokens()
+        return with_builder.campaign_message(
+            to="ana@example.org",
+            rendered=rendered,
+            unsubscribe_url=UNSUB,
+            list_id=LIST_ID,
+            now=NOW,
+            unsubscribe_mailto=mailto,
+            feedback_id="12:opleidingen:campaign:example.org",
         )[1]
 
     def generic():
@@ -152,6 +173,8 @@ def main() -> None:
         ("EmailMessage + as_bytes() (reference)", generic),
         ("DKIM RSA-2048 sign of a built message, ours", lambda: rsa_signer.sign(unsigned)),
         ("campaign_message with RSA-2048 (as sent)", lambda: ours(rsa_builder)),
+        ("VERP tokens (bounces+ and unsubscribe+)", verp_tokens),
+        ("campaign_message, RSA-2048, BOUNCE_DOMAIN", lambda: ours_verp(rsa_builder)),
         ("DKIM RSA-2048 sign, dkimpy (reference)", dkimpy_rsa),
         ("DKIM Ed25519 sign of a built message, ours", lambda: ed_signer.sign(unsigned)),
         ("campaign_message with Ed25519 (as sent)", lambda: ours(ed_builder)),

@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -260,6 +261,14 @@ class Contact(Base):
     # erasure then still removes marketing data and says what is kept and why.
     legal_hold_reason: Mapped[str | None] = mapped_column(String(500))
     legal_hold_until: Mapped[date | None] = mapped_column(Date)
+    # Mail that came back (``prefsvc.inbound.policy``): set, the address is excluded as bounced
+    # (a hard bounce, or soft bounces up to the score limit) or as complained.
+    bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    bounce_code: Mapped[str | None] = mapped_column(String(16))
+    bounce_diagnostic: Mapped[str | None] = mapped_column(String(300))
+    bounce_score: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_soft_bounce_on: Mapped[date | None] = mapped_column(Date)
+    complained_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -413,6 +422,9 @@ class Delivery(Base):
     smtp_text: Mapped[str | None] = mapped_column(String(1000))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What came back about this message (inbound.codes.Kind: hard_bounce, soft_bounce, policy,
+    # complaint), the strongest kept: the campaign's bounce and complaint figures.
+    feedback: Mapped[str | None] = mapped_column(String(16))
 
     __table_args__ = (
         UniqueConstraint("campaign_id", "contact_id", name="uq_deliveries_campaign_contact"),
@@ -571,3 +583,31 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (Index("ix_audit_events_occurred_at", "occurred_at"),)
+
+
+class InboundMessage(Base):
+    """A message that came back (bounce, complaint, auto-reply, ``mailto:`` unsubscribe).
+
+    Kept raw for the team to see why something happened, and deleted after
+    ``INBOUND_KEEP_DAYS`` by the retention job (it quotes addresses: never logged). ``digest``
+    makes the same report, delivered twice, count once.
+    """
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str | None] = mapped_column(String(16))
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL")
+    )
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    outcome: Mapped[str] = mapped_column(String(32))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        Index("ix_inbound_messages_received_at", "received_at"),
+        Index("ix_inbound_messages_contact", "contact_id"),
+    )

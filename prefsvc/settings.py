@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from email.utils import parseaddr
@@ -74,6 +75,11 @@ class Settings:
     retry_min_backoff_seconds: int = 1
     retry_max_backoff_seconds: int = 300
     log_format: str = "text"  # worker logs: text or json (one object per line)
+    # --- mail that comes back (issue 17) ---
+    bounce_domain: str | None = None  # unset: no VERP, the envelope sender is MAIL_FROM's
+    bounce_score_limit: int = 5  # soft bounces (one a day at most) that exclude an address
+    bounce_stale_days: int = 7  # quiet days after which the soft-bounce score starts again
+    inbound_keep_days: int = 30  # raw returned messages are deleted after this many days
     testing: bool = False
 
     @property
@@ -170,6 +176,7 @@ class Settings:
         log_format = (get("LOG_FORMAT") or "text").lower()
         if log_format not in ("text", "json"):
             raise SettingsError("LOG_FORMAT", f"must be text or json, got {log_format!r}")
+        bounce_domain = _bounce_domain(get("BOUNCE_DOMAIN"))
 
         return cls(
             instance_path=instance,
@@ -209,6 +216,10 @@ class Settings:
             retry_min_backoff_seconds=min_backoff,
             retry_max_backoff_seconds=max_backoff,
             log_format=log_format,
+            bounce_domain=bounce_domain,
+            bounce_score_limit=_positive_int(get, "BOUNCE_SCORE_LIMIT", 5, maximum=100),
+            bounce_stale_days=_positive_int(get, "BOUNCE_STALE_DAYS", 7, maximum=365),
+            inbound_keep_days=_positive_int(get, "INBOUND_KEEP_DAYS", 30, maximum=3650),
         )
 
 
@@ -297,6 +308,24 @@ def _check_mail_url(url: str) -> None:
             raise SettingsError("MAIL_URL", "has an invalid port") from None
         if not parts.hostname:
             raise SettingsError("MAIL_URL", "needs a host, e.g. smtp://127.0.0.1:25")
+
+
+_DOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def _bounce_domain(text: str | None) -> str | None:
+    """Accept a domain name (an IDN becomes its A-labels): mail to it must reach our LMTP."""
+    if text is None:
+        return None
+    domain = text.strip().rstrip(".").lower()
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise SettingsError("BOUNCE_DOMAIN", f"is not a domain name: {text!r}") from None
+    labels = domain.split(".")
+    if len(domain) > 200 or len(labels) < 2 or not all(_DOMAIN_LABEL.fullmatch(x) for x in labels):
+        raise SettingsError("BOUNCE_DOMAIN", f"must be a domain like bounces.example.org: {text!r}")
+    return domain
 
 
 def _check_address(name: str, value: str) -> None:

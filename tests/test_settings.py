@@ -56,6 +56,10 @@ def test_secret_keys_are_read_oldest_first(tmp_path):
         ("DOMAIN_RATE_LIMIT", "10/day"),
         ("RETRY_MIN_BACKOFF", "0"),
         ("LOG_FORMAT", "xml"),
+        ("BOUNCE_DOMAIN", "localhost"),
+        ("BOUNCE_DOMAIN", "bounces@example.org"),
+        ("BOUNCE_SCORE_LIMIT", "0"),
+        ("INBOUND_KEEP_DAYS", "forever"),
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, name, value):
@@ -128,3 +132,17 @@ def test_rates_are_read_per_second_minute_or_hour(text, per_second):
 def test_a_rate_that_is_not_a_positive_number_per_unit_is_refused(text):
     with pytest.raises(ValueError):
         parse_rate(text)
+
+
+def test_bounce_settings_default_to_no_verp_and_mailman_like_scoring(tmp_path):
+    default = Settings.from_env({}, instance_path=tmp_path)
+    assert (default.bounce_domain, default.bounce_score_limit, default.bounce_stale_days) == (
+        None,
+        5,
+        7,
+    )
+    assert default.inbound_keep_days == 30
+    given = Settings.from_env(
+        {"PREFSVC_BOUNCE_DOMAIN": "Bounces.Example.ORG."}, instance_path=tmp_path
+    )
+    assert given.bounce_domain == "bounces.example.org"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol
 
 from sqlalchemy import Select, and_, case, func, literal, or_, select
@@ -34,7 +34,10 @@ UNSUBSCRIBED = "unsubscribed"
 WINDOW_EXPIRED = "window_expired"
 PAUSED = "paused"
 NO_VARIANT = "no_variant_in_language"
-REASONS = (SUPPRESSED, UNSUBSCRIBED, WINDOW_EXPIRED, PAUSED, NO_VARIANT)
+# Mail that came back (prefsvc.inbound.policy): the address bounced, or the person complained.
+BOUNCED = "bounced"
+COMPLAINED = "complained"
+REASONS = (SUPPRESSED, UNSUBSCRIBED, WINDOW_EXPIRED, PAUSED, BOUNCED, COMPLAINED, NO_VARIANT)
 
 
 @dataclass(frozen=True)
@@ -64,13 +67,21 @@ def exclusion_reason(
     """
     last_expired = window.last_expired_anchor(on, years)
     rules = [
+        (
+            and_(Contact.complained_at.is_not(None), Contact.status == ContactStatus.UNSUBSCRIBED),
+            literal(COMPLAINED),
+        ),
         (or_(Contact.status != ContactStatus.ACTIVE, Contact.email.is_(None)), literal(SUPPRESSED)),
-        (Subscription.status == SubscriptionStatus.UNSUBSCRIBED, literal(UNSUBSCRIBED)),
+        (Contact.bounced_at.is_not(None), literal(BOUNCED)),
+    ]
+    if subscribed:
+        rules.append(
+            (Subscription.status == SubscriptionStatus.UNSUBSCRIBED, literal(UNSUBSCRIBED))
+        )
+    rules += [
         (Contact.window_anchor <= last_expired, literal(WINDOW_EXPIRED)),
         (and_(Contact.paused_until.is_not(None), Contact.paused_until > on), literal(PAUSED)),
     ]
-    if not subscribed:
-        del rules[1]
     if languages is not None:
         rules.append((Contact.language.not_in(sorted(languages)), literal(NO_VARIANT)))
     return case(*rules, else_=literal(None))
@@ -84,6 +95,8 @@ class Mailable(Protocol):
     window_anchor: date
     paused_until: date | None
     language: Language
+    bounced_at: datetime | None
+    complained_at: datetime | None
 
 
 def reason_for(
@@ -95,8 +108,12 @@ def reason_for(
     languages: Collection[Language] | None = None,
 ) -> str | None:
     """Return why this contact may not be mailed on ``on`` (None: they may); mirrors the SQL."""
+    if contact.complained_at is not None and contact.status is ContactStatus.UNSUBSCRIBED:
+        return COMPLAINED
     if contact.status is not ContactStatus.ACTIVE or contact.email is None:
         return SUPPRESSED
+    if contact.bounced_at is not None:
+        return BOUNCED
     if subscription_status is not SubscriptionStatus.SUBSCRIBED:
         return UNSUBSCRIBED
     if not window.is_open(contact.window_anchor, years, on):

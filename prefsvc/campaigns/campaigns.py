@@ -224,22 +224,30 @@ def stats(session: Session, campaign: Campaign, *, today: date, years: int) -> d
     if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
         preview = audience.count(session, campaign, on=today, years=years)
         languages = audience.by_language(session, campaign, on=today, years=years)
-        return _report(campaign, preview.audience, {}, preview.excluded, 0) | {
+        return _report(campaign, preview.audience, {}, preview.excluded, 0, {}) | {
             "by_language": languages
         }
     rows = session.execute(
-        select(Delivery.status, Delivery.reason, func.count())
+        select(Delivery.status, Delivery.reason, Delivery.feedback, func.count())
         .where(Delivery.campaign_id == campaign.id)
-        .group_by(Delivery.status, Delivery.reason)
+        .group_by(Delivery.status, Delivery.reason, Delivery.feedback)
     ).all()
     by_status: dict[str, int] = {}
     excluded: dict[str, int] = {}
-    for status, reason, n in rows:
+    feedback: dict[str, int] = {}
+    for status, reason, came_back, n in rows:
         by_status[status.value] = by_status.get(status.value, 0) + n
         if status is DeliveryStatus.EXCLUDED:
             excluded[reason] = excluded.get(reason, 0) + n
+        if came_back is not None:
+            feedback[came_back] = feedback.get(came_back, 0) + n
     return _report(
-        campaign, campaign.audience_size or 0, by_status, excluded, _unsubscribes(session, campaign)
+        campaign,
+        campaign.audience_size or 0,
+        by_status,
+        excluded,
+        _unsubscribes(session, campaign),
+        feedback,
     ) | {"by_language": audience.sent_by_language(session, campaign)}
 
 
@@ -285,7 +293,9 @@ def _report(
     by_status: dict[str, int],
     excluded: dict[str, int],
     unsubscribes: int,
+    feedback: dict[str, int],
 ) -> dict[str, Any]:
+    """The campaign's figures; ``feedback`` counts deliveries by what came back about them."""
     return {
         "id": campaign.id,
         "status": campaign.status.value,
@@ -299,6 +309,11 @@ def _report(
         "failed": by_status.get("failed", 0),
         "excluded": dict(sorted(excluded.items())),
         "unsubscribes": unsubscribes,
+        # Mail that came back (prefsvc.inbound.policy), one count per delivery.
+        "bounced": feedback.get("hard_bounce", 0),
+        "bounced_soft": feedback.get("soft_bounce", 0),
+        "complained": feedback.get("complaint", 0),
+        "policy_refusals": feedback.get("policy", 0),
         "created_at": campaign.created_at.isoformat(),
         "scheduled_at": campaign.scheduled_at.isoformat() if campaign.scheduled_at else None,
         "queued_at": campaign.queued_at.isoformat() if campaign.queued_at else None,

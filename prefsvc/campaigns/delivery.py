@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from prefsvc.campaigns import audience, campaigns, claims
 from prefsvc.consent import suppression
 from prefsvc.errors import TemporaryBatchFailure
+from prefsvc.inbound import policy
 from prefsvc.mail import kit, rate_limits
 from prefsvc.mail.messages import MessageBuilder
 from prefsvc.mail.rendering import CompiledVariant, Footer, RecipientContext, render
@@ -144,6 +145,7 @@ class _CampaignSnapshot:
     variants: dict[str, CompiledVariant]
     fallback: CompiledVariant | None  # for contacts whose language has no variant
     served: frozenset[Language] | None  # contact languages it reaches (None: all)
+    feedback_id: str | None  # None without BOUNCE_DOMAIN
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,7 @@ def _snapshot(session: Session, campaign_id: int, settings: Settings) -> _Campai
         variants=variants,
         fallback=variants.get(fallback.value) if fallback is not None else None,
         served=audience.served(campaign),
+        feedback_id=kit.feedback_id(settings, str(campaign.id), topic.slug, "campaign"),
     )
 
 
@@ -189,6 +192,8 @@ def _read(session: Session, claimed: list[int], settings: Settings, *, today: da
             Contact.status,
             Contact.window_anchor,
             Contact.paused_until,
+            Contact.bounced_at,
+            Contact.complained_at,
             Subscription.status.label("subscription_status"),
         )
         .join(Contact, Contact.id == Delivery.contact_id)
@@ -223,11 +228,9 @@ class _Sending:
     sleep: Callable[[float], None]
     result: BatchResult
     mailer: MessageBuilder = field(init=False)
-    sender: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.mailer = kit.builder(self.settings)
-        self.sender = kit.envelope_sender(self.settings)
 
     def settle(self, row: Any, batch: _Batch) -> tuple[dict, bool]:
         """Return the row's outcome, and whether a message was handed to the transport."""
@@ -248,7 +251,7 @@ class _Sending:
         if slot.wait > 0:
             self.sleep(slot.wait)
         try:
-            message = self._message(row, snap)
+            sender, message = self._message(row, snap)
         except Exception as exc:  # noqa: BLE001 - a template that breaks on this person's data
             # Nothing was sent: fail this delivery alone, keep the error for the campaign's
             # figures (not the log: a template error may quote the person's data).
@@ -256,7 +259,7 @@ class _Sending:
             self.result.failed += 1
             error = DeliveryError(None, f"{type(exc).__name__}: {exc}")
             return _failed(row.delivery_id, error, UNRENDERABLE), False
-        return self._send(row, message), True
+        return self._send(row, sender, message), True
 
     def _exclusion(self, row: Any, batch: _Batch, snap: _CampaignSnapshot) -> str | None:
         """Re-check the contact as the audience would today, suppression list included."""
@@ -271,8 +274,9 @@ class _Sending:
             reason = audience.SUPPRESSED
         return reason
 
-    def _message(self, row: Any, snap: _CampaignSnapshot) -> bytes:
-        """Render, build and sign this person's message."""
+    def _message(self, row: Any, snap: _CampaignSnapshot) -> tuple[str, bytes]:
+        """Render, build and sign this person's message; return it with its envelope sender."""
+        sender, mailto = kit.delivery_envelope(self.settings, row.delivery_id)
         unsubscribe_url, preferences_url = kit.links(self.settings, row.public_id, snap.topic_id)
         rendered = render(
             snap.variants.get(row.language.value) or snap.fallback,
@@ -293,13 +297,15 @@ class _Sending:
             unsubscribe_url=unsubscribe_url,
             list_id=snap.list_ids[row.language.value],
             now=self.now(),
+            unsubscribe_mailto=mailto,
+            feedback_id=snap.feedback_id,
         )
-        return message
+        return sender, message
 
-    def _send(self, row: Any, message: bytes) -> dict:
+    def _send(self, row: Any, sender: str, message: bytes) -> dict:
         """Hand the message to the transport; a temporary failure is retried unless final."""
         try:
-            self.transport.send(sender=self.sender, recipients=[row.email], message=message)
+            self.transport.send(sender=sender, recipients=[row.email], message=message)
         except PermanentFailure as exc:
             self.result.failed += 1
             return _failed(row.delivery_id, exc, "rejected")
@@ -357,6 +363,7 @@ def _send_all(session: Session, batch: _Batch, sending: _Sending) -> None:
             if relaxed_commit:
                 session.execute(text("SET LOCAL synchronous_commit = off"))
             session.execute(RECORD_OUTCOME, pending)
+            _act_on_refusals(session, pending, sending)
             session.commit()
             pending.clear()
 
@@ -374,6 +381,24 @@ def _send_all(session: Session, batch: _Batch, sending: _Sending) -> None:
         untouched = [r.delivery_id for r in batch.rows if r.delivery_id not in handled]
         _salvage(session, pending, untouched)
         raise
+
+
+def _act_on_refusals(session: Session, pending: list[dict], sending: _Sending) -> None:
+    """A 5xx at RCPT or DATA counts as a bounce report would (5.1.1 hard, 5.7.1 policy...)."""
+    refusals = [
+        (p["b_id"], p["b_code"], p["b_text"])
+        for p in pending
+        if p["b_reason"] == "rejected" and (p["b_code"] or 0) >= 500
+    ]
+    if refusals:
+        now = sending.now()
+        policy.smtp_refusals(
+            session,
+            refusals,
+            now=now,
+            today=now.astimezone(sending.settings.timezone).date(),
+            rules=policy.Rules.from_settings(sending.settings),
+        )
 
 
 def _salvage(session: Session, pending: list[dict], untouched: list[int]) -> None:

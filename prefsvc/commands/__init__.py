@@ -14,7 +14,16 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from prefsvc import create_app
-from prefsvc.commands import admins, apikeys, campaigns, contacts, ops, privacy, topics
+from prefsvc.commands import (
+    admins,
+    apikeys,
+    campaigns,
+    contacts,
+    inbound,
+    ops,
+    privacy,
+    topics,
+)
 from prefsvc.settings import Settings, SettingsError
 
 
@@ -45,6 +54,7 @@ def init_app(app: Flask) -> None:
         *privacy.groups,
         admins.group,
         apikeys.group,
+        inbound.group,
     )
     for group in groups:
         app.cli.add_command(group)

@@ -137,6 +137,10 @@ def show(campaign_id: int, as_json: bool) -> None:
     for language, variants in report["by_language"].items():
         shares = ", ".join(f"{n} {variant}" for variant, n in variants.items())
         click.echo(f"  readers {language:<5}{shares}")
+    came_back = ("bounced", "bounced_soft", "complained", "policy_refusals")
+    if any(report[key] for key in came_back):
+        for key in came_back:
+            click.echo(f"  {key:<13}{report[key]}")
 
 
 @group.command("schedule")

@@ -12,6 +12,7 @@ from prefsvc import clock
 from prefsvc.commands.group import DomainGroup
 from prefsvc.errors import ImportFileError
 from prefsvc.extensions import db
+from prefsvc.inbound import intake
 from prefsvc.people import contacts, importing
 from prefsvc.settings import current_settings
 
@@ -71,6 +72,7 @@ def show(email: str, as_json: bool) -> None:
     """Show a contact, their subscriptions, window expiry date and consent history."""
     contact = contacts.get(db.session, email)
     document = contacts.document(db.session, contact, current_settings().marketing_window_years)
+    document["returned_mail"] = intake.kept_for_contact(db.session, contact.id)
     db.session.rollback()
     if as_json:
         click.echo(json.dumps(document, ensure_ascii=False))
@@ -83,6 +85,20 @@ def show(email: str, as_json: bool) -> None:
     )
     if document["paused_until"]:
         click.echo(f"  paused until {document['paused_until']}")
+    bounce = document["bounce"]
+    if bounce["bounced_at"]:
+        when = bounce["bounced_at"][:16].replace("T", " ")
+        code = f" {bounce['code']}" if bounce["code"] else ""
+        click.echo(f"  bounced {when}{code}: {bounce['diagnostic'] or '-'}")
+    elif bounce["soft_score"]:
+        click.echo(
+            f"  soft bounces: score {bounce['soft_score']} ({bounce['last_soft_bounce_on']})"
+        )
+    if bounce["complained_at"]:
+        click.echo(f"  complained {bounce['complained_at'][:16].replace('T', ' ')}")
+    for kept in document["returned_mail"]:
+        when = kept["received_at"][:16].replace("T", " ")
+        click.echo(f"  {when}  returned mail #{kept['id']}: {kept['kind']} ({kept['outcome']})")
     for sub in document["subscriptions"]:
         click.echo(f"  {sub['status']:<13}{sub['topic']}")
     for event in document["consent_history"]:

@@ -142,6 +142,7 @@ def run(dry_run: bool) -> None:
         years=settings.marketing_window_years,
         grace_days=settings.retention_grace_days,
         dry_run=dry_run,
+        inbound_keep_days=settings.inbound_keep_days,
     )
     db.session.commit()
     click.echo(json.dumps(report.as_dict(), indent=2))

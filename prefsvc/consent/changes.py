@@ -338,16 +338,21 @@ def object_to_all(
     channel: str,
     now: datetime,
     suppression_key: str,
+    reason: SuppressionReason = SuppressionReason.OBJECTION,
+    detail: dict[str, Any] | None = None,
 ) -> bool:
-    """Record an objection to all direct marketing: every topic off, address suppressed for good."""
+    """Record an objection to all direct marketing: every topic off, address suppressed for good.
+
+    A spam complaint is one too (``reason`` COMPLAINT, from ``prefsvc.inbound.policy``).
+    """
     if contact.status is not ContactStatus.ACTIVE:
         return False
     for sub in contact.subscriptions:
         sub.status = SubscriptionStatus.UNSUBSCRIBED
     contact.status = ContactStatus.UNSUBSCRIBED
     if contact.email:
-        suppression.add(session, suppression_key, contact.email, SuppressionReason.OBJECTION)
-    record(session, contact, EventKind.OBJECTION, channel=channel, now=now)
+        suppression.add(session, suppression_key, contact.email, reason)
+    record(session, contact, EventKind.OBJECTION, channel=channel, now=now, detail=detail)
     return True
 
 

@@ -17,6 +17,7 @@ from email.utils import parseaddr
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from prefsvc.inbound import verp
 from prefsvc.mail import rate_limits
 from prefsvc.mail.messages import DkimSigner, MessageBuilder
 from prefsvc.mail.rendering import CompiledVariant, Footer, compile_footer, compile_variant
@@ -156,3 +157,41 @@ def links(settings: Settings, public_id: str, topic_id: int) -> tuple[str, str]:
 def envelope_sender(settings: Settings) -> str:
     """Return the envelope sender (Return-Path): the address of ``MAIL_FROM``."""
     return parseaddr(settings.mail_from)[1]
+
+
+# --- VERP (issue 17): with BOUNCE_DOMAIN, what comes back names what was sent --------------
+
+
+def delivery_envelope(settings: Settings, delivery_id: int) -> tuple[str, str | None]:
+    """Return a campaign message's envelope sender and its ``unsubscribe+`` mailbox (or None).
+
+    Without ``BOUNCE_DOMAIN`` the sender is ``MAIL_FROM``'s address and there is no mailbox.
+    """
+    domain = settings.bounce_domain
+    if domain is None:
+        return envelope_sender(settings), None
+    codec = verp.codec(settings.secret_keys)
+    return (
+        codec.address(verp.BOUNCES, verp.DELIVERY, delivery_id, domain),
+        codec.address(verp.UNSUBSCRIBE, verp.DELIVERY, delivery_id, domain),
+    )
+
+
+def notice_envelope(settings: Settings, contact_id: int) -> str:
+    """Return a service notice's envelope sender: ``bounces+TOKEN@`` naming its contact.
+
+    A notice's outbox row is gone once it is queued, so the token names the person it went
+    to (kind ``n``); a bounce on a sign-in link counts against that address as any other.
+    """
+    if settings.bounce_domain is None:
+        return envelope_sender(settings)
+    return verp.bounce_address(
+        settings.secret_keys, verp.NOTICE, contact_id, settings.bounce_domain
+    )
+
+
+def feedback_id(settings: Settings, campaign: str, topic: str, kind: str) -> str | None:
+    """Return the ``Feedback-ID`` value (campaign:topic:kind:sender), or None without VERP."""
+    if settings.bounce_domain is None:
+        return None
+    return f"{campaign}:{topic}:{kind}:{settings.dkim_domain or mail_domain(settings)}"

@@ -41,6 +41,7 @@ SIGNED_HEADERS = (
     "list-id",
     "list-unsubscribe",
     "list-unsubscribe-post",
+    "feedback-id",
 )
 # Relaxed canonicalisation turns runs of white space into one space; single spaces are already
 # canonical, so match only what changes (matching every space made signing 10x slower).
@@ -287,10 +288,26 @@ class MessageBuilder:
         return self._dkim.sign(message, relaxed_body=relaxed)
 
     def campaign_message(
-        self, *, to: str, rendered: Rendered, unsubscribe_url: str, list_id: str, now: datetime
+        self,
+        *,
+        to: str,
+        rendered: Rendered,
+        unsubscribe_url: str,
+        list_id: str,
+        now: datetime,
+        unsubscribe_mailto: str | None = None,
+        feedback_id: str | None = None,
     ) -> tuple[str, bytes]:
-        """Return (Message-ID, bytes) of one recipient's campaign message (RFC 8058 headers)."""
+        """Return (Message-ID, bytes) of one recipient's campaign message (RFC 8058 headers).
+
+        ``unsubscribe_mailto`` (an ``unsubscribe+TOKEN@`` address) follows the https URL in
+        ``List-Unsubscribe``; ``feedback_id`` adds a signed ``Feedback-ID`` (Gmail's loop).
+        Without them the bytes are what they were before VERP.
+        """
         message_id = self._message_id()
+        unsubscribe = b"List-Unsubscribe: <" + unsubscribe_url.encode("ascii") + b">"
+        if unsubscribe_mailto is not None:
+            unsubscribe += b", <mailto:" + unsubscribe_mailto.encode("ascii") + b">"
         headers = [
             self._from,
             b"To: " + _address_value(to),
@@ -298,13 +315,22 @@ class MessageBuilder:
             b"Date: " + format_datetime(now).encode("ascii"),
             b"Message-ID: " + message_id.encode("ascii"),
             b"List-Id: " + _list_id_value(list_id),
-            b"List-Unsubscribe: <" + unsubscribe_url.encode("ascii") + b">",
+            unsubscribe,
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
         ]
+        if feedback_id is not None:
+            headers.append(b"Feedback-ID: " + _header_value(feedback_id))
         return message_id, self._assemble(headers, rendered.text, rendered.html)
 
     def transactional_message(
-        self, *, to: str, subject: str, text: str, html: str | None = None, now: datetime
+        self,
+        *,
+        to: str,
+        subject: str,
+        text: str,
+        html: str | None = None,
+        now: datetime,
+        feedback_id: str | None = None,
     ) -> tuple[str, bytes]:
         """Return (Message-ID, bytes) of a service message (confirmation, sign-in link)."""
         message_id = self._message_id()
@@ -316,4 +342,6 @@ class MessageBuilder:
             b"Message-ID: " + message_id.encode("ascii"),
             b"Auto-Submitted: auto-generated",
         ]
+        if feedback_id is not None:
+            headers.append(b"Feedback-ID: " + _header_value(feedback_id))
         return message_id, self._assemble(headers, text, html)

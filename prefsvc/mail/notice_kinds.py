@@ -73,6 +73,6 @@ def deliver(
     session.rollback()
     if notice is None:
         return None
-    message_id = send(settings, to=to, notice=notice, now=now)
+    message_id = send(settings, to=to, notice=notice, now=now, contact_id=contact_id, kind=kind)
     log.info("notice %s sent to contact %s", kind, contact_id)
     return message_id

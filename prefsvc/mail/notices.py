@@ -41,12 +41,32 @@ class Notice:
     html: str | None = None
 
 
-def send(settings: Settings, *, to: str, notice: Notice, now: datetime) -> str:
-    """Send one notice now through this thread's transport; return its Message-ID."""
+def send(
+    settings: Settings,
+    *,
+    to: str,
+    notice: Notice,
+    now: datetime,
+    contact_id: int | None = None,
+    kind: str = "notice",
+) -> str:
+    """Send one notice now through this thread's transport; return its Message-ID.
+
+    With ``BOUNCE_DOMAIN`` and a ``contact_id`` the envelope sender names that contact, so
+    a bounce of the notice is read as one of theirs.
+    """
     message_id, message = kit.builder(settings).transactional_message(
-        to=to, subject=notice.subject, text=notice.text, html=notice.html, now=now
+        to=to,
+        subject=notice.subject,
+        text=notice.text,
+        html=notice.html,
+        now=now,
+        feedback_id=kit.feedback_id(settings, kind, "service", "notice"),
     )
-    sender = parseaddr(settings.mail_from)[1]
+    if contact_id is None:
+        sender = parseaddr(settings.mail_from)[1]
+    else:
+        sender = kit.notice_envelope(settings, contact_id)
     kit.transport(settings).send(sender=sender, recipients=[to], message=message)
     return message_id
 

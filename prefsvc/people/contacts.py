@@ -183,6 +183,20 @@ def profile(contact: Contact, *, window_years: int) -> dict[str, object]:
     }
 
 
+def bounce_state(contact: Contact) -> dict[str, Any]:
+    """Return what came back about the address (``prefsvc.inbound.policy`` sets it)."""
+    return {
+        "bounced_at": contact.bounced_at.isoformat() if contact.bounced_at else None,
+        "code": contact.bounce_code,
+        "diagnostic": contact.bounce_diagnostic,
+        "soft_score": contact.bounce_score or 0,
+        "last_soft_bounce_on": (
+            contact.last_soft_bounce_on.isoformat() if contact.last_soft_bounce_on else None
+        ),
+        "complained_at": contact.complained_at.isoformat() if contact.complained_at else None,
+    }
+
+
 def document(session: Session, contact: Contact, years: int) -> dict[str, Any]:
     """Return the contact with subscriptions and consent history (``contacts show``, admin UI)."""
     events = session.execute(
@@ -194,6 +208,7 @@ def document(session: Session, contact: Contact, years: int) -> dict[str, Any]:
     subscriptions = sorted(contact.subscriptions, key=lambda s: s.topic.slug)
     return {
         **profile(contact, window_years=years),
+        "bounce": bounce_state(contact),
         "subscriptions": [
             {
                 "topic": s.topic.slug,

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
 from prefsvc.consent import changes as consent
@@ -22,6 +22,7 @@ from prefsvc.models import (
     ContactStatus,
     Delivery,
     EventKind,
+    InboundMessage,
     RightsRequest,
     SuppressionReason,
 )
@@ -37,6 +38,7 @@ PERSONAL_FIELDS = (
     "basis",
     "basis_date",
     "paused_until",
+    "bounce_diagnostic",  # a mail server's words, which often quote the address
 )
 # What a legal hold keeps: enough to identify the person in the records the law requires.
 HELD_FIELDS = ("first_name", "last_name", "organisation")
@@ -113,7 +115,7 @@ def remove_personal_data(session: Session, contact: Contact, *, keep: Iterable[s
     """Clear personal fields and marketing data; events and delivery counts stay as they are.
 
     Subscriptions go; deliveries keep their status but lose the SMTP reply (it may quote the
-    address); request notes are cleared.
+    address); returned mail about the person is deleted; request notes are cleared.
     """
     keep = set(keep)
     for name in PERSONAL_FIELDS:
@@ -126,6 +128,7 @@ def remove_personal_data(session: Session, contact: Contact, *, keep: Iterable[s
         .values(smtp_text=None)
         .execution_options(synchronize_session=False)
     )
+    session.execute(delete(InboundMessage).where(InboundMessage.contact_id == contact.id))
     session.execute(
         update(RightsRequest)
         .where(RightsRequest.contact_id == contact.id, RightsRequest.note.is_not(None))

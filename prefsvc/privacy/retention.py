@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from prefsvc.consent import changes as consent
 from prefsvc.consent import window
+from prefsvc.inbound import intake
 from prefsvc.models import Contact, ContactStatus, EventKind, RetentionRun
 from prefsvc.privacy import erasure
 
@@ -51,6 +52,7 @@ class RetentionReport:
     grace_days: int
     candidates: list[Candidate] = field(default_factory=list)
     anonymised: int = 0
+    inbound_deleted: int = 0  # returned messages past INBOUND_KEEP_DAYS
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +63,7 @@ class RetentionReport:
             "grace_days": self.grace_days,
             "candidates": len(self.candidates),
             "anonymised": self.anonymised,
+            "inbound_deleted": self.inbound_deleted,
             "contacts": [
                 {
                     "public_id": c.public_id,
@@ -142,11 +145,13 @@ def run(
     years: int,
     grace_days: int,
     dry_run: bool,
+    inbound_keep_days: int | None = None,
 ) -> RetentionReport:
     """Anonymise every contact due on ``today`` and record the run; a dry run changes nothing.
 
     Even a dry run is recorded in ``retention_runs`` (with ``anonymised`` 0), so the register
-    shows every time someone looked.
+    shows every time someone looked. With ``inbound_keep_days``, returned mail (bounces,
+    complaints: raw messages quoting addresses) older than that is deleted too.
     """
     last_anchor = cut_off(today=today, years=years, grace_days=grace_days)
     candidates = plan(session, today=today, years=years, grace_days=grace_days)
@@ -171,6 +176,8 @@ def run(
     )
     if dry_run:
         return report
+    if inbound_keep_days is not None:
+        report.inbound_deleted = intake.purge(session, now=now, keep_days=inbound_keep_days)
     reasons = {c.contact_id: c.reason for c in candidates}
     # Lock every contact before the first ledger append: writers elsewhere take a contact's
     # row first and the ledger head second, and this keeps to the same order.

@@ -99,6 +99,7 @@ def tick(
             years=settings.marketing_window_years,
             grace_days=settings.retention_grace_days,
             dry_run=False,
+            inbound_keep_days=settings.inbound_keep_days,
         )
         session.commit()
         report.retention_ran = True

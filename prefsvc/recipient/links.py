@@ -160,11 +160,9 @@ def leave_by_link(
     engine = session.get_bind()
     if engine.dialect.name != "postgresql":
         link = read_unsubscribe_link(session, signer, token)
-        left = consent.leave(
+        left = leave_topic(
             session, link.contact_id, link.topic_id, channel=channel, now=now, today=today
         )
-        if left:
-            notices.hold(session, OPTOUT, link.contact_id, _acknowledgement(link.topic_id), now=now)
         return link, left
     claim = signer.read_unsubscribe(token)
     params = consent.leave_parameters(claim.topic_id, channel=channel, now=now, today=today) | {
@@ -179,6 +177,20 @@ def leave_by_link(
     if row is None:
         raise InvalidToken()
     return _unsubscribe_link(claim.public_id, claim.topic_id, row), row.left
+
+
+def leave_topic(
+    session: Session, contact_id: int, topic_id: int, *, channel: str, now: datetime, today: date
+) -> bool:
+    """Leave one topic and hold the opt-out acknowledgement when anything changed.
+
+    What the one-click POST does once its link is read (on any database); a ``mailto:``
+    unsubscribe (``prefsvc.inbound.policy``) does the same for the delivery it names.
+    """
+    left = consent.leave(session, contact_id, topic_id, channel=channel, now=now, today=today)
+    if left:
+        notices.hold(session, OPTOUT, contact_id, _acknowledgement(topic_id), now=now)
+    return left
 
 
 def _acknowledgement(topic_id: int) -> dict[str, Any]:

@@ -406,3 +406,50 @@ def test_signer_from_settings_reads_the_key_file(tmp_path: Path):
     builder = MessageBuilder(from_addr="news@example.org", msgid_domain="example.org", dkim=signer)
     _, data = campaign(builder)
     assert dkim.verify(data, dnsfunc=lambda name, timeout=5: txt)
+
+
+# --- VERP (issue 17): mailto unsubscribe and Feedback-ID, signed -----------------------------
+
+MAILTO = "unsubscribe+" + "a" * 40 + "@bounces.example.org"
+
+
+def test_verp_headers_are_added_and_signed():
+    pem, txt = rsa_key()
+    signer = DkimSigner(domain="example.org", selector="mail2026", private_key_pem=pem)
+    builder = MessageBuilder(
+        from_addr="Opleidingen <news@example.org>", msgid_domain="example.org", dkim=signer
+    )
+    _, data = builder.campaign_message(
+        to="ana@example.org",
+        rendered=RENDERED,
+        unsubscribe_url=UNSUB,
+        list_id=LIST_ID,
+        now=NOW,
+        unsubscribe_mailto=MAILTO,
+        feedback_id="12:haven:campaign:example.org",
+    )
+    message = parse(data)
+    assert message["List-Unsubscribe"] == f"<{UNSUB}>, <mailto:{MAILTO}>"
+    assert message["Feedback-ID"] == "12:haven:campaign:example.org"
+    signed = re.sub(r"\s+", "", str(message["DKIM-Signature"]))
+    assert "feedback-id" in signed.split("h=")[1].split(";")[0].split(":")
+    dns = {b"mail2026._domainkey.example.org.": txt}
+    assert dkim.verify(data, dnsfunc=lambda name, timeout=5: dns.get(name))
+
+
+def test_without_verp_the_message_is_what_it_was():
+    builder = MessageBuilder(from_addr="Opleidingen <news@example.org>", msgid_domain="example.org")
+    message_id, before = builder.campaign_message(
+        to="ana@example.org", rendered=RENDERED, unsubscribe_url=UNSUB, list_id=LIST_ID, now=NOW
+    )
+    other_id, after = builder.campaign_message(
+        to="ana@example.org",
+        rendered=RENDERED,
+        unsubscribe_url=UNSUB,
+        list_id=LIST_ID,
+        now=NOW,
+        unsubscribe_mailto=None,
+        feedback_id=None,
+    )
+    assert after.replace(other_id.encode(), message_id.encode()) == before
+    assert b"Feedback-ID" not in before and b"mailto:" not in before

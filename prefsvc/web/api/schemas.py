@@ -287,6 +287,15 @@ class CampaignOut(Schema):
             '(or "excluded": no variant in their language and no fallback).'
         },
     )
+    bounced = fields.Integer(required=True, metadata={"description": "Hard bounces."})
+    bounced_soft = fields.Integer(
+        required=True, metadata={"description": "Soft bounces (full mailbox, 4.x.x)."}
+    )
+    complained = fields.Integer(required=True, metadata={"description": "Spam complaints."})
+    policy_refusals = fields.Integer(
+        required=True,
+        metadata={"description": "Refusals for the sender's reputation (5.7.x, blocklists)."},
+    )
     created_at = fields.String(required=True)
     scheduled_at = fields.String(allow_none=True)
     queued_at = fields.String(allow_none=True)

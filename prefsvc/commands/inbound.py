@@ -1,0 +1,93 @@
+"""``prefsvc inbound``: take in the mail that comes back (bounces, complaints, unsubscribes).
+
+``process`` reads one message (a pipe transport, or by hand); ``serve`` is the LMTP server
+behind the MTA's transport map. Both call ``intake.receive`` and commit per message.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+
+from prefsvc import clock
+from prefsvc.commands.group import DomainGroup
+from prefsvc.extensions import db
+from prefsvc.inbound import intake, lmtp
+from prefsvc.mail import kit
+from prefsvc.settings import current_settings
+
+group = DomainGroup("inbound", help="Mail that comes back: bounces, complaints, unsubscribes.")
+
+
+def receive_now(raw: bytes, recipient: str | None) -> intake.Received:
+    """Receive one message in the app context in force, and commit."""
+    settings = current_settings()
+    try:
+        received = intake.receive(
+            db.session,
+            raw,
+            recipient=recipient,
+            now=clock.now(),
+            today=clock.today(),
+            intake=intake.Intake.from_settings(settings, kit.mail_domain(settings)),
+        )
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return received
+
+
+def server(app: Flask, *, host: str, port: int) -> lmtp.LmtpController:
+    """Return the LMTP controller of ``serve``: each message handled in its own app context."""
+
+    def deliver(raw: bytes, recipient: str) -> str:
+        with app.app_context():
+            try:
+                return receive_now(raw, recipient).outcome
+            finally:
+                db.session.remove()
+
+    return lmtp.controller(deliver, host=host, port=port)
+
+
+@group.command("process")
+@click.argument("file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--recipient",
+    help="The envelope recipient (bounces+TOKEN@…); default: read from Delivered-To/To.",
+)
+def process(file: Path | None, recipient: str | None) -> None:
+    """Take one RFC 5322 message from FILE or stdin; exit 0 when kept or knowingly ignored."""
+    try:
+        raw = file.read_bytes() if file is not None else sys.stdin.buffer.read()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {file}: {exc.strerror or exc}") from None
+    if not raw.strip():
+        raise click.ClickException("empty message")
+    received = receive_now(raw, recipient)
+    click.echo(f"{received.kind}: {received.outcome}")
+
+
+@group.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8024, show_default=True)
+def serve(host: str, port: int) -> None:
+    """Run the LMTP server (RFC 2033) the MTA hands mail for BOUNCE_DOMAIN to."""
+    controller = server(current_app._get_current_object(), host=host, port=port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    controller.start()
+    click.echo(f"LMTP on {host}:{port}", err=True)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+        controller.handler.close()

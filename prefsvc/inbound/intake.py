@@ -1,0 +1,194 @@
+"""Take one returned message in: classify it, keep it, act on it once.
+
+The LMTP server, ``prefsvc inbound process`` (a pipe transport or by hand) and any later
+intake all call ``receive``. The raw message is kept in ``inbound_messages`` for the team
+(deleted after ``INBOUND_KEEP_DAYS`` by the retention job, never logged); its digest makes the
+same report, handed over twice or by two ways, count once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from prefsvc.inbound import policy, reports, verp
+from prefsvc.inbound.classify import classify
+from prefsvc.inbound.codes import Kind
+from prefsvc.inbound.verp import Token
+from prefsvc.models import InboundMessage
+
+_TABLE = InboundMessage.__table__
+# Fields an MTA puts on top when it hands a message over: they differ between LMTP, a pipe
+# and IMAP, so the digest leaves them out.
+_TRACE = frozenset(
+    {b"return-path", b"delivered-to", b"x-original-to", b"received", b"envelope-to"}
+    | {b"x-envelope-to", b"x-delivered-to"}
+)
+# Where ``process`` finds the envelope recipient when it is not given (Postfix pipe with the
+# D flag adds Delivered-To).
+_RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "To")
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What receiving needs of the settings: token keys, our Message-ID domain, the rules."""
+
+    secret_keys: tuple[str, ...]
+    message_id_domain: str | None
+    rules: policy.Rules
+
+    @classmethod
+    def from_settings(cls, settings, message_id_domain: str | None = None) -> Intake:
+        return cls(
+            secret_keys=tuple(settings.secret_keys),
+            message_id_domain=message_id_domain,
+            rules=policy.Rules.from_settings(settings),
+        )
+
+
+@dataclass(frozen=True)
+class Received:
+    """What became of one message: its kind, the outcome, and whether it was seen before."""
+
+    kind: str
+    outcome: str
+    duplicate: bool = False
+    message_id: int | None = None
+
+
+def receive(
+    session: Session,
+    raw: bytes,
+    *,
+    recipient: str | None,
+    now: datetime,
+    today: date,
+    intake: Intake,
+) -> Received:
+    """Classify, keep and act on one message for one envelope recipient; the caller commits.
+
+    It runs in a transaction of its own: when a concurrent intake kept the same report first,
+    the session is rolled back.
+
+    ``recipient`` is the envelope recipient (LMTP's RCPT TO); ``None`` looks for it in the
+    delivery headers. A duplicate (same digest) changes nothing and is not kept again.
+    """
+    codec = verp.codec(intake.secret_keys)
+    envelope = codec.parse(recipient) if recipient else _recipient_in_headers(raw, codec)
+    report = classify(
+        raw, envelope=envelope, codec=codec, message_id_domain=intake.message_id_domain
+    )
+    key = digest(raw, envelope)
+    seen = session.scalar(select(_TABLE.c.id).where(_TABLE.c.digest == key))
+    if seen is not None:
+        return Received(report.kind.value, "duplicate", True, seen)
+    target = policy.resolve(session, report.token)
+    outcome = _outcome(session, report, target, now=now, today=today, rules=intake.rules)
+    try:
+        row_id = session.execute(
+            insert(_TABLE)
+            .values(
+                received_at=now,
+                digest=key,
+                kind=report.kind.value,
+                status=(report.status or "")[:16] or None,
+                delivery_id=target.delivery_id if target else None,
+                contact_id=target.contact_id if target else None,
+                outcome=outcome,
+                raw=raw[: reports.MAX_BYTES],
+            )
+            .returning(_TABLE.c.id)
+        ).scalar_one()
+    except IntegrityError:
+        # The same report, kept by a concurrent intake a moment ago: undo what this one did.
+        session.rollback()
+        return Received(report.kind.value, "duplicate", True, None)
+    return Received(report.kind.value, outcome, False, row_id)
+
+
+def _outcome(session, report, target, *, now, today, rules) -> str:
+    if not report.acted_on:
+        return "ignored"
+    if target is None:
+        return "unidentified"  # our Message-ID alone, or a delivery deleted since
+    if report.kind is Kind.UNSUBSCRIBE and report.found_in != "envelope":
+        return "ignored"  # only a mail to the unsubscribe+ address itself unsubscribes
+    return policy.act(
+        session,
+        report.kind,
+        target,
+        status=report.status,
+        diagnostic=report.diagnostic,
+        now=now,
+        today=today,
+        rules=rules,
+    )
+
+
+def digest(raw: bytes, envelope: Token | None) -> str:
+    """Return the hex SHA-256 naming one report for one envelope recipient.
+
+    Line endings and the trace fields on top (added by whichever MTA handed it over) are
+    left out, so the same report through LMTP, a pipe or IMAP has one digest.
+    """
+    data = raw.replace(b"\r\n", b"\n")
+    position = 0
+    if data.startswith(b"From "):  # an mbox separator line (pipe transports may add one)
+        position = data.find(b"\n") + 1 or len(data)
+    while True:
+        end = data.find(b"\n", position)
+        if end < 0:
+            break
+        name, colon, _ = data[position:end].partition(b":")
+        if not colon or name.strip().lower() not in _TRACE:
+            break
+        position = end + 1
+        while data[position : position + 1] in (b" ", b"\t"):  # continuation lines
+            end = data.find(b"\n", position)
+            position = len(data) if end < 0 else end + 1
+    named = "" if envelope is None else f"{envelope.purpose}:{envelope.kind}:{envelope.ident}"
+    hashed = hashlib.sha256(named.encode("ascii") + b"\0")
+    hashed.update(data[position:])
+    return hashed.hexdigest()
+
+
+def _recipient_in_headers(raw: bytes, codec: verp.VerpCodec) -> Token | None:
+    """Return the token of the first delivery header naming one of our VERP addresses."""
+    headers = reports.parse(raw.partition(b"\n\n")[0].partition(b"\r\n\r\n")[0] + b"\n\n")
+    for name in _RECIPIENT_HEADERS:
+        for value in headers.get_all(name) or ():
+            token = reports.token_in(reports.text(value), codec)
+            if token is not None:
+                return token
+    return None
+
+
+def purge(session: Session, *, now: datetime, keep_days: int) -> int:
+    """Delete kept messages received more than ``keep_days`` ago; return how many."""
+    cut = now - timedelta(days=keep_days)
+    return session.execute(delete(_TABLE).where(_TABLE.c.received_at < cut)).rowcount or 0
+
+
+def kept_for_contact(session: Session, contact_id: int, *, limit: int = 20) -> list[dict]:
+    """Return the latest kept reports about a contact (no raw bytes): for ``contacts show``."""
+    rows = session.execute(
+        select(_TABLE.c.id, _TABLE.c.received_at, _TABLE.c.kind, _TABLE.c.status, _TABLE.c.outcome)
+        .where(_TABLE.c.contact_id == contact_id)
+        .order_by(_TABLE.c.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "id": row.id,
+            "received_at": row.received_at.isoformat(),
+            "kind": row.kind,
+            "status": row.status,
+            "outcome": row.outcome,
+        }
+        for row in rows
+    ]

@@ -1,0 +1,264 @@
+"""What a report that came back changes: for the person, for the campaign, for nobody.
+
+* A hard bounce (a dead mailbox or domain) excludes the address from every audience at once
+  (``bounced_at``, with the code and a short diagnostic on the contact).
+* Soft bounces (a full mailbox, any 4.x.x) score as in Mailman: +1 at most once a day, the
+  score starting again after ``stale_days`` quiet days, and the address excluded as bounced
+  when it reaches ``score_limit``. One soft bounce never blocks anyone (Mautic #9190).
+* A complaint ("this is spam") is an objection to all marketing mail (ledger event, address
+  suppressed, reason ``complained``) and is never answered with a mail.
+* A ``mailto:`` unsubscribe does what the one-click POST does for that delivery's topic.
+* A policy refusal (5.7.x, a blocklist) is the sender's reputation, not the person's fault:
+  it is counted on the campaign (``Delivery.feedback``), never held against the contact.
+* Anything else (auto-replies, delays, unknown) changes nothing; the caller keeps the report.
+
+A synchronous 5xx at SMTP time goes through the same rules by its enhanced code
+(``smtp_refusals``). Every rule is idempotent: acting twice on one fact changes nothing more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from prefsvc.consent import changes as consent
+from prefsvc.inbound.codes import PRECEDENCE, Kind, enhanced_code, from_status
+from prefsvc.inbound.verp import BOUNCES, DELIVERY, Token
+from prefsvc.models import Campaign, Contact, ContactStatus, Delivery, SuppressionReason
+from prefsvc.recipient import links
+
+CHANNEL_MAILTO = "mailto"
+CHANNEL_COMPLAINT = "complaint"
+MAX_DIAGNOSTIC = 300
+# What a delivery's feedback column may say, strongest first (codes.PRECEDENCE order).
+FEEDBACK = (Kind.COMPLAINT, Kind.HARD_BOUNCE, Kind.POLICY, Kind.SOFT_BOUNCE)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The settings the policy reads (``BOUNCE_SCORE_LIMIT``, ``BOUNCE_STALE_DAYS``...)."""
+
+    suppression_key: str
+    score_limit: int = 5
+    stale_days: int = 7
+
+    @classmethod
+    def from_settings(cls, settings) -> Rules:
+        return cls(
+            suppression_key=settings.suppression_key,
+            score_limit=settings.bounce_score_limit,
+            stale_days=settings.bounce_stale_days,
+        )
+
+
+@dataclass(frozen=True)
+class Target:
+    """Whom and what a report is about: a contact, and the delivery when it names one."""
+
+    contact_id: int
+    delivery_id: int | None = None
+    topic_id: int | None = None
+
+
+def resolve(session: Session, token: Token | None) -> Target | None:
+    """Return what a verified token names, or None when that row is gone."""
+    if token is None:
+        return None
+    if token.kind == DELIVERY:
+        row = session.execute(
+            select(Delivery.contact_id, Campaign.topic_id)
+            .join(Campaign, Campaign.id == Delivery.campaign_id)
+            .where(Delivery.id == token.ident)
+        ).first()
+        if row is None:
+            return None
+        return Target(row.contact_id, token.ident, row.topic_id)
+    exists = session.scalar(select(Contact.id).where(Contact.id == token.ident))
+    return Target(token.ident) if exists is not None else None
+
+
+def act(
+    session: Session,
+    kind: Kind,
+    target: Target,
+    *,
+    status: str | None,
+    diagnostic: str,
+    now: datetime,
+    today: date,
+    rules: Rules,
+) -> str:
+    """Apply the rule for ``kind`` to ``target``; return the outcome kept with the report."""
+    if kind in FEEDBACK and target.delivery_id is not None:
+        note_delivery(session, target.delivery_id, kind)
+    if kind is Kind.HARD_BOUNCE:
+        changed = hard_bounce(
+            session, target.contact_id, status=status, diagnostic=diagnostic, now=now
+        )
+        return "bounced" if changed else "already_bounced"
+    if kind is Kind.SOFT_BOUNCE:
+        return soft_bounce(
+            session,
+            target.contact_id,
+            status=status,
+            diagnostic=diagnostic,
+            now=now,
+            today=today,
+            rules=rules,
+        )
+    if kind is Kind.COMPLAINT:
+        changed = complaint(session, target.contact_id, now=now, rules=rules)
+        return "complained" if changed else "already_complained"
+    if kind is Kind.UNSUBSCRIBE:
+        if target.topic_id is None:
+            return "ignored"  # a notice carries no List-Unsubscribe: nothing to leave
+        left = unsubscribe(session, target.contact_id, target.topic_id, now=now, today=today)
+        return "unsubscribed" if left else "already_unsubscribed"
+    if kind is Kind.POLICY:
+        return "policy_refusal"
+    return "ignored"
+
+
+def note_delivery(session: Session, delivery_id: int, kind: Kind) -> None:
+    """Keep the strongest feedback on the delivery: the campaign's figures count it once."""
+    current = session.scalar(select(Delivery.feedback).where(Delivery.id == delivery_id))
+    if current is not None and PRECEDENCE.index(Kind(current)) <= PRECEDENCE.index(kind):
+        return
+    session.execute(update(Delivery).where(Delivery.id == delivery_id).values(feedback=kind.value))
+
+
+def _locked_contact(session: Session, contact_id: int) -> Contact | None:
+    """Lock the contact row first, as every writer does (then the ledger head)."""
+    contact = session.scalar(select(Contact).where(Contact.id == contact_id).with_for_update())
+    if contact is None or contact.email is None:
+        return None  # erased or anonymised since: nothing left to act on
+    return contact
+
+
+def hard_bounce(
+    session: Session, contact_id: int, *, status: str | None, diagnostic: str, now: datetime
+) -> bool:
+    """Exclude the address as bounced; return False when it already was."""
+    contact = _locked_contact(session, contact_id)
+    if contact is None or contact.bounced_at is not None:
+        return False
+    _mark_bounced(contact, status, diagnostic, now)
+    return True
+
+
+def soft_bounce(
+    session: Session,
+    contact_id: int,
+    *,
+    status: str | None,
+    diagnostic: str,
+    now: datetime,
+    today: date,
+    rules: Rules,
+) -> str:
+    """Add one to the soft-bounce score (once a day at most); exclude at the limit."""
+    contact = _locked_contact(session, contact_id)
+    if contact is None or contact.bounced_at is not None:
+        return "already_bounced"
+    last = contact.last_soft_bounce_on
+    if last is not None and last >= today:
+        return "scored_today"
+    score = contact.bounce_score or 0
+    if last is None or today - last > timedelta(days=rules.stale_days):
+        score = 0  # quiet long enough: the address recovered, start again
+    contact.bounce_score = score + 1
+    contact.last_soft_bounce_on = today
+    if contact.bounce_score >= rules.score_limit:
+        _mark_bounced(contact, status, diagnostic, now)
+        return "bounced"
+    return "scored"
+
+
+def _mark_bounced(contact: Contact, status: str | None, diagnostic: str, now: datetime) -> None:
+    contact.bounced_at = now
+    contact.bounce_code = (status or "")[:16] or None
+    text = " ".join((diagnostic or "").split())
+    if contact.email:
+        text = text.replace(contact.email, "<recipient>")
+    contact.bounce_diagnostic = text[:MAX_DIAGNOSTIC] or None
+
+
+def clear_bounce(contact: Contact) -> None:
+    """Forget the bounce state (the address works again, or was changed)."""
+    contact.bounced_at = None
+    contact.bounce_code = None
+    contact.bounce_diagnostic = None
+    contact.bounce_score = 0
+    contact.last_soft_bounce_on = None
+
+
+def complaint(session: Session, contact_id: int, *, now: datetime, rules: Rules) -> bool:
+    """Treat a spam complaint as an objection to all marketing mail; no acknowledgement.
+
+    Return False when the complaint was already recorded.
+    """
+    contact = _locked_contact(session, contact_id)
+    if contact is None or contact.complained_at is not None:
+        return False
+    if contact.status not in (ContactStatus.ACTIVE, ContactStatus.UNSUBSCRIBED):
+        return False
+    contact.complained_at = now
+    consent.object_to_all(
+        session,
+        contact,
+        channel=CHANNEL_COMPLAINT,
+        now=now,
+        suppression_key=rules.suppression_key,
+        reason=SuppressionReason.COMPLAINT,
+        detail={"reason": "complained"},
+    )
+    return True
+
+
+def unsubscribe(
+    session: Session, contact_id: int, topic_id: int, *, now: datetime, today: date
+) -> bool:
+    """Leave the delivery's topic, as the one-click POST does (ledger event, acknowledgement)."""
+    contact = _locked_contact(session, contact_id)
+    if contact is None or contact.status not in links.LINKABLE:
+        return False
+    return links.leave_topic(
+        session, contact_id, topic_id, channel=CHANNEL_MAILTO, now=now, today=today
+    )
+
+
+def smtp_refusals(
+    session: Session,
+    refusals: list[tuple[int, int | None, str | None]],
+    *,
+    now: datetime,
+    today: date,
+    rules: Rules,
+) -> None:
+    """Feed 5xx replies given at SMTP time (delivery id, code, text) through the same rules.
+
+    The enhanced code decides (5.1.x hard, 5.7.x policy...); a bare 550 only with a telling
+    phrase, as for a bounce report.
+    """
+    for delivery_id, code, text in refusals:
+        if code is None or not 500 <= code < 600:
+            continue
+        text = text or ""
+        kind = from_status(enhanced_code(text), f"{code} {text}")
+        if kind not in FEEDBACK:
+            continue
+        target = resolve(session, Token(BOUNCES, DELIVERY, delivery_id))
+        if target is not None:
+            act(
+                session,
+                kind,
+                target,
+                status=enhanced_code(text),
+                diagnostic=f"{code} {text}",
+                now=now,
+                today=today,
+                rules=rules,
+            )

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from prefsvc.errors import InvalidInput, NotFound
 from prefsvc.models import Topic
+from prefsvc.people.text import single_line
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
@@ -19,6 +20,8 @@ def create(session: Session, slug: str, name: str, description: str | None = Non
         raise InvalidInput("slug", "use lower-case letters, digits and '-' (at most 64)")
     if not (name or "").strip():
         raise InvalidInput("name", "is empty")
+    single_line("name", name)
+    single_line("description", description)
     if session.scalar(select(Topic.id).where(Topic.slug == slug)) is not None:
         raise InvalidInput("slug", f"a topic {slug!r} exists already")
     topic = Topic(slug=slug, name=name.strip(), description=description)

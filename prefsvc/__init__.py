@@ -15,6 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.pool import ConnectionPoolEntry
+from werkzeug.exceptions import HTTPException
 
 from prefsvc.clock import EXTENSION_KEY as CLOCK_KEY
 from prefsvc.clock import Clock
@@ -54,6 +55,9 @@ def create_app(
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Behind https (BASE_URL), cookies never travel in clear; the http demo keeps working.
+        SESSION_COOKIE_SECURE=settings.base_url.startswith("https://"),
+        REMEMBER_COOKIE_SECURE=settings.base_url.startswith("https://"),
         RATELIMIT_STORAGE_URI=_rate_limit_storage(settings),
         RATELIMIT_HEADERS_ENABLED=False,
         # Limits are a safeguard: a Redis outage must not turn unsubscribes away.
@@ -93,7 +97,12 @@ def _select_locale() -> str:
     chosen = g.get("locale")
     if chosen in LANGUAGES:
         return chosen
-    explicit = request.args.get("lang") or request.form.get("lang")
+    explicit = request.args.get("lang")
+    if explicit is None:
+        try:
+            explicit = request.form.get("lang")
+        except HTTPException:  # a body too large: this is its 413 page being rendered
+            explicit = None
     if explicit in LANGUAGES:
         return explicit
     return request.accept_languages.best_match(LANGUAGES) or "nl"

@@ -568,6 +568,23 @@ class AdminUser(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of every session cookie's id: moving it on ends every session of the account.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class SignInBrake(Base):
+    """Failed staff sign-ins counted under one key (a user name from a client, or a client).
+
+    The key is a digest: neither client addresses nor what was typed are kept.
+    """
+
+    __tablename__ = "sign_in_brakes"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_sign_in_brakes_window_started_at", "window_started_at"),)
 
 
 class AuditEvent(Base):

@@ -1,4 +1,4 @@
-"""``prefsvc admins``: staff accounts of the admin UI (create, list, disable)."""
+"""``prefsvc admins``: staff accounts of the admin UI (create, list, password, disable)."""
 
 from __future__ import annotations
 
@@ -66,6 +66,24 @@ def list_(as_json: bool) -> None:
         state = "active" if r.active else "disabled"
         last = r.last_login_at.isoformat(timespec="minutes") if r.last_login_at else "never"
         click.echo(f"{r.username}\t{r.role}\t{state}\tlast sign-in {last}")
+
+
+@group.command("password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def password(username: str, password_stdin: bool) -> None:
+    """Change a password; every session signed in with the old one ends."""
+    if password_stdin:
+        new = sys.stdin.readline().rstrip("\r\n")
+    else:
+        new = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    user = staff.change_password(db.session, username, new)
+    db.session.commit()
+    if len(new) < ADVISED_PASSWORD_LENGTH:
+        click.echo(
+            f"warning: a password of {ADVISED_PASSWORD_LENGTH}+ characters is advised", err=True
+        )
+    click.echo(f"changed the password of {user.username}")
 
 
 @group.command("disable")

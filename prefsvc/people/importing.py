@@ -37,6 +37,7 @@ from prefsvc.models import (
     Topic,
     new_public_id,
 )
+from prefsvc.people.text import single_line
 
 CHUNK = 500  # addresses per IN (...) when looking up suppressions and existing contacts
 MAX_TEXT = 200  # the length of the name and organisation columns
@@ -274,6 +275,7 @@ def _validate(
 
 
 def _text(value: str) -> str | None:
+    single_line("", value)
     if len(value) > MAX_TEXT:
         raise InvalidInput("", f"is longer than {MAX_TEXT} characters")
     return value or None

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from prefsvc.errors import InvalidInput, NotFound
 from prefsvc.models import LANGUAGES, Topic
+from prefsvc.people.text import single_line
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 NAME_LENGTH = 200
@@ -73,8 +74,12 @@ def _write(
     if name is not None and not name.strip():
         raise InvalidInput("name", "is empty")
     for lang, text in new_names.items():
+        single_line(f"name_{lang}" if names and lang in names else "name", text)
         if text is not None and len(text) > NAME_LENGTH:
             raise InvalidInput(f"name_{lang}", f"is longer than {NAME_LENGTH} characters")
+    for lang, text in new_descriptions.items():
+        field = "description"
+        single_line(f"{field}_{lang}" if descriptions and lang in descriptions else field, text)
     current = topic.names if partial else dict.fromkeys(LANGUAGES)
     if not any((current | new_names).values()):
         raise InvalidInput("name", "is empty: give a name in at least one language")

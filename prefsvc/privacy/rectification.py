@@ -19,6 +19,7 @@ from prefsvc.mail import notices
 from prefsvc.mail.notices import LANGUAGE_NAMES, N_, Notice
 from prefsvc.mail.tokens import Sealer
 from prefsvc.models import Contact, ContactStatus, EventKind, Language
+from prefsvc.people.text import single_line
 from prefsvc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,9 +73,7 @@ def _clean(name: str, value: str | None) -> str | None:
         return text
     if text is not None and len(text) > MAX_NAME_LENGTH:
         raise InvalidInput(name, f"is longer than {MAX_NAME_LENGTH} characters")
-    if text is not None and any(c in text for c in "\r\n\0"):
-        raise InvalidInput(name, "may not contain line breaks")
-    return text
+    return single_line(name, text)
 
 
 # The confirmation lists old -> new: personal data, so it crosses the broker sealed, and a

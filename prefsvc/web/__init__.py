@@ -10,7 +10,8 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from prefsvc.web import admin, ops, outbox, recipient, renewal
+from prefsvc.settings import SETTINGS_KEY
+from prefsvc.web import admin, json_bodies, ops, outbox, recipient, renewal
 from prefsvc.web.api import setup as api_setup
 from prefsvc.web.error_pages import database_unavailable, http_error
 
@@ -25,7 +26,11 @@ SECURITY_HEADERS = {
 }
 
 
+HSTS = "max-age=31536000; includeSubDomains"
+
+
 def init_app(app: Flask) -> None:
+    app.json = json_bodies.JSONProvider(app)
     recipient.init_app(app)
     app.register_blueprint(renewal.bp)
     app.register_blueprint(ops.bp)
@@ -34,6 +39,8 @@ def init_app(app: Flask) -> None:
     api_setup.init_app(app)
     app.session_interface = CookieSessions()
     app.after_request(_security_headers)
+    if app.extensions[SETTINGS_KEY].base_url.startswith("https://"):
+        app.after_request(_strict_transport_security)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(OperationalError, database_unavailable)
 
@@ -54,4 +61,10 @@ class CookieSessions(SecureCookieSessionInterface):
 def _security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    return response
+
+
+def _strict_transport_security(response: Response) -> Response:
+    """Tell browsers to come back over https only (set when ``BASE_URL`` is https)."""
+    response.headers.setdefault("Strict-Transport-Security", HSTS)
     return response

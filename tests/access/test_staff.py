@@ -133,3 +133,95 @@ def test_a_failed_sign_in_typed_as_an_address_keeps_no_address_but_still_brakes(
         staff.authenticate(session, "ana.peeters@example.org", "guess", now=now)
     targets = session.scalars(select(AuditEvent.target)).all()
     assert targets and all("@" not in (t or "") for t in targets)
+
+
+@pytest.mark.all_databases
+def test_parallel_failed_sign_ins_get_no_more_evaluations_than_the_brake_allows(
+    app, session, clock
+):
+    """40 parallel wrong passwords for one user from one client: exactly 5 are checked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy.orm import Session
+
+    from prefsvc.extensions import db
+
+    staff.create(session, "ana", "secret-secret", "marketing", now=clock())
+    session.commit()
+    engine = db.engine
+
+    def attempt(_: int) -> str:
+        with Session(engine) as own:
+            try:
+                staff.authenticate(own, "ana", "wrong", client="203.0.113.9", now=clock())
+            except staff.SignInThrottled:
+                own.rollback()
+                return "throttled"
+            except staff.SignInRefused:
+                own.commit()
+                return "refused"
+            return "accepted"
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(pool.map(attempt, range(40)))
+    assert outcomes.count("refused") == staff.MAX_FAILURES
+    assert outcomes.count("throttled") == 40 - staff.MAX_FAILURES
+
+
+def test_a_stranger_failing_does_not_lock_the_user_out_from_elsewhere(session, clock):
+    staff.create(session, "ana", "secret-secret", "marketing", now=clock())
+    for _ in range(staff.MAX_FAILURES):
+        with pytest.raises(staff.SignInRefused):
+            staff.authenticate(session, "ana", "guess", client="203.0.113.9", now=clock())
+    with pytest.raises(staff.SignInThrottled):
+        staff.authenticate(session, "ana", "secret-secret", client="203.0.113.9", now=clock())
+    user = staff.authenticate(session, "ana", "secret-secret", client="198.51.100.7", now=clock())
+    assert user.username == "ana"
+
+
+def test_one_client_guessing_across_user_names_is_braked_for_every_name(session, clock):
+    staff.create(session, "ana", "secret-secret", "marketing", now=clock())
+    for n in range(staff.MAX_CLIENT_FAILURES):
+        with pytest.raises(staff.SignInRefused):
+            staff.authenticate(session, f"user{n}", "guess", client="203.0.113.9", now=clock())
+    with pytest.raises(staff.SignInThrottled):
+        staff.authenticate(session, "ana", "secret-secret", client="203.0.113.9", now=clock())
+    clock.advance(minutes=16)
+    assert staff.authenticate(session, "ana", "secret-secret", client="203.0.113.9", now=clock())
+
+
+def test_a_correct_password_clears_that_clients_failures_for_the_user(session, clock):
+    staff.create(session, "ana", "secret-secret", "marketing", now=clock())
+    for _ in range(3):
+        for _ in range(staff.MAX_FAILURES - 1):
+            with pytest.raises(staff.SignInRefused):
+                staff.authenticate(session, "ana", "typo", client="198.51.100.7", now=clock())
+        staff.authenticate(session, "ana", "secret-secret", client="198.51.100.7", now=clock())
+
+
+def test_changing_a_password_or_signing_out_moves_the_session_generation(session, clock):
+    user = staff.create(session, "ana", "secret-secret", "marketing", now=clock())
+    session.commit()
+    before = user.session_generation
+    staff.end_sessions(session, user.id)
+    session.commit()
+    session.refresh(user)
+    assert user.session_generation == before + 1
+    old_hash = user.password_hash
+    staff.change_password(session, "ana", "another secret")
+    session.commit()
+    session.refresh(user)
+    assert user.session_generation == before + 2 and user.password_hash != old_hash
+    assert staff.authenticate(session, "ana", "another secret", now=clock())
+
+
+def test_cli_changes_a_password(runner, session, clock):
+    staff.create(session, "ana", "secret-secret", "marketing", now=clock())
+    session.commit()
+    result = runner.invoke(
+        args=["admins", "password", "ana", "--password-stdin"], input="a new long password\n"
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "changed the password of ana" in result.stdout
+    session.expire_all()
+    assert staff.authenticate(session, "ana", "a new long password", now=clock())

@@ -153,16 +153,17 @@ def test_bad_rows_are_reported_by_line_and_the_rest_is_imported(session, topics)
     result = run(session, text)
     session.commit()
 
-    assert (result.created, result.rejected) == (3, 3)
+    assert (result.created, result.rejected) == (2, 4)
     assert [(e.line, e.field) for e in result.errors] == [
+        (4, "organisation"),  # line breaks are control characters (issue 19)
         (7, "email"),
         (8, "topics"),
         (9, "language"),
         (9, "basis_date"),
     ]
-    assert "cooking" in result.errors[1].reason
-    assert result.errors[3].reason == "is in the future"
-    assert contact(session, "bo@example.org").organisation == "Terminal\nServices\nNV"
+    assert "cooking" in result.errors[2].reason
+    assert result.errors[4].reason == "is in the future"
+    assert contact(session, "bo@example.org") is None
     fien = contact(session, "fien@example.org")
     assert fien.language is Language.EN and fien.window_anchor == date(2024, 2, 29)
     assert contact(session, "dirk@example.org") is None
@@ -400,3 +401,16 @@ def test_statement_count_does_not_grow_with_the_file(session, topics):
         return len(seen)
 
     assert statements(0, 200) == statements(1000, 20)
+
+
+@pytest.mark.parametrize("control", ["\t", "\n", "\x0c", "\x9b", "\u2028"], ids=repr)
+@pytest.mark.parametrize("field", ["first_name", "last_name", "organisation"])
+def test_a_control_character_in_a_name_rejects_the_row_naming_line_and_field(
+    session, topics, field, control
+):
+    text = f'email,{field}\nana@example.org,Ana\nbo@example.org,"Bo{control}2J"\n'
+    result = run(session, text)
+    assert (result.created, result.rejected) == (1, 1)
+    (error,) = result.errors
+    assert (error.line, error.field) == (3, field)
+    assert "control characters" in error.reason

@@ -20,33 +20,40 @@ from prefsvc.web.admin.blueprint import bp
 class StaffUser(UserMixin):
     """The signed-in account as Flask-Login sees it.
 
-    Its session id includes a fragment of the password hash, so changing a password ends
-    every other session; a disabled account is refused at its next request.
+    Its session id includes a fragment of the password hash and the account's session
+    generation, checked at every request: signing out, changing the password or disabling
+    the account moves the generation on, and every cookie issued before stops working, a
+    copied one included.
     """
 
     id: int
     username: str
     role: StaffRole
     fingerprint: str
+    generation: int
 
     def get_id(self) -> str:
-        return f"{self.id}:{self.fingerprint}"
+        return f"{self.id}:{self.fingerprint}:{self.generation}"
 
     def may(self, allowed: tuple[StaffRole, ...]) -> bool:
         return staff.may(self.role, allowed)
 
 
 def _as_staff_user(user: AdminUser) -> StaffUser:
-    return StaffUser(user.id, user.username, user.role, user.password_hash[-12:])
+    return StaffUser(
+        user.id, user.username, user.role, user.password_hash[-12:], user.session_generation
+    )
 
 
 @login_manager.user_loader
 def _load_user(session_id: str) -> StaffUser | None:
-    user_id, _sep, fingerprint = session_id.partition(":")
+    user_id, fingerprint, generation = (session_id.split(":") + ["", ""])[:3]
     if not user_id.isdigit():
         return None
     user = db.session.get(AdminUser, int(user_id))
-    if user is None or not user.active or user.password_hash[-12:] != fingerprint:
+    if user is None or not user.active:
+        return None
+    if user.password_hash[-12:] != fingerprint or str(user.session_generation) != generation:
         return None
     return _as_staff_user(user)
 
@@ -67,7 +74,11 @@ def login():
     if request.method == "POST":
         try:
             user = staff.authenticate(
-                db.session, username, request.form.get("password", ""), now=clock.now()
+                db.session,
+                username,
+                request.form.get("password", ""),
+                client=request.remote_addr or "",
+                now=clock.now(),
             )
         except staff.SignInThrottled as exc:
             db.session.rollback()
@@ -93,6 +104,9 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        staff.end_sessions(db.session, current_user.id)
+        db.session.commit()
     logout_user()
     session.clear()
     return redirect(url_for("admin.login"))

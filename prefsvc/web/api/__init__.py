@@ -17,6 +17,7 @@ from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException
 
 from prefsvc.errors import PrefsvcError
+from prefsvc.web import json_bodies
 from prefsvc.web.api import auth, problems
 from prefsvc.web.api.schemas import ProblemSchema
 from prefsvc.web.request_logs import RedactedInRequestLogs
@@ -45,6 +46,12 @@ class PrefsvcApi(Api):
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
+class ApiBlueprint(Blueprint):
+    """flask-smorest's Blueprint reading JSON bodies with bounds (``json_bodies``)."""
+
+    ARGUMENTS_PARSER = json_bodies.ArgumentsParser()
+
+
 def blueprint(
     name: str, description: str, url_prefix: str = "", *, body: str = "application/json"
 ) -> Blueprint:
@@ -53,7 +60,7 @@ def blueprint(
     A request body of another media type than ``body`` is refused with 415, after the key
     and role are checked.
     """
-    bp = Blueprint(name, __name__, url_prefix=f"{PREFIX}{url_prefix}", description=description)
+    bp = ApiBlueprint(name, __name__, url_prefix=f"{PREFIX}{url_prefix}", description=description)
     bp.before_request(auth.check_access)
     bp.before_request(lambda: _refuse_other_media_types(body))
     bp.register_error_handler(HTTPException, problems.http_error)

@@ -95,3 +95,38 @@ def test_signed_in_staff_still_need_the_csrf_token_to_send(as_role, session, top
     assert response.status_code == 400
     session.refresh(campaign)
     assert campaign.status is CampaignStatus.DRAFT
+
+
+def test_a_stranger_cannot_lock_a_user_out_over_http(app, accounts):
+    stranger = app.test_client()
+    stranger.environ_base.update(HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR="203.0.113.9")
+    for _ in range(staff.MAX_FAILURES):
+        assert sign_in(stranger, "marketing", "guess").status_code == 401
+    assert sign_in(stranger, "marketing", PASSWORD).status_code == 429
+    colleague = app.test_client()
+    colleague.environ_base.update(HTTP_ACCEPT_LANGUAGE="en", REMOTE_ADDR="198.51.100.7")
+    assert sign_in(colleague, "marketing", PASSWORD).status_code == 302
+
+
+def _copy_cookies(source, target) -> None:
+    for cookie in source._cookies.values():
+        target.set_cookie(cookie.key, cookie.value, domain=cookie.domain, path=cookie.path)
+
+
+def test_a_cookie_copied_before_sign_out_stops_working_after_it(app, as_role):
+    client = as_role("marketing")
+    thief = app.test_client()
+    _copy_cookies(client, thief)
+    assert thief.get("/admin/").status_code == 200
+    post(client, "/admin/logout")
+    response = thief.get("/admin/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/admin/login")
+
+
+def test_changing_the_password_ends_every_open_session(app, as_role, session):
+    client = as_role("privacy")
+    assert client.get("/admin/").status_code == 200
+    staff.change_password(session, "privacy", "a brand new password")
+    session.commit()
+    assert client.get("/admin/").status_code == 302

@@ -61,3 +61,12 @@ def test_import_of_a_binary_file_is_refused_with_a_reason(as_role):
     response = upload(as_role("marketing"), b"\x00\x01\x02PK", "contacts.csv")
     assert response.status_code == 422
     assert "Error:" in response.get_data(as_text=True)
+
+
+def test_an_import_row_with_a_control_character_is_rejected_on_the_page(as_role, topic):
+    client = as_role("marketing")
+    page = upload(client, "email;organisation\nana@example.org;Haven\u009b2J\n".encode())
+    text = page.get_data(as_text=True)
+    assert re.search(r"Rejected</dt><dd>1<", text)
+    assert re.search(r"<td class=\"num\">2</td><td>organisation</td>", text)
+    assert "\u009b" not in text

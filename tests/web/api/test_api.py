@@ -557,3 +557,38 @@ def test_request_logs_never_hold_a_searched_address(app, caplog, logger):
         logging.getLogger(logger).info(line, "ana@example.org")
     assert "xample.org" not in caplog.text
     assert caplog.text.count("GET /api/v1/contacts?q=[address]&per_page=5") == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (
+            "/api/v1/contacts",
+            {"email": "ana@example.org", "first_name": "Ana\x1b[31m"},
+            "first_name",
+        ),
+        ("/api/v1/contacts", {"email": "ana@example.org", "organisation": "A\nB"}, "organisation"),
+        ("/api/v1/topics", {"slug": "news", "name": "News\r\nBcc: x"}, "name"),
+        (
+            "/api/v1/topics",
+            {"slug": "news", "name": "News", "description": "a\x1bb"},
+            "description",
+        ),
+    ],
+)
+def test_a_control_character_in_a_text_field_is_422_naming_it(client, bearer, path, body, field):
+    response = client.post(path, json=body, headers=bearer("marketing"))
+    assert response.status_code == 422
+    assert "control characters" in response.get_json()["errors"][field][0]
+
+
+def test_patch_refuses_a_control_character_naming_the_field(client, session, bearer):
+    contact = make_contact(session, "ana@example.org")
+    session.commit()
+    response = client.patch(
+        f"/api/v1/contacts/{contact.public_id}",
+        json={"last_name": "Pee\u2028ters"},
+        headers=bearer("marketing"),
+    )
+    assert response.status_code == 422
+    assert "last_name" in response.get_json()["errors"]

@@ -74,12 +74,11 @@ def _write(
     if name is not None and not name.strip():
         raise InvalidInput("name", "is empty")
     for lang, text in new_names.items():
-        single_line(f"name_{lang}" if names and lang in names else "name", text)
+        single_line(_field("name", lang, names), text)
         if text is not None and len(text) > NAME_LENGTH:
             raise InvalidInput(f"name_{lang}", f"is longer than {NAME_LENGTH} characters")
     for lang, text in new_descriptions.items():
-        field = "description"
-        single_line(f"{field}_{lang}" if descriptions and lang in descriptions else field, text)
+        single_line(_field("description", lang, descriptions), text)
     current = topic.names if partial else dict.fromkeys(LANGUAGES)
     if not any((current | new_names).values()):
         raise InvalidInput("name", "is empty: give a name in at least one language")
@@ -87,6 +86,11 @@ def _write(
         setattr(topic, f"name_{lang}", text)
     for lang, text in new_descriptions.items():
         setattr(topic, f"description_{lang}", text)
+
+
+def _field(field: str, lang: str, per_language: Texts | None) -> str:
+    """Name the field an error is about: ``name_fr`` when set per language, else ``name``."""
+    return f"{field}_{lang}" if (per_language or {}).get(lang) is not None else field
 
 
 def _merged(field: str, every: str | None, per_language: Texts | None) -> dict[str, str | None]:

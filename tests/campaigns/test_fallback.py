@@ -109,6 +109,8 @@ def test_other_reasons_come_before_a_missing_variant():
         window_anchor=TODAY,
         paused_until=None,
         language=Language.EN,
+        bounced_at=None,
+        complained_at=None,
     )
     reason = audience.reason_for(
         suppressed,

@@ -114,6 +114,26 @@ def _composer(
     return page, status
 
 
+def _checked_composer_input(campaign: Campaign | None) -> tuple[str, dict, Any, Any]:
+    """Read the composer's form; with every problem found, also the page that shows them all."""
+    topic_slug, variants, raw = _composer_input()
+    fallback = _fallback_input()
+    problems = campaigns.variant_problems(
+        db.session, topic_slug=topic_slug, variants=variants, fallback=fallback
+    )
+    refused = None
+    if problems:
+        refused = _composer(
+            campaign=campaign,
+            topic_slug=topic_slug,
+            values=raw,
+            fallback=fallback,
+            problems=problems,
+            status=422,
+        )
+    return topic_slug, variants, fallback, refused
+
+
 def _audience(campaign: Campaign) -> dict[str, Any]:
     """Today's audience of a draft, and who of it gets which variant."""
     today, years = clock.today(), current_settings().marketing_window_years
@@ -137,20 +157,9 @@ def compose():
     if request.method == "GET":
         values = {lang: {"subject": "", "html": "", "text": ""} for lang in LANGUAGES}
         return _composer(campaign=None, topic_slug="", values=values, fallback=None)
-    topic_slug, variants, raw = _composer_input()
-    fallback = _fallback_input()
-    problems = campaigns.variant_problems(
-        db.session, topic_slug=topic_slug, variants=variants, fallback=fallback
-    )
-    if problems:
-        return _composer(
-            campaign=None,
-            topic_slug=topic_slug,
-            values=raw,
-            fallback=fallback,
-            problems=problems,
-            status=422,
-        )
+    topic_slug, variants, fallback, refused = _checked_composer_input(None)
+    if refused is not None:
+        return refused
     campaign = campaigns.create(
         db.session, topic_slug=topic_slug, variants=variants, fallback=fallback
     )
@@ -180,20 +189,9 @@ def revise(campaign_id: int):
     item = _campaign(campaign_id)
     if item.status is not CampaignStatus.DRAFT:
         abort(409)
-    topic_slug, variants, raw = _composer_input()
-    fallback = _fallback_input()
-    problems = campaigns.variant_problems(
-        db.session, topic_slug=topic_slug, variants=variants, fallback=fallback
-    )
-    if problems:
-        return _composer(
-            campaign=item,
-            topic_slug=topic_slug,
-            values=raw,
-            fallback=fallback,
-            problems=problems,
-            status=422,
-        )
+    topic_slug, variants, fallback, refused = _checked_composer_input(item)
+    if refused is not None:
+        return refused
     campaigns.revise(db.session, item, topic_slug=topic_slug, variants=variants, fallback=fallback)
     record("campaign.revise", f"campaign:{item.id}", languages=sorted(variants))
     db.session.commit()

@@ -186,15 +186,6 @@ def _mark_bounced(contact: Contact, status: str | None, diagnostic: str, now: da
     contact.bounce_diagnostic = text[:MAX_DIAGNOSTIC] or None
 
 
-def clear_bounce(contact: Contact) -> None:
-    """Forget the bounce state (the address works again, or was changed)."""
-    contact.bounced_at = None
-    contact.bounce_code = None
-    contact.bounce_diagnostic = None
-    contact.bounce_score = 0
-    contact.last_soft_bounce_on = None
-
-
 def complaint(session: Session, contact_id: int, *, now: datetime, rules: Rules) -> bool:
     """Treat a spam complaint as an objection to all marketing mail; no acknowledgement.
 

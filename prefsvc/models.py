@@ -140,6 +140,13 @@ class CampaignStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class ContentFormat(enum.StrEnum):
+    """How a campaign's content is written: raw HTML, or Markdown in the house layout."""
+
+    HTML = "html"
+    MARKDOWN = "markdown"
+
+
 class DeliveryStatus(enum.StrEnum):
     QUEUED = "queued"
     SENDING = "sending"
@@ -357,6 +364,13 @@ class Campaign(Base):
         _enum(CampaignStatus, "campaign_status"), default=CampaignStatus.DRAFT
     )
     audience_size: Mapped[int | None] = mapped_column(Integer)
+    # Staff's own label (lists, duplicates); NULL: the default variant's subject stands in.
+    name: Mapped[str | None] = mapped_column(String(200))
+    content_format: Mapped[ContentFormat] = mapped_column(
+        _enum(ContentFormat, "content_format"), default=ContentFormat.HTML
+    )
+    # Set when a finished campaign is put away: hidden from the default campaign list.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -366,6 +380,15 @@ class Campaign(Base):
     variants: Mapped[list[CampaignVariant]] = relationship(
         back_populates="campaign", cascade="all, delete-orphan", order_by="CampaignVariant.id"
     )
+
+    @property
+    def label(self) -> str:
+        """Return what staff call the campaign: its name, else its default variant's subject."""
+        if self.name:
+            return self.name
+        by_language = {v.language: v for v in self.variants}
+        first = by_language.get(self.default_language) or (self.variants or [None])[0]
+        return first.subject if first is not None else f"#{self.id}"
 
     def variant_for(self, language: Language) -> CampaignVariant:
         """Return the variant in ``language``, else the fallback's, else the default's.
@@ -395,6 +418,9 @@ class CampaignVariant(Base):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
     language: Mapped[Language] = mapped_column(_enum(Language, "language"))
     subject: Mapped[str] = mapped_column(String(998))
+    # The hidden preview line mail clients show after the subject (a Jinja2 template too).
+    preheader: Mapped[str | None] = mapped_column(String(255))
+    # The content: HTML, or Markdown when the campaign's content_format says so.
     html: Mapped[str] = mapped_column(Text)
     text: Mapped[str | None] = mapped_column(Text)
 

@@ -34,6 +34,12 @@ class SettingsError(Exception):
         self.name = name
 
 
+# The demo's sender; a real deployment names itself (EU rules on commercial mail expect it).
+DEMO_ORGANISATION_NAME = "Havenopleidingen Antwerpen (demo)"
+DEMO_ORGANISATION_ADDRESS = "Havenstraat 1, 2000 Antwerpen, België"
+DEMO_PRIVACY_URL = "https://www.example.org/privacy"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything prefsvc can be told from outside, already parsed and checked."""
@@ -80,6 +86,11 @@ class Settings:
     bounce_score_limit: int = 5  # soft bounces (one a day at most) that exclude an address
     bounce_stale_days: int = 7  # quiet days after which the soft-bounce score starts again
     inbound_keep_days: int = 30  # raw returned messages are deleted after this many days
+    # --- who is writing (issue 18): the house mail layout and the recipient pages ---
+    organisation_name: str = DEMO_ORGANISATION_NAME
+    organisation_address: str = DEMO_ORGANISATION_ADDRESS
+    privacy_url: str = DEMO_PRIVACY_URL
+    logo_url: str | None = None  # unset: the organisation's name stands in for a logo
     testing: bool = False
 
     @property
@@ -177,6 +188,16 @@ class Settings:
         if log_format not in ("text", "json"):
             raise SettingsError("LOG_FORMAT", f"must be text or json, got {log_format!r}")
         bounce_domain = _bounce_domain(get("BOUNCE_DOMAIN"))
+        organisation_name = _one_line(
+            "ORGANISATION_NAME", get("ORGANISATION_NAME") or DEMO_ORGANISATION_NAME, 200
+        )
+        organisation_address = _one_line(
+            "ORGANISATION_ADDRESS", get("ORGANISATION_ADDRESS") or DEMO_ORGANISATION_ADDRESS, 300
+        )
+        privacy_url = _web_url("PRIVACY_URL", get("PRIVACY_URL") or DEMO_PRIVACY_URL)
+        logo_url = get("LOGO_URL")
+        if logo_url is not None:
+            logo_url = _web_url("LOGO_URL", logo_url)
 
         return cls(
             instance_path=instance,
@@ -220,6 +241,10 @@ class Settings:
             bounce_score_limit=_positive_int(get, "BOUNCE_SCORE_LIMIT", 5, maximum=100),
             bounce_stale_days=_positive_int(get, "BOUNCE_STALE_DAYS", 7, maximum=365),
             inbound_keep_days=_positive_int(get, "INBOUND_KEEP_DAYS", 30, maximum=3650),
+            organisation_name=organisation_name,
+            organisation_address=organisation_address,
+            privacy_url=privacy_url,
+            logo_url=logo_url,
         )
 
 
@@ -275,6 +300,21 @@ def _rate(get, name: str) -> float | None:
         return parse_rate(text)
     except ValueError as exc:
         raise SettingsError(name, f"must be like 200/s, 600/min or 5000/h: {exc}") from None
+
+
+def _one_line(name: str, text: str, maximum: int) -> str:
+    """Accept one line of text (a name, a postal address written on one line)."""
+    if any(c in text for c in "\r\n") or len(text) > maximum:
+        raise SettingsError(name, f"must be one line of at most {maximum} characters")
+    return text
+
+
+def _web_url(name: str, text: str) -> str:
+    """Accept an absolute http(s) URL: it is shown in mail, read far from our site."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c in text for c in ' "<>'):
+        raise SettingsError(name, f"must be an absolute http:// or https:// URL, got {text!r}")
+    return text
 
 
 def _queue_prefix(text: str) -> str:

@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 from prefsvc import paging
 from prefsvc.campaigns import audience
 from prefsvc.errors import CampaignStateError, InvalidInput, NotFound
-from prefsvc.mail import rendering
+from prefsvc.mail import layout
 from prefsvc.models import (
     Campaign,
     CampaignStatus,
     CampaignVariant,
     ConsentEvent,
+    ContentFormat,
     Delivery,
     DeliveryStatus,
     EventKind,
@@ -44,20 +45,29 @@ def create(
     variants: dict[str, tuple[str, str, str | None]],
     default_language: str | None = None,
     fallback: str | None = None,
+    content_format: str = ContentFormat.HTML,
+    preheaders: dict[str, str | None] | None = None,
+    name: str | None = None,
 ) -> Campaign:
     """Create a draft campaign with one variant per language: ``{lang: (subject, html, text)}``.
 
     ``fallback``: the language whose variant goes to contacts whose language has none (None:
-    the default language), or ``"none"``: those contacts are not sent it.
+    the default language), or ``"none"``: those contacts are not sent it. ``content_format``
+    says whether each variant's content is HTML or Markdown (put into the house layout);
+    ``preheaders`` holds the hidden preview line per language.
     """
-    topic, default = _checked(session, topic_slug, variants, default_language)
+    fmt = _format(content_format)
+    preheaders = _preheaders(preheaders, variants)
+    topic, default = _checked(session, topic_slug, variants, default_language, fmt, preheaders)
     campaign = Campaign(
         topic=topic,
         default_language=default,
         fallback_language=_fallback(fallback, variants, default),
         status=CampaignStatus.DRAFT,
+        content_format=fmt,
+        name=_name(name),
     )
-    campaign.variants = _variants(variants)
+    campaign.variants = _variants(variants, preheaders)
     session.add(campaign)
     session.flush()
     return campaign
@@ -68,13 +78,24 @@ def _checked(
     topic_slug: str,
     variants: dict[str, tuple[str, str, str | None]],
     default_language: str | None,
+    content_format: ContentFormat = ContentFormat.HTML,
+    preheaders: dict[str, str | None] | None = None,
 ) -> tuple[Topic, Language]:
     """Check the topic and every variant; return the topic and the default language."""
     if not variants:
         raise InvalidInput("variants", "a campaign needs at least one language variant")
     topic = topics.by_slug(session, topic_slug)
+    preheaders = preheaders or {}
     languages = [
-        _checked_variant(lang, subject, html, text, topic.name_in(lang))
+        _checked_variant(
+            lang,
+            subject,
+            html,
+            text,
+            topic.name_in(lang),
+            content_format=content_format,
+            preheader=preheaders.get(lang),
+        )
         for lang, (subject, html, text) in variants.items()
     ]
     default = Language(default_language) if default_language else languages[0]
@@ -94,7 +115,16 @@ def _fallback(fallback: str | None, variants: dict[str, Any], default: Language)
     return Language(fallback)
 
 
-def _checked_variant(lang: str, subject: str, html: str, text: str | None, topic: str) -> Language:
+def _checked_variant(
+    lang: str,
+    subject: str,
+    html: str,
+    text: str | None,
+    topic: str,
+    *,
+    content_format: ContentFormat = ContentFormat.HTML,
+    preheader: str | None = None,
+) -> Language:
     try:
         language = Language(lang)
     except ValueError:
@@ -103,15 +133,59 @@ def _checked_variant(lang: str, subject: str, html: str, text: str | None, topic
         raise InvalidInput("subject", "is empty")
     if not html.strip():
         raise InvalidInput("html", "is empty")
-    rendering.compile_variant(
-        subject=subject, html=html, text=text, language=language.value, topic_name=topic
+    if preheader is not None and len(preheader) > PREHEADER_MAX:
+        raise InvalidInput("preheader", f"is longer than {PREHEADER_MAX} characters")
+    layout.compile_variant(
+        content_format=content_format,
+        subject=subject,
+        content=html,
+        text=text,
+        preheader=preheader,
+        language=language.value,
+        topic_name=topic,
+        identity=layout.SAMPLE_IDENTITY,
     )
     return language
 
 
-def _variants(variants: dict[str, tuple[str, str, str | None]]) -> list[CampaignVariant]:
+PREHEADER_MAX = 255
+NAME_MAX = 200
+
+
+def _format(content_format: str | ContentFormat) -> ContentFormat:
+    try:
+        return ContentFormat(content_format)
+    except ValueError:
+        raise InvalidInput("content_format", "must be html or markdown") from None
+
+
+def _preheaders(
+    preheaders: dict[str, str | None] | None, variants: dict[str, Any]
+) -> dict[str, str | None]:
+    """Keep the preheaders of the written languages, blank ones as none."""
+    given = preheaders or {}
+    return {
+        lang: " ".join(given[lang].split()) or None if given.get(lang) else None
+        for lang in variants
+    }
+
+
+def _name(name: str | None) -> str | None:
+    name = " ".join((name or "").split())
+    if len(name) > NAME_MAX:
+        raise InvalidInput("name", f"is longer than {NAME_MAX} characters")
+    return name or None
+
+
+def _variants(
+    variants: dict[str, tuple[str, str, str | None]],
+    preheaders: dict[str, str | None] | None = None,
+) -> list[CampaignVariant]:
+    preheaders = preheaders or {}
     return [
-        CampaignVariant(language=Language(lang), subject=s, html=h, text=t)
+        CampaignVariant(
+            language=Language(lang), subject=s, html=h, text=t, preheader=preheaders.get(lang)
+        )
         for lang, (s, h, t) in variants.items()
     ]
 
@@ -298,7 +372,10 @@ def _report(
     """The campaign's figures; ``feedback`` counts deliveries by what came back about them."""
     return {
         "id": campaign.id,
+        "name": campaign.label,
         "status": campaign.status.value,
+        "content_format": campaign.content_format.value,
+        "archived": campaign.archived_at is not None,
         "topic": campaign.topic.slug,
         "languages": [v.language.value for v in campaign.variants],
         "fallback": campaign.fallback_language.value if campaign.fallback_language else None,
@@ -330,12 +407,20 @@ def variant_problems(
     topic_slug: str,
     variants: dict[str, tuple[str, str, str | None]],
     fallback: str | None = None,
+    content_format: str = ContentFormat.HTML,
+    preheaders: dict[str, str | None] | None = None,
 ) -> dict[tuple[str | None, str], str]:
     """Check each variant on its own: ``{(language or None, field): reason}``, empty when fine.
 
     ``create`` stops at the first problem; a form wants every problem next to its own field.
     """
     problems: dict[tuple[str | None, str], str] = {}
+    try:
+        fmt = _format(content_format)
+    except InvalidInput as exc:
+        problems[(None, exc.field)] = exc.reason
+        fmt = ContentFormat.HTML
+    preheaders = _preheaders(preheaders, variants)
     topic = session.scalar(select(Topic).where(Topic.slug == topic_slug))
     if topic is None:
         problems[(None, "topic")] = "choose a topic"
@@ -343,7 +428,15 @@ def variant_problems(
         problems[(None, "variants")] = "a campaign needs at least one language variant"
     for lang, (subject, html, text) in variants.items():
         try:
-            _checked_variant(lang, subject, html, text, topic.name_in(lang) if topic else "")
+            _checked_variant(
+                lang,
+                subject,
+                html,
+                text,
+                topic.name_in(lang) if topic else "",
+                content_format=fmt,
+                preheader=preheaders.get(lang),
+            )
         except InvalidInput as exc:
             problems[(lang, exc.field)] = exc.reason
     if variants and fallback not in (None, NO_FALLBACK) and fallback not in variants:
@@ -358,29 +451,107 @@ def revise(
     topic_slug: str,
     variants: dict[str, tuple[str, str, str | None]],
     fallback: str | None = None,
+    content_format: str | None = None,
+    preheaders: dict[str, str | None] | None = None,
+    name: str | None = None,
 ) -> Campaign:
-    """Replace a draft's topic, variants and fallback (checked like ``create``); drafts only."""
+    """Replace a draft's topic, variants and fallback (checked like ``create``); drafts only.
+
+    ``content_format`` None keeps the campaign's; ``name`` None keeps its name.
+    """
     if campaign.status is not CampaignStatus.DRAFT:
         raise CampaignStateError(f"campaign {campaign.id} is {campaign.status.value}, not a draft")
+    fmt = campaign.content_format if content_format is None else _format(content_format)
+    preheaders = _preheaders(preheaders, variants)
     keep = campaign.default_language.value
-    topic, default = _checked(session, topic_slug, variants, keep if keep in variants else None)
+    topic, default = _checked(
+        session, topic_slug, variants, keep if keep in variants else None, fmt, preheaders
+    )
     campaign.topic = topic
     campaign.default_language = default
     campaign.fallback_language = _fallback(fallback, variants, default)
+    campaign.content_format = fmt
+    if name is not None:
+        campaign.name = _name(name)
     campaign.variants.clear()
     session.flush()
-    campaign.variants.extend(_variants(variants))
+    campaign.variants.extend(_variants(variants, preheaders))
     session.flush()
     return campaign
 
 
-def recent(session: Session, *, limit: int = 10) -> list[Campaign]:
-    """Return the latest campaigns, newest first."""
+def recent(session: Session, *, limit: int = 10, archived: bool = False) -> list[Campaign]:
+    """Return the latest campaigns, newest first: those not archived, or only the archived."""
+    shelf = Campaign.archived_at.is_not(None) if archived else Campaign.archived_at.is_(None)
     return list(
         session.scalars(
-            select(Campaign).order_by(Campaign.created_at.desc(), Campaign.id.desc()).limit(limit)
+            select(Campaign)
+            .where(shelf)
+            .order_by(Campaign.created_at.desc(), Campaign.id.desc())
+            .limit(limit)
         )
     )
+
+
+# --- daily work: duplicate, delete a draft, archive ------------------------------------
+
+COPY_SUFFIX = " (copy)"
+ARCHIVABLE = (CampaignStatus.SENT, CampaignStatus.CANCELLED)
+
+
+def duplicate(session: Session, campaign: Campaign) -> Campaign:
+    """Start a new draft from any campaign: same topic, languages, fallback and content.
+
+    Not checked again: the source was checked when it was written, and the draft is checked
+    whenever it is revised or sent. The name ends in " (copy)" so the two are told apart.
+    """
+    copy = Campaign(
+        topic_id=campaign.topic_id,
+        default_language=campaign.default_language,
+        fallback_language=campaign.fallback_language,
+        status=CampaignStatus.DRAFT,
+        content_format=campaign.content_format,
+        name=(campaign.label[: NAME_MAX - len(COPY_SUFFIX)] + COPY_SUFFIX),
+    )
+    copy.variants = [
+        CampaignVariant(
+            language=v.language, subject=v.subject, preheader=v.preheader, html=v.html, text=v.text
+        )
+        for v in campaign.variants
+    ]
+    session.add(copy)
+    session.flush()
+    return copy
+
+
+def delete_draft(session: Session, campaign: Campaign) -> None:
+    """Delete a draft for good; anything that was scheduled or sent keeps its record."""
+    if campaign.status is not CampaignStatus.DRAFT:
+        raise CampaignStateError(
+            f"campaign {campaign.id} is {campaign.status.value}: only a draft can be deleted"
+        )
+    session.delete(campaign)
+    session.flush()
+
+
+def archive(session: Session, campaign: Campaign, *, now: datetime) -> Campaign:
+    """Put a sent or cancelled campaign away from the default list; its figures stay."""
+    if campaign.status not in ARCHIVABLE:
+        raise CampaignStateError(
+            f"campaign {campaign.id} is {campaign.status.value}:"
+            " only a sent or cancelled campaign can be archived"
+        )
+    if campaign.archived_at is None:
+        campaign.archived_at = now
+        session.flush()
+    return campaign
+
+
+def unarchive(session: Session, campaign: Campaign) -> Campaign:
+    """Bring an archived campaign back to the default list."""
+    campaign.archived_at = None
+    session.flush()
+    return campaign
 
 
 def timeline(session: Session, campaign: Campaign) -> list[tuple[datetime, str]]:
@@ -406,12 +577,24 @@ def timeline(session: Session, campaign: Campaign) -> list[tuple[datetime, str]]
 
 
 def search(
-    session: Session, *, status: str | None = None, page: int = 1, per_page: int = 50
+    session: Session,
+    *,
+    status: str | None = None,
+    archived: bool | None = False,
+    page: int = 1,
+    per_page: int = 50,
 ) -> tuple[list[Campaign], int]:
-    """Return one page of campaigns (newest first) with a status, and how many match."""
+    """Return one page of campaigns (newest first) with a status, and how many match.
+
+    ``archived``: False (the default) leaves archived campaigns out, True lists only them,
+    None lists both.
+    """
     query = select(Campaign)
     if status:
         query = query.where(Campaign.status == CampaignStatus(status))
+    if archived is not None:
+        shelf = Campaign.archived_at.is_not(None) if archived else Campaign.archived_at.is_(None)
+        query = query.where(shelf)
     return paging.one_page(
         session, query, order_by=[Campaign.id.desc()], page=page, per_page=per_page
     )

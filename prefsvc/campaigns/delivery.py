@@ -161,8 +161,10 @@ class _Batch:
 def _snapshot(session: Session, campaign_id: int, settings: Settings) -> _CampaignSnapshot:
     campaign = session.get(Campaign, campaign_id)
     topic = campaign.topic
+    sender = kit.identity(settings)
     variants = {
-        v.language.value: kit.compiled(v, topic.name_in(v.language)) for v in campaign.variants
+        v.language.value: kit.compiled(v, topic.name_in(v.language), identity=sender)
+        for v in campaign.variants
     }
     fallback = campaign.fallback_language
     return _CampaignSnapshot(

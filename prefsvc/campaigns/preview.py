@@ -80,7 +80,9 @@ def _sample_recipient(
     contact = contacts.find(session, to) if to else None
     lang = language or (contact.language.value if contact else campaign.default_language.value)
     chosen = campaign.variant_for(Language(lang))
-    variant = kit.compiled(chosen, campaign.topic.name_in(chosen.language))
+    variant = kit.compiled(
+        chosen, campaign.topic.name_in(chosen.language), identity=kit.identity(settings)
+    )
     if contact is not None and contact.email:
         person = RecipientContext(
             email=contact.email,

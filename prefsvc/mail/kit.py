@@ -18,9 +18,9 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from prefsvc.inbound import verp
-from prefsvc.mail import rate_limits
+from prefsvc.mail import layout, rate_limits
 from prefsvc.mail.messages import DkimSigner, MessageBuilder
-from prefsvc.mail.rendering import CompiledVariant, Footer, compile_footer, compile_variant
+from prefsvc.mail.rendering import CompiledVariant, Footer, compile_footer
 from prefsvc.mail.tokens import Signer
 from prefsvc.mail.transport import Transport, open_transport
 from prefsvc.models import CampaignVariant, Language, Topic
@@ -46,10 +46,31 @@ _shared = _Shared()
 _thread = threading.local()
 
 
-def compiled(variant: CampaignVariant, topic_name: str) -> CompiledVariant:
-    """Return the variant compiled once per process (premailer runs here, not per recipient)."""
+def identity(settings: Settings) -> layout.Identity:
+    """Return who is writing, as the house layout shows it."""
+    return layout.Identity.from_settings(settings)
+
+
+def compiled(
+    variant: CampaignVariant, topic_name: str, *, identity: layout.Identity
+) -> CompiledVariant:
+    """Return the variant compiled once per process (premailer runs here, not per recipient).
+
+    Markdown goes into the house layout (``mail.layout``) naming ``identity`` as the sender.
+    """
+    content_format = variant.campaign.content_format.value
     digest = hashlib.sha256(
-        "\0".join((variant.subject, variant.html, variant.text or "", topic_name)).encode()
+        "\0".join(
+            (
+                variant.subject,
+                variant.html,
+                variant.text or "",
+                topic_name,
+                content_format,
+                variant.preheader or "",
+                repr(identity),
+            )
+        ).encode()
     ).hexdigest()
     key = (variant.id, digest)
     with _shared.lock:
@@ -57,12 +78,15 @@ def compiled(variant: CampaignVariant, topic_name: str) -> CompiledVariant:
         if found is not None:
             _shared.variants.move_to_end(key)
             return found
-    result = compile_variant(
+    result = layout.compile_variant(
+        content_format=content_format,
         subject=variant.subject,
-        html=variant.html,
+        content=variant.html,
         text=variant.text,
+        preheader=variant.preheader,
         language=variant.language.value,
         topic_name=topic_name,
+        identity=identity,
     )
     with _shared.lock:
         _shared.variants[key] = result

@@ -7,9 +7,10 @@ import uuid
 
 import pytest
 
-from prefsvc.mail import kit
+from prefsvc.mail import kit, layout
 from prefsvc.mail.rendering import SAMPLE, render
 from prefsvc.mail.tokens import Signer
+from prefsvc.models import ContentFormat
 from tests.factories import DEFAULT_HTML, make_campaign, make_topic
 
 
@@ -17,14 +18,17 @@ from tests.factories import DEFAULT_HTML, make_campaign, make_topic
 def compiles(monkeypatch) -> list[str]:
     """Count the compilations (premailer runs) the kit asks for, by subject."""
     calls: list[str] = []
-    real = kit.compile_variant
+    real = kit.layout.compile_variant
 
     def counting(**kwargs):
         calls.append(kwargs["subject"])
         return real(**kwargs)
 
-    monkeypatch.setattr(kit, "compile_variant", counting)
+    monkeypatch.setattr(kit.layout, "compile_variant", counting)
     return calls
+
+
+SENDER = layout.Identity("Haven vzw", "Kaai 1, Antwerpen", "https://haven.example/privacy")
 
 
 def _variant(session, subject: str):
@@ -39,21 +43,34 @@ def _html(compiled) -> str:
 
 def test_a_variant_is_compiled_once_per_process_whatever_the_recipients(session, compiles):
     variant = _variant(session, "Nieuws")
-    results = [kit.compiled(variant, "Haven") for _ in range(20)]
+    results = [kit.compiled(variant, "Haven", identity=SENDER) for _ in range(20)]
     assert len(compiles) == 1
     assert all(r is results[0] for r in results)
 
 
 def test_an_edited_variant_or_a_renamed_topic_is_compiled_again(session, compiles):
     variant = _variant(session, "Nieuws")
-    first = kit.compiled(variant, "Haven")
-    renamed = kit.compiled(variant, "Haven & Logistiek")
+    first = kit.compiled(variant, "Haven", identity=SENDER)
+    renamed = kit.compiled(variant, "Haven & Logistiek", identity=SENDER)
     variant.html = DEFAULT_HTML.replace("Nieuwe opleidingen", "Nieuwe cursussen")
-    edited = kit.compiled(variant, "Haven")
+    edited = kit.compiled(variant, "Haven", identity=SENDER)
     assert len(compiles) == 3
     assert first is not renamed and first is not edited
     assert "Nieuwe cursussen" in _html(edited) and "Nieuwe cursussen" not in _html(first)
     assert "Haven &amp; Logistiek" in _html(renamed) and "Logistiek" not in _html(first)
+
+
+def test_a_markdown_variant_is_compiled_again_when_the_sender_changes(session, compiles):
+    variant = _variant(session, "Nieuws")
+    variant.campaign.content_format = ContentFormat.MARKDOWN
+    variant.html = "Hallo **{{ contact.first_name }}**"
+    first = kit.compiled(variant, "Haven", identity=SENDER)
+    moved = kit.compiled(
+        variant, "Haven", identity=layout.Identity("Haven vzw", "Dok 9", SENDER.privacy_url)
+    )
+    assert len(compiles) == 2
+    assert "Kaai 1" in _html(first) and "Dok 9" in _html(moved)
+    assert "<strong>Sam</strong>" in _html(first)
 
 
 def test_links_are_a_one_click_and_a_preference_url_the_signer_accepts(settings):

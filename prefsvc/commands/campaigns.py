@@ -1,4 +1,4 @@
-"""``prefsvc campaigns``: create, send, show."""
+"""``prefsvc campaigns``: create, send, show, duplicate, delete a draft, archive."""
 
 from __future__ import annotations
 
@@ -33,7 +33,22 @@ def _read(path: str, field: str) -> str:
 @group.command("create")
 @click.option("--topic", "topic_slug", required=True, help="Slug of the topic to send to.")
 @click.option("--subject", required=True, help="Subject line (a Jinja2 template).")
-@click.option("--html", "html_file", required=True, help="HTML body file (a Jinja2 template).")
+@click.option(
+    "--html",
+    "html_file",
+    required=True,
+    help="Content file (a Jinja2 template): HTML, or Markdown with --format markdown.",
+)
+@click.option(
+    "--format",
+    "content_format",
+    type=click.Choice(["html", "markdown"]),
+    default="html",
+    show_default=True,
+    help="markdown: the content is Markdown, put into the house layout.",
+)
+@click.option("--preheader", default=None, help="Hidden preview line shown after the subject.")
+@click.option("--name", default=None, help="What staff call the campaign (default: the subject).")
 @click.option(
     "--text", "text_file", default=None, help="Plain-text body file (default: from HTML)."
 )
@@ -58,6 +73,9 @@ def create(
     text_file: str | None,
     language: str,
     fallback: str | None,
+    content_format: str,
+    preheader: str | None,
+    name: str | None,
 ) -> None:
     """Create a draft campaign; prints its id alone on the last line."""
     html = _read(html_file, "html")
@@ -67,6 +85,9 @@ def create(
         topic_slug=topic_slug,
         variants={language: (subject, html, text)},
         fallback=fallback,
+        content_format=content_format,
+        preheaders={language: preheader},
+        name=name,
     )
     db.session.commit()
     click.echo(campaign.id)
@@ -218,3 +239,36 @@ def test_send(campaign_id: int, to: str, language: str | None) -> None:
     finally:
         kit.close_thread_resources()
     click.echo(f"test copy of campaign {campaign_id} sent")
+
+
+@group.command("duplicate")
+@click.argument("campaign_id", type=int)
+def duplicate(campaign_id: int) -> None:
+    """Copy a campaign into a new draft; prints the new id alone on the last line."""
+    copy = campaigns.duplicate(db.session, campaigns.get(db.session, campaign_id))
+    db.session.commit()
+    click.echo(f"campaign {campaign_id} copied into draft {copy.id}", err=True)
+    click.echo(copy.id)
+
+
+@group.command("delete")
+@click.argument("campaign_id", type=int)
+def delete(campaign_id: int) -> None:
+    """Delete a draft (a campaign that was scheduled or sent is kept: archive it instead)."""
+    campaigns.delete_draft(db.session, campaigns.get(db.session, campaign_id))
+    db.session.commit()
+    click.echo(f"draft {campaign_id} deleted")
+
+
+@group.command("archive")
+@click.argument("campaign_id", type=int)
+@click.option("--undo", is_flag=True, help="Bring the campaign back to the default list.")
+def archive(campaign_id: int, undo: bool) -> None:
+    """Hide a sent or cancelled campaign from the default list (its figures stay)."""
+    campaign = campaigns.get(db.session, campaign_id)
+    if undo:
+        campaigns.unarchive(db.session, campaign)
+    else:
+        campaigns.archive(db.session, campaign, now=clock.now())
+    db.session.commit()
+    click.echo(f"campaign {campaign_id} {'back in the list' if undo else 'archived'}")

@@ -272,3 +272,103 @@ def test_send_wait_draws_a_progress_bar_on_a_terminal_and_ends_at_100_percent(se
     assert "sending" in text and "100%" in text
     session.expire_all()
     assert campaigns.get(session, campaign.id).status is CampaignStatus.SENT
+
+
+# --- Markdown, preheader, duplicate, delete a draft, archive ----------------------------
+
+
+def _markdown_campaign(session):
+    make_topic(session, slug="haven")
+    return campaigns.create(
+        session,
+        topic_slug="haven",
+        variants={
+            "nl": ("Nieuws", "# Hallo {{ contact.first_name }}", None),
+            "fr": ("Nouvelles", "# Bonjour {{ contact.first_name }}", None),
+        },
+        content_format="markdown",
+        preheaders={"nl": "Vijf nieuwe cursussen", "fr": "  "},
+        fallback="none",
+        name="Maart",
+    )
+
+
+def test_a_markdown_campaign_keeps_its_format_and_preheaders(session):
+    campaign = _markdown_campaign(session)
+    assert campaign.content_format.value == "markdown"
+    assert {v.language.value: v.preheader for v in campaign.variants} == {
+        "nl": "Vijf nieuwe cursussen",
+        "fr": None,
+    }
+    assert campaign.label == "Maart"
+
+
+def test_a_broken_markdown_template_or_preheader_is_refused(session):
+    make_topic(session, slug="haven")
+    with pytest.raises(InvalidInput) as refused:
+        campaigns.create(
+            session,
+            topic_slug="haven",
+            variants={"nl": ("Nieuws", "Hallo", None)},
+            content_format="markdown",
+            preheaders={"nl": "{% if %}"},
+        )
+    assert refused.value.field == "preheader"
+    with pytest.raises(InvalidInput) as refused:
+        campaigns.create(
+            session, topic_slug="haven", variants={"nl": ("N", "H", None)}, content_format="rtf"
+        )
+    assert refused.value.field == "content_format"
+
+
+def test_duplicating_a_sent_campaign_makes_a_draft_with_the_same_content(session):
+    original = _markdown_campaign(session)
+    campaigns.start(session, original, now=NOW, today=TODAY, years=5)
+
+    copy = campaigns.duplicate(session, original)
+
+    assert copy.id != original.id and copy.status is CampaignStatus.DRAFT
+    assert copy.name == "Maart (copy)" and copy.topic_id == original.topic_id
+    assert copy.content_format == original.content_format
+    assert copy.fallback_language is None
+    assert [(v.language, v.subject, v.preheader, v.html) for v in copy.variants] == [
+        (v.language, v.subject, v.preheader, v.html) for v in original.variants
+    ]
+    assert copy.audience_size is None and copy.queued_at is None
+
+
+def test_a_campaign_without_a_name_is_copied_under_its_subject(session):
+    copy = campaigns.duplicate(session, make_campaign(session, make_topic(session), subject="Juni"))
+    assert copy.name == "Juni (copy)"
+
+
+def test_only_a_draft_can_be_deleted(session):
+    draft = make_campaign(session, make_topic(session))
+    campaigns.delete_draft(session, draft)
+    with pytest.raises(NotFound):
+        campaigns.get(session, draft.id)
+
+    sent = _markdown_campaign(session)
+    campaigns.start(session, sent, now=NOW, today=TODAY, years=5)
+    with pytest.raises(CampaignStateError, match="only a draft"):
+        campaigns.delete_draft(session, sent)
+    assert campaigns.get(session, sent.id) is sent
+
+
+def test_an_archived_campaign_leaves_the_default_list_but_keeps_its_figures(session):
+    topic = make_topic(session)
+    kept = make_campaign(session, topic)
+    done = make_campaign(session, topic)
+    campaigns.start(session, done, now=NOW, today=TODAY, years=5)
+    with pytest.raises(CampaignStateError, match="sent or cancelled"):
+        campaigns.archive(session, kept, now=NOW)
+
+    campaigns.archive(session, done, now=NOW)
+
+    assert done.archived_at == NOW
+    assert [c.id for c in campaigns.recent(session)] == [kept.id]
+    assert [c.id for c in campaigns.recent(session, archived=True)] == [done.id]
+    assert campaigns.search(session)[1] == 1 and campaigns.search(session, archived=None)[1] == 2
+    assert campaigns.stats(session, done, today=TODAY, years=5)["archived"] is True
+    campaigns.unarchive(session, done)
+    assert len(campaigns.recent(session)) == 2

@@ -54,3 +54,39 @@ def test_a_fallback_in_a_language_not_written_is_refused_in_one_line(runner, rea
     )
     assert result.exit_code != 0
     assert "fallback" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_create_a_markdown_campaign_with_a_preheader(runner, readers, tmp_path):
+    content = tmp_path / "mail.md"
+    content.write_text("# Hallo {{ contact.first_name }}\n\nNieuwe *cursussen*.", encoding="utf-8")
+    args = ["campaigns", "create", "--topic", "nieuws", "--subject", "Nieuws"]
+    result = runner.invoke(
+        args=[*args, "--html", str(content), "--format", "markdown", "--preheader", "Kijk"]
+        + ["--name", "Maart"]
+    )
+    assert result.exit_code == 0, result.stderr
+    report = _show(runner, int(result.stdout.strip().splitlines()[-1]))
+    assert report["content_format"] == "markdown" and report["name"] == "Maart"
+
+
+def test_duplicate_delete_and_archive_from_the_command_line(runner, readers, tmp_path):
+    original = _create(runner, tmp_path)
+    copied = runner.invoke(args=["campaigns", "duplicate", str(original)])
+    assert copied.exit_code == 0, copied.stderr
+    copy = int(copied.stdout.strip().splitlines()[-1])
+    assert _show(runner, copy)["name"] == "Nieuws (copy)"
+
+    deleted = runner.invoke(args=["campaigns", "delete", str(copy)])
+    assert deleted.exit_code == 0, deleted.stderr
+    gone = runner.invoke(args=["campaigns", "show", str(copy), "--json"])
+    assert gone.exit_code != 0
+
+    too_early = runner.invoke(args=["campaigns", "archive", str(original)])
+    assert too_early.exit_code != 0 and "sent or cancelled" in too_early.stderr
+    assert runner.invoke(args=["campaigns", "send", str(original), "--wait"]).exit_code == 0
+    refused = runner.invoke(args=["campaigns", "delete", str(original)])
+    assert refused.exit_code != 0 and "only a draft" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    archived = runner.invoke(args=["campaigns", "archive", str(original)])
+    assert archived.exit_code == 0, archived.stderr
+    assert _show(runner, original)["archived"] is True

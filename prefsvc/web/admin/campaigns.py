@@ -54,10 +54,29 @@ def _composer_input() -> tuple[str, dict[str, tuple[str, str, str | None]], dict
         subject = request.form.get(f"subject_{lang}", "").strip()
         html = request.form.get(f"html_{lang}", "")
         text = request.form.get(f"text_{lang}", "")
-        raw[lang] = {"subject": subject, "html": html, "text": text}
+        preheader = request.form.get(f"preheader_{lang}", "").strip()
+        raw[lang] = {"subject": subject, "html": html, "text": text, "preheader": preheader}
         if subject or html.strip() or text.strip():
             variants[lang] = (subject, html, text if text.strip() else None)
     return topic_slug, variants, raw
+
+
+def _content_input() -> dict[str, Any]:
+    """Read the composer's name, content format and preheaders (as ``campaigns.create`` takes)."""
+    return {
+        "name": request.form.get("name", "").strip(),
+        "content_format": request.form.get("content_format", "html"),
+        "preheaders": {
+            lang: request.form.get(f"preheader_{lang}", "").strip() or None for lang in LANGUAGES
+        },
+    }
+
+
+def _content_values(campaign: Campaign | None) -> dict[str, Any]:
+    """The composer's name and format for a saved draft, or a new one's defaults (Markdown)."""
+    if campaign is None:
+        return {"name": "", "content_format": "markdown"}
+    return {"name": campaign.name or "", "content_format": campaign.content_format.value}
 
 
 def _fallback_input() -> str | None:
@@ -72,12 +91,13 @@ def _fallback_value(campaign: Campaign) -> str:
 
 
 def _variant_values(campaign: Campaign) -> dict[str, dict]:
-    values = {lang: {"subject": "", "html": "", "text": ""} for lang in LANGUAGES}
+    values = {lang: {"subject": "", "html": "", "text": "", "preheader": ""} for lang in LANGUAGES}
     for variant in campaign.variants:
         values[variant.language.value] = {
             "subject": variant.subject,
             "html": variant.html,
             "text": variant.text or "",
+            "preheader": variant.preheader or "",
         }
     return values
 
@@ -90,8 +110,9 @@ def _composer(
     fallback: str | None,
     problems: dict[tuple[str | None, str], str] | None = None,
     status: int = 200,
+    content: dict[str, Any] | None = None,
 ):
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"content": content or _content_values(campaign)}
     if campaign is not None:
         settings = current_settings()
         extra.update(_audience(campaign))
@@ -118,8 +139,14 @@ def _checked_composer_input(campaign: Campaign | None) -> tuple[str, dict, Any, 
     """Read the composer's form; with every problem found, also the page that shows them all."""
     topic_slug, variants, raw = _composer_input()
     fallback = _fallback_input()
+    content = _content_input()
     problems = campaigns.variant_problems(
-        db.session, topic_slug=topic_slug, variants=variants, fallback=fallback
+        db.session,
+        topic_slug=topic_slug,
+        variants=variants,
+        fallback=fallback,
+        content_format=content["content_format"],
+        preheaders=content["preheaders"],
     )
     refused = None
     if problems:
@@ -130,6 +157,7 @@ def _checked_composer_input(campaign: Campaign | None) -> tuple[str, dict, Any, 
             fallback=fallback,
             problems=problems,
             status=422,
+            content=content,
         )
     return topic_slug, variants, fallback, refused
 
@@ -146,8 +174,11 @@ def _audience(campaign: Campaign) -> dict[str, Any]:
 @bp.get("/campaigns/")
 @requires(MARKETING)
 def campaign_list():
+    archived = request.args.get("archived") == "1"
     return render_template(
-        "admin/campaigns.html", campaigns=campaigns.recent(db.session, limit=100)
+        "admin/campaigns.html",
+        campaigns=campaigns.recent(db.session, limit=100, archived=archived),
+        archived=archived,
     )
 
 
@@ -155,13 +186,15 @@ def campaign_list():
 @requires(MARKETING)
 def compose():
     if request.method == "GET":
-        values = {lang: {"subject": "", "html": "", "text": ""} for lang in LANGUAGES}
+        values = {
+            lang: {"subject": "", "html": "", "text": "", "preheader": ""} for lang in LANGUAGES
+        }
         return _composer(campaign=None, topic_slug="", values=values, fallback=None)
     topic_slug, variants, fallback, refused = _checked_composer_input(None)
     if refused is not None:
         return refused
     campaign = campaigns.create(
-        db.session, topic_slug=topic_slug, variants=variants, fallback=fallback
+        db.session, topic_slug=topic_slug, variants=variants, fallback=fallback, **_content_input()
     )
     record("campaign.create", f"campaign:{campaign.id}", languages=sorted(variants))
     db.session.commit()
@@ -192,7 +225,14 @@ def revise(campaign_id: int):
     topic_slug, variants, fallback, refused = _checked_composer_input(item)
     if refused is not None:
         return refused
-    campaigns.revise(db.session, item, topic_slug=topic_slug, variants=variants, fallback=fallback)
+    campaigns.revise(
+        db.session,
+        item,
+        topic_slug=topic_slug,
+        variants=variants,
+        fallback=fallback,
+        **_content_input(),
+    )
     record("campaign.revise", f"campaign:{item.id}", languages=sorted(variants))
     db.session.commit()
     flash(_("Draft saved."), "ok")
@@ -320,6 +360,57 @@ def control(campaign_id: int, action: str):
     return redirect(url_for("admin.campaign", campaign_id=item.id))
 
 
+@bp.post("/campaigns/<int:campaign_id>/duplicate")
+@requires(MARKETING)
+def duplicate(campaign_id: int):
+    """Copy any campaign into a new draft and open it in the composer."""
+    copy = campaigns.duplicate(db.session, _campaign(campaign_id))
+    record("campaign.duplicate", f"campaign:{copy.id}", source=campaign_id)
+    db.session.commit()
+    flash(_("Copied into a new draft. Change what you need, then send it."), "ok")
+    return redirect(url_for("admin.campaign", campaign_id=copy.id))
+
+
+@bp.post("/campaigns/<int:campaign_id>/delete")
+@requires(MARKETING)
+def delete(campaign_id: int):
+    """Delete a draft (the button asks first); anything scheduled or sent is kept."""
+    item = _campaign(campaign_id)
+    try:
+        campaigns.delete_draft(db.session, item)
+    except CampaignStateError:
+        db.session.rollback()
+        flash(_("Only a draft can be deleted; archive a sent campaign instead."), "error")
+        return redirect(url_for("admin.campaign", campaign_id=campaign_id))
+    record("campaign.delete", f"campaign:{campaign_id}")
+    db.session.commit()
+    flash(_("Draft %(id)s deleted.", id=campaign_id), "ok")
+    return redirect(url_for("admin.campaign_list"))
+
+
+@bp.post("/campaigns/<int:campaign_id>/<any(archive, unarchive):action>")
+@requires(MARKETING)
+def archive(campaign_id: int, action: str):
+    """Put a sent or cancelled campaign away from the default list, or bring it back."""
+    item = _campaign(campaign_id)
+    try:
+        if action == "archive":
+            campaigns.archive(db.session, item, now=clock.now())
+        else:
+            campaigns.unarchive(db.session, item)
+    except CampaignStateError:
+        db.session.rollback()
+        flash(_("Only a sent or cancelled campaign can be archived."), "error")
+        return redirect(url_for("admin.campaign", campaign_id=campaign_id))
+    record(f"campaign.{action}", f"campaign:{campaign_id}")
+    db.session.commit()
+    if action == "archive":
+        flash(_("Campaign %(id)s archived.", id=campaign_id), "ok")
+    else:
+        flash(_("Campaign %(id)s is back in the list.", id=campaign_id), "ok")
+    return redirect(url_for("admin.campaign", campaign_id=campaign_id))
+
+
 def _figures(item: Campaign) -> dict[str, Any]:
     settings = current_settings()
     figures = campaigns.stats(
@@ -341,12 +432,20 @@ def _campaign_page(item: Campaign):
         kind: chart([when for when, what in points if what == kind], span)
         for kind in ("sent", "unsubscribed")
     }
+    settings = current_settings()
+    previews = {
+        v.language.value: campaign_preview.preview(
+            db.session, item, settings=settings, language=v.language.value
+        )
+        for v in item.variants
+    }
     return render_template(
         "admin/campaign.html",
         campaign=item,
         figures=figures,
         charts=charts,
         live=item.status is CampaignStatus.SENDING,
+        previews=previews,
     )
 
 

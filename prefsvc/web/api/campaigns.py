@@ -35,7 +35,8 @@ def _report(campaign) -> dict:
 @bp.response(200, s.CampaignPageOut)
 def list_campaigns(query):
     """List campaigns, newest first, with their figures."""
-    rows, total = campaigns.search(db.session, **query)
+    shelf = {"false": False, "true": True, "all": None}[query.pop("archived", "false")]
+    rows, total = campaigns.search(db.session, archived=shelf, **query)
     return {
         "items": [_report(c) for c in rows],
         "total": total,
@@ -59,6 +60,9 @@ def create_campaign(body):
         },
         default_language=body.get("default_language"),
         fallback=(body["fallback"] or campaigns.NO_FALLBACK) if "fallback" in body else None,
+        content_format=body["content_format"],
+        preheaders={v["language"]: v.get("preheader") for v in body["variants"]},
+        name=body.get("name"),
     )
     auth.record("campaign.create", f"campaign:{campaign.id}", topic=body["topic"])
     db.session.commit()
@@ -72,6 +76,52 @@ def create_campaign(body):
 def get_campaign(campaign_id: int):
     """Show a campaign's status and figures: audience, sent, failed, excluded, unsubscribes."""
     return _report(campaigns.get(db.session, campaign_id))
+
+
+@bp.route(CAMPAIGN, methods=["DELETE"])
+@auth.requires(bp, "campaigns")
+@bp.response(204)
+@bp.alt_response(404, response="NOT_FOUND")
+@bp.alt_response(409, response="CONFLICT")
+def delete_campaign(campaign_id: int):
+    """Delete a draft; a campaign that was scheduled or sent is kept (409): archive it."""
+    campaign = campaigns.get(db.session, campaign_id)
+    campaigns.delete_draft(db.session, campaign)
+    auth.record("campaign.delete", f"campaign:{campaign_id}")
+    db.session.commit()
+    return ""
+
+
+@bp.route(f"{CAMPAIGN}/duplicate", methods=["POST"])
+@auth.requires(bp, "campaigns")
+@bp.response(201, s.CampaignOut)
+@bp.alt_response(404, response="NOT_FOUND")
+def duplicate(campaign_id: int):
+    """Copy a campaign into a new draft: same topic, languages, fallback and content."""
+    copy = campaigns.duplicate(db.session, campaigns.get(db.session, campaign_id))
+    auth.record("campaign.duplicate", f"campaign:{copy.id}", source=campaign_id)
+    db.session.commit()
+    return _report(copy)
+
+
+@bp.route(f"{CAMPAIGN}/archive", methods=["POST"])
+@auth.requires(bp, "campaigns")
+@bp.arguments(s.ArchiveIn)
+@bp.response(200, s.CampaignOut)
+@bp.alt_response(404, response="NOT_FOUND")
+@bp.alt_response(409, response="CONFLICT")
+def archive(body, campaign_id: int):
+    """Archive a sent or cancelled campaign (hidden from the default list), or undo that."""
+    campaign = campaigns.get(db.session, campaign_id)
+    if body["archived"]:
+        campaigns.archive(db.session, campaign, now=clock.now())
+    else:
+        campaigns.unarchive(db.session, campaign)
+    auth.record(
+        "campaign.archive" if body["archived"] else "campaign.unarchive", f"campaign:{campaign_id}"
+    )
+    db.session.commit()
+    return _report(campaign)
 
 
 @bp.route(f"{CAMPAIGN}/preview", methods=["POST"])

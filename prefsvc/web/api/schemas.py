@@ -235,12 +235,34 @@ class LegalHoldIn(Schema):
 class VariantIn(Schema):
     language = _choice(LANGUAGES, required=True)
     subject = Text(required=True, validate=validate.Length(1, 998))
-    html = Text(required=True, validate=validate.Length(1, 2_000_000))
+    preheader = Text(
+        allow_none=True,
+        validate=validate.Length(max=255),
+        metadata={"description": "Hidden preview line mail clients show after the subject."},
+    )
+    html = Text(
+        required=True,
+        validate=validate.Length(1, 2_000_000),
+        metadata={"description": "The content: HTML, or Markdown when content_format says so."},
+    )
     text = Text(allow_none=True, validate=validate.Length(max=2_000_000))
 
 
 class CampaignIn(Schema):
     topic = Text(required=True, validate=validate.Length(1, 64))
+    name = Text(
+        allow_none=True,
+        validate=validate.Length(max=200),
+        metadata={"description": "What staff call the campaign (default: its subject)."},
+    )
+    content_format = _choice(
+        ["html", "markdown"],
+        load_default="html",
+        metadata={
+            "description": "markdown: each variant's content is Markdown, put into the house "
+            "layout (ORGANISATION_NAME, ORGANISATION_ADDRESS, PRIVACY_URL, LOGO_URL)."
+        },
+    )
     default_language = _choice(LANGUAGES, allow_none=True)
     fallback = _choice(
         [*LANGUAGES, "none"],
@@ -263,11 +285,21 @@ class CampaignIn(Schema):
 
 class CampaignQuery(PageQuery):
     status = _choice(["draft", "scheduled", "sending", "paused", "sent", "cancelled"])
+    archived = _choice(
+        ["false", "true", "all"],
+        load_default="false",
+        metadata={"description": "false (default): not archived; true: only archived; all."},
+    )
 
 
 class CampaignOut(Schema):
     id = fields.Integer(required=True)
+    name = fields.String(
+        required=True, metadata={"description": "Its name, else its default subject."}
+    )
     status = fields.String(required=True)
+    content_format = fields.String(required=True)
+    archived = fields.Boolean(required=True)
     topic = fields.String(required=True)
     languages = fields.List(fields.String(), required=True)
     fallback = fields.String(allow_none=True, required=True)
@@ -308,6 +340,12 @@ class CampaignPageOut(PageSchema):
 
 class CancelOut(CampaignOut):
     dropped = fields.Integer(required=True)
+
+
+class ArchiveIn(Schema):
+    archived = fields.Boolean(
+        load_default=True, metadata={"description": "false: back to the default list."}
+    )
 
 
 class PreviewIn(Schema):

@@ -257,3 +257,112 @@ def test_the_composer_saves_the_fallback_and_refuses_one_not_written(as_role, se
     assert campaign.fallback_language is None
     page = client.get(saved.headers["Location"]).get_data(as_text=True)
     assert '<option value="none" selected>' in page
+
+
+# --- Markdown, preheader, duplicate, delete a draft, archive, content of a sent campaign ---
+
+
+def _sent(session, topic):
+    """A campaign sent to nobody: finished at once."""
+    from datetime import UTC, date, datetime
+
+    from prefsvc.campaigns import campaigns
+
+    campaign = make_campaign(session, topic, subject="Maartnieuws")
+    now = datetime(2026, 3, 10, 9, tzinfo=UTC)
+    campaigns.start(session, campaign, now=now, today=date(2026, 3, 10), years=5)
+    session.commit()
+    return campaign
+
+
+def _audited(session, action: str) -> list[str | None]:
+    return list(session.scalars(select(AuditEvent.target).where(AuditEvent.action == action)))
+
+
+def test_a_new_campaign_is_written_in_markdown_with_a_preheader(as_role, session, topic):
+    client = as_role("marketing")
+    page = client.get("/admin/campaigns/new").get_data(as_text=True)
+    assert 'name="content_format" value="markdown" checked' in page
+    form = compose_form(
+        topic.slug,
+        content_format="markdown",
+        name="Maart",
+        html_nl="# Beste {{ contact.first_name }}\n\nNieuwe **opleidingen**.",
+        html_fr="Bonjour *{{ contact.first_name }}*",
+        preheader_nl="Vijf nieuwe cursussen",
+    )
+    response = post(client, "/admin/campaigns/new", form, form_page="/admin/campaigns/new")
+    assert response.status_code == 302
+    campaign = session.scalars(select(Campaign)).one()
+    assert (campaign.content_format.value, campaign.name) == ("markdown", "Maart")
+    preview = client.get(f"/admin/campaigns/{campaign.id}/preview/nl").get_data(as_text=True)
+    assert '<html lang="nl">' in preview and "Vijf nieuwe cursussen" in preview
+    assert "opleidingen</strong>" in preview
+
+
+def test_duplicate_opens_a_new_draft_and_is_audited(as_role, session, topic):
+    source = _sent(session, topic)
+    client = as_role("marketing")
+    page = f"/admin/campaigns/{source.id}"
+    response = post(client, f"{page}/duplicate", form_page=page)
+    assert response.status_code == 302
+    copy = session.scalars(select(Campaign).where(Campaign.id != source.id)).one()
+    assert response.headers["Location"].endswith(f"/admin/campaigns/{copy.id}")
+    assert copy.status is CampaignStatus.DRAFT and copy.name == "Maartnieuws (copy)"
+    assert _audited(session, "campaign.duplicate") == [f"campaign:{copy.id}"]
+    assert "Maartnieuws (copy)" in client.get("/admin/campaigns/").get_data(as_text=True)
+
+
+def test_a_draft_can_be_deleted_but_a_sent_campaign_cannot(as_role, session, topic):
+    draft = make_campaign(session, topic)
+    session.commit()
+    sent = _sent(session, topic)
+    client = as_role("marketing")
+    page = f"/admin/campaigns/{draft.id}"
+    assert "Delete draft" in client.get(page).get_data(as_text=True)
+    response = post(client, f"{page}/delete", form_page=page)
+    assert response.status_code == 302
+    assert session.get(Campaign, draft.id) is None
+    assert _audited(session, "campaign.delete") == [f"campaign:{draft.id}"]
+
+    sent_page = f"/admin/campaigns/{sent.id}"
+    refused = post(client, f"{sent_page}/delete", form_page=sent_page, follow_redirects=True)
+    assert "Only a draft can be deleted" in refused.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(Campaign, sent.id) is not None
+
+
+def test_an_archived_campaign_shows_only_under_the_archive_filter(as_role, session, topic):
+    sent = _sent(session, topic)
+    client = as_role("marketing")
+    page = f"/admin/campaigns/{sent.id}"
+    response = post(client, f"{page}/archive", form_page=page, follow_redirects=True)
+    assert "archived" in response.get_data(as_text=True)
+    assert "Maartnieuws" not in client.get("/admin/campaigns/").get_data(as_text=True)
+    assert "Maartnieuws" in client.get("/admin/campaigns/?archived=1").get_data(as_text=True)
+    assert _audited(session, "campaign.archive") == [f"campaign:{sent.id}"]
+    post(client, f"{page}/unarchive", form_page=page)
+    assert "Maartnieuws" in client.get("/admin/campaigns/").get_data(as_text=True)
+
+
+def test_a_sent_campaigns_page_shows_its_content_per_language(as_role, session, topic):
+    campaign = make_campaign(
+        session,
+        topic,
+        variants={"nl": ("Nieuws", HTML_NL, None), "fr": ("Nouvelles", HTML_FR, None)},
+    )
+    campaign.variants[1].preheader = "Cinq cours"
+    session.flush()
+    from datetime import UTC, date, datetime
+
+    from prefsvc.campaigns import campaigns
+
+    campaigns.start(
+        session, campaign, now=datetime(2026, 3, 10, tzinfo=UTC), today=date(2026, 3, 10), years=5
+    )
+    session.commit()
+    page = as_role("marketing").get(f"/admin/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "Content, per language" in page
+    for lang in ("nl", "fr"):
+        assert f'src="/admin/campaigns/{campaign.id}/preview/{lang}"' in page
+    assert "Cinq cours" in page and "Nouvelles" in page and "<iframe sandbox" in page

@@ -306,3 +306,94 @@ def test_an_import_sent_as_json_is_415_and_without_a_file_422(client, bearer):
     )
     assert without.status_code == 422
     assert "file" in without.get_json()["errors"]
+
+
+# --- Markdown, preheader, duplicate, delete a draft, archive ----------------------------
+
+
+def _sent(session, topic):
+    """A campaign sent to nobody (no subscribers): finished at once."""
+    from datetime import UTC, date, datetime
+
+    from prefsvc.campaigns import campaigns
+
+    campaign = make_campaign(session, topic)
+    now = datetime(2026, 3, 10, 9, tzinfo=UTC)
+    campaigns.start(session, campaign, now=now, today=date(2026, 3, 10), years=5)
+    session.commit()
+    return campaign.id
+
+
+def _audited(session, action: str) -> list[str | None]:
+    from prefsvc.models import AuditEvent
+
+    return list(session.scalars(select(AuditEvent.target).where(AuditEvent.action == action)))
+
+
+def test_a_markdown_campaign_with_preheaders_is_previewed_in_the_house_layout(client, news, bearer):
+    headers = bearer("marketing")
+    variants = [
+        {"language": "fr", "subject": "Nouvelles", "preheader": "Cinq cours", "html": "# Bonjour"}
+    ]
+    created = client.post(
+        "/api/v1/campaigns",
+        headers=headers,
+        json={"topic": "nieuws", "content_format": "markdown", "variants": variants},
+    )
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["content_format"] == "markdown"
+    shown = client.post(
+        f"/api/v1/campaigns/{created.get_json()['id']}/preview", headers=headers, json={}
+    )
+    html = shown.get_json()["html"]
+    assert '<html lang="fr">' in html and "Cinq cours" in html and "Bonjour</h1>" in html
+
+
+def test_duplicate_makes_a_draft_copy_and_is_audited(client, session, news, bearer):
+    source = _sent(session, news)
+    response = client.post(f"/api/v1/campaigns/{source}/duplicate", headers=bearer("marketing"))
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["status"] == "draft" and body["id"] != source
+    assert body["name"].endswith(" (copy)")
+    assert _audited(session, "campaign.duplicate") == [f"campaign:{body['id']}"]
+
+
+def test_delete_removes_a_draft_and_refuses_anything_else_with_409(client, session, news, bearer):
+    headers = bearer("marketing")
+    draft = make_campaign(session, news).id
+    session.commit()
+    assert client.delete(f"/api/v1/campaigns/{draft}", headers=headers).status_code == 204
+    assert client.get(f"/api/v1/campaigns/{draft}", headers=headers).status_code == 404
+    assert _audited(session, "campaign.delete") == [f"campaign:{draft}"]
+
+    sent = _sent(session, news)
+    refused = client.delete(f"/api/v1/campaigns/{sent}", headers=headers)
+    assert refused.status_code == 409
+    assert refused.mimetype == "application/problem+json"
+    assert client.get(f"/api/v1/campaigns/{sent}", headers=headers).status_code == 200
+
+
+def test_an_archived_campaign_is_listed_only_under_the_archived_filter(
+    client, session, news, bearer
+):
+    headers = bearer("marketing")
+    draft = make_campaign(session, news).id
+    session.commit()
+    sent = _sent(session, news)
+    assert client.post(f"/api/v1/campaigns/{draft}/archive", headers=headers).status_code == 409
+    archived = client.post(f"/api/v1/campaigns/{sent}/archive", headers=headers, json={})
+    assert archived.status_code == 200 and archived.get_json()["archived"] is True
+
+    def listed(query: str = "") -> list[int]:
+        page = client.get(f"/api/v1/campaigns{query}", headers=headers).get_json()
+        return [item["id"] for item in page["items"]]
+
+    assert listed() == [draft]
+    assert listed("?archived=true") == [sent]
+    assert sorted(listed("?archived=all")) == sorted([draft, sent])
+    back = client.post(
+        f"/api/v1/campaigns/{sent}/archive", headers=headers, json={"archived": False}
+    )
+    assert back.get_json()["archived"] is False
+    assert _audited(session, "campaign.unarchive") == [f"campaign:{sent}"]

@@ -191,23 +191,34 @@ def contacts_csv(today: date) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+PREHEADERS = {
+    "nl": "Heftrucks en VCA: twee opleidingen die dit voorjaar starten.",
+    "fr": "Chariots élévateurs et VCA : deux formations qui commencent ce printemps.",
+    "en": "Forklifts and VCA: two trainings starting this spring.",
+}
+
+
 def newsletter_variants() -> dict[str, tuple[str, str, None]]:
-    """Fill the demo newsletter's per-language copy; ``{{ … }}`` stays for each recipient."""
-    source = (resource_dir("templates") / "demo" / "newsletter.html").read_text(encoding="utf-8")
+    """Fill the demo newsletter's per-language copy (Markdown); ``{{ … }}`` stays for each
+    recipient."""
+    source = (resource_dir("templates") / "demo" / "newsletter.md").read_text(encoding="utf-8")
     copy_env = Environment(
-        variable_start_string="[[",
-        variable_end_string="]]",
+        variable_start_string="[[ ",
+        variable_end_string=" ]]",
         block_start_string="[%",
         block_end_string="%]",
-        autoescape=True,
+        comment_start_string="[#",
+        comment_end_string="#]",
+        autoescape=False,
+        keep_trailing_newline=True,
     )
     template = copy_env.from_string(source)
     variants = {}
     for language, (heading, subject, greeting, intro, cta, courses) in CONTENT.items():
-        html = template.render(
+        markdown = template.render(
             heading=heading, greeting=greeting, intro=intro, cta=cta, courses=courses
         )
-        variants[language] = (subject, html, None)
+        variants[language] = (subject, markdown, None)
     return variants
 
 
@@ -227,7 +238,14 @@ def load(session: Session, *, now: datetime, today: date, suppression_key: str) 
     topic = topics.by_slug(session, TOPICS[0][0])
     for contact in session.scalars(select(Contact).order_by(Contact.id).limit(2)):
         consent.unsubscribe(session, contact, topic, channel="demo", now=now, today=today)
-    return campaigns.create(session, topic_slug=TOPICS[0][0], variants=newsletter_variants())
+    return campaigns.create(
+        session,
+        topic_slug=TOPICS[0][0],
+        variants=newsletter_variants(),
+        content_format="markdown",
+        preheaders=PREHEADERS,
+        name="Voorjaar / printemps / spring",
+    )
 
 
 DEMO_ADMIN = ("demo", "demo")

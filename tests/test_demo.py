@@ -22,6 +22,9 @@ def test_demo_migrates_loads_sends_and_prints_links_to_click(settings, outbox):
     assert len(messages) >= 40
     assert {m["Subject"] for m in messages} >= {"Nieuw: opleidingen voor het voorjaar"}
     assert all(m["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click" for m in messages)
+    html = messages[0].get_body(("html",)).get_content()
+    assert '<meta name="viewport"' in html and settings.organisation_name in html
+    assert 'class="preheader"' in html and settings.privacy_url in html
 
     from prefsvc.campaigns import campaigns
     from prefsvc.extensions import db

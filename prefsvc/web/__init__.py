@@ -5,6 +5,8 @@ Only a web process imports this package (``create_app(web=True)``); a worker nev
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask, Request, Response
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from sqlalchemy.exc import OperationalError
@@ -38,7 +40,8 @@ def init_app(app: Flask) -> None:
     admin.init_app(app)
     api_setup.init_app(app)
     app.session_interface = CookieSessions()
-    app.after_request(_security_headers)
+    headers = security_headers(app.extensions[SETTINGS_KEY])
+    app.after_request(lambda response: _security_headers(response, headers))
     if app.extensions[SETTINGS_KEY].base_url.startswith("https://"):
         app.after_request(_strict_transport_security)
     app.register_error_handler(HTTPException, http_error)
@@ -58,8 +61,19 @@ class CookieSessions(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
-def _security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
+def security_headers(settings) -> dict[str, str]:
+    """Return the headers every page carries; a ``LOGO_URL`` elsewhere may be shown as an image."""
+    if not settings.logo_url:
+        return SECURITY_HEADERS
+    parts = urlsplit(settings.logo_url)
+    policy = SECURITY_HEADERS["Content-Security-Policy"].replace(
+        "img-src 'self' data:", f"img-src 'self' data: {parts.scheme}://{parts.netloc}"
+    )
+    return SECURITY_HEADERS | {"Content-Security-Policy": policy}
+
+
+def _security_headers(response: Response, headers: dict[str, str]) -> Response:
+    for name, value in headers.items():
         response.headers.setdefault(name, value)
     return response
 

@@ -15,7 +15,9 @@ from flask_babel import get_locale
 from werkzeug.exceptions import HTTPException
 
 from prefsvc.errors import InvalidToken
+from prefsvc.mail import layout
 from prefsvc.queue import broker
+from prefsvc.settings import current_settings
 from prefsvc.web.error_pages import http_error
 from prefsvc.web.recipient.links import any_link, speak_to
 from prefsvc.web.request_logs import RedactedInRequestLogs
@@ -42,6 +44,12 @@ def _set_up(state: BlueprintSetupState) -> None:
 def _page_language() -> dict[str, object]:
     """Give every page (errors and outbox too) its language and the language links."""
     return {"page_lang": str(get_locale() or "nl"), "languages": LANGUAGE_NAMES}
+
+
+@bp.app_context_processor
+def _organisation() -> dict[str, object]:
+    """Name who is asking on every page a person reaches from our mail (issue 18)."""
+    return {"organisation": layout.Identity.from_settings(current_settings())}
 
 
 @bp.before_app_request

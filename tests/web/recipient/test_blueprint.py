@@ -54,7 +54,8 @@ def test_pages_need_no_script_and_load_only_our_own_stylesheet(client, link, pre
     for page in (client.get(link).get_data(as_text=True), client.get(prefs).get_data(as_text=True)):
         assert "<script" not in page
         assert "style=" not in page
-        assert re.findall(r'(?:href|src)="(https?:)?//', page) == []
+        # Nothing loaded from elsewhere (a link to the privacy statement is not a load).
+        assert re.findall(r'(?:<link [^>]*href|src)="(https?:)?//', page) == []
         assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
         stylesheet = re.search(r'<link rel="stylesheet" href="([^"]+)">', page).group(1)
         with client.get(stylesheet) as css:
@@ -73,3 +74,28 @@ def test_request_logs_never_hold_a_token(app, caplog, link, prefs, logger):
     assert prefs.removeprefix("/p/") not in caplog.text
     assert '"POST /u/[token] HTTP/1.1" 200' in caplog.text
     assert "Exception on /p/[token] [GET]" in caplog.text
+
+
+def test_every_page_names_who_is_asking_and_links_the_privacy_statement(
+    client, settings, link, prefs
+):
+    for url in (link, prefs, "/p", "/u/not-a-token"):
+        page = client.get(url, headers={"Accept-Language": "fr"}).get_data(as_text=True)
+        assert settings.organisation_name in page and settings.organisation_address in page
+        assert f'<a href="{settings.privacy_url}">Déclaration de confidentialité</a>' in page
+
+
+@pytest.mark.parametrize("logo", [None, "https://cdn.haven.example/logo.png"])
+def test_the_logo_is_shown_and_allowed_by_the_page_policy(app, client, link, logo):
+    from prefsvc.settings import SETTINGS_KEY
+    from prefsvc.web import security_headers
+
+    settings = app.extensions[SETTINGS_KEY].with_(logo_url=logo)
+    app.extensions[SETTINGS_KEY] = settings
+    page = client.get(link).get_data(as_text=True)
+    if logo is None:
+        assert 'class="logo"' not in page
+    else:
+        assert f'<img src="{logo}" alt="{settings.organisation_name}" class="logo">' in page
+        policy = security_headers(settings)["Content-Security-Policy"]
+        assert "img-src 'self' data: https://cdn.haven.example;" in policy

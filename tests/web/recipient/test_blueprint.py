@@ -80,7 +80,9 @@ def test_every_page_names_who_is_asking_and_links_the_privacy_statement(
     client, settings, link, prefs
 ):
     for url in (link, prefs, "/p", "/u/not-a-token"):
-        page = client.get(url, headers={"Accept-Language": "fr"}).get_data(as_text=True)
+        page = client.get(f"{url}?lang=fr", headers={"Accept-Language": "fr"}).get_data(
+            as_text=True
+        )
         assert settings.organisation_name in page and settings.organisation_address in page
         assert f'<a href="{settings.privacy_url}">Déclaration de confidentialité</a>' in page
 

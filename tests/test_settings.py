@@ -146,3 +146,35 @@ def test_bounce_settings_default_to_no_verp_and_mailman_like_scoring(tmp_path):
         {"PREFSVC_BOUNCE_DOMAIN": "Bounces.Example.ORG."}, instance_path=tmp_path
     )
     assert given.bounce_domain == "bounces.example.org"
+
+
+def test_the_sender_identity_has_demo_values_and_can_be_set(tmp_path):
+    demo = Settings.from_env({}, instance_path=tmp_path)
+    assert demo.organisation_name and demo.organisation_address
+    assert demo.privacy_url.startswith("https://") and demo.logo_url is None
+    env = {
+        "PREFSVC_ORGANISATION_NAME": "Haven vzw",
+        "PREFSVC_ORGANISATION_ADDRESS": "Kaai 1, 2000 Antwerpen",
+        "PREFSVC_PRIVACY_URL": "https://haven.example/privacy",
+        "PREFSVC_LOGO_URL": "https://haven.example/logo.png",
+    }
+    own = Settings.from_env(env, instance_path=tmp_path)
+    assert (own.organisation_name, own.organisation_address) == env_values(env)[:2]
+    assert (own.privacy_url, own.logo_url) == env_values(env)[2:]
+
+
+def env_values(env: dict[str, str]) -> tuple[str, ...]:
+    return tuple(env.values())
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PRIVACY_URL", "/privacy"),
+        ("LOGO_URL", "javascript:alert(1)"),
+        ("ORGANISATION_ADDRESS", "Kaai 1\nAntwerpen"),
+    ],
+)
+def test_a_bad_sender_identity_names_its_variable(tmp_path, name, value):
+    with pytest.raises(SettingsError, match=f"^PREFSVC_{name}: "):
+        Settings.from_env({f"PREFSVC_{name}": value}, instance_path=tmp_path)

@@ -118,6 +118,7 @@ def test_marketing_composes_sends_and_sees_an_unsubscribe_in_the_figures(
 
     page.get_by_role("link", name="New campaign").first.click()
     page.get_by_label("Topic").select_option("nieuwe-opleidingen")
+    page.get_by_label("HTML, as written").check()
     page.get_by_label("Subject (nl)").fill("Nieuw: opleidingen voor {{ contact.first_name }}")
     page.get_by_label("HTML (nl)").fill(HTML_NL)
     page.get_by_label("Subject (fr)").fill("Nouveau : nos formations")

@@ -424,6 +424,21 @@ def _figures(item: Campaign) -> dict[str, Any]:
     return figures
 
 
+def _content_previews(item: Campaign) -> dict[str, Any]:
+    """Each variant as a sample reader gets it; None where it no longer renders (shown so)."""
+    settings = current_settings()
+    previews: dict[str, Any] = {}
+    for variant in item.variants:
+        lang = variant.language.value
+        try:
+            previews[lang] = campaign_preview.preview(
+                db.session, item, settings=settings, language=lang
+            )
+        except InvalidInput:
+            previews[lang] = None
+    return previews
+
+
 def _campaign_page(item: Campaign):
     figures = _figures(item)
     points = campaigns.timeline(db.session, item)
@@ -432,13 +447,7 @@ def _campaign_page(item: Campaign):
         kind: chart([when for when, what in points if what == kind], span)
         for kind in ("sent", "unsubscribed")
     }
-    settings = current_settings()
-    previews = {
-        v.language.value: campaign_preview.preview(
-            db.session, item, settings=settings, language=v.language.value
-        )
-        for v in item.variants
-    }
+    previews = _content_previews(item)
     return render_template(
         "admin/campaign.html",
         campaign=item,

@@ -366,3 +366,20 @@ def test_a_sent_campaigns_page_shows_its_content_per_language(as_role, session, 
     for lang in ("nl", "fr"):
         assert f'src="/admin/campaigns/{campaign.id}/preview/{lang}"' in page
     assert "Cinq cours" in page and "Nouvelles" in page and "<iframe sandbox" in page
+
+
+def test_a_sent_campaign_whose_content_no_longer_renders_still_shows_its_page(
+    as_role, session, topic
+):
+    from datetime import UTC, date, datetime
+
+    from prefsvc.campaigns import campaigns
+
+    campaign = make_campaign(session, topic, html="<p>{{ contact.first_name </p>")
+    campaigns.start(
+        session, campaign, now=datetime(2026, 3, 10, tzinfo=UTC), today=date(2026, 3, 10), years=5
+    )
+    session.commit()
+    response = as_role("marketing").get(f"/admin/campaigns/{campaign.id}")
+    assert response.status_code == 200
+    assert "This version can no longer be shown." in response.get_data(as_text=True)

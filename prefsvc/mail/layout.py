@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
 
@@ -57,6 +58,12 @@ class Identity:
 SAMPLE_IDENTITY = Identity(
     name="Sample organisation", address="Sample street 1", privacy_url="https://x/privacy"
 )
+
+
+@lru_cache(maxsize=1)
+def _parser() -> SandboxedEnvironment:
+    """Parse only (the preheader is compiled, with its limits, as part of the HTML)."""
+    return SandboxedEnvironment(autoescape=True)
 
 
 @lru_cache(maxsize=1)
@@ -168,9 +175,8 @@ def _check_preheader(preheader: str | None) -> None:
     """Report a broken preheader under its own name, not as an error in the HTML."""
     if not preheader:
         return
-    html_env, _ = rendering._sandboxes()
     try:
-        html_env.parse(preheader)
+        _parser().parse(preheader)
     except jinja2.TemplateSyntaxError as exc:
         raise InvalidInput(
             "preheader", f"template error on line {exc.lineno}: {exc.message}"

@@ -164,10 +164,7 @@ def _preheaders(
 ) -> dict[str, str | None]:
     """Keep the preheaders of the written languages, blank ones as none."""
     given = preheaders or {}
-    return {
-        lang: " ".join(given[lang].split()) or None if given.get(lang) else None
-        for lang in variants
-    }
+    return {lang: " ".join((given.get(lang) or "").split()) or None for lang in variants}
 
 
 def _name(name: str | None) -> str | None:

@@ -80,6 +80,12 @@ class Settings:
     bounce_score_limit: int = 5  # soft bounces (one a day at most) that exclude an address
     bounce_stale_days: int = 7  # quiet days after which the soft-bounce score starts again
     inbound_keep_days: int = 30  # raw returned messages are deleted after this many days
+    # --- public sign-up with double opt-in (issue 20) ---
+    signup_confirm_hours: int = 48  # the confirmation link's life; then the request is deleted
+    signup_allowed_origins: tuple[str, ...] = ()  # other sites that may embed or POST the form
+    rate_limit_signup_client: str = "20 per hour"
+    rate_limit_signup_address: str = "3 per hour"
+    privacy_url: str | None = None  # the privacy statement the consent text links to
     testing: bool = False
 
     @property
@@ -177,6 +183,11 @@ class Settings:
         if log_format not in ("text", "json"):
             raise SettingsError("LOG_FORMAT", f"must be text or json, got {log_format!r}")
         bounce_domain = _bounce_domain(get("BOUNCE_DOMAIN"))
+        # --- public sign-up (issue 20) ---
+        origins = _origins(get("SIGNUP_ALLOWED_ORIGINS"))
+        privacy_url = get("PRIVACY_URL")
+        if privacy_url is not None and urlsplit(privacy_url).scheme not in ("http", "https"):
+            raise SettingsError("PRIVACY_URL", "must be an absolute http:// or https:// URL")
 
         return cls(
             instance_path=instance,
@@ -220,6 +231,11 @@ class Settings:
             bounce_score_limit=_positive_int(get, "BOUNCE_SCORE_LIMIT", 5, maximum=100),
             bounce_stale_days=_positive_int(get, "BOUNCE_STALE_DAYS", 7, maximum=365),
             inbound_keep_days=_positive_int(get, "INBOUND_KEEP_DAYS", 30, maximum=3650),
+            signup_confirm_hours=_positive_int(get, "SIGNUP_CONFIRM_HOURS", 48, maximum=24 * 30),
+            signup_allowed_origins=origins,
+            rate_limit_signup_client=_rate_limit(get, "RATE_LIMIT_SIGNUP_CLIENT", "20 per hour"),
+            rate_limit_signup_address=_rate_limit(get, "RATE_LIMIT_SIGNUP_ADDRESS", "3 per hour"),
+            privacy_url=privacy_url,
         )
 
 
@@ -234,6 +250,23 @@ def _positive_int(get, name: str, default: int, *, maximum: int) -> int:
     if not 1 <= value <= maximum:
         raise SettingsError(name, f"must be between 1 and {maximum}, got {value}")
     return value
+
+
+def _origins(text: str | None) -> tuple[str, ...]:
+    """Read ``SIGNUP_ALLOWED_ORIGINS``: comma-separated ``scheme://host[:port]``, no path."""
+    origins = []
+    for item in (text or "").split(","):
+        origin = item.strip().rstrip("/")
+        if not origin:
+            continue
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+            raise SettingsError(
+                "SIGNUP_ALLOWED_ORIGINS",
+                f"each origin must read like https://www.example.org, got {origin!r}",
+            )
+        origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
+    return tuple(origins)
 
 
 def _rate_limit(get, name: str, default: str) -> str:

@@ -109,6 +109,7 @@ def test_a_known_contact_gets_the_confirmation_mail_too(session, settings, haven
     assert len(held_notices(session)) == 1
 
 
+@pytest.mark.all_databases
 def test_a_new_request_replaces_the_older_one(session, settings, haven):
     first = ask(session, settings, "lea@example.org", haven)
     first_token = signup.confirm_token(settings.secret_keys, first, now=NOW)
@@ -136,6 +137,7 @@ def test_the_confirmation_mail_is_in_the_persons_language_and_names_the_topics(
     assert "List-Unsubscribe" not in mail  # transactional
 
 
+@pytest.mark.all_databases
 def test_confirming_subscribes_with_consent_in_the_ledger_and_moves_the_anchor(
     session, settings, haven
 ):
@@ -202,6 +204,7 @@ def test_an_address_suppressed_after_the_request_is_not_subscribed(session, sett
     assert session.scalar(select(func.count()).select_from(Contact)) == 0
 
 
+@pytest.mark.all_databases
 def test_a_link_expires_and_its_request_is_deleted_by_the_scheduler(session, settings, haven):
     held = ask(session, settings, "lea@example.org", haven)
     token = signup.confirm_token(settings.secret_keys, held, now=NOW)

@@ -19,6 +19,7 @@ from flask.blueprints import BlueprintSetupState
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from prefsvc import clock
 from prefsvc.errors import InvalidInput, InvalidToken, Suppressed
@@ -227,14 +228,18 @@ def submit_signup(slug: str | None) -> tuple[Response | str, int]:
     except InvalidInput as error:
         db.session.rollback()
         return _refuse(slug, values, error, wants_json=wants_json)
-    held = signup.request(
-        db.session,
-        form,
-        now=now,
-        valid=timedelta(hours=settings.signup_confirm_hours),
-        suppression_key=settings.suppression_key,
-    )
-    db.session.commit()
+    try:
+        held = signup.request(
+            db.session,
+            form,
+            now=now,
+            valid=timedelta(hours=settings.signup_confirm_hours),
+            suppression_key=settings.suppression_key,
+        )
+        db.session.commit()
+    except IntegrityError:  # the same address sent twice at once: the other one stands
+        db.session.rollback()
+        held = None
     if held is not None:
         broker.queue().notices_held()
     return _answer(slug, wants_json=wants_json)
@@ -296,10 +301,13 @@ def confirm_signup(token: str) -> tuple[str, int] | str:
             today=clock.today(),
             suppression_key=settings.suppression_key,
         )
+        db.session.commit()
     except Suppressed:
         db.session.commit()
         return _confirm_page(token, None, "refused"), 409
-    db.session.commit()
+    except IntegrityError:  # confirmed twice at once: the other POST subscribed
+        db.session.rollback()
+        abort(404)
     page = render_template(
         "recipient/signup_confirm.html",
         state="confirmed",

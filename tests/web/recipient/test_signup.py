@@ -277,3 +277,15 @@ def test_no_input_makes_the_form_fail(
                 data[key] = value
         response = client.post("/s", data=data)
     assert response.status_code in (200, 202, 400)
+
+
+def test_confirmation_links_are_redacted_from_request_logs():
+    import logging
+
+    from prefsvc.web.recipient.signup import RedactConfirmationLinks
+
+    record = logging.LogRecord(
+        "werkzeug", logging.INFO, "", 0, '"%s" 200', ("POST /s/confirm/abc.def-ghi HTTP/1.1",), None
+    )
+    RedactConfirmationLinks().filter(record)
+    assert record.getMessage() == '"POST /s/confirm/[token] HTTP/1.1" 200'

@@ -135,6 +135,9 @@ def test_the_link_shows_a_button_and_only_the_post_subscribes(
     [event] = session.scalars(select(ConsentEvent).where(ConsentEvent.contact_id == contact.id))
     assert event.detail["consent_version"] == signup.CONSENT_VERSION
     assert client.post(link).status_code == 404  # used up
+    preferences = re.search(r'href="(/p/[^"]+)"', done.get_data(as_text=True)).group(1)
+    centre = client.get(preferences).get_data(as_text=True)
+    assert "formulaire d’inscription, confirmé par e-mail" in centre
 
 
 def test_a_filled_in_honeypot_gets_the_answer_and_nothing_is_recorded(

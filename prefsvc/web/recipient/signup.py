@@ -350,3 +350,29 @@ def _cross_origin(response: Response) -> Response:
         response.headers["Content-Security-Policy"] = policy
         response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response
+
+
+@bp.after_request
+def _json_too_many(response: Response) -> Response:
+    """A site POSTing JSON gets its 429 as a JSON problem, not the page a person sees.
+
+    Registered after ``_cross_origin``, so it runs before it: the problem gets the CORS headers.
+    """
+    if (
+        response.status_code == 429
+        and request.endpoint == "recipient.submit_signup"
+        and request.is_json
+    ):
+        problem = jsonify(
+            type="about:blank",
+            title="Too Many Requests",
+            status=429,
+            detail=_("Too many attempts. Please try again later."),
+        )
+        problem.status_code = 429
+        problem.mimetype = "application/problem+json"
+        for name in ("Retry-After", "Cache-Control"):
+            if name in response.headers:
+                problem.headers[name] = response.headers[name]
+        return problem
+    return response

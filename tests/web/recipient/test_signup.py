@@ -228,6 +228,10 @@ def test_sign_ups_are_limited_per_address_and_per_client(client, clock, haven):
     assert codes == [200, 200, 429]
     codes = [sign_up(client, clock, f"p{i}@example.org").status_code for i in range(7)]
     assert codes[-1] == 429
+    refused = client.post("/s", json={"email": "q@example.org"}, headers={"Origin": SITE})
+    assert refused.status_code == 429 and refused.mimetype == "application/problem+json"
+    assert refused.get_json()["status"] == 429
+    assert refused.headers["Access-Control-Allow-Origin"] == SITE
 
 
 @pytest.fixture

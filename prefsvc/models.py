@@ -548,13 +548,15 @@ class OutboxNotice(Base):
     while the mailbox provider waits: the unsubscribe and its acknowledgement are committed
     together or not at all, and a relay in every worker process queues what is held
     (``prefsvc.mail.notices.release``). Ids and parameters only, never an address.
+    ``contact_id`` is NULL for a notice to someone who is not a contact yet (the confirmation
+    of a public sign-up names its ``SignupRequest`` in ``params``).
     """
 
     __tablename__ = "notice_outbox"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     held_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -653,4 +655,31 @@ class InboundMessage(Base):
     __table_args__ = (
         Index("ix_inbound_messages_received_at", "received_at"),
         Index("ix_inbound_messages_contact", "contact_id"),
+    )
+
+
+class SignupRequest(Base):
+    """A public sign-up waiting for its confirmation: only what the confirmation needs.
+
+    The address, first name, language and topics are kept until the person confirms from
+    their mailbox or the link expires (``expires_at``); then the row is deleted
+    (``prefsvc.recipient.signup``). ``public_id`` is what the signed link names; one open
+    request per address, the newest replaces older ones.
+    """
+
+    __tablename__ = "signup_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[Language] = mapped_column(_enum(Language, "language"))
+    topic_ids: Mapped[list[int]] = mapped_column(JSON)
+    consent_version: Mapped[str] = mapped_column(String(40))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        CheckConstraint("email = lower(email)", name="email_normalised"),
+        Index("ix_signup_requests_expires_at", "expires_at"),
     )

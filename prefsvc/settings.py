@@ -91,6 +91,11 @@ class Settings:
     organisation_address: str = DEMO_ORGANISATION_ADDRESS
     privacy_url: str = DEMO_PRIVACY_URL
     logo_url: str | None = None  # unset: the organisation's name stands in for a logo
+    # --- public sign-up with double opt-in (issue 20) ---
+    signup_confirm_hours: int = 48  # the confirmation link's life; then the request is deleted
+    signup_allowed_origins: tuple[str, ...] = ()  # other sites that may embed or POST the form
+    rate_limit_signup_client: str = "20 per hour"
+    rate_limit_signup_address: str = "3 per hour"
     testing: bool = False
 
     @property
@@ -198,6 +203,8 @@ class Settings:
         logo_url = get("LOGO_URL")
         if logo_url is not None:
             logo_url = _web_url("LOGO_URL", logo_url)
+        # --- public sign-up (issue 20) ---
+        origins = _origins(get("SIGNUP_ALLOWED_ORIGINS"))
 
         return cls(
             instance_path=instance,
@@ -245,6 +252,10 @@ class Settings:
             organisation_address=organisation_address,
             privacy_url=privacy_url,
             logo_url=logo_url,
+            signup_confirm_hours=_positive_int(get, "SIGNUP_CONFIRM_HOURS", 48, maximum=24 * 30),
+            signup_allowed_origins=origins,
+            rate_limit_signup_client=_rate_limit(get, "RATE_LIMIT_SIGNUP_CLIENT", "20 per hour"),
+            rate_limit_signup_address=_rate_limit(get, "RATE_LIMIT_SIGNUP_ADDRESS", "3 per hour"),
         )
 
 
@@ -259,6 +270,23 @@ def _positive_int(get, name: str, default: int, *, maximum: int) -> int:
     if not 1 <= value <= maximum:
         raise SettingsError(name, f"must be between 1 and {maximum}, got {value}")
     return value
+
+
+def _origins(text: str | None) -> tuple[str, ...]:
+    """Read ``SIGNUP_ALLOWED_ORIGINS``: comma-separated ``scheme://host[:port]``, no path."""
+    origins = []
+    for item in (text or "").split(","):
+        origin = item.strip().rstrip("/")
+        if not origin:
+            continue
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+            raise SettingsError(
+                "SIGNUP_ALLOWED_ORIGINS",
+                f"each origin must read like https://www.example.org, got {origin!r}",
+            )
+        origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
+    return tuple(origins)
 
 
 def _rate_limit(get, name: str, default: str) -> str:

@@ -60,6 +60,11 @@ def test_secret_keys_are_read_oldest_first(tmp_path):
         ("BOUNCE_DOMAIN", "bounces@example.org"),
         ("BOUNCE_SCORE_LIMIT", "0"),
         ("INBOUND_KEEP_DAYS", "forever"),
+        ("SIGNUP_CONFIRM_HOURS", "0"),
+        ("SIGNUP_ALLOWED_ORIGINS", "www.example.org"),
+        ("SIGNUP_ALLOWED_ORIGINS", "https://www.example.org/news"),
+        ("RATE_LIMIT_SIGNUP_CLIENT", "many"),
+        ("PRIVACY_URL", "privacy.html"),
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, name, value):
@@ -178,3 +183,20 @@ def env_values(env: dict[str, str]) -> tuple[str, ...]:
 def test_a_bad_sender_identity_names_its_variable(tmp_path, name, value):
     with pytest.raises(SettingsError, match=f"^PREFSVC_{name}: "):
         Settings.from_env({f"PREFSVC_{name}": value}, instance_path=tmp_path)
+
+
+def test_sign_up_settings_default_to_48_hours_and_no_other_site(tmp_path):
+    settings = Settings.from_env({}, instance_path=tmp_path)
+    assert settings.signup_confirm_hours == 48
+    assert settings.signup_allowed_origins == ()
+    told = Settings.from_env(
+        {
+            "PREFSVC_SIGNUP_CONFIRM_HOURS": "24",
+            "PREFSVC_SIGNUP_ALLOWED_ORIGINS": "https://WWW.example.org/, http://localhost:8080",
+            "PREFSVC_PRIVACY_URL": "https://www.example.org/privacy",
+        },
+        instance_path=tmp_path,
+    )
+    assert told.signup_confirm_hours == 24
+    assert told.signup_allowed_origins == ("https://www.example.org", "http://localhost:8080")
+    assert told.privacy_url == "https://www.example.org/privacy"

@@ -93,3 +93,18 @@ def test_compiled_catalog_matches_its_po_file(language):
     wanted = {_strings(m.id): _strings(m.string) for m in po if m.id and not m.fuzzy}
     compiled = {_strings(m.id): _strings(m.string) for m in mo if m.id}
     assert compiled == wanted, f"run: pybabel compile -d {TRANSLATIONS.relative_to(ROOT)}"
+
+
+HIGH_PUNCTUATION = re.compile(r"(?<=[\w)»”’])( ?)([:;?!])(?=$|\s)")
+
+
+def test_french_puts_a_no_break_space_before_high_punctuation():
+    """French typography: a narrow no-break space before ; ? ! and a no-break space before :."""
+    wrong = []
+    for message in _po("fr"):
+        if not message.id:
+            continue
+        for text in _strings(message.string):
+            if HIGH_PUNCTUATION.search(text):
+                wrong.append(text)
+    assert not wrong, wrong

@@ -1,13 +1,13 @@
 """campaign content: a name, Markdown or HTML, a preheader per variant, archiving
 
-Revision ID: 0011_content
+Revision ID: 0011
 Revises: 0010
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_content"
+revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None

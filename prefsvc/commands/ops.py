@@ -64,6 +64,7 @@ def _print_links(settings, host: str, port: int, admin_login: tuple[str, str]) -
     username, password = admin_login
     lines.append(("admin UI", f"{base}/admin/  (user {username!r}, password {password!r})"))
     lines.append(("sign-in link by email (no old mail)", f"{base}/p"))
+    lines.append(("public sign-up (double opt-in)", f"{base}/s"))
     lines.append(("API docs (key: prefsvc apikeys create)", f"{base}/api/v1/docs"))
     lines.append(("health", f"{base}/healthz"))
     lines.append(("metrics", f"{base}/metrics"))

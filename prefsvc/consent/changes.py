@@ -99,8 +99,12 @@ def subscribe(
     now: datetime,
     today: date,
     by_person: bool = True,
+    detail: dict[str, Any] | None = None,
 ) -> bool:
-    """Subscribe the contact to the topic; return False when nothing changed."""
+    """Subscribe the contact to the topic; return False when nothing changed.
+
+    ``detail`` goes into the ledger event (e.g. the basis and consent text of a sign-up).
+    """
     current = subscription(session, contact, topic)
     if current is not None and current.status is SubscriptionStatus.SUBSCRIBED:
         return False
@@ -112,7 +116,7 @@ def subscribe(
     else:
         current.status = SubscriptionStatus.SUBSCRIBED
         kind = EventKind.RESUBSCRIBED
-    record(session, contact, kind, channel=channel, now=now, topic=topic)
+    record(session, contact, kind, channel=channel, now=now, topic=topic, detail=detail)
     if by_person:
         touch_anchor(contact, today)
     return True

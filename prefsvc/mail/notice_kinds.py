@@ -16,7 +16,7 @@ from prefsvc.consent import repermission
 from prefsvc.mail.notices import Notice, send
 from prefsvc.models import Contact
 from prefsvc.privacy import rectification
-from prefsvc.recipient import acknowledgements, signin
+from prefsvc.recipient import acknowledgements, signin, signup
 from prefsvc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,12 +45,26 @@ KINDS: dict[str, Builder] = {
 }
 
 
+class AddressedBuilder(Protocol):
+    """Build a notice to someone who is not a contact (yet): the address and the notice."""
+
+    def __call__(
+        self, session: Session, settings: Settings, params: dict[str, Any], *, now: datetime
+    ) -> tuple[str, Notice] | None: ...
+
+
+# Kinds held with no contact id: the builder finds the address from the params.
+ADDRESSED: dict[str, AddressedBuilder] = {
+    signup.KIND: signup.build,
+}
+
+
 def deliver(
     session: Session,
     settings: Settings,
     *,
     kind: str,
-    contact_id: int,
+    contact_id: int | None,
     params: dict[str, Any],
     now: datetime,
 ) -> str | None:
@@ -61,6 +75,8 @@ def deliver(
     SMTP conversation: a worker never sits idle in a transaction, holding a snapshot that stops
     PostgreSQL's vacuum, while a mail server answers.
     """
+    if kind in ADDRESSED:
+        return _deliver_addressed(session, settings, kind=kind, params=params, now=now)
     builder = KINDS.get(kind)
     if builder is None:
         raise ValueError(f"unknown notice kind {kind!r}")
@@ -75,4 +91,19 @@ def deliver(
         return None
     message_id = send(settings, to=to, notice=notice, now=now, contact_id=contact_id, kind=kind)
     log.info("notice %s sent to contact %s", kind, contact_id)
+    return message_id
+
+
+def _deliver_addressed(
+    session: Session, settings: Settings, *, kind: str, params: dict[str, Any], now: datetime
+) -> str | None:
+    """Build and send a notice of an ``ADDRESSED`` kind (rolled back before SMTP, as above)."""
+    built = ADDRESSED[kind](session, settings, params, now=now)
+    session.rollback()
+    if built is None:
+        log.info("notice %s dropped: nothing to confirm any more", kind)
+        return None
+    to, notice = built
+    message_id = send(settings, to=to, notice=notice, now=now, kind=kind)
+    log.info("notice %s sent", kind)
     return message_id

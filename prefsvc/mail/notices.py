@@ -78,9 +78,13 @@ RELEASE_BATCH = 200
 
 
 def hold(
-    session: Session, kind: str, contact_id: int, params: dict[str, Any], *, now: datetime
+    session: Session, kind: str, contact_id: int | None, params: dict[str, Any], *, now: datetime
 ) -> None:
-    """Record a notice in the caller's transaction; a relay queues it once that commits."""
+    """Record a notice in the caller's transaction; a relay queues it once that commits.
+
+    ``contact_id`` is None for a notice to someone who is not a contact (yet): its kind is
+    then one of ``notice_kinds.ADDRESSED``, whose builder finds the address from ``params``.
+    """
     session.execute(
         insert(OUTBOX).values(kind=kind, contact_id=contact_id, params=params, held_at=now)
     )

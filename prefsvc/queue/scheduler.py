@@ -19,6 +19,7 @@ from prefsvc.campaigns import claims, control
 from prefsvc.consent import repermission
 from prefsvc.models import Delivery, RepermissionKind, RetentionRun
 from prefsvc.privacy import retention
+from prefsvc.recipient import signup
 from prefsvc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ class TickReport:
     anonymised: int = 0
     repermission_requests: int = 0
     repermission_reminders: int = 0
+    signup_requests_deleted: int = 0
 
 
 def recover(
@@ -90,6 +92,9 @@ def tick(
     mails = repermission.send_due(session, settings, now=now, notify=notify)
     report.repermission_requests = sum(m.kind is RepermissionKind.REQUEST for m in mails)
     report.repermission_reminders = len(mails) - report.repermission_requests
+    # Unconfirmed sign-ups are deleted as soon as their link expires, not once a day.
+    report.signup_requests_deleted = signup.purge_expired(session, now=now)
+    session.commit()
     today = now.astimezone(settings.timezone).date()
     if retention_due(session, today=today):
         result = retention.run(

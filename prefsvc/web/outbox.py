@@ -6,6 +6,7 @@ Only when MAIL_URL is a Maildir, and only from this machine (loopback), since it
 from __future__ import annotations
 
 import mailbox
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -28,9 +29,19 @@ def _box() -> mailbox.Maildir:
     if not url.startswith("maildir:") or request.remote_addr not in LOOPBACK:
         abort(404)
     path = Path(url.removeprefix("maildir:"))
-    if not path.exists():
-        path.mkdir(parents=True)
-    return mailbox.Maildir(path, create=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return mailbox.Maildir(path, create=True)  # makes cur/, new/ and tmp/ as well
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _sent_at(message: EmailMessage) -> datetime | None:
+    """The message's ``Date`` as an instant (shown in ``TIMEZONE``), or None if unreadable."""
+    moment = getattr(message["Date"], "datetime", None)
+    if moment is None:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _parse(box: mailbox.Maildir, key: str) -> EmailMessage:
@@ -52,10 +63,10 @@ def index():
                 "key": key,
                 "to": message["To"],
                 "subject": message["Subject"],
-                "date": message["Date"],
+                "date": _sent_at(message),
             }
         )
-    messages.sort(key=lambda m: (str(m["date"]), m["key"]), reverse=True)
+    messages.sort(key=lambda m: (m["date"] or _NEVER, m["key"]), reverse=True)
     response = Response(render_template("outbox/index.html", messages=messages))
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -175,7 +175,7 @@ def test_people_who_left_or_were_removed_are_never_asked(session, settings, cloc
     ("language", "subject", "button"),
     [
         ("nl", "Mogen we u op de hoogte blijven houden van onze opleidingen?", "Ja, houd mij"),
-        ("fr", "Pouvons-nous continuer à vous informer de nos formations ?", "Oui, tenez-moi"),
+        ("fr", "Pouvons-nous continuer à vous informer de nos formations\u202f?", "Oui, tenez-moi"),
         ("en", "Shall we keep you informed about our trainings?", "Yes, keep me informed"),
     ],
 )

@@ -50,6 +50,19 @@ def test_the_docs_page_is_accessible_and_lists_every_route(live_server, new_page
     assert problems == []
 
 
+def test_the_docs_page_renders_markdown_and_uses_the_width_at_1280_px(live_server, new_page):
+    page = new_page(viewport=DESKTOP, locale="en-BE")
+    page.goto(f"{live_server}/api/v1/docs")
+    intro = page.locator("main > p").first
+    assert intro.locator("code").first.inner_text() == "Authorization: Bearer <key>"
+    assert "`" not in intro.inner_text()
+    main_width = page.locator("main").bounding_box()["width"]
+    assert main_width >= 1000
+    table = page.locator("table.api-table").first.bounding_box()["width"]
+    assert table >= main_width - 100  # the tables span the column
+    assert page.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
+
+
 def test_swagger_ui_runs_from_local_files_under_the_strict_csp(live_server, new_page, client):
     spec = client.get("/api/v1/openapi.json").get_json()
     page = new_page(viewport=DESKTOP, locale="en-BE")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, render_template
@@ -41,10 +41,17 @@ def _set_up(state: BlueprintSetupState) -> None:
     state.app.jinja_env.filters.setdefault("local_time", local_time)
 
 
-def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """Show a stored UTC instant in the service's time zone."""
+def local_time(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Show a stored UTC instant (or its ISO text, as documents hold it) in ``TIMEZONE``."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
     if value is None:
         return "–"
+    if value.tzinfo is None:  # naive: UTC, as prefsvc stores every instant
+        value = value.replace(tzinfo=UTC)
     return value.astimezone(current_settings().timezone).strftime(fmt)
 
 

@@ -9,6 +9,7 @@ from prefsvc.errors import InvalidInput, NotFound
 from prefsvc.extensions import db
 from prefsvc.models import LANGUAGES, Topic
 from prefsvc.people import topics
+from prefsvc.settings import current_settings
 from prefsvc.web.admin.blueprint import MARKETING, bp, record, requires
 
 
@@ -35,7 +36,13 @@ def _page(topic: Topic | None, values: dict[str, str], error: InvalidInput | Non
             "admin/topics.html", topics=topics.all_topics(db.session), values=values, error=error
         )
     else:
-        page = render_template("admin/topic.html", topic=topic, values=values, error=error)
+        page = render_template(
+            "admin/topic.html",
+            topic=topic,
+            values=values,
+            error=error,
+            signup_url=f"{current_settings().base_url}/s/{topic.slug}",
+        )
     return page, status
 
 

@@ -12,12 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, send_from_directory
+from markdown_it import MarkdownIt
+from markupsafe import Markup
 
 from prefsvc.web.api import EXTENSION_KEY, PREFIX
 
 bp = Blueprint("api_docs_page", __name__, url_prefix=PREFIX)
 blueprints: list = []  # a plain blueprint, not part of the spec; registered by init_app
 METHODS = ("get", "post", "put", "patch", "delete")
+# CommonMark with tables; raw HTML in a description is shown as text, never rendered.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+@bp.app_template_filter("markdown")
+def markdown(text: str | None) -> Markup:
+    """Render a description of the spec (Markdown, as OpenAPI allows) into safe HTML."""
+    return Markup(_MARKDOWN.render(text or ""))  # noqa: S704 - html off: the source is escaped
 
 
 def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:

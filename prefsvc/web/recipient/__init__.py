@@ -2,7 +2,8 @@
 
 One blueprint, ``recipient`` (``blueprint``: page language, no-store headers, the 429 page,
 queued notices), with a module per page family registering its views on it: ``unsubscribe``
-(``/u``), ``preferences`` (``/p/<token>``) and ``signin`` (``/p``). ``links`` opens a token
+(``/u``), ``preferences`` (``/p/<token>``), ``signin`` (``/p``) and ``signup`` (``/s``, the
+public sign-up with double opt-in). ``links`` opens a token
 and picks the language to answer in; ``rate_limits`` holds the per-client and per-link limits.
 
 The signed token in the URL is the capability: the ``/u`` actions need no cookie, session or
@@ -18,6 +19,7 @@ from flask import Flask
 from prefsvc.web.recipient import (  # noqa: F401 - each registers its views on the blueprint
     preferences,
     signin,
+    signup,
     unsubscribe,
 )
 from prefsvc.web.recipient.blueprint import bp

@@ -38,6 +38,18 @@ def _address_key() -> str:
     return f"{settings.queue_prefix}address:{address}"
 
 
+def _signup_address_key() -> str:
+    """Key a sign-up on its address, form-encoded or JSON (a keyed hash, as above)."""
+    settings = current_settings()
+    email = request.form.get("email", "")
+    if request.is_json:
+        body = request.get_json(silent=True)
+        email = body.get("email") if isinstance(body, dict) else ""
+    text = email if isinstance(email, str) else ""
+    address = signin.address_key(text, settings.suppression_key)
+    return f"{settings.queue_prefix}signup-address:{address}"
+
+
 per_client_on_links = limiter.shared_limit(
     lambda: current_settings().rate_limit_token_client, scope="links", key_func=_client_key
 )
@@ -50,6 +62,18 @@ per_client_on_signin = limiter.limit(
 per_address_on_signin = limiter.limit(
     lambda: current_settings().rate_limit_signin_address,
     key_func=_address_key,
+    methods=["POST"],
+)
+
+
+per_client_on_signup = limiter.limit(
+    lambda: current_settings().rate_limit_signup_client,
+    key_func=_client_key,
+    methods=["POST"],
+)
+per_address_on_signup = limiter.limit(
+    lambda: current_settings().rate_limit_signup_address,
+    key_func=_signup_address_key,
     methods=["POST"],
 )
 

@@ -36,3 +36,15 @@ def test_contact_page_shows_subscriptions_window_and_consent_history(
 
 def test_unknown_contact_is_404(as_role):
     assert as_role("marketing").get("/admin/contacts/nope").status_code == 404
+
+
+def test_contact_history_is_shown_in_the_services_time_zone(as_role, session, topic, clock):
+    from datetime import UTC, datetime
+
+    person = make_contact(session, "ana@example.org", topics=[topic])
+    late = datetime(2026, 3, 9, 23, 30, tzinfo=UTC)  # 10 March, 00:30 in Brussels
+    consent.unsubscribe(session, person, topic, channel="one-click", now=late, today=late.date())
+    session.commit()
+    page = as_role("marketing").get(f"/admin/contacts/{person.public_id}").get_data(as_text=True)
+    assert "2026-03-10 00:30" in page
+    assert "2026-03-09 23:30" not in page

@@ -102,3 +102,10 @@ def test_a_post_without_csrf_token_changes_nothing(as_role, session, topic):
     assert response.status_code == 400
     session.expire_all()
     assert topics.by_slug(session, topic.slug).name == "Nieuwe opleidingen"
+
+
+def test_a_topic_page_gives_its_public_sign_up_link_and_embed_snippet(as_role, topic):
+    page = as_role("marketing").get(f"/admin/topics/{topic.slug}").get_data(as_text=True)
+    link = f"https://news.example.org/s/{topic.slug}"
+    assert f'<a href="{link}">{link}</a>' in page
+    assert f'&lt;iframe src="{link}"' in page

@@ -118,7 +118,7 @@ def test_the_page_follows_the_language_asked_for(client, ana, link):
 HEADINGS = {
     "nl": ("Uitschrijven voor “Haven &amp; Logistiek”?", "U bent uitgeschreven"),
     "fr": (
-        "Vous désabonner de «\u00a0Haven &amp; Logistiek\u00a0»\u00a0?",
+        "Vous désabonner de «\u00a0Haven &amp; Logistiek\u00a0»\u202f?",
         "Votre désabonnement est confirmé",
     ),
     "en": ("Unsubscribe from “Haven &amp; Logistiek”?", "You have been unsubscribed"),

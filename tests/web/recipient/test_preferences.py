@@ -265,3 +265,24 @@ def test_asking_twice_keeps_one_register_entry_and_mails_a_link_each_time(
     broker.queue().join(timeout_ms=10_000)
     subjects = [m["Subject"] for m in outbox()]
     assert subjects == ["Bevestig uw aanvraag", "Bevestig uw aanvraag"]
+
+
+def test_on_our_list_since_is_the_first_day_in_the_history(client, session, ana, prefs):
+    from datetime import UTC, datetime
+
+    from prefsvc.consent import changes
+    from prefsvc.models import EventKind
+
+    # Imported late in the evening of 9 March UTC: 10 March in Brussels, as the history says.
+    changes.record(
+        session,
+        ana,
+        EventKind.IMPORTED,
+        channel="import",
+        now=datetime(2026, 3, 9, 23, 30, tzinfo=UTC),
+    )
+    session.commit()
+    page = client.get(f"{prefs}?lang=en").get_data(as_text=True)
+    since = re.search(r"On our list since</dt>\s*<dd>([^<]+)</dd>", page).group(1)
+    assert since == "March 10, 2026"
+    assert "10 Mar 2026, 00:30" in page

@@ -1,9 +1,6 @@
 """Mail that comes back, end to end: a campaign goes out over SMTP with VERP, real reports come
 back over a real LMTP conversation with ``prefsvc inbound serve``'s server (or through
 ``prefsvc inbound process``), and the next campaign leaves the right people out.
-
-The corpus files carry tokens made with the corpus keys for made-up delivery ids; ``retoken``
-swaps them for this app's tokens of real deliveries, so every id in a report is one of ours.
 """
 
 from __future__ import annotations
@@ -11,7 +8,6 @@ from __future__ import annotations
 import smtplib
 import socket
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -34,10 +30,8 @@ from prefsvc.models import (
 from prefsvc.privacy import retention
 from prefsvc.queue import broker
 from tests.factories import make_campaign, make_contact, make_topic
+from tests.inbound.samples import BOUNCE_DOMAIN, CORPUS, retoken
 
-CORPUS = Path(__file__).parent / "corpus"
-CORPUS_CODEC = verp.codec(("corpus-secret-key-0123456789",))
-BOUNCE_DOMAIN = "bounces.example.org"
 TODAY = date(2026, 3, 10)
 
 
@@ -61,18 +55,6 @@ def lmtp(app):
         client.close()
         controller.stop()
         controller.handler.close()
-
-
-def retoken(name: str, codec: verp.VerpCodec, deliveries: dict[int, int]) -> bytes:
-    """Return a corpus file with its corpus tokens for ``deliveries`` keys made ours."""
-    raw = (CORPUS / name).read_bytes()
-    for corpus_id, delivery_id in deliveries.items():
-        for purpose in (BOUNCES, UNSUBSCRIBE):
-            old = CORPUS_CODEC.token(purpose, DELIVERY, corpus_id)
-            new = codec.token(purpose, DELIVERY, delivery_id)
-            raw = raw.replace(old.encode(), new.encode())
-            raw = raw.replace(old.upper().encode(), new.upper().encode())
-    return raw
 
 
 def send_lmtp(client: smtplib.LMTP, raw: bytes, *recipients: str) -> list[tuple[int, bytes]]:

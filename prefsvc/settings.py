@@ -80,6 +80,7 @@ class Settings:
     bounce_score_limit: int = 5  # soft bounces (one a day at most) that exclude an address
     bounce_stale_days: int = 7  # quiet days after which the soft-bounce score starts again
     inbound_keep_days: int = 30  # raw returned messages are deleted after this many days
+    inbound_imap_url: str | None = None  # imaps://user:pass@host/INBOX?processed=Processed
     testing: bool = False
 
     @property
@@ -177,6 +178,7 @@ class Settings:
         if log_format not in ("text", "json"):
             raise SettingsError("LOG_FORMAT", f"must be text or json, got {log_format!r}")
         bounce_domain = _bounce_domain(get("BOUNCE_DOMAIN"))
+        inbound_imap_url = _imap_url(get("INBOUND_IMAP_URL"))
 
         return cls(
             instance_path=instance,
@@ -220,6 +222,7 @@ class Settings:
             bounce_score_limit=_positive_int(get, "BOUNCE_SCORE_LIMIT", 5, maximum=100),
             bounce_stale_days=_positive_int(get, "BOUNCE_STALE_DAYS", 7, maximum=365),
             inbound_keep_days=_positive_int(get, "INBOUND_KEEP_DAYS", 30, maximum=3650),
+            inbound_imap_url=inbound_imap_url,
         )
 
 
@@ -311,6 +314,19 @@ def _check_mail_url(url: str) -> None:
 
 
 _DOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def _imap_url(text: str | None) -> str | None:
+    """Check the mailbox URL at start-up, so a typo is one line now rather than a failed poll."""
+    if not text:
+        return None
+    from prefsvc.inbound.imap import Mailbox
+
+    try:
+        Mailbox.from_url(text)
+    except ValueError as exc:
+        raise SettingsError("INBOUND_IMAP_URL", str(exc)) from None
+    return text
 
 
 def _bounce_domain(text: str | None) -> str | None:

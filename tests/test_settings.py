@@ -60,6 +60,9 @@ def test_secret_keys_are_read_oldest_first(tmp_path):
         ("BOUNCE_DOMAIN", "bounces@example.org"),
         ("BOUNCE_SCORE_LIMIT", "0"),
         ("INBOUND_KEEP_DAYS", "forever"),
+        ("INBOUND_IMAP_URL", "pop3://user:secret@mail.example.org"),
+        ("INBOUND_IMAP_URL", "imaps://mail.example.org/INBOX"),
+        ("INBOUND_IMAP_URL", "imaps://user:secret@mail.example.org/INBOX?processed=INBOX"),
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, name, value):

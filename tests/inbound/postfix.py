@@ -3,10 +3,11 @@
 ``postfix -c DIR start`` runs a second master next to (never instead of) any system Postfix:
 SMTP on a free loopback port, mail for ``nowhere.test`` delivered locally to mailboxes that do
 not exist (so Postfix bounces it and writes its own DSN), ``refused.test`` refused by policy
-(``error:5.7.1``: Postfix refuses it at RCPT time, as a blocklist would), ``alive.test`` accepted and discarded, and everything
-for the bounce domain handed over LMTP to ``prefsvc inbound serve``, with the lines the README
-gives a user: ``transport_maps``, ``relay_domains``, ``relay_recipient_maps`` and
-``recipient_delimiter = +``. Starting it needs root, as any Postfix does.
+(``error:5.7.1``: refused at RCPT time, as a blocklist would), ``alive.test`` accepted and
+discarded, and everything for the bounce domain handed over LMTP to ``prefsvc inbound serve``,
+with the lines the README gives a user: ``transport_maps``, ``relay_domains``,
+``relay_recipient_maps`` and ``recipient_delimiter = +``. Starting it needs root, as any
+Postfix does.
 """
 
 from __future__ import annotations

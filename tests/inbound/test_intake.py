@@ -5,6 +5,7 @@ back over a real LMTP conversation with ``prefsvc inbound serve``'s server (or t
 
 from __future__ import annotations
 
+import json
 import smtplib
 import socket
 from datetime import date, timedelta
@@ -263,6 +264,13 @@ def test_process_reads_a_file_or_stdin_and_counts_a_report_once(
     shown = runner.invoke(args=["contacts", "show", "dead@example.net"])
     assert "bounced 2026-03-10 09:30 5.1.1" in shown.stdout
     assert "returned mail #1: hard_bounce (bounced)" in shown.stdout
+    # The person's copy of their data holds the bounce state and the kept report itself.
+    exported = json.loads(runner.invoke(args=["contacts", "export", "dead@example.net"]).stdout)
+    came_back = exported["mail_that_came_back"]
+    assert (came_back["bounce_code"], came_back["bounce_score"]) == ("5.1.1", 0)
+    [kept] = came_back["reports"]
+    assert (kept["kind"], kept["outcome"]) == ("hard_bounce", "bounced")
+    assert "Undelivered Mail Returned to Sender" in kept["raw"]
 
 
 @pytest.mark.all_databases

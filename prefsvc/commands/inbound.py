@@ -44,7 +44,7 @@ def receive_now(raw: bytes, recipient: str | None) -> intake.Received:
     return received
 
 
-def server(app: Flask, *, host: str, port: int) -> lmtp.LmtpController:
+def server(app: Flask, *, host: str, port: int, threads: int = 8) -> lmtp.LmtpController:
     """Return the LMTP controller of ``serve``: each message handled in its own app context."""
 
     def deliver(raw: bytes, recipient: str) -> str:
@@ -54,7 +54,7 @@ def server(app: Flask, *, host: str, port: int) -> lmtp.LmtpController:
             finally:
                 db.session.remove()
 
-    return lmtp.controller(deliver, host=host, port=port)
+    return lmtp.controller(deliver, host=host, port=port, threads=threads)
 
 
 @group.command("process")
@@ -78,9 +78,17 @@ def process(file: Path | None, recipient: str | None) -> None:
 @group.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8024, show_default=True)
-def serve(host: str, port: int) -> None:
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Messages taken in at once (each one database transaction); match the MTA's "
+    "LMTP concurrency (Postfix: lmtp_destination_concurrency_limit).",
+)
+def serve(host: str, port: int, threads: int) -> None:
     """Run the LMTP server (RFC 2033) the MTA hands mail for BOUNCE_DOMAIN to."""
-    controller = server(current_app._get_current_object(), host=host, port=port)
+    controller = server(current_app._get_current_object(), host=host, port=port, threads=threads)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     controller.start()

@@ -14,11 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Debian packages the tests drive for real: Chromium for browser tests, Postfix's smtp-sink for benchmarks.
+# Debian packages the tests drive for real: Chromium for browser tests, Postfix (its smtp-sink for
+# benchmarks, a Postfix instance of the inbound tests' own) and Dovecot's IMAP server.
 system-packages:
-	@if ! command -v chromium >/dev/null || ! command -v smtp-sink >/dev/null || ! command -v swaks >/dev/null; then \
-		echo "installing Debian packages: chromium postfix swaks"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postfix swaks >/dev/null; \
+	@if ! command -v chromium >/dev/null || ! command -v smtp-sink >/dev/null || ! command -v swaks >/dev/null || ! command -v dovecot >/dev/null; then \
+		echo "installing Debian packages: chromium postfix swaks dovecot-imapd"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium postfix swaks dovecot-imapd >/dev/null; \
 	fi
 
 # axe-core for the browser tests' accessibility checks (npm registry, pinned by package-lock.json).

@@ -375,6 +375,9 @@ class Campaign(Base):
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why a paused campaign was paused when it paused itself (``complaint_rate``); NULL when
+    # the team paused it. Shown on the campaign page; resuming clears it.
+    pause_reason: Mapped[str | None] = mapped_column(String(32))
 
     topic: Mapped[Topic] = relationship()
     variants: Mapped[list[CampaignVariant]] = relationship(

@@ -96,6 +96,7 @@ class Settings:
     signup_allowed_origins: tuple[str, ...] = ()  # other sites that may embed or POST the form
     rate_limit_signup_client: str = "20 per hour"
     rate_limit_signup_address: str = "3 per hour"
+    inbound_imap_url: str | None = None  # imaps://user:pass@host/INBOX?processed=Processed
     testing: bool = False
 
     @property
@@ -205,6 +206,7 @@ class Settings:
             logo_url = _web_url("LOGO_URL", logo_url)
         # --- public sign-up (issue 20) ---
         origins = _origins(get("SIGNUP_ALLOWED_ORIGINS"))
+        inbound_imap_url = _imap_url(get("INBOUND_IMAP_URL"))
 
         return cls(
             instance_path=instance,
@@ -256,6 +258,7 @@ class Settings:
             signup_allowed_origins=origins,
             rate_limit_signup_client=_rate_limit(get, "RATE_LIMIT_SIGNUP_CLIENT", "20 per hour"),
             rate_limit_signup_address=_rate_limit(get, "RATE_LIMIT_SIGNUP_ADDRESS", "3 per hour"),
+            inbound_imap_url=inbound_imap_url,
         )
 
 
@@ -379,6 +382,19 @@ def _check_mail_url(url: str) -> None:
 
 
 _DOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def _imap_url(text: str | None) -> str | None:
+    """Check the mailbox URL at start-up, so a typo is one line now rather than a failed poll."""
+    if not text:
+        return None
+    from prefsvc.inbound.imap import Mailbox
+
+    try:
+        Mailbox.from_url(text)
+    except ValueError as exc:
+        raise SettingsError("INBOUND_IMAP_URL", str(exc)) from None
+    return text
 
 
 def _bounce_domain(text: str | None) -> str | None:

@@ -16,6 +16,7 @@ def test_demo_migrates_loads_sends_and_prints_links_to_click(settings, outbox):
 
     assert result.exit_code == 0, result.output
     assert "campaign 1 sent to" in result.stdout
+    assert "mail that came back: bounced, complained" in result.stdout
     for link in ("/outbox", "/p/", "/u/", "/admin/", "/p\n", "/api/v1/docs", "/healthz"):
         assert f"{settings.base_url}{link}" in result.stdout
     messages = outbox()
@@ -32,6 +33,8 @@ def test_demo_migrates_loads_sends_and_prints_links_to_click(settings, outbox):
 
     try:
         assert campaigns.get(db.session, 1).status is CampaignStatus.SENT
+        figures = campaigns.stats(db.session, campaigns.get(db.session, 1), today=None, years=5)
+        assert (figures["bounced"], figures["complained"]) == (1, 1)
         again = runner.invoke(args=["demo", "--no-serve"])
         assert again.exit_code == 0
         assert "already loaded" in again.stdout

@@ -65,6 +65,9 @@ def test_secret_keys_are_read_oldest_first(tmp_path):
         ("SIGNUP_ALLOWED_ORIGINS", "https://www.example.org/news"),
         ("RATE_LIMIT_SIGNUP_CLIENT", "many"),
         ("PRIVACY_URL", "privacy.html"),
+        ("INBOUND_IMAP_URL", "pop3://user:secret@mail.example.org"),
+        ("INBOUND_IMAP_URL", "imaps://mail.example.org/INBOX"),
+        ("INBOUND_IMAP_URL", "imaps://user:secret@mail.example.org/INBOX?processed=INBOX"),
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, name, value):

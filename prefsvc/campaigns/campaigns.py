@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from prefsvc import paging
 from prefsvc.campaigns import audience
 from prefsvc.errors import CampaignStateError, InvalidInput, NotFound
+from prefsvc.inbound import guard
 from prefsvc.mail import layout
 from prefsvc.models import (
     Campaign,
@@ -367,7 +368,7 @@ def _report(
     feedback: dict[str, int],
 ) -> dict[str, Any]:
     """The campaign's figures; ``feedback`` counts deliveries by what came back about them."""
-    return {
+    report = {
         "id": campaign.id,
         "name": campaign.label,
         "status": campaign.status.value,
@@ -393,6 +394,11 @@ def _report(
         "queued_at": campaign.queued_at.isoformat() if campaign.queued_at else None,
         "finished_at": campaign.finished_at.isoformat() if campaign.finished_at else None,
     }
+    # Shares of the delivered, and the complaint guard rail (prefsvc.inbound.guard).
+    report["rates"] = guard.rates(report)
+    report["complaint_level"] = guard.complaint_level(report["complained"], report["sent"])
+    report["pause_reason"] = campaign.pause_reason
+    return report
 
 
 # --- the admin composer -----------------------------------------------------------------

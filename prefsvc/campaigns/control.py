@@ -38,11 +38,15 @@ def due(session: Session, *, now: datetime) -> list[int]:
     )
 
 
-def pause(session: Session, campaign: Campaign) -> None:
-    """Stop handing out deliveries; those already with a worker finish, the rest wait."""
+def pause(session: Session, campaign: Campaign, *, reason: str | None = None) -> None:
+    """Stop handing out deliveries; those already with a worker finish, the rest wait.
+
+    ``reason`` says why when the campaign pauses itself (``complaint_rate``), for the team.
+    """
     if campaign.status is not CampaignStatus.SENDING:
         raise CampaignStateError(f"campaign {campaign.id} is {campaign.status.value}, not sending")
     campaign.status = CampaignStatus.PAUSED
+    campaign.pause_reason = reason
 
 
 def resume(session: Session, campaign: Campaign) -> None:
@@ -50,6 +54,7 @@ def resume(session: Session, campaign: Campaign) -> None:
     if campaign.status is not CampaignStatus.PAUSED:
         raise CampaignStateError(f"campaign {campaign.id} is {campaign.status.value}, not paused")
     campaign.status = CampaignStatus.SENDING
+    campaign.pause_reason = None
 
 
 def cancel(session: Session, campaign: Campaign, *, now: datetime) -> int:

@@ -161,7 +161,13 @@ def show(campaign_id: int, as_json: bool) -> None:
     came_back = ("bounced", "bounced_soft", "complained", "policy_refusals")
     if any(report[key] for key in came_back):
         for key in came_back:
-            click.echo(f"  {key:<13}{report[key]}")
+            rate = report["rates"][key]
+            share = f" ({rate:.2%} of sent)" if rate is not None else ""
+            click.echo(f"  {key:<13}{report[key]}{share}")
+    if report["complaint_level"] != "ok":
+        click.echo("  warning      complaint rate above 0.1 % (providers act at 0.3 %)")
+    if report["pause_reason"]:
+        click.echo(f"  paused by    {report['pause_reason']}")
 
 
 @group.command("schedule")

@@ -1,7 +1,8 @@
 """``prefsvc inbound``: take in the mail that comes back (bounces, complaints, unsubscribes).
 
 ``process`` reads one message (a pipe transport, or by hand); ``serve`` is the LMTP server
-behind the MTA's transport map. Both call ``intake.receive`` and commit per message.
+behind the MTA's transport map; ``imap`` polls a mailbox (``INBOUND_IMAP_URL``). All call
+``intake.receive`` and commit per message.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from flask import Flask, current_app
 from prefsvc import clock
 from prefsvc.commands.group import DomainGroup
 from prefsvc.extensions import db
-from prefsvc.inbound import intake, lmtp
+from prefsvc.inbound import imap, intake, lmtp
 from prefsvc.mail import kit
 from prefsvc.settings import current_settings
 
@@ -43,7 +44,7 @@ def receive_now(raw: bytes, recipient: str | None) -> intake.Received:
     return received
 
 
-def server(app: Flask, *, host: str, port: int) -> lmtp.LmtpController:
+def server(app: Flask, *, host: str, port: int, threads: int = 8) -> lmtp.LmtpController:
     """Return the LMTP controller of ``serve``: each message handled in its own app context."""
 
     def deliver(raw: bytes, recipient: str) -> str:
@@ -53,7 +54,7 @@ def server(app: Flask, *, host: str, port: int) -> lmtp.LmtpController:
             finally:
                 db.session.remove()
 
-    return lmtp.controller(deliver, host=host, port=port)
+    return lmtp.controller(deliver, host=host, port=port, threads=threads)
 
 
 @group.command("process")
@@ -77,9 +78,17 @@ def process(file: Path | None, recipient: str | None) -> None:
 @group.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8024, show_default=True)
-def serve(host: str, port: int) -> None:
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Messages taken in at once (each one database transaction); match the MTA's "
+    "LMTP concurrency (Postfix: lmtp_destination_concurrency_limit).",
+)
+def serve(host: str, port: int, threads: int) -> None:
     """Run the LMTP server (RFC 2033) the MTA hands mail for BOUNCE_DOMAIN to."""
-    controller = server(current_app._get_current_object(), host=host, port=port)
+    controller = server(current_app._get_current_object(), host=host, port=port, threads=threads)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     controller.start()
@@ -91,3 +100,39 @@ def serve(host: str, port: int) -> None:
     finally:
         controller.stop()
         controller.handler.close()
+
+
+@group.command("imap")
+@click.option("--loop", is_flag=True, help="Keep polling until stopped (SIGTERM or Ctrl-C).")
+@click.option(
+    "--interval",
+    type=click.IntRange(5, 3600),
+    default=60,
+    show_default=True,
+    help="Seconds between polls with --loop.",
+)
+def imap_command(loop: bool, interval: int) -> None:
+    """Poll INBOUND_IMAP_URL: take each message, then move it to the processed folder."""
+    url = current_settings().inbound_imap_url
+    if not url:
+        raise click.ClickException("PREFSVC_INBOUND_IMAP_URL is not set")
+    mailbox = imap.Mailbox.from_url(url)
+    stop = threading.Event()
+    if loop:
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    while True:
+        try:
+            report = imap.poll(mailbox, lambda raw: receive_now(raw, None))
+        except (OSError, imap.IMAPError) as exc:
+            if not loop:
+                raise click.ClickException(f"IMAP {mailbox.host}: {imap.reason(exc)}") from None
+            click.echo(f"IMAP {mailbox.host}: {imap.reason(exc)}; trying again", err=True)
+        else:
+            click.echo(f"taken {report.taken}, left {report.left}")
+        if not loop:
+            return
+        try:
+            if stop.wait(interval):
+                return
+        except KeyboardInterrupt:
+            return

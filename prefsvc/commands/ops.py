@@ -12,6 +12,7 @@ from werkzeug.serving import run_simple
 
 from prefsvc import clock, demo
 from prefsvc.extensions import db
+from prefsvc.inbound import demo_reports
 from prefsvc.mail import kit
 from prefsvc.models import Contact, Topic
 from prefsvc.queue import broker, scheduler, workers
@@ -38,6 +39,12 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
         size = launch(campaign.id)
         broker.queue().join(timeout_ms=120_000)
         click.echo(f"demo data loaded; campaign {campaign.id} sent to {size} contacts")
+        # One address bounces, one complains: a DSN and an ARF report through the intake.
+        came_back = demo_reports.feed(
+            session, settings, campaign.id, now=clock.now(), today=clock.today()
+        )
+        session.commit()
+        click.echo(f"mail that came back: {', '.join(came_back)}")
     admin_login = demo.ensure_admin(session, now=clock.now())
     session.commit()
     _print_links(settings, host, port, admin_login)

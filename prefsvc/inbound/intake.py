@@ -192,3 +192,33 @@ def kept_for_contact(session: Session, contact_id: int, *, limit: int = 20) -> l
         }
         for row in rows
     ]
+
+
+def for_access_export(session: Session, contact) -> dict:
+    """Return the contact's bounce state and every report kept about them, raw text included.
+
+    The raw reports are personal data (they quote the person's address and our mail to them),
+    so the data-subject access export carries them whole while they are kept.
+    """
+    rows = session.execute(
+        select(_TABLE.c.received_at, _TABLE.c.kind, _TABLE.c.status, _TABLE.c.outcome, _TABLE.c.raw)
+        .where(_TABLE.c.contact_id == contact.id)
+        .order_by(_TABLE.c.id)
+    ).all()
+    return {
+        "bounced_at": contact.bounced_at.isoformat() if contact.bounced_at else None,
+        "bounce_code": contact.bounce_code,
+        "bounce_diagnostic": contact.bounce_diagnostic,
+        "bounce_score": contact.bounce_score,
+        "complained_at": contact.complained_at.isoformat() if contact.complained_at else None,
+        "reports": [
+            {
+                "received_at": row.received_at.isoformat(),
+                "kind": row.kind,
+                "status": row.status,
+                "outcome": row.outcome,
+                "raw": bytes(row.raw).decode("utf-8", errors="replace"),
+            }
+            for row in rows
+        ],
+    }

@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from prefsvc.consent import changes as consent
+from prefsvc.inbound import guard
 from prefsvc.inbound.codes import PRECEDENCE, Kind, enhanced_code, from_status
 from prefsvc.inbound.verp import BOUNCES, DELIVERY, Token
 from prefsvc.models import Campaign, Contact, ContactStatus, Delivery, SuppressionReason
@@ -111,6 +112,8 @@ def act(
         )
     if kind is Kind.COMPLAINT:
         changed = complaint(session, target.contact_id, now=now, rules=rules)
+        if target.delivery_id is not None:
+            guard.after_complaint(session, target.delivery_id)  # past 0.3 %: the campaign pauses
         return "complained" if changed else "already_complained"
     if kind is Kind.UNSUBSCRIBE:
         if target.topic_id is None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 
 from prefsvc.consent import changes as consent
 from prefsvc.consent import suppression
+from prefsvc.inbound import intake
 from prefsvc.mail import notices
 from prefsvc.mail.notices import LANGUAGE_NAMES, N_
 from prefsvc.models import (
@@ -107,6 +108,8 @@ def export(session: Session, contact: Contact, *, settings: Settings, now: datet
                 .order_by(RightsRequest.id)
             )
         ],
+        # Bounces, complaints and the returned messages kept about them (prefsvc.inbound).
+        "mail_that_came_back": intake.for_access_export(session, contact),
         "suppressed": bool(contact.email)
         and suppression.is_suppressed(session, settings.suppression_key, contact.email),
     }

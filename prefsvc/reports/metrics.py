@@ -87,7 +87,39 @@ class DatabaseCollector(Collector):
             optouts.add_metric([kind.value, channel], n)
         yield optouts
 
+        yield from self._complaint_rates()
+
         if self.queue_depth is not None:
             yield GaugeMetricFamily(
                 "prefsvc_queue_depth", "Jobs waiting in the send queue", value=self.queue_depth
             )
+
+    def _complaint_rates(self) -> Iterator[Metric]:
+        """Complaint rate per campaign that has complaints, and how many pass the 0.1 % mark."""
+        from prefsvc.inbound import guard
+
+        per_campaign = GaugeMetricFamily(
+            "prefsvc_campaign_complaint_rate",
+            "Spam complaints as a share of the campaign's sent messages (Gmail/Yahoo: < 0.003)",
+            labels=["campaign"],
+        )
+        warning = 0
+        complaints = func.count().filter(Delivery.feedback == "complaint")
+        rows = self.session.execute(
+            select(
+                Delivery.campaign_id,
+                complaints,
+                func.count().filter(Delivery.status == DeliveryStatus.SENT),
+            )
+            .group_by(Delivery.campaign_id)
+            .having(complaints > 0)
+        )
+        for campaign_id, complained, sent in rows:
+            per_campaign.add_metric([str(campaign_id)], complained / sent if sent else 0.0)
+            warning += guard.complaint_level(complained, sent) != "ok"
+        yield per_campaign
+        yield GaugeMetricFamily(
+            "prefsvc_campaigns_complaint_warning",
+            "Campaigns whose complaint rate is above 0.1 % (warn) or at 0.3 % (pause)",
+            value=warning,
+        )

@@ -1,17 +1,14 @@
 """Mail that comes back, end to end: a campaign goes out over SMTP with VERP, real reports come
 back over a real LMTP conversation with ``prefsvc inbound serve``'s server (or through
 ``prefsvc inbound process``), and the next campaign leaves the right people out.
-
-The corpus files carry tokens made with the corpus keys for made-up delivery ids; ``retoken``
-swaps them for this app's tokens of real deliveries, so every id in a report is one of ours.
 """
 
 from __future__ import annotations
 
+import json
 import smtplib
 import socket
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -34,10 +31,8 @@ from prefsvc.models import (
 from prefsvc.privacy import retention
 from prefsvc.queue import broker
 from tests.factories import make_campaign, make_contact, make_topic
+from tests.inbound.samples import BOUNCE_DOMAIN, CORPUS, retoken
 
-CORPUS = Path(__file__).parent / "corpus"
-CORPUS_CODEC = verp.codec(("corpus-secret-key-0123456789",))
-BOUNCE_DOMAIN = "bounces.example.org"
 TODAY = date(2026, 3, 10)
 
 
@@ -61,18 +56,6 @@ def lmtp(app):
         client.close()
         controller.stop()
         controller.handler.close()
-
-
-def retoken(name: str, codec: verp.VerpCodec, deliveries: dict[int, int]) -> bytes:
-    """Return a corpus file with its corpus tokens for ``deliveries`` keys made ours."""
-    raw = (CORPUS / name).read_bytes()
-    for corpus_id, delivery_id in deliveries.items():
-        for purpose in (BOUNCES, UNSUBSCRIBE):
-            old = CORPUS_CODEC.token(purpose, DELIVERY, corpus_id)
-            new = codec.token(purpose, DELIVERY, delivery_id)
-            raw = raw.replace(old.encode(), new.encode())
-            raw = raw.replace(old.upper().encode(), new.upper().encode())
-    return raw
 
 
 def send_lmtp(client: smtplib.LMTP, raw: bytes, *recipients: str) -> list[tuple[int, bytes]]:
@@ -281,6 +264,13 @@ def test_process_reads_a_file_or_stdin_and_counts_a_report_once(
     shown = runner.invoke(args=["contacts", "show", "dead@example.net"])
     assert "bounced 2026-03-10 09:30 5.1.1" in shown.stdout
     assert "returned mail #1: hard_bounce (bounced)" in shown.stdout
+    # The person's copy of their data holds the bounce state and the kept report itself.
+    exported = json.loads(runner.invoke(args=["contacts", "export", "dead@example.net"]).stdout)
+    came_back = exported["mail_that_came_back"]
+    assert (came_back["bounce_code"], came_back["bounce_score"]) == ("5.1.1", 0)
+    [kept] = came_back["reports"]
+    assert (kept["kind"], kept["outcome"]) == ("hard_bounce", "bounced")
+    assert "Undelivered Mail Returned to Sender" in kept["raw"]
 
 
 @pytest.mark.all_databases

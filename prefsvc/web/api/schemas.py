@@ -328,6 +328,26 @@ class CampaignOut(Schema):
         required=True,
         metadata={"description": "Refusals for the sender's reputation (5.7.x, blocklists)."},
     )
+    rates = fields.Dict(
+        keys=fields.String(),
+        values=fields.Float(allow_none=True),
+        required=True,
+        metadata={
+            "description": "bounced, bounced_soft, complained and policy_refusals as a share "
+            "of the sent (0.002 = 0.2 %); null before anything was sent."
+        },
+    )
+    complaint_level = fields.String(
+        required=True,
+        metadata={
+            "description": "ok; warn: complaint rate above 0.1 %; pause: 0.3 % or more of at "
+            "least 1,000 sent (a sending campaign pauses itself)."
+        },
+    )
+    pause_reason = fields.String(
+        allow_none=True,
+        metadata={"description": "complaint_rate when the campaign paused itself; else null."},
+    )
     created_at = fields.String(required=True)
     scheduled_at = fields.String(allow_none=True)
     queued_at = fields.String(allow_none=True)

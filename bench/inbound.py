@@ -1,0 +1,252 @@
+"""Benchmark: returned mail through ``prefsvc inbound serve``'s LMTP server, reports per second.
+
+Makes a sent campaign of N deliveries (PostgreSQL by default, ``--sqlite`` for the embedded
+store), then feeds N mixed reports from ``tests/inbound/corpus`` (DSNs from Postfix, Exim,
+Exchange, Gmail; ARF complaints; auto-replies; ``mailto:`` unsubscribes; reports for mail we
+never sent), each carrying the VERP token of a real delivery, over several LMTP connections, as
+Postfix's ``lmtp`` transport would. Every report is classified, kept and acted on (ledger,
+exclusions, acknowledgements). Prints reports/s and the process RSS at start, middle and end.
+Goal (issue 17): at least 500 reports/s, memory flat.
+
+    .venv/bin/python bench/inbound.py [--reports 10000] [--connections 4] [--sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import smtplib
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import date
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+BOUNCE_DOMAIN = "bounces.example.org"
+CORPUS = ROOT / "tests" / "inbound" / "corpus"
+CORPUS_KEYS = ("corpus-secret-key-0123456789",)
+# Reports whose envelope is the plain bounce mailbox: no token of ours in the envelope.
+PLAIN_ENVELOPE = {"forged-verp.eml", "never-sent.eml", "yahoo-arf-abuse.eml"}
+
+
+def rss_mb() -> float:
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
+
+
+def corpus_templates(codec) -> list[tuple[str, bytes, list[str]]]:
+    """Each corpus file with the corpus tokens it holds (to be swapped for a delivery's)."""
+    from prefsvc.inbound.verp import DELIVERY, PURPOSES
+
+    known = {
+        codec.token(purpose, DELIVERY, ident): None
+        for purpose in PURPOSES
+        for ident in range(1, 400)
+    }
+    templates = []
+    for path in sorted(CORPUS.glob("*.eml")):
+        raw = path.read_bytes()
+        found = [token for token in known if token.encode() in raw.lower()]
+        templates.append((path.name, raw, found))
+    return templates
+
+
+def prepare(count: int, database_url: str, instance: Path):
+    """Return the app and the ids of ``count`` sent deliveries of one campaign."""
+    from sqlalchemy import insert, select, text
+
+    from prefsvc import create_app
+    from prefsvc.consent import ledger
+    from prefsvc.extensions import db
+    from prefsvc.models import Campaign, CampaignStatus, Contact, Delivery, DeliveryStatus, Topic
+    from prefsvc.settings import Settings
+
+    settings = Settings(
+        instance_path=instance,
+        database_url=database_url,
+        broker_url=None,
+        mail_url=f"maildir:{instance / 'outbox'}",
+        base_url="https://news.example.org",
+        secret_keys=("bench-key-0123456789abcdef",),
+        suppression_key="bench-suppression-key-0123456789",
+        mail_from="Opleidingen <news@example.org>",
+        bounce_domain=BOUNCE_DOMAIN,
+    )
+    app = create_app(settings)
+    with app.app_context():
+        db.create_all()
+        with db.engine.begin() as connection:  # as the migrations leave it
+            if connection.execute(text("SELECT count(*) FROM ledger_head")).scalar() == 0:
+                connection.execute(
+                    text("INSERT INTO ledger_head (id, seq, hash) VALUES (1, 0, :genesis)"),
+                    {"genesis": ledger.GENESIS},
+                )
+        session = db.session
+        topic = Topic(slug="haven", name_nl="Haven", name_fr="Port", name_en="Port")
+        session.add(topic)
+        session.flush()
+        campaign = Campaign(topic_id=topic.id, status=CampaignStatus.SENT)
+        session.add(campaign)
+        session.flush()
+        anchor = date(2026, 1, 1)
+        session.execute(
+            insert(Contact),
+            [
+                {
+                    "email": f"reader{n}@example.net",
+                    "first_name": "Ana",
+                    "last_name": "Peeters",
+                    "window_anchor": anchor,
+                    "basis_date": anchor,
+                }
+                for n in range(count)
+            ],
+        )
+        ids = session.scalars(select(Contact.id).order_by(Contact.id)).all()
+        session.execute(
+            insert(Delivery),
+            [
+                {"campaign_id": campaign.id, "contact_id": i, "status": DeliveryStatus.SENT}
+                for i in ids
+            ],
+        )
+        session.commit()
+        deliveries = session.scalars(select(Delivery.id).order_by(Delivery.id)).all()
+        return app, settings, list(deliveries)
+
+
+def build_reports(settings, deliveries: list[int]) -> list[tuple[bytes, str]]:
+    """One (raw, envelope recipient) per delivery, cycling through the corpus."""
+    from prefsvc.inbound import verp
+    from prefsvc.inbound.verp import BOUNCES, DELIVERY, UNSUBSCRIBE
+
+    corpus_codec = verp.codec(CORPUS_KEYS)
+    codec = verp.codec(settings.secret_keys)
+    templates = corpus_templates(corpus_codec)
+    built = []
+    for n, delivery_id in enumerate(deliveries):
+        name, raw, tokens = templates[n % len(templates)]
+        for old in tokens:
+            purpose = UNSUBSCRIBE if corpus_codec.read(UNSUBSCRIBE, old) else BOUNCES
+            new = codec.token(purpose, DELIVERY, delivery_id)
+            raw = raw.replace(old.encode(), new.encode()).replace(
+                old.upper().encode(), new.upper().encode()
+            )
+        raw = f"X-Bench-Seq: {n}\n".encode() + raw  # each report its own, as in real life
+        purpose = UNSUBSCRIBE if name.startswith("unsubscribe") else BOUNCES
+        if name in PLAIN_ENVELOPE:
+            recipient = f"bounces@{BOUNCE_DOMAIN}"
+        else:
+            recipient = codec.address(purpose, DELIVERY, delivery_id, BOUNCE_DOMAIN)
+        built.append((raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"), recipient))
+    return built
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reports", type=int, default=10_000)
+    parser.add_argument("--connections", type=int, default=8, help="LMTP clients at once")
+    parser.add_argument("--threads", type=int, default=8, help="serve --threads")
+    parser.add_argument("--sqlite", action="store_true", help="embedded SQLite, not PostgreSQL")
+    options = parser.parse_args()
+
+    from prefsvc.commands import inbound as inbound_command
+    from prefsvc.queue import broker
+
+    instance = Path(tempfile.mkdtemp(prefix="prefsvc-bench-inbound-"))
+    name = f"prefsvc_bench_inbound_{uuid.uuid4().hex[:8]}"
+    if options.sqlite:
+        database_url = f"sqlite:///{instance / 'prefsvc.db'}"
+    else:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        database_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    try:
+        app, settings, deliveries = prepare(options.reports, database_url, instance)
+        reports = build_reports(settings, deliveries)
+        with app.app_context():
+            port = _free_port()
+            controller = inbound_command.server(
+                app, host="127.0.0.1", port=port, threads=options.threads
+            )
+            controller.start()
+            try:
+                run(reports, port, options.connections)
+            finally:
+                controller.stop()
+                controller.handler.close()
+                broker.queue().stop()
+    finally:
+        if not options.sqlite:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run(reports: list[tuple[bytes, str]], port: int, connections: int) -> None:
+    total = len(reports)
+    done = 0
+    lock = threading.Lock()
+    marks = {"start": rss_mb()}
+    outcomes: dict[str, int] = {}
+    failures = []
+
+    def client(share: list[tuple[bytes, str]]) -> None:
+        nonlocal done
+        lmtp = smtplib.LMTP("127.0.0.1", port)
+        try:
+            lmtp.ehlo()
+            for raw, recipient in share:
+                lmtp.mail("")
+                lmtp.rcpt(recipient)
+                code, reply = lmtp.data(raw)
+                outcome = reply.decode().rpartition(": ")[2] if code == 250 else f"{code}"
+                with lock:
+                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                    done += 1
+                    if done == total // 2:
+                        marks["middle"] = rss_mb()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(repr(exc))
+        finally:
+            lmtp.close()
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    threads = [
+        threading.Thread(target=client, args=(reports[i::connections],)) for i in range(connections)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    marks["end"] = rss_mb()
+    print(f"reports        {done} of {total} over {connections} LMTP connections")
+    print(f"elapsed        {elapsed:.1f} s")
+    print(f"rate           {done / elapsed:.0f} reports/s (goal >= 500)")
+    print(f"CPU            {cpu:.1f} s of this process: {done / cpu:.0f} reports per CPU-second")
+    print(f"load average   {Path('/proc/loadavg').read_text().split()[0]} (machine shared)")
+    print("RSS            " + ", ".join(f"{k} {v:.0f} MB" for k, v in marks.items()))
+    print("outcomes       " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    if failures:
+        print("client failures: " + "; ".join(failures[:3]))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""``prefsvc inbound serve`` behind a real Postfix, configured as the README tells a user.
+
+A campaign goes out through Postfix to local mailboxes that do not exist and to a domain that
+refuses it by policy; Postfix writes its own DSNs and hands them, with everything else mailed
+to the bounce domain (a complaint, an out-of-office, a ``mailto:`` unsubscribe), over its
+transport map to the LMTP server. The next campaign leaves the right people out.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import time
+from datetime import date
+from email.message import EmailMessage
+
+import pytest
+from sqlalchemy import func, select
+
+from prefsvc.campaigns import audience, campaigns
+from prefsvc.commands import inbound as inbound_command
+from prefsvc.inbound import verp
+from prefsvc.inbound.verp import BOUNCES, DELIVERY, UNSUBSCRIBE
+from prefsvc.models import (
+    Contact,
+    ContactStatus,
+    Delivery,
+    InboundMessage,
+    Subscription,
+    SubscriptionStatus,
+)
+from tests.factories import make_campaign, make_contact, make_topic
+from tests.inbound import postfix as postfix_instance
+from tests.inbound.samples import BOUNCE_DOMAIN, CORPUS, retoken
+
+TODAY = date(2026, 3, 10)
+
+
+@pytest.fixture
+def postfix():
+    lmtp_port = postfix_instance.free_port()
+    with postfix_instance.Postfix(bounce_domain=BOUNCE_DOMAIN, lmtp_port=lmtp_port) as server:
+        yield server
+
+
+@pytest.fixture
+def settings(settings, postfix):
+    return settings.with_(mail_url=postfix.url, bounce_domain=BOUNCE_DOMAIN)
+
+
+@pytest.fixture
+def lmtp_server(app, postfix):
+    controller = inbound_command.server(app, host="127.0.0.1", port=postfix.lmtp_port)
+    controller.start()
+    yield controller
+    controller.stop()
+    controller.handler.close()
+
+
+def wait_for_reports(session, count: int, postfix, timeout: float = 15.0) -> None:
+    """Wait until ``count`` returned messages are kept (Postfix works on its own schedule)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        session.commit()  # a fresh snapshot of what the LMTP threads wrote
+        kept = session.scalar(select(func.count()).select_from(InboundMessage))
+        if kept >= count:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{kept} of {count} reports arrived; Postfix log:\n{postfix.log_text()}")
+        time.sleep(0.1)
+
+
+def mail_through(postfix, raw: bytes, sender: str, recipient: str) -> None:
+    with smtplib.SMTP("127.0.0.1", postfix.smtp_port) as client:
+        client.sendmail(sender, [recipient], raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+
+
+@pytest.mark.all_databases
+def test_a_campaign_through_postfix_comes_back_and_the_next_one_leaves_them_out(
+    app, session, settings, run_campaign, postfix, lmtp_server
+):
+    topic = make_topic(session, "haven")
+    names = {
+        "gone": f"gone@{postfix_instance.MAILBOXES_MISSING}",
+        "left": f"left@{postfix_instance.MAILBOXES_MISSING}",
+        "listed": f"listed@{postfix_instance.POLICY_REFUSED}",
+        "away": f"away@{postfix_instance.ALIVE}",
+        "spam": f"spam@{postfix_instance.ALIVE}",
+        "unsub": f"unsub@{postfix_instance.ALIVE}",
+    }
+    people = {name: make_contact(session, email, topics=[topic]) for name, email in names.items()}
+    first = make_campaign(session, topic)
+    session.commit()
+
+    run_campaign(first.id)
+    # Postfix bounces the two missing mailboxes (5.1.1, local(8)) with DSNs of its own; the
+    # policy refusal (5.7.1) it gives at RCPT time, during the campaign's SMTP conversation.
+    wait_for_reports(session, 2, postfix)
+
+    codec = verp.codec(settings.secret_keys)
+    ident = dict(
+        session.execute(
+            select(Delivery.contact_id, Delivery.id).where(Delivery.campaign_id == first.id)
+        ).all()
+    )
+    delivery = {name: ident[contact.id] for name, contact in people.items()}
+    # What recipients' providers send back, through the same Postfix: a complaint to the plain
+    # bounce mailbox, an out-of-office to the VERP sender, a mail to the List-Unsubscribe mailto:.
+    arf = retoken("yahoo-arf-abuse.eml", codec, {101: delivery["spam"]})
+    mail_through(postfix, arf, "feedback@arf.mail.yahoo.com", f"bounces@{BOUNCE_DOMAIN}")
+    away = (CORPUS / "ooo-auto-submitted.eml").read_bytes()
+    mail_through(
+        postfix, away, "", codec.address(BOUNCES, DELIVERY, delivery["away"], BOUNCE_DOMAIN)
+    )
+    unsubscribe = EmailMessage()
+    unsubscribe["From"], unsubscribe["Subject"] = names["unsub"], "unsubscribe"
+    unsubscribe.set_content("unsubscribe\n")
+    mailto = codec.address(UNSUBSCRIBE, DELIVERY, delivery["unsub"], BOUNCE_DOMAIN)
+    mail_through(postfix, unsubscribe.as_bytes(), names["unsub"], mailto)
+    wait_for_reports(session, 5, postfix)
+
+    session.expire_all()
+    contact = {name: session.get(Contact, person.id) for name, person in people.items()}
+    for name in ("gone", "left"):
+        assert contact[name].bounced_at is not None and contact[name].bounce_code == "5.1.1"
+        assert "unknown user" in contact[name].bounce_diagnostic
+    assert contact["spam"].complained_at is not None
+    assert contact["spam"].status is ContactStatus.UNSUBSCRIBED
+    for name in ("listed", "away"):
+        assert (contact[name].bounced_at, contact[name].complained_at) == (None, None)
+        assert contact[name].status is ContactStatus.ACTIVE
+    assert (
+        session.scalar(
+            select(Subscription.status).where(Subscription.contact_id == contact["unsub"].id)
+        )
+        is SubscriptionStatus.UNSUBSCRIBED
+    )
+    figures = campaigns.stats(session, first, today=TODAY, years=5)
+    assert (figures["bounced"], figures["complained"], figures["policy_refusals"]) == (2, 1, 1)
+
+    second = make_campaign(session, topic)
+    session.commit()
+    count = audience.count(session, second, on=TODAY, years=5)
+    assert count.excluded == {"bounced": 2, "complained": 1, "unsubscribed": 1}
+    assert count.audience == 2  # the refused one and the one away: not their fault

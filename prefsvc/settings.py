@@ -80,6 +80,10 @@ class Settings:
     bounce_score_limit: int = 5  # soft bounces (one a day at most) that exclude an address
     bounce_stale_days: int = 7  # quiet days after which the soft-bounce score starts again
     inbound_keep_days: int = 30  # raw returned messages are deleted after this many days
+    # --- campaign templates under limits (issue 19) ---
+    template_render_seconds: float = 1.0  # one render of a template, sample or recipient
+    template_max_bytes: int = 1_000_000  # one rendered body, and any value inside it
+    metrics_cache_seconds: int = 15  # /metrics reads the database at most this often
     testing: bool = False
 
     @property
@@ -220,6 +224,11 @@ class Settings:
             bounce_score_limit=_positive_int(get, "BOUNCE_SCORE_LIMIT", 5, maximum=100),
             bounce_stale_days=_positive_int(get, "BOUNCE_STALE_DAYS", 7, maximum=365),
             inbound_keep_days=_positive_int(get, "INBOUND_KEEP_DAYS", 30, maximum=3650),
+            template_render_seconds=_positive_seconds(get, "TEMPLATE_RENDER_SECONDS", 1.0),
+            template_max_bytes=_positive_int(
+                get, "TEMPLATE_MAX_BYTES", 1_000_000, maximum=100_000_000
+            ),
+            metrics_cache_seconds=_positive_int(get, "METRICS_CACHE_SECONDS", 15, maximum=3600),
         )
 
 
@@ -233,6 +242,19 @@ def _positive_int(get, name: str, default: int, *, maximum: int) -> int:
         raise SettingsError(name, f"must be a whole number, got {text!r}") from None
     if not 1 <= value <= maximum:
         raise SettingsError(name, f"must be between 1 and {maximum}, got {value}")
+    return value
+
+
+def _positive_seconds(get, name: str, default: float, *, maximum: float = 60.0) -> float:
+    text = get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(name, f"must be a number of seconds, got {text!r}") from None
+    if not 0 < value <= maximum:
+        raise SettingsError(name, f"must be more than 0 and at most {maximum:g}, got {text}")
     return value
 
 

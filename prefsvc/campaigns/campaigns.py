@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from prefsvc import paging
 from prefsvc.campaigns import audience
-from prefsvc.errors import CampaignStateError, InvalidInput, NotFound
+from prefsvc.errors import CampaignStateError, InvalidFields, InvalidInput, NotFound
 from prefsvc.mail import rendering
+from prefsvc.mail.limits import Limits
 from prefsvc.models import (
     Campaign,
     CampaignStatus,
@@ -44,13 +45,15 @@ def create(
     variants: dict[str, tuple[str, str, str | None]],
     default_language: str | None = None,
     fallback: str | None = None,
+    bounds: Limits = rendering.DEFAULT_LIMITS,
 ) -> Campaign:
     """Create a draft campaign with one variant per language: ``{lang: (subject, html, text)}``.
 
     ``fallback``: the language whose variant goes to contacts whose language has none (None:
-    the default language), or ``"none"``: those contacts are not sent it.
+    the default language), or ``"none"``: those contacts are not sent it. ``bounds``: the time
+    and size limits every template's sample render must keep to (``TEMPLATE_*`` settings).
     """
-    topic, default = _checked(session, topic_slug, variants, default_language)
+    topic, default = _checked(session, topic_slug, variants, default_language, bounds)
     campaign = Campaign(
         topic=topic,
         default_language=default,
@@ -68,15 +71,26 @@ def _checked(
     topic_slug: str,
     variants: dict[str, tuple[str, str, str | None]],
     default_language: str | None,
+    bounds: Limits,
 ) -> tuple[Topic, Language]:
-    """Check the topic and every variant; return the topic and the default language."""
+    """Check the topic and every variant; return the topic and the default language.
+
+    Every problem of every variant is raised at once (``InvalidFields``), each reason led by
+    its language when the campaign has several.
+    """
     if not variants:
         raise InvalidInput("variants", "a campaign needs at least one language variant")
     topic = topics.by_slug(session, topic_slug)
-    languages = [
-        _checked_variant(lang, subject, html, text, topic.name_in(lang))
-        for lang, (subject, html, text) in variants.items()
-    ]
+    found: dict[str, list[str]] = {}
+    languages = []
+    for lang, (subject, html, text) in variants.items():
+        problems = _variant_problems(lang, subject, html, text, topic.name_in(lang), bounds)
+        for field, reason in problems.items():
+            found.setdefault(field, []).append(f"{lang}: {reason}" if len(variants) > 1 else reason)
+        if not problems:
+            languages.append(Language(lang))
+    if found:
+        raise InvalidFields(found)
     default = Language(default_language) if default_language else languages[0]
     if default not in languages:
         raise InvalidInput("default_language", "must be one of the variants' languages")
@@ -94,19 +108,32 @@ def _fallback(fallback: str | None, variants: dict[str, Any], default: Language)
     return Language(fallback)
 
 
-def _checked_variant(lang: str, subject: str, html: str, text: str | None, topic: str) -> Language:
+def _variant_problems(
+    lang: str, subject: str, html: str, text: str | None, topic: str, bounds: Limits
+) -> dict[str, str]:
+    """Check one variant: ``{field: reason}`` for each bad one of language, subject, HTML, text."""
     try:
         language = Language(lang)
     except ValueError:
-        raise InvalidInput("language", f"{lang!r} is not one of nl, fr, en") from None
+        return {"language": f"{lang!r} is not one of nl, fr, en"}
+    problems: dict[str, str] = {}
     if not subject.strip():
-        raise InvalidInput("subject", "is empty")
+        problems["subject"] = "is empty"
     if not html.strip():
-        raise InvalidInput("html", "is empty")
-    rendering.compile_variant(
-        subject=subject, html=html, text=text, language=language.value, topic_name=topic
-    )
-    return language
+        problems["html"] = "is empty"
+    try:
+        rendering.compile_variant(
+            subject=subject or " ",
+            html=html if html.strip() else "<p></p>",
+            text=text,
+            language=language.value,
+            topic_name=topic,
+            bounds=bounds,
+        )
+    except InvalidFields as exc:
+        for field, reasons in exc.fields.items():
+            problems.setdefault(field, reasons[0])
+    return problems
 
 
 def _variants(variants: dict[str, tuple[str, str, str | None]]) -> list[CampaignVariant]:
@@ -330,6 +357,7 @@ def variant_problems(
     topic_slug: str,
     variants: dict[str, tuple[str, str, str | None]],
     fallback: str | None = None,
+    bounds: Limits = rendering.DEFAULT_LIMITS,
 ) -> dict[tuple[str | None, str], str]:
     """Check each variant on its own: ``{(language or None, field): reason}``, empty when fine.
 
@@ -342,10 +370,9 @@ def variant_problems(
     if not variants:
         problems[(None, "variants")] = "a campaign needs at least one language variant"
     for lang, (subject, html, text) in variants.items():
-        try:
-            _checked_variant(lang, subject, html, text, topic.name_in(lang) if topic else "")
-        except InvalidInput as exc:
-            problems[(lang, exc.field)] = exc.reason
+        name = topic.name_in(lang) if topic else ""
+        for field, reason in _variant_problems(lang, subject, html, text, name, bounds).items():
+            problems[(lang, field)] = reason
     if variants and fallback not in (None, NO_FALLBACK) and fallback not in variants:
         problems[(None, "fallback")] = "write that language, or choose another fallback"
     return problems
@@ -358,12 +385,15 @@ def revise(
     topic_slug: str,
     variants: dict[str, tuple[str, str, str | None]],
     fallback: str | None = None,
+    bounds: Limits = rendering.DEFAULT_LIMITS,
 ) -> Campaign:
     """Replace a draft's topic, variants and fallback (checked like ``create``); drafts only."""
     if campaign.status is not CampaignStatus.DRAFT:
         raise CampaignStateError(f"campaign {campaign.id} is {campaign.status.value}, not a draft")
     keep = campaign.default_language.value
-    topic, default = _checked(session, topic_slug, variants, keep if keep in variants else None)
+    topic, default = _checked(
+        session, topic_slug, variants, keep if keep in variants else None, bounds
+    )
     campaign.topic = topic
     campaign.default_language = default
     campaign.fallback_language = _fallback(fallback, variants, default)

@@ -24,6 +24,7 @@ from prefsvc.consent import suppression
 from prefsvc.errors import TemporaryBatchFailure
 from prefsvc.inbound import policy
 from prefsvc.mail import kit, rate_limits
+from prefsvc.mail.limits import Limits
 from prefsvc.mail.messages import MessageBuilder
 from prefsvc.mail.rendering import CompiledVariant, Footer, RecipientContext, render
 from prefsvc.mail.transport import (
@@ -161,8 +162,10 @@ class _Batch:
 def _snapshot(session: Session, campaign_id: int, settings: Settings) -> _CampaignSnapshot:
     campaign = session.get(Campaign, campaign_id)
     topic = campaign.topic
+    bounds = Limits.from_settings(settings)
     variants = {
-        v.language.value: kit.compiled(v, topic.name_in(v.language)) for v in campaign.variants
+        v.language.value: kit.compiled(v, topic.name_in(v.language), bounds)
+        for v in campaign.variants
     }
     fallback = campaign.fallback_language
     return _CampaignSnapshot(

@@ -16,6 +16,7 @@ from prefsvc.commands.group import DomainGroup
 from prefsvc.errors import InvalidInput
 from prefsvc.extensions import db
 from prefsvc.mail import kit
+from prefsvc.mail.limits import Limits
 from prefsvc.models import LANGUAGES, CampaignStatus
 from prefsvc.queue import broker, launcher
 from prefsvc.settings import current_settings
@@ -67,6 +68,7 @@ def create(
         topic_slug=topic_slug,
         variants={language: (subject, html, text)},
         fallback=fallback,
+        bounds=Limits.from_settings(current_settings()),
     )
     db.session.commit()
     click.echo(campaign.id)

@@ -19,8 +19,15 @@ from urllib.parse import urlsplit
 
 from prefsvc.inbound import verp
 from prefsvc.mail import rate_limits
+from prefsvc.mail.limits import Limits
 from prefsvc.mail.messages import DkimSigner, MessageBuilder
-from prefsvc.mail.rendering import CompiledVariant, Footer, compile_footer, compile_variant
+from prefsvc.mail.rendering import (
+    DEFAULT_LIMITS,
+    CompiledVariant,
+    Footer,
+    compile_footer,
+    compile_variant,
+)
 from prefsvc.mail.tokens import Signer
 from prefsvc.mail.transport import Transport, open_transport
 from prefsvc.models import CampaignVariant, Language, Topic
@@ -46,12 +53,17 @@ _shared = _Shared()
 _thread = threading.local()
 
 
-def compiled(variant: CampaignVariant, topic_name: str) -> CompiledVariant:
-    """Return the variant compiled once per process (premailer runs here, not per recipient)."""
+def compiled(
+    variant: CampaignVariant, topic_name: str, bounds: Limits = DEFAULT_LIMITS
+) -> CompiledVariant:
+    """Return the variant compiled once per process (premailer runs here, not per recipient).
+
+    Every later render of it, per recipient, keeps to ``bounds`` (``TEMPLATE_*`` settings).
+    """
     digest = hashlib.sha256(
         "\0".join((variant.subject, variant.html, variant.text or "", topic_name)).encode()
     ).hexdigest()
-    key = (variant.id, digest)
+    key = (variant.id, digest, bounds)
     with _shared.lock:
         found = _shared.variants.get(key)
         if found is not None:
@@ -63,6 +75,7 @@ def compiled(variant: CampaignVariant, topic_name: str) -> CompiledVariant:
         text=variant.text,
         language=variant.language.value,
         topic_name=topic_name,
+        bounds=bounds,
     )
     with _shared.lock:
         _shared.variants[key] = result

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -26,7 +25,9 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import escape
 from premailer import Premailer
 
-from prefsvc.errors import InvalidInput
+from prefsvc.errors import InvalidFields, InvalidInput
+from prefsvc.mail import limits
+from prefsvc.mail.limits import Limits, TemplateTooCostly
 from prefsvc.resources import PACKAGE_DIR, resource_dir
 
 log = logging.getLogger(__name__)
@@ -107,15 +108,13 @@ SAMPLE = RecipientContext(
     language="nl",
 )
 
-_sandbox_lock = threading.Lock()
+DEFAULT_LIMITS = Limits()
 
 
-@lru_cache(maxsize=1)
-def _sandboxes() -> tuple[SandboxedEnvironment, SandboxedEnvironment]:
-    """Return the sandboxed environments for marketing templates: HTML (escaped) and text."""
-    html = SandboxedEnvironment(autoescape=True, trim_blocks=False)
-    text = SandboxedEnvironment(autoescape=False)
-    return html, text
+@lru_cache(maxsize=4)
+def _sandboxes(bounds: Limits) -> tuple[SandboxedEnvironment, SandboxedEnvironment]:
+    """Return the sandboxes for marketing templates, HTML (escaped) and text, under ``bounds``."""
+    return limits.environments(bounds)
 
 
 @lru_cache(maxsize=8)
@@ -235,27 +234,48 @@ def _check_names(env: SandboxedEnvironment, field: str, source: str) -> None:
 
 
 def compile_variant(
-    *, subject: str, html: str, text: str | None, language: str, topic_name: str
+    *,
+    subject: str,
+    html: str,
+    text: str | None,
+    language: str,
+    topic_name: str,
+    bounds: Limits = DEFAULT_LIMITS,
 ) -> CompiledVariant:
-    """Compile a variant once: inline CSS, derive text if needed, check by rendering a sample."""
-    html_env, text_env = _sandboxes()
-    templates = {}
-    sources = {"subject": subject, "html": None, "text": None}
+    """Compile a variant once: inline CSS, derive text if needed, check by rendering a sample.
+
+    Every render, the sample's here and each recipient's later, runs under ``bounds``
+    (``mail.limits``): a template that takes too long or grows too large is stopped. Subject,
+    HTML and text are each checked on their own, so ``InvalidFields`` names every bad one.
+    """
+    html_env, text_env = _sandboxes(bounds)
+    problems: dict[str, list[str]] = {}
+    templates: dict[str, jinja2.Template] = {}
+    sources: dict[str, str | None] = {"subject": subject, "html": None, "text": text}
     try:
         sources["html"] = inline_css(html)
+    except InvalidInput as exc:
+        problems["html"] = [exc.reason]
     except Exception as exc:  # noqa: BLE001 - lxml/cssutils errors: the HTML is unusable
-        raise InvalidInput("html", f"cannot inline its CSS ({exc})") from None
-    sources["text"] = text if text is not None else text_from_html(html)
-    for field, source in sources.items():
-        env = html_env if field == "html" else text_env
+        problems["html"] = [f"cannot inline its CSS ({exc})"]
+    if text is None:
         try:
-            templates[field] = env.from_string(source)
-        except jinja2.TemplateSyntaxError as exc:
-            raise InvalidInput(
-                field, f"template error on line {exc.lineno}: {exc.message}"
-            ) from None
-        _check_names(env, field, source)
-    variant = CompiledVariant(
+            sources["text"] = text_from_html(html)
+        except Exception:  # noqa: BLE001 - the HTML's own problem is reported above
+            sources["text"] = ""
+    sample = _context(topic_name, SAMPLE, "https://x/u", "https://x/p")
+    for field, source in sources.items():
+        if source is None or (field == "text" and text is None and "html" in problems):
+            continue  # a text derived from bad HTML would only repeat the HTML's problem
+        try:
+            templates[field] = _checked_template(
+                html_env if field == "html" else text_env, field, source, sample
+            )
+        except InvalidInput as exc:
+            problems[field] = [exc.reason]
+    if problems:
+        raise InvalidFields(problems)
+    return CompiledVariant(
         language=language,
         topic_name=topic_name,
         subject=templates["subject"],
@@ -263,13 +283,24 @@ def compile_variant(
         text=templates["text"],
         footer=compile_footer(language, topic_name),
     )
-    sample = _context(topic_name, SAMPLE, "https://x/u", "https://x/p")
-    for field in ("subject", "html", "text"):
-        try:
-            getattr(variant, field).render(sample)
-        except Exception as exc:  # noqa: BLE001 - any runtime error means the template is unusable
-            raise InvalidInput(field, f"template cannot be rendered: {exc}") from None
-    return variant
+
+
+def _checked_template(
+    env: SandboxedEnvironment, field: str, source: str, sample: dict[str, object]
+) -> jinja2.Template:
+    """Compile one template and render it for the sample person; raise InvalidInput if bad."""
+    try:
+        template = env.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise InvalidInput(field, f"template error on line {exc.lineno}: {exc.message}") from None
+    _check_names(env, field, source)
+    try:
+        template.render(sample)
+    except TemplateTooCostly as exc:
+        raise InvalidInput(field, f"the sample message is refused: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - any runtime error means the template is unusable
+        raise InvalidInput(field, f"template cannot be rendered: {exc}") from None
+    return template
 
 
 def compile_footer(language: str, topic_name: str) -> Footer:

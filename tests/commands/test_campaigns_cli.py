@@ -54,3 +54,14 @@ def test_a_fallback_in_a_language_not_written_is_refused_in_one_line(runner, rea
     )
     assert result.exit_code != 0
     assert "fallback" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_template_bomb_is_refused_in_one_line_naming_the_field(runner, readers, tmp_path):
+    html = tmp_path / "mail.html"
+    html.write_text("<p>{{ 'a' * 300000000 }}</p>", encoding="utf-8")
+    result = runner.invoke(
+        args=["campaigns", "create", "--topic", "nieuws", "--subject", "S", "--html", str(html)]
+    )
+    assert result.exit_code != 0
+    assert "html: the sample message is refused" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

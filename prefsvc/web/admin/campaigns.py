@@ -20,6 +20,7 @@ from prefsvc.campaigns import preview as campaign_preview
 from prefsvc.errors import CampaignStateError, InvalidInput, NotFound
 from prefsvc.extensions import db
 from prefsvc.mail import kit
+from prefsvc.mail.limits import Limits
 from prefsvc.mail.transport import DeliveryError
 from prefsvc.models import LANGUAGES, Campaign, CampaignStatus
 from prefsvc.people import topics
@@ -119,7 +120,11 @@ def _checked_composer_input(campaign: Campaign | None) -> tuple[str, dict, Any, 
     topic_slug, variants, raw = _composer_input()
     fallback = _fallback_input()
     problems = campaigns.variant_problems(
-        db.session, topic_slug=topic_slug, variants=variants, fallback=fallback
+        db.session,
+        topic_slug=topic_slug,
+        variants=variants,
+        fallback=fallback,
+        bounds=Limits.from_settings(current_settings()),
     )
     refused = None
     if problems:
@@ -161,7 +166,11 @@ def compose():
     if refused is not None:
         return refused
     campaign = campaigns.create(
-        db.session, topic_slug=topic_slug, variants=variants, fallback=fallback
+        db.session,
+        topic_slug=topic_slug,
+        variants=variants,
+        fallback=fallback,
+        bounds=Limits.from_settings(current_settings()),
     )
     record("campaign.create", f"campaign:{campaign.id}", languages=sorted(variants))
     db.session.commit()
@@ -192,7 +201,14 @@ def revise(campaign_id: int):
     topic_slug, variants, fallback, refused = _checked_composer_input(item)
     if refused is not None:
         return refused
-    campaigns.revise(db.session, item, topic_slug=topic_slug, variants=variants, fallback=fallback)
+    campaigns.revise(
+        db.session,
+        item,
+        topic_slug=topic_slug,
+        variants=variants,
+        fallback=fallback,
+        bounds=Limits.from_settings(current_settings()),
+    )
     record("campaign.revise", f"campaign:{item.id}", languages=sorted(variants))
     db.session.commit()
     flash(_("Draft saved."), "ok")

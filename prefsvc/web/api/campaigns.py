@@ -9,6 +9,7 @@ from prefsvc.campaigns import preview as campaign_preview
 from prefsvc.errors import InvalidInput
 from prefsvc.extensions import db
 from prefsvc.mail import kit
+from prefsvc.mail.limits import Limits
 from prefsvc.people import contacts
 from prefsvc.queue import launcher
 from prefsvc.settings import current_settings
@@ -59,6 +60,7 @@ def create_campaign(body):
         },
         default_language=body.get("default_language"),
         fallback=(body["fallback"] or campaigns.NO_FALLBACK) if "fallback" in body else None,
+        bounds=Limits.from_settings(current_settings()),
     )
     auth.record("campaign.create", f"campaign:{campaign.id}", topic=body["topic"])
     db.session.commit()

@@ -65,6 +65,26 @@ def test_composer_shows_each_problem_next_to_its_language_field(as_role, session
     assert session.scalars(select(Campaign)).all() == []
 
 
+def test_composer_reports_subject_html_and_text_errors_of_every_language_at_once(
+    as_role, session, topic
+):
+    client = as_role("marketing")
+    form = compose_form(
+        topic.slug,
+        subject_nl="{{ contact.first_name",
+        html_nl="<p>{{ 'a' * 300000000 }}</p>",
+        text_nl="{% for %}",
+        html_fr="<p>{{ x|nofilter }}</p>",
+    )
+    response = post(client, "/admin/campaigns/new", form, form_page="/admin/campaigns/new")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    for field, lang in [("subject", "nl"), ("html", "nl"), ("text", "nl"), ("html", "fr")]:
+        assert f'id="error-{field}-{lang}"' in page
+    assert "larger than 1,000,000 bytes" in page
+    assert session.scalars(select(Campaign)).all() == []
+
+
 def test_composer_asks_for_a_topic(as_role, session, topic):
     client = as_role("marketing")
     response = post(

@@ -306,3 +306,49 @@ def test_an_import_sent_as_json_is_415_and_without_a_file_422(client, bearer):
     )
     assert without.status_code == 422
     assert "file" in without.get_json()["errors"]
+
+
+NESTED_LOOPS = (
+    "{% for a in range(100000) %}{% for b in range(100000) %}{% for c in range(100000) %}"
+    "{% endfor %}{% endfor %}{% endfor %}"
+)
+
+
+@pytest.mark.parametrize(
+    ("field", "bomb", "reason"),
+    [
+        ("html", "<p>{{ 'a' * 300000000 }}</p>", "larger than 1,000,000 bytes"),
+        ("subject", NESTED_LOOPS, "takes more than 1 s"),
+    ],
+)
+def test_a_template_bomb_is_refused_with_422_naming_the_field(
+    client, session, news, bearer, field, bomb, reason
+):
+    variant = {**VARIANTS[0], field: bomb}
+    response = client.post(
+        "/api/v1/campaigns",
+        headers=bearer("marketing"),
+        json={"topic": "nieuws", "variants": [variant]},
+    )
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    assert reason in response.get_json()["errors"][field][0]
+
+
+def test_every_template_error_of_every_language_is_reported_at_once(client, news, bearer):
+    variants = [
+        {**VARIANTS[0], "subject": "{{ contact.first_name", "text": "{% if %}"},
+        {**VARIANTS[1], "html": "<p>{{ contact|nofilter }}</p>"},
+    ]
+    response = client.post(
+        "/api/v1/campaigns",
+        headers=bearer("marketing"),
+        json={"topic": "nieuws", "variants": variants},
+    )
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]
+    assert set(errors) == {"subject", "html", "text"}
+    assert errors["subject"][0].startswith("nl: template error")
+    assert errors["text"][0].startswith("nl: template error")
+    assert len(errors["html"]) == 1 and errors["html"][0].startswith("fr: template error")
+    assert "nofilter" in errors["html"][0]

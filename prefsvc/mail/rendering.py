@@ -26,7 +26,7 @@ from markupsafe import escape
 from premailer import Premailer
 
 from prefsvc.errors import InvalidFields, InvalidInput
-from prefsvc.mail import limits
+from prefsvc.mail import limits, visibility
 from prefsvc.mail.limits import Limits, TemplateTooCostly
 from prefsvc.resources import PACKAGE_DIR, resource_dir
 
@@ -160,7 +160,11 @@ def _restore(text: str, saved: list[str]) -> str:
 
 
 def inline_css(html: str) -> str:
-    """Inline the CSS of a Jinja2 HTML template, keeping its template syntax intact."""
+    """Inline the CSS of a Jinja2 HTML template, keeping its template syntax intact.
+
+    What cannot be inlined (``@media``, ``:hover``...) is scoped to the campaign's own content,
+    so that no CSS of the campaign can hide our footer (``mail.visibility``).
+    """
     protected, saved = _protect(html)
     inlined = Premailer(
         protected,
@@ -172,7 +176,7 @@ def inline_css(html: str) -> str:
         cssutils_logging_level=logging.CRITICAL,
         disable_link_rewrites=True,
     ).transform()
-    return _restore(inlined, saved)
+    return _restore(visibility.keep_footer_visible(inlined, template_code=PLACEHOLDER_RE), saved)
 
 
 def text_from_html(html: str) -> str:
@@ -308,7 +312,10 @@ def compile_footer(language: str, topic_name: str) -> Footer:
     env = _footer_env(language)
     frame = _context(topic_name, SAMPLE, _UNSUBSCRIBE_STAND_IN, _PREFERENCES_STAND_IN)
     return Footer(
-        html=env.get_template("footer.html").render(frame),
+        # In a wrapper the campaign's CSS cannot reach and no overlay can cover (visibility).
+        html=f'<div style="{visibility.FOOTER_STYLE}">'
+        + env.get_template("footer.html").render(frame)
+        + "</div>",
         text=env.get_template("footer.txt").render(frame),
     )
 

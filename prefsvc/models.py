@@ -31,6 +31,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -357,6 +358,8 @@ class Campaign(Base):
         _enum(CampaignStatus, "campaign_status"), default=CampaignStatus.DRAFT
     )
     audience_size: Mapped[int | None] = mapped_column(Integer)
+    # Links in the HTML go through counting redirects (/c/<token>); off unless asked for.
+    track_clicks: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -628,3 +631,23 @@ class InboundMessage(Base):
         Index("ix_inbound_messages_received_at", "received_at"),
         Index("ix_inbound_messages_contact", "contact_id"),
     )
+
+
+class LinkClick(Base):
+    """How often one link of a campaign was followed: a count, never who followed it.
+
+    Written at fan-out for campaigns with ``track_clicks`` (one row per distinct link, in the
+    order of ``mail.clicks.campaign_links``); ``/c/<token>`` only redirects to a URL found here,
+    so the redirect cannot be pointed anywhere else.
+    """
+
+    __tablename__ = "link_clicks"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    link: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    clicks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    __table_args__ = (CheckConstraint("clicks >= 0", name="clicks_not_negative"),)

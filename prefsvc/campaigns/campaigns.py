@@ -18,13 +18,14 @@ from sqlalchemy.orm import Session
 from prefsvc import paging
 from prefsvc.campaigns import audience
 from prefsvc.errors import CampaignStateError, InvalidFields, InvalidInput, NotFound
-from prefsvc.mail import rendering
+from prefsvc.mail import clicks, rendering
 from prefsvc.mail.limits import Limits
 from prefsvc.models import (
     Campaign,
     CampaignStatus,
     CampaignVariant,
     ConsentEvent,
+    Contact,
     Delivery,
     DeliveryStatus,
     EventKind,
@@ -46,6 +47,7 @@ def create(
     default_language: str | None = None,
     fallback: str | None = None,
     bounds: Limits = rendering.DEFAULT_LIMITS,
+    track_clicks: bool = False,
 ) -> Campaign:
     """Create a draft campaign with one variant per language: ``{lang: (subject, html, text)}``.
 
@@ -59,6 +61,7 @@ def create(
         default_language=default,
         fallback_language=_fallback(fallback, variants, default),
         status=CampaignStatus.DRAFT,
+        track_clicks=track_clicks,
     )
     campaign.variants = _variants(variants)
     session.add(campaign)
@@ -176,6 +179,7 @@ def start(session: Session, campaign: Campaign, *, now: datetime, today: date, y
         .where(Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.QUEUED)
     )
     campaign.audience_size = size or 0
+    clicks.record_links(session, campaign)  # the only URLs its redirects may lead to
     campaign.status = CampaignStatus.SENDING
     campaign.queued_at = now
     session.flush()
@@ -247,12 +251,19 @@ def finish_if_done(session: Session, campaign_id: int, *, now: datetime) -> bool
 
 
 def stats(session: Session, campaign: Campaign, *, today: date, years: int) -> dict[str, Any]:
-    """Report status and counts: audience, sent, failed, excluded by reason, unsubscribes."""
+    """Report status and counts: audience, sent, failed, excluded by reason, unsubscribes.
+
+    Once launched, also: unsubscribes undone, figures per contact language and, when the
+    campaign counts them, clicks per link (``mail.clicks``).
+    """
     if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
         preview = audience.count(session, campaign, on=today, years=years)
         languages = audience.by_language(session, campaign, on=today, years=years)
         return _report(campaign, preview.audience, {}, preview.excluded, 0, {}) | {
-            "by_language": languages
+            "by_language": languages,
+            "unsubscribes_undone": 0,
+            "per_language": {},
+            "clicks": clicks.figures(session, campaign),
         }
     rows = session.execute(
         select(Delivery.status, Delivery.reason, Delivery.feedback, func.count())
@@ -268,32 +279,100 @@ def stats(session: Session, campaign: Campaign, *, today: date, years: int) -> d
             excluded[reason] = excluded.get(reason, 0) + n
         if came_back is not None:
             feedback[came_back] = feedback.get(came_back, 0) + n
+    left, undone = _unsubscribes(session, campaign)
     return _report(
         campaign,
         campaign.audience_size or 0,
         by_status,
         excluded,
-        _unsubscribes(session, campaign),
+        sum(left.values()),
         feedback,
-    ) | {"by_language": audience.sent_by_language(session, campaign)}
+    ) | {
+        "by_language": audience.sent_by_language(session, campaign),
+        "unsubscribes_undone": undone,
+        "per_language": _per_language(session, campaign, left),
+        "clicks": clicks.figures(session, campaign),
+    }
 
 
-def _unsubscribes(session: Session, campaign: Campaign) -> int:
-    """Count recipients who left the topic (or everything) after this campaign reached them."""
-    return (
-        session.scalar(
-            _left_after_sending(func.count(func.distinct(ConsentEvent.contact_id)), campaign)
+def _unsubscribes(session: Session, campaign: Campaign) -> tuple[dict[str, int], int]:
+    """Count recipients who left after this campaign reached them, net of undone ones.
+
+    Return ``({contact language: still gone}, undone)``: a recipient who unsubscribed and then
+    subscribed to the topic again (the undo button, the preference centre) is not counted as
+    gone, only as undone.
+    """
+    leaving = session.execute(
+        _left_after_sending(
+            Delivery.contact_id, Contact.language, func.max(ConsentEvent.occurred_at), campaign
         )
-        or 0
+        .join(Contact, Contact.id == Delivery.contact_id)
+        .group_by(Delivery.contact_id, Contact.language)
+    ).all()
+    if not leaving:
+        return {}, 0
+    rejoined = dict(
+        session.execute(
+            select(ConsentEvent.contact_id, func.max(ConsentEvent.occurred_at))
+            .select_from(Delivery)
+            .join(
+                ConsentEvent,
+                and_(
+                    ConsentEvent.contact_id == Delivery.contact_id,
+                    ConsentEvent.occurred_at >= Delivery.sent_at,
+                ),
+            )
+            .where(
+                Delivery.campaign_id == campaign.id,
+                Delivery.status == DeliveryStatus.SENT,
+                ConsentEvent.kind.in_([EventKind.SUBSCRIBED, EventKind.RESUBSCRIBED]),
+                ConsentEvent.topic_id == campaign.topic_id,
+            )
+            .group_by(ConsentEvent.contact_id)
+        ).all()
     )
+    gone: dict[str, int] = {}
+    undone = 0
+    for contact_id, language, last_left in leaving:
+        back = rejoined.get(contact_id)
+        if back is not None and back > last_left:
+            undone += 1
+        else:
+            gone[language.value] = gone.get(language.value, 0) + 1
+    return gone, undone
 
 
-def _left_after_sending(column: Any, campaign: Campaign) -> Select[Any]:
+def _per_language(
+    session: Session, campaign: Campaign, left: dict[str, int]
+) -> dict[str, dict[str, int]]:
+    """Sent, failed and (net) unsubscribes per contact language, whatever the variant."""
+    rows = session.execute(
+        select(Contact.language, Delivery.status, func.count())
+        .join(Delivery, Delivery.contact_id == Contact.id)
+        .where(
+            Delivery.campaign_id == campaign.id,
+            Delivery.status.in_([DeliveryStatus.SENT, DeliveryStatus.FAILED]),
+        )
+        .group_by(Contact.language, Delivery.status)
+    ).all()
+    figures: dict[str, dict[str, int]] = {}
+    for language, status, n in rows:
+        per = figures.setdefault(language.value, {"sent": 0, "failed": 0, "unsubscribes": 0})
+        per[status.value] = n
+    for language, n in left.items():
+        per = figures.setdefault(language, {"sent": 0, "failed": 0, "unsubscribes": 0})
+        per["unsubscribes"] = n
+    return dict(sorted(figures.items()))
+
+
+def _left_after_sending(*columns: Any) -> Select[Any]:
     """Select ``column`` over this campaign's sent deliveries joined to the recipient's later
     unsubscribe from its topic or objection, so ``stats`` and ``timeline`` count the same people.
+    The campaign is the last argument.
     """
+    *selected, campaign = columns
     return (
-        select(column)
+        select(*selected)
         .select_from(Delivery)
         .join(
             ConsentEvent,
@@ -329,6 +408,7 @@ def _report(
         "topic": campaign.topic.slug,
         "languages": [v.language.value for v in campaign.variants],
         "fallback": campaign.fallback_language.value if campaign.fallback_language else None,
+        "track_clicks": campaign.track_clicks,
         "audience": size,
         "queued": by_status.get("queued", 0),
         "sending": by_status.get("sending", 0),
@@ -386,6 +466,7 @@ def revise(
     variants: dict[str, tuple[str, str, str | None]],
     fallback: str | None = None,
     bounds: Limits = rendering.DEFAULT_LIMITS,
+    track_clicks: bool | None = None,
 ) -> Campaign:
     """Replace a draft's topic, variants and fallback (checked like ``create``); drafts only."""
     if campaign.status is not CampaignStatus.DRAFT:
@@ -397,6 +478,8 @@ def revise(
     campaign.topic = topic
     campaign.default_language = default
     campaign.fallback_language = _fallback(fallback, variants, default)
+    if track_clicks is not None:
+        campaign.track_clicks = track_clicks
     campaign.variants.clear()
     session.flush()
     campaign.variants.extend(_variants(variants))

@@ -18,7 +18,7 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from prefsvc.inbound import verp
-from prefsvc.mail import rate_limits
+from prefsvc.mail import clicks, rate_limits
 from prefsvc.mail.limits import Limits
 from prefsvc.mail.messages import DkimSigner, MessageBuilder
 from prefsvc.mail.rendering import (
@@ -54,16 +54,21 @@ _thread = threading.local()
 
 
 def compiled(
-    variant: CampaignVariant, topic_name: str, bounds: Limits = DEFAULT_LIMITS
+    variant: CampaignVariant,
+    topic_name: str,
+    bounds: Limits = DEFAULT_LIMITS,
+    tracking: clicks.Tracking | None = None,
 ) -> CompiledVariant:
     """Return the variant compiled once per process (premailer runs here, not per recipient).
 
-    Every later render of it, per recipient, keeps to ``bounds`` (``TEMPLATE_*`` settings).
+    Every later render of it, per recipient, keeps to ``bounds`` (``TEMPLATE_*`` settings);
+    with ``tracking`` its links go through the campaign's counting redirects.
     """
     digest = hashlib.sha256(
         "\0".join((variant.subject, variant.html, variant.text or "", topic_name)).encode()
     ).hexdigest()
-    key = (variant.id, digest, bounds)
+    redirects = tuple(tracking.redirects.items()) if tracking is not None else None
+    key = (variant.id, digest, bounds, redirects)
     with _shared.lock:
         found = _shared.variants.get(key)
         if found is not None:
@@ -76,6 +81,7 @@ def compiled(
         language=variant.language.value,
         topic_name=topic_name,
         bounds=bounds,
+        rewrite_links=tracking.rewrite if tracking is not None else None,
     )
     with _shared.lock:
         _shared.variants[key] = result

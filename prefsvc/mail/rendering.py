@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -245,12 +246,14 @@ def compile_variant(
     language: str,
     topic_name: str,
     bounds: Limits = DEFAULT_LIMITS,
+    rewrite_links: Callable[[str], str] | None = None,
 ) -> CompiledVariant:
     """Compile a variant once: inline CSS, derive text if needed, check by rendering a sample.
 
     Every render, the sample's here and each recipient's later, runs under ``bounds``
     (``mail.limits``): a template that takes too long or grows too large is stopped. Subject,
     HTML and text are each checked on their own, so ``InvalidFields`` names every bad one.
+    ``rewrite_links`` changes the HTML's links once (click figures, ``mail.clicks``).
     """
     html_env, text_env = _sandboxes(bounds)
     problems: dict[str, list[str]] = {}
@@ -258,6 +261,8 @@ def compile_variant(
     sources: dict[str, str | None] = {"subject": subject, "html": None, "text": text}
     try:
         sources["html"] = inline_css(html)
+        if rewrite_links is not None:
+            sources["html"] = rewrite_links(sources["html"])
     except InvalidInput as exc:
         problems["html"] = [exc.reason]
     except Exception as exc:  # noqa: BLE001 - lxml/cssutils errors: the HTML is unusable

@@ -61,6 +61,7 @@ def create_campaign(body):
         default_language=body.get("default_language"),
         fallback=(body["fallback"] or campaigns.NO_FALLBACK) if "fallback" in body else None,
         bounds=Limits.from_settings(current_settings()),
+        track_clicks=body.get("track_clicks", False),
     )
     auth.record("campaign.create", f"campaign:{campaign.id}", topic=body["topic"])
     db.session.commit()

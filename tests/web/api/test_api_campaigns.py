@@ -352,3 +352,16 @@ def test_every_template_error_of_every_language_is_reported_at_once(client, news
     assert errors["text"][0].startswith("nl: template error")
     assert len(errors["html"]) == 1 and errors["html"][0].startswith("fr: template error")
     assert "nofilter" in errors["html"][0]
+
+
+def test_click_counting_is_off_unless_asked_for(client, news, bearer):
+    plain, tracked = (
+        client.post(
+            "/api/v1/campaigns",
+            headers=bearer("marketing"),
+            json={"topic": "nieuws", "variants": VARIANTS, **extra},
+        ).get_json()
+        for extra in ({}, {"track_clicks": True})
+    )
+    assert (plain["track_clicks"], plain["clicks"]) == (False, None)
+    assert (tracked["track_clicks"], tracked["clicks"]) == (True, {"total": 0, "links": []})

@@ -52,6 +52,11 @@ def _read(path: str, field: str) -> str:
     help="Variant for contacts whose language has none (default: the first language, with "
     "their own footer); none: they are excluded (no_variant_in_language).",
 )
+@click.option(
+    "--track-clicks",
+    is_flag=True,
+    help="Count clicks per link through signed redirects (never who clicked); off by default.",
+)
 def create(
     topic_slug: str,
     subject: str,
@@ -59,6 +64,7 @@ def create(
     text_file: str | None,
     language: str,
     fallback: str | None,
+    track_clicks: bool,
 ) -> None:
     """Create a draft campaign; prints its id alone on the last line."""
     html = _read(html_file, "html")
@@ -69,6 +75,7 @@ def create(
         variants={language: (subject, html, text)},
         fallback=fallback,
         bounds=Limits.from_settings(current_settings()),
+        track_clicks=track_clicks,
     )
     db.session.commit()
     click.echo(campaign.id)

@@ -61,6 +61,11 @@ def _composer_input() -> tuple[str, dict[str, tuple[str, str, str | None]], dict
     return topic_slug, variants, raw
 
 
+def _track_clicks_input() -> bool:
+    """Read the "count clicks per link" box (unticked boxes are not sent at all)."""
+    return request.form.get("track_clicks") == "1"
+
+
 def _fallback_input() -> str | None:
     """Read the fallback select: a language, "none", or empty for the first language."""
     return request.form.get("fallback", "").strip() or None
@@ -109,6 +114,9 @@ def _composer(
         topic_slug=topic_slug,
         values=values,
         fallback=fallback or "",
+        track_clicks=_track_clicks_input()
+        if request.method == "POST"
+        else bool(campaign and campaign.track_clicks),
         problems=problems or {},
         **extra,
     )
@@ -171,6 +179,7 @@ def compose():
         variants=variants,
         fallback=fallback,
         bounds=Limits.from_settings(current_settings()),
+        track_clicks=_track_clicks_input(),
     )
     record("campaign.create", f"campaign:{campaign.id}", languages=sorted(variants))
     db.session.commit()
@@ -208,6 +217,7 @@ def revise(campaign_id: int):
         variants=variants,
         fallback=fallback,
         bounds=Limits.from_settings(current_settings()),
+        track_clicks=_track_clicks_input(),
     )
     record("campaign.revise", f"campaign:{item.id}", languages=sorted(variants))
     db.session.commit()
@@ -362,6 +372,7 @@ def _campaign_page(item: Campaign):
         campaign=item,
         figures=figures,
         charts=charts,
+        timezone_name=str(current_settings().timezone),
         live=item.status is CampaignStatus.SENDING,
     )
 

@@ -426,6 +426,7 @@ def test_a_message_that_cannot_be_rendered_for_one_contact_fails_alone(
     assert "nameless@" not in caplog.text
 
 
+@pytest.mark.all_databases
 def test_a_template_that_bombs_on_one_contact_fails_that_delivery_alone_as_unrenderable(
     session, run_campaign, outbox
 ):

@@ -13,6 +13,7 @@ from prefsvc.mail import clicks
 from prefsvc.models import LinkClick
 from tests.factories import make_campaign, make_contact, make_topic
 
+pytestmark = pytest.mark.all_databases
 KEYS = ("old-key-0123456789", "new-key-0123456789")
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 HTML = (

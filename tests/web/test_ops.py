@@ -90,6 +90,7 @@ def test_metrics_count_sent_and_failed_by_reason_and_the_send_rate(
     assert "prefsvc_send_rate 0.0" in client.get("/metrics").get_data(as_text=True)
 
 
+@pytest.mark.all_databases
 def test_metrics_scraped_again_soon_do_not_query_the_database_again(session, client, clock):
     from sqlalchemy import event
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
 
 from prefsvc.consent import changes as consent
@@ -174,6 +175,7 @@ def test_send_now_delivers_and_the_campaign_page_shows_the_figures(
     assert progress["sent"] == 3 and progress["percent"] == 100
 
 
+@pytest.mark.all_databases
 def test_the_campaign_page_shows_net_unsubscribes_per_language_axes_and_clicks(
     as_role, session, topic, run_campaign, clock
 ):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from prefsvc.mail import clicks
 from tests.factories import make_campaign, make_contact, make_topic
 
+pytestmark = pytest.mark.all_databases
 HTML = (
     '<p>Hallo {{ contact.first_name }}, <a href="https://opleidingen.example.org/o/1">meer</a></p>'
 )

@@ -150,6 +150,15 @@ def show(campaign_id: int, as_json: bool) -> None:
     if any(report[key] for key in came_back):
         for key in came_back:
             click.echo(f"  {key:<13}{report[key]}")
+    if report["unsubscribes_undone"]:
+        click.echo(f"  {'undone':<13}{report['unsubscribes_undone']} (unsubscribed, then back)")
+    for language, per in report["per_language"].items():
+        figures = ", ".join(f"{n} {key}" for key, n in per.items())
+        click.echo(f"  results {language:<5}{figures}")
+    if report["clicks"] is not None:
+        click.echo(f"  {'clicks':<13}{report['clicks']['total']}")
+        for link in report["clicks"]["links"]:
+            click.echo(f"    {link['clicks']:>6}  {link['url']}")
 
 
 @group.command("schedule")

@@ -26,6 +26,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import update_wrapper
@@ -83,6 +84,9 @@ class _Budget:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.deadline = time.monotonic() + limits.seconds
+        shared = _shared_deadline.get()
+        if shared is not None and shared < self.deadline:
+            self.deadline = shared
         self.ticks = 0
 
     def tick(self) -> None:
@@ -108,6 +112,21 @@ class _Budget:
 
 
 _current: ContextVar[_Budget | None] = ContextVar("template_budget", default=None)
+_shared_deadline: ContextVar[float | None] = ContextVar("template_deadline", default=None)
+
+
+@contextmanager
+def one_deadline(limits: Limits) -> Iterator[None]:
+    """Give every render inside one deadline together: a message's subject, HTML and text.
+
+    Without it each template would have its own, and one recipient could hold a worker (or a
+    save, the web thread) for three times the limit.
+    """
+    token = _shared_deadline.set(time.monotonic() + limits.seconds)
+    try:
+        yield
+    finally:
+        _shared_deadline.reset(token)
 
 
 def _budget() -> _Budget | None:

@@ -367,8 +367,10 @@ def render(
     """
     footer = footer or variant.footer
     context = _context(variant.topic_name, contact, unsubscribe_url, preferences_url)
-    subject = " ".join(variant.subject.render(context).split())
-    html = variant.html.render(context)
+    with limits.one_deadline(variant.html.environment.limits):  # one message, one deadline
+        subject = " ".join(variant.subject.render(context).split())
+        html = variant.html.render(context)
+        body = variant.text.render(context)
     footer_html = _fill_footer(footer.html, unsubscribe_url, preferences_url, html=True)
     # Per recipient, so mind the cost: regexes over a 50 KB body cost more than Jinja2 itself.
     # The footer goes before the last </body>: look in the tail first.
@@ -379,7 +381,6 @@ def render(
         html = html[:cut] + footer_html + html[cut:]
     else:
         html = html + footer_html
-    body = variant.text.render(context)
     if "\n\n\n" in body:
         body = BLANK_RUNS.sub("\n\n", body)
     body = body.strip("\n")

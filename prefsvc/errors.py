@@ -55,3 +55,6 @@ class InvalidFields(InvalidInput):
         first = next(iter(fields))
         super().__init__(first, fields[first][0])
         self.fields = fields
+
+    def __str__(self) -> str:
+        return "; ".join(f"{field}: {reason}" for field, rs in self.fields.items() for reason in rs)

@@ -31,6 +31,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -371,6 +372,8 @@ class Campaign(Base):
     )
     # Set when a finished campaign is put away: hidden from the default campaign list.
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Links in the HTML go through counting redirects (/c/<token>); off unless asked for.
+    track_clicks: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -686,3 +689,23 @@ class SignupRequest(Base):
         CheckConstraint("email = lower(email)", name="email_normalised"),
         Index("ix_signup_requests_expires_at", "expires_at"),
     )
+
+
+class LinkClick(Base):
+    """How often one link of a campaign was followed: a count, never who followed it.
+
+    Written at fan-out for campaigns with ``track_clicks`` (one row per distinct link, in the
+    order of ``mail.clicks.campaign_links``); ``/c/<token>`` only redirects to a URL found here,
+    so the redirect cannot be pointed anywhere else.
+    """
+
+    __tablename__ = "link_clicks"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    link: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    clicks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    __table_args__ = (CheckConstraint("clicks >= 0", name="clicks_not_negative"),)

@@ -97,6 +97,10 @@ class Settings:
     rate_limit_signup_client: str = "20 per hour"
     rate_limit_signup_address: str = "3 per hour"
     inbound_imap_url: str | None = None  # imaps://user:pass@host/INBOX?processed=Processed
+    # --- campaign templates under limits (issue 19) ---
+    template_render_seconds: float = 1.0  # one render of a template, sample or recipient
+    template_max_bytes: int = 1_000_000  # one rendered body, and any value inside it
+    metrics_cache_seconds: int = 15  # /metrics reads the database at most this often
     testing: bool = False
 
     @property
@@ -259,6 +263,11 @@ class Settings:
             rate_limit_signup_client=_rate_limit(get, "RATE_LIMIT_SIGNUP_CLIENT", "20 per hour"),
             rate_limit_signup_address=_rate_limit(get, "RATE_LIMIT_SIGNUP_ADDRESS", "3 per hour"),
             inbound_imap_url=inbound_imap_url,
+            template_render_seconds=_positive_seconds(get, "TEMPLATE_RENDER_SECONDS", 1.0),
+            template_max_bytes=_positive_int(
+                get, "TEMPLATE_MAX_BYTES", 1_000_000, maximum=100_000_000
+            ),
+            metrics_cache_seconds=_positive_int(get, "METRICS_CACHE_SECONDS", 15, maximum=3600),
         )
 
 
@@ -290,6 +299,19 @@ def _origins(text: str | None) -> tuple[str, ...]:
             )
         origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
     return tuple(origins)
+
+
+def _positive_seconds(get, name: str, default: float, *, maximum: float = 60.0) -> float:
+    text = get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(name, f"must be a number of seconds, got {text!r}") from None
+    if not 0 < value <= maximum:
+        raise SettingsError(name, f"must be more than 0 and at most {maximum:g}, got {text}")
+    return value
 
 
 def _rate_limit(get, name: str, default: str) -> str:

@@ -17,14 +17,16 @@ from sqlalchemy.orm import Session
 
 from prefsvc import paging
 from prefsvc.campaigns import audience
-from prefsvc.errors import CampaignStateError, InvalidInput, NotFound
+from prefsvc.errors import CampaignStateError, InvalidFields, InvalidInput, NotFound
 from prefsvc.inbound import guard
-from prefsvc.mail import layout
+from prefsvc.mail import clicks, layout, rendering
+from prefsvc.mail.limits import Limits
 from prefsvc.models import (
     Campaign,
     CampaignStatus,
     CampaignVariant,
     ConsentEvent,
+    Contact,
     ContentFormat,
     Delivery,
     DeliveryStatus,
@@ -49,17 +51,22 @@ def create(
     content_format: str = ContentFormat.HTML,
     preheaders: dict[str, str | None] | None = None,
     name: str | None = None,
+    bounds: Limits = rendering.DEFAULT_LIMITS,
+    track_clicks: bool = False,
 ) -> Campaign:
     """Create a draft campaign with one variant per language: ``{lang: (subject, html, text)}``.
 
     ``fallback``: the language whose variant goes to contacts whose language has none (None:
     the default language), or ``"none"``: those contacts are not sent it. ``content_format``
     says whether each variant's content is HTML or Markdown (put into the house layout);
-    ``preheaders`` holds the hidden preview line per language.
+    ``preheaders`` holds the hidden preview line per language. ``bounds``: the time and size
+    limits every template's sample render must keep to (``TEMPLATE_*`` settings).
     """
     fmt = _format(content_format)
     preheaders = _preheaders(preheaders, variants)
-    topic, default = _checked(session, topic_slug, variants, default_language, fmt, preheaders)
+    topic, default = _checked(
+        session, topic_slug, variants, default_language, fmt, preheaders, bounds
+    )
     campaign = Campaign(
         topic=topic,
         default_language=default,
@@ -67,6 +74,7 @@ def create(
         status=CampaignStatus.DRAFT,
         content_format=fmt,
         name=_name(name),
+        track_clicks=track_clicks,
     )
     campaign.variants = _variants(variants, preheaders)
     session.add(campaign)
@@ -81,24 +89,36 @@ def _checked(
     default_language: str | None,
     content_format: ContentFormat = ContentFormat.HTML,
     preheaders: dict[str, str | None] | None = None,
+    bounds: Limits = rendering.DEFAULT_LIMITS,
 ) -> tuple[Topic, Language]:
-    """Check the topic and every variant; return the topic and the default language."""
+    """Check the topic and every variant; return the topic and the default language.
+
+    Every problem of every variant is raised at once (``InvalidFields``), each reason led by
+    its language when the campaign has several.
+    """
     if not variants:
         raise InvalidInput("variants", "a campaign needs at least one language variant")
     topic = topics.by_slug(session, topic_slug)
     preheaders = preheaders or {}
-    languages = [
-        _checked_variant(
+    found: dict[str, list[str]] = {}
+    languages = []
+    for lang, (subject, html, text) in variants.items():
+        problems = _variant_problems(
             lang,
             subject,
             html,
             text,
             topic.name_in(lang),
+            bounds,
             content_format=content_format,
             preheader=preheaders.get(lang),
         )
-        for lang, (subject, html, text) in variants.items()
-    ]
+        for field, reason in problems.items():
+            found.setdefault(field, []).append(f"{lang}: {reason}" if len(variants) > 1 else reason)
+        if not problems:
+            languages.append(Language(lang))
+    if found:
+        raise InvalidFields(found)
     default = Language(default_language) if default_language else languages[0]
     if default not in languages:
         raise InvalidInput("default_language", "must be one of the variants' languages")
@@ -116,37 +136,47 @@ def _fallback(fallback: str | None, variants: dict[str, Any], default: Language)
     return Language(fallback)
 
 
-def _checked_variant(
+def _variant_problems(
     lang: str,
     subject: str,
     html: str,
     text: str | None,
     topic: str,
+    bounds: Limits,
     *,
     content_format: ContentFormat = ContentFormat.HTML,
     preheader: str | None = None,
-) -> Language:
+) -> dict[str, str]:
+    """Check one variant: ``{field: reason}`` for each bad one of language, subject, HTML, text."""
     try:
         language = Language(lang)
     except ValueError:
-        raise InvalidInput("language", f"{lang!r} is not one of nl, fr, en") from None
+        return {"language": f"{lang!r} is not one of nl, fr, en"}
+    problems: dict[str, str] = {}
     if not subject.strip():
-        raise InvalidInput("subject", "is empty")
+        problems["subject"] = "is empty"
     if not html.strip():
-        raise InvalidInput("html", "is empty")
+        problems["html"] = "is empty"
     if preheader is not None and len(preheader) > PREHEADER_MAX:
-        raise InvalidInput("preheader", f"is longer than {PREHEADER_MAX} characters")
-    layout.compile_variant(
-        content_format=content_format,
-        subject=subject,
-        content=html,
-        text=text,
-        preheader=preheader,
-        language=language.value,
-        topic_name=topic,
-        identity=layout.SAMPLE_IDENTITY,
-    )
-    return language
+        problems["preheader"] = f"is longer than {PREHEADER_MAX} characters"
+    try:
+        layout.compile_variant(
+            content_format=content_format,
+            subject=subject or " ",
+            content=html if html.strip() else "<p></p>",
+            text=text,
+            preheader=preheader,
+            language=language.value,
+            topic_name=topic,
+            identity=layout.SAMPLE_IDENTITY,
+            bounds=bounds,
+        )
+    except InvalidFields as exc:
+        for field, reasons in exc.fields.items():
+            problems.setdefault(field, reasons[0])
+    except InvalidInput as exc:
+        problems.setdefault(exc.field, exc.reason)
+    return problems
 
 
 PREHEADER_MAX = 255
@@ -221,6 +251,7 @@ def start(session: Session, campaign: Campaign, *, now: datetime, today: date, y
         .where(Delivery.campaign_id == campaign.id, Delivery.status == DeliveryStatus.QUEUED)
     )
     campaign.audience_size = size or 0
+    clicks.record_links(session, campaign)  # the only URLs its redirects may lead to
     campaign.status = CampaignStatus.SENDING
     campaign.queued_at = now
     session.flush()
@@ -292,12 +323,19 @@ def finish_if_done(session: Session, campaign_id: int, *, now: datetime) -> bool
 
 
 def stats(session: Session, campaign: Campaign, *, today: date, years: int) -> dict[str, Any]:
-    """Report status and counts: audience, sent, failed, excluded by reason, unsubscribes."""
+    """Report status and counts: audience, sent, failed, excluded by reason, unsubscribes.
+
+    Once launched, also: unsubscribes undone, figures per contact language and, when the
+    campaign counts them, clicks per link (``mail.clicks``).
+    """
     if campaign.status in (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED):
         preview = audience.count(session, campaign, on=today, years=years)
         languages = audience.by_language(session, campaign, on=today, years=years)
         return _report(campaign, preview.audience, {}, preview.excluded, 0, {}) | {
-            "by_language": languages
+            "by_language": languages,
+            "unsubscribes_undone": 0,
+            "per_language": {},
+            "clicks": clicks.figures(session, campaign),
         }
     rows = session.execute(
         select(Delivery.status, Delivery.reason, Delivery.feedback, func.count())
@@ -313,32 +351,100 @@ def stats(session: Session, campaign: Campaign, *, today: date, years: int) -> d
             excluded[reason] = excluded.get(reason, 0) + n
         if came_back is not None:
             feedback[came_back] = feedback.get(came_back, 0) + n
+    left, undone = _unsubscribes(session, campaign)
     return _report(
         campaign,
         campaign.audience_size or 0,
         by_status,
         excluded,
-        _unsubscribes(session, campaign),
+        sum(left.values()),
         feedback,
-    ) | {"by_language": audience.sent_by_language(session, campaign)}
+    ) | {
+        "by_language": audience.sent_by_language(session, campaign),
+        "unsubscribes_undone": undone,
+        "per_language": _per_language(session, campaign, left),
+        "clicks": clicks.figures(session, campaign),
+    }
 
 
-def _unsubscribes(session: Session, campaign: Campaign) -> int:
-    """Count recipients who left the topic (or everything) after this campaign reached them."""
-    return (
-        session.scalar(
-            _left_after_sending(func.count(func.distinct(ConsentEvent.contact_id)), campaign)
+def _unsubscribes(session: Session, campaign: Campaign) -> tuple[dict[str, int], int]:
+    """Count recipients who left after this campaign reached them, net of undone ones.
+
+    Return ``({contact language: still gone}, undone)``: a recipient who unsubscribed and then
+    subscribed to the topic again (the undo button, the preference centre) is not counted as
+    gone, only as undone.
+    """
+    leaving = session.execute(
+        _left_after_sending(
+            Delivery.contact_id, Contact.language, func.max(ConsentEvent.occurred_at), campaign
         )
-        or 0
+        .join(Contact, Contact.id == Delivery.contact_id)
+        .group_by(Delivery.contact_id, Contact.language)
+    ).all()
+    if not leaving:
+        return {}, 0
+    rejoined = dict(
+        session.execute(
+            select(ConsentEvent.contact_id, func.max(ConsentEvent.occurred_at))
+            .select_from(Delivery)
+            .join(
+                ConsentEvent,
+                and_(
+                    ConsentEvent.contact_id == Delivery.contact_id,
+                    ConsentEvent.occurred_at >= Delivery.sent_at,
+                ),
+            )
+            .where(
+                Delivery.campaign_id == campaign.id,
+                Delivery.status == DeliveryStatus.SENT,
+                ConsentEvent.kind.in_([EventKind.SUBSCRIBED, EventKind.RESUBSCRIBED]),
+                ConsentEvent.topic_id == campaign.topic_id,
+            )
+            .group_by(ConsentEvent.contact_id)
+        ).all()
     )
+    gone: dict[str, int] = {}
+    undone = 0
+    for contact_id, language, last_left in leaving:
+        back = rejoined.get(contact_id)
+        if back is not None and back > last_left:
+            undone += 1
+        else:
+            gone[language.value] = gone.get(language.value, 0) + 1
+    return gone, undone
 
 
-def _left_after_sending(column: Any, campaign: Campaign) -> Select[Any]:
+def _per_language(
+    session: Session, campaign: Campaign, left: dict[str, int]
+) -> dict[str, dict[str, int]]:
+    """Sent, failed and (net) unsubscribes per contact language, whatever the variant."""
+    rows = session.execute(
+        select(Contact.language, Delivery.status, func.count())
+        .join(Delivery, Delivery.contact_id == Contact.id)
+        .where(
+            Delivery.campaign_id == campaign.id,
+            Delivery.status.in_([DeliveryStatus.SENT, DeliveryStatus.FAILED]),
+        )
+        .group_by(Contact.language, Delivery.status)
+    ).all()
+    figures: dict[str, dict[str, int]] = {}
+    for language, status, n in rows:
+        per = figures.setdefault(language.value, {"sent": 0, "failed": 0, "unsubscribes": 0})
+        per[status.value] = n
+    for language, n in left.items():
+        per = figures.setdefault(language, {"sent": 0, "failed": 0, "unsubscribes": 0})
+        per["unsubscribes"] = n
+    return dict(sorted(figures.items()))
+
+
+def _left_after_sending(*columns: Any) -> Select[Any]:
     """Select ``column`` over this campaign's sent deliveries joined to the recipient's later
     unsubscribe from its topic or objection, so ``stats`` and ``timeline`` count the same people.
+    The campaign is the last argument.
     """
+    *selected, campaign = columns
     return (
-        select(column)
+        select(*selected)
         .select_from(Delivery)
         .join(
             ConsentEvent,
@@ -377,6 +483,7 @@ def _report(
         "topic": campaign.topic.slug,
         "languages": [v.language.value for v in campaign.variants],
         "fallback": campaign.fallback_language.value if campaign.fallback_language else None,
+        "track_clicks": campaign.track_clicks,
         "audience": size,
         "queued": by_status.get("queued", 0),
         "sending": by_status.get("sending", 0),
@@ -412,6 +519,7 @@ def variant_problems(
     fallback: str | None = None,
     content_format: str = ContentFormat.HTML,
     preheaders: dict[str, str | None] | None = None,
+    bounds: Limits = rendering.DEFAULT_LIMITS,
 ) -> dict[tuple[str | None, str], str]:
     """Check each variant on its own: ``{(language or None, field): reason}``, empty when fine.
 
@@ -430,18 +538,19 @@ def variant_problems(
     if not variants:
         problems[(None, "variants")] = "a campaign needs at least one language variant"
     for lang, (subject, html, text) in variants.items():
-        try:
-            _checked_variant(
-                lang,
-                subject,
-                html,
-                text,
-                topic.name_in(lang) if topic else "",
-                content_format=fmt,
-                preheader=preheaders.get(lang),
-            )
-        except InvalidInput as exc:
-            problems[(lang, exc.field)] = exc.reason
+        name = topic.name_in(lang) if topic else ""
+        found = _variant_problems(
+            lang,
+            subject,
+            html,
+            text,
+            name,
+            bounds,
+            content_format=fmt,
+            preheader=preheaders.get(lang),
+        )
+        for field, reason in found.items():
+            problems[(lang, field)] = reason
     if variants and fallback not in (None, NO_FALLBACK) and fallback not in variants:
         problems[(None, "fallback")] = "write that language, or choose another fallback"
     return problems
@@ -457,6 +566,8 @@ def revise(
     content_format: str | None = None,
     preheaders: dict[str, str | None] | None = None,
     name: str | None = None,
+    bounds: Limits = rendering.DEFAULT_LIMITS,
+    track_clicks: bool | None = None,
 ) -> Campaign:
     """Replace a draft's topic, variants and fallback (checked like ``create``); drafts only.
 
@@ -468,7 +579,7 @@ def revise(
     preheaders = _preheaders(preheaders, variants)
     keep = campaign.default_language.value
     topic, default = _checked(
-        session, topic_slug, variants, keep if keep in variants else None, fmt, preheaders
+        session, topic_slug, variants, keep if keep in variants else None, fmt, preheaders, bounds
     )
     campaign.topic = topic
     campaign.default_language = default
@@ -476,6 +587,8 @@ def revise(
     campaign.content_format = fmt
     if name is not None:
         campaign.name = _name(name)
+    if track_clicks is not None:
+        campaign.track_clicks = track_clicks
     campaign.variants.clear()
     session.flush()
     campaign.variants.extend(_variants(variants, preheaders))

@@ -23,7 +23,8 @@ from prefsvc.campaigns import audience, campaigns, claims
 from prefsvc.consent import suppression
 from prefsvc.errors import TemporaryBatchFailure
 from prefsvc.inbound import policy
-from prefsvc.mail import kit, rate_limits
+from prefsvc.mail import clicks, kit, rate_limits
+from prefsvc.mail.limits import Limits
 from prefsvc.mail.messages import MessageBuilder
 from prefsvc.mail.rendering import CompiledVariant, Footer, RecipientContext, render
 from prefsvc.mail.transport import (
@@ -162,8 +163,14 @@ def _snapshot(session: Session, campaign_id: int, settings: Settings) -> _Campai
     campaign = session.get(Campaign, campaign_id)
     topic = campaign.topic
     sender = kit.identity(settings)
+    bounds = Limits.from_settings(settings)
+    tracking = clicks.tracking(
+        campaign, base_url=settings.base_url, secret_keys=settings.secret_keys
+    )
     variants = {
-        v.language.value: kit.compiled(v, topic.name_in(v.language), identity=sender)
+        v.language.value: kit.compiled(
+            v, topic.name_in(v.language), bounds, tracking, identity=sender
+        )
         for v in campaign.variants
     }
     fallback = campaign.fallback_language

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from prefsvc.errors import InvalidInput
 from prefsvc.mail import kit
+from prefsvc.mail.limits import Limits
 from prefsvc.mail.rendering import CompiledVariant, Footer, RecipientContext, Rendered, render
 from prefsvc.mail.transport import Transport
 from prefsvc.models import Campaign, Language
@@ -81,7 +82,10 @@ def _sample_recipient(
     lang = language or (contact.language.value if contact else campaign.default_language.value)
     chosen = campaign.variant_for(Language(lang))
     variant = kit.compiled(
-        chosen, campaign.topic.name_in(chosen.language), identity=kit.identity(settings)
+        chosen,
+        campaign.topic.name_in(chosen.language),
+        Limits.from_settings(settings),
+        identity=kit.identity(settings),
     )
     if contact is not None and contact.email:
         person = RecipientContext(

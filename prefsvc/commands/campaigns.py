@@ -16,6 +16,7 @@ from prefsvc.commands.group import DomainGroup
 from prefsvc.errors import InvalidInput
 from prefsvc.extensions import db
 from prefsvc.mail import kit
+from prefsvc.mail.limits import Limits
 from prefsvc.models import LANGUAGES, CampaignStatus
 from prefsvc.queue import broker, launcher
 from prefsvc.settings import current_settings
@@ -66,6 +67,11 @@ def _read(path: str, field: str) -> str:
     help="Variant for contacts whose language has none (default: the first language, with "
     "their own footer); none: they are excluded (no_variant_in_language).",
 )
+@click.option(
+    "--track-clicks",
+    is_flag=True,
+    help="Count clicks per link through signed redirects (never who clicked); off by default.",
+)
 def create(
     topic_slug: str,
     subject: str,
@@ -76,6 +82,7 @@ def create(
     content_format: str,
     preheader: str | None,
     name: str | None,
+    track_clicks: bool,
 ) -> None:
     """Create a draft campaign; prints its id alone on the last line."""
     html = _read(html_file, "html")
@@ -88,6 +95,8 @@ def create(
         content_format=content_format,
         preheaders={language: preheader},
         name=name,
+        bounds=Limits.from_settings(current_settings()),
+        track_clicks=track_clicks,
     )
     db.session.commit()
     click.echo(campaign.id)
@@ -164,6 +173,15 @@ def show(campaign_id: int, as_json: bool) -> None:
             rate = report["rates"][key]
             share = f" ({rate:.2%} of sent)" if rate is not None else ""
             click.echo(f"  {key:<13}{report[key]}{share}")
+    if report["unsubscribes_undone"]:
+        click.echo(f"  {'undone':<13}{report['unsubscribes_undone']} (unsubscribed, then back)")
+    for language, per in report["per_language"].items():
+        figures = ", ".join(f"{n} {key}" for key, n in per.items())
+        click.echo(f"  results {language:<5}{figures}")
+    if report["clicks"] is not None:
+        click.echo(f"  {'clicks':<13}{report['clicks']['total']}")
+        for link in report["clicks"]["links"]:
+            click.echo(f"    {link['clicks']:>6}  {link['url']}")
     if report["complaint_level"] != "ok":
         click.echo("  warning      complaint rate above 0.1 % (providers act at 0.3 %)")
     if report["pause_reason"]:

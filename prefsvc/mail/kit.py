@@ -18,9 +18,10 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from prefsvc.inbound import verp
-from prefsvc.mail import layout, rate_limits
+from prefsvc.mail import clicks, layout, rate_limits
+from prefsvc.mail.limits import Limits
 from prefsvc.mail.messages import DkimSigner, MessageBuilder
-from prefsvc.mail.rendering import CompiledVariant, Footer, compile_footer
+from prefsvc.mail.rendering import DEFAULT_LIMITS, CompiledVariant, Footer, compile_footer
 from prefsvc.mail.tokens import Signer
 from prefsvc.mail.transport import Transport, open_transport
 from prefsvc.models import CampaignVariant, Language, Topic
@@ -52,11 +53,18 @@ def identity(settings: Settings) -> layout.Identity:
 
 
 def compiled(
-    variant: CampaignVariant, topic_name: str, *, identity: layout.Identity
+    variant: CampaignVariant,
+    topic_name: str,
+    bounds: Limits = DEFAULT_LIMITS,
+    tracking: clicks.Tracking | None = None,
+    *,
+    identity: layout.Identity,
 ) -> CompiledVariant:
     """Return the variant compiled once per process (premailer runs here, not per recipient).
 
     Markdown goes into the house layout (``mail.layout``) naming ``identity`` as the sender.
+    Every later render of it, per recipient, keeps to ``bounds`` (``TEMPLATE_*`` settings);
+    with ``tracking`` its links go through the campaign's counting redirects.
     """
     content_format = variant.campaign.content_format.value
     digest = hashlib.sha256(
@@ -72,7 +80,8 @@ def compiled(
             )
         ).encode()
     ).hexdigest()
-    key = (variant.id, digest)
+    redirects = tuple(tracking.redirects.items()) if tracking is not None else None
+    key = (variant.id, digest, bounds, redirects)
     with _shared.lock:
         found = _shared.variants.get(key)
         if found is not None:
@@ -87,6 +96,8 @@ def compiled(
         language=variant.language.value,
         topic_name=topic_name,
         identity=identity,
+        bounds=bounds,
+        rewrite_links=tracking.rewrite if tracking is not None else None,
     )
     with _shared.lock:
         _shared.variants[key] = result

@@ -13,6 +13,7 @@ body, in either format.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -23,6 +24,7 @@ from markupsafe import Markup, escape
 
 from prefsvc.errors import InvalidInput
 from prefsvc.mail import rendering
+from prefsvc.mail.limits import Limits
 from prefsvc.models import ContentFormat
 
 # Pads the preview after the preheader so clients do not fill it with the first lines of the body.
@@ -193,8 +195,11 @@ def compile_variant(
     language: str,
     topic_name: str,
     identity: Identity,
+    bounds: Limits = rendering.DEFAULT_LIMITS,
+    rewrite_links: Callable[[str], str] | None = None,
 ) -> rendering.CompiledVariant:
-    """Compile a variant written in either format (``rendering.compile_variant`` does the rest)."""
+    """Compile a variant written in either format (``rendering.compile_variant`` does the rest,
+    under ``bounds`` and with ``rewrite_links``)."""
     html, text_source = sources(
         content_format=content_format,
         subject=subject,
@@ -205,5 +210,11 @@ def compile_variant(
         identity=identity,
     )
     return rendering.compile_variant(
-        subject=subject, html=html, text=text_source, language=language, topic_name=topic_name
+        subject=subject,
+        html=html,
+        text=text_source,
+        language=language,
+        topic_name=topic_name,
+        bounds=bounds,
+        rewrite_links=rewrite_links,
     )

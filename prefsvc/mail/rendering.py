@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -26,7 +26,9 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import escape
 from premailer import Premailer
 
-from prefsvc.errors import InvalidInput
+from prefsvc.errors import InvalidFields, InvalidInput
+from prefsvc.mail import limits, visibility
+from prefsvc.mail.limits import Limits, TemplateTooCostly
 from prefsvc.resources import PACKAGE_DIR, resource_dir
 
 log = logging.getLogger(__name__)
@@ -107,15 +109,13 @@ SAMPLE = RecipientContext(
     language="nl",
 )
 
-_sandbox_lock = threading.Lock()
+DEFAULT_LIMITS = Limits()
 
 
-@lru_cache(maxsize=1)
-def _sandboxes() -> tuple[SandboxedEnvironment, SandboxedEnvironment]:
-    """Return the sandboxed environments for marketing templates: HTML (escaped) and text."""
-    html = SandboxedEnvironment(autoescape=True, trim_blocks=False)
-    text = SandboxedEnvironment(autoescape=False)
-    return html, text
+@lru_cache(maxsize=4)
+def _sandboxes(bounds: Limits) -> tuple[SandboxedEnvironment, SandboxedEnvironment]:
+    """Return the sandboxes for marketing templates, HTML (escaped) and text, under ``bounds``."""
+    return limits.environments(bounds)
 
 
 @lru_cache(maxsize=8)
@@ -161,7 +161,11 @@ def _restore(text: str, saved: list[str]) -> str:
 
 
 def inline_css(html: str) -> str:
-    """Inline the CSS of a Jinja2 HTML template, keeping its template syntax intact."""
+    """Inline the CSS of a Jinja2 HTML template, keeping its template syntax intact.
+
+    What cannot be inlined (``@media``, ``:hover``...) is scoped to the campaign's own content,
+    so that no CSS of the campaign can hide our footer (``mail.visibility``).
+    """
     protected, saved = _protect(html)
     inlined = Premailer(
         protected,
@@ -173,7 +177,7 @@ def inline_css(html: str) -> str:
         cssutils_logging_level=logging.CRITICAL,
         disable_link_rewrites=True,
     ).transform()
-    return _restore(inlined, saved)
+    return _restore(visibility.keep_footer_visible(inlined, template_code=PLACEHOLDER_RE), saved)
 
 
 def text_from_html(html: str) -> str:
@@ -235,27 +239,52 @@ def _check_names(env: SandboxedEnvironment, field: str, source: str) -> None:
 
 
 def compile_variant(
-    *, subject: str, html: str, text: str | None, language: str, topic_name: str
+    *,
+    subject: str,
+    html: str,
+    text: str | None,
+    language: str,
+    topic_name: str,
+    bounds: Limits = DEFAULT_LIMITS,
+    rewrite_links: Callable[[str], str] | None = None,
 ) -> CompiledVariant:
-    """Compile a variant once: inline CSS, derive text if needed, check by rendering a sample."""
-    html_env, text_env = _sandboxes()
-    templates = {}
-    sources = {"subject": subject, "html": None, "text": None}
+    """Compile a variant once: inline CSS, derive text if needed, check by rendering a sample.
+
+    Every render, the sample's here and each recipient's later, runs under ``bounds``
+    (``mail.limits``): a template that takes too long or grows too large is stopped. Subject,
+    HTML and text are each checked on their own, so ``InvalidFields`` names every bad one.
+    ``rewrite_links`` changes the HTML's links once (click figures, ``mail.clicks``).
+    """
+    html_env, text_env = _sandboxes(bounds)
+    problems: dict[str, list[str]] = {}
+    templates: dict[str, jinja2.Template] = {}
+    sources: dict[str, str | None] = {"subject": subject, "html": None, "text": text}
     try:
         sources["html"] = inline_css(html)
+        if rewrite_links is not None:
+            sources["html"] = rewrite_links(sources["html"])
+    except InvalidInput as exc:
+        problems["html"] = [exc.reason]
     except Exception as exc:  # noqa: BLE001 - lxml/cssutils errors: the HTML is unusable
-        raise InvalidInput("html", f"cannot inline its CSS ({exc})") from None
-    sources["text"] = text if text is not None else text_from_html(html)
-    for field, source in sources.items():
-        env = html_env if field == "html" else text_env
+        problems["html"] = [f"cannot inline its CSS ({exc})"]
+    if text is None:
         try:
-            templates[field] = env.from_string(source)
-        except jinja2.TemplateSyntaxError as exc:
-            raise InvalidInput(
-                field, f"template error on line {exc.lineno}: {exc.message}"
-            ) from None
-        _check_names(env, field, source)
-    variant = CompiledVariant(
+            sources["text"] = text_from_html(html)
+        except Exception:  # noqa: BLE001 - the HTML's own problem is reported above
+            sources["text"] = ""
+    sample = _context(topic_name, SAMPLE, "https://x/u", "https://x/p")
+    for field, source in sources.items():
+        if source is None or (field == "text" and text is None and "html" in problems):
+            continue  # a text derived from bad HTML would only repeat the HTML's problem
+        try:
+            templates[field] = _checked_template(
+                html_env if field == "html" else text_env, field, source, sample
+            )
+        except InvalidInput as exc:
+            problems[field] = [exc.reason]
+    if problems:
+        raise InvalidFields(problems)
+    return CompiledVariant(
         language=language,
         topic_name=topic_name,
         subject=templates["subject"],
@@ -263,13 +292,24 @@ def compile_variant(
         text=templates["text"],
         footer=compile_footer(language, topic_name),
     )
-    sample = _context(topic_name, SAMPLE, "https://x/u", "https://x/p")
-    for field in ("subject", "html", "text"):
-        try:
-            getattr(variant, field).render(sample)
-        except Exception as exc:  # noqa: BLE001 - any runtime error means the template is unusable
-            raise InvalidInput(field, f"template cannot be rendered: {exc}") from None
-    return variant
+
+
+def _checked_template(
+    env: SandboxedEnvironment, field: str, source: str, sample: dict[str, object]
+) -> jinja2.Template:
+    """Compile one template and render it for the sample person; raise InvalidInput if bad."""
+    try:
+        template = env.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise InvalidInput(field, f"template error on line {exc.lineno}: {exc.message}") from None
+    _check_names(env, field, source)
+    try:
+        template.render(sample)
+    except TemplateTooCostly as exc:
+        raise InvalidInput(field, f"the sample message is refused: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - any runtime error means the template is unusable
+        raise InvalidInput(field, f"template cannot be rendered: {exc}") from None
+    return template
 
 
 def compile_footer(language: str, topic_name: str) -> Footer:
@@ -277,7 +317,10 @@ def compile_footer(language: str, topic_name: str) -> Footer:
     env = _footer_env(language)
     frame = _context(topic_name, SAMPLE, _UNSUBSCRIBE_STAND_IN, _PREFERENCES_STAND_IN)
     return Footer(
-        html=env.get_template("footer.html").render(frame),
+        # In a wrapper the campaign's CSS cannot reach and no overlay can cover (visibility).
+        html=f'<div style="{visibility.FOOTER_STYLE}">'
+        + env.get_template("footer.html").render(frame)
+        + "</div>",
         text=env.get_template("footer.txt").render(frame),
     )
 
@@ -324,8 +367,10 @@ def render(
     """
     footer = footer or variant.footer
     context = _context(variant.topic_name, contact, unsubscribe_url, preferences_url)
-    subject = " ".join(variant.subject.render(context).split())
-    html = variant.html.render(context)
+    with limits.one_deadline(variant.html.environment.limits):  # one message, one deadline
+        subject = " ".join(variant.subject.render(context).split())
+        html = variant.html.render(context)
+        body = variant.text.render(context)
     footer_html = _fill_footer(footer.html, unsubscribe_url, preferences_url, html=True)
     # Per recipient, so mind the cost: regexes over a 50 KB body cost more than Jinja2 itself.
     # The footer goes before the last </body>: look in the tail first.
@@ -336,7 +381,6 @@ def render(
         html = html[:cut] + footer_html + html[cut:]
     else:
         html = html + footer_html
-    body = variant.text.render(context)
     if "\n\n\n" in body:
         body = BLANK_RUNS.sub("\n\n", body)
     body = body.strip("\n")

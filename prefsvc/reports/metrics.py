@@ -1,12 +1,16 @@
 """Prometheus figures read from the database and the broker at scrape time.
 
 Reading the shared database (not in-process counters) keeps the figures right however many
-gunicorn and worker processes run on however many machines.
+gunicorn and worker processes run on however many machines. The database's figures are whole-
+table GROUP BYs, so each process keeps them for ``METRICS_CACHE_SECONDS`` (``FiguresCache``):
+scrapes every few seconds by several Prometheus servers then cost the database one set of
+queries per process and period; the broker's queue depth, cheap to read, is always fresh.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -17,19 +21,59 @@ from sqlalchemy.orm import Session
 from prefsvc.models import Campaign, ConsentEvent, Delivery, DeliveryStatus, EventKind
 
 
+class FiguresCache:
+    """The database's figures of one process, kept for a short while; one scrape computes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._figures: list[Metric] | None = None
+        self._taken_at = 0.0
+
+    def get(self, compute: Callable[[], list[Metric]], *, at: float, ttl: float) -> list[Metric]:
+        """Return figures at most ``ttl`` seconds old (``at``: now, in seconds)."""
+        with self._lock:  # a second scrape waits for the first one's figures, not the database
+            if self._figures is None or not 0 <= at - self._taken_at < ttl:
+                self._figures = compute()
+                self._taken_at = at
+            return self._figures
+
+
 class DatabaseCollector(Collector):
-    """Yield delivery, campaign and consent figures, plus the broker's queue depth."""
+    """Yield delivery, campaign and consent figures, plus the broker's queue depth.
+
+    With ``cache`` (and ``at``, ``ttl``) the database's figures come from it while fresh.
+    """
 
     RATE_WINDOW = timedelta(seconds=60)
 
     def __init__(
-        self, session: Session, queue_depth: int | None, now: datetime | None = None
+        self,
+        session: Session,
+        queue_depth: int | None,
+        now: datetime | None = None,
+        *,
+        cache: FiguresCache | None = None,
+        at: float = 0.0,
+        ttl: float = 0.0,
     ) -> None:
         self.session = session
         self.queue_depth = queue_depth
         self.now = now
+        self.cache = cache
+        self.at = at
+        self.ttl = ttl
 
     def collect(self) -> Iterator[Metric]:
+        if self.cache is None:
+            yield from self._from_database()
+        else:
+            yield from self.cache.get(lambda: list(self._from_database()), at=self.at, ttl=self.ttl)
+        if self.queue_depth is not None:
+            yield GaugeMetricFamily(
+                "prefsvc_queue_depth", "Jobs waiting in the send queue", value=self.queue_depth
+            )
+
+    def _from_database(self) -> Iterator[Metric]:
         messages = CounterMetricFamily(
             "prefsvc_messages",
             "Campaign deliveries by final state and reason",
@@ -88,11 +132,6 @@ class DatabaseCollector(Collector):
         yield optouts
 
         yield from self._complaint_rates()
-
-        if self.queue_depth is not None:
-            yield GaugeMetricFamily(
-                "prefsvc_queue_depth", "Jobs waiting in the send queue", value=self.queue_depth
-            )
 
     def _complaint_rates(self) -> Iterator[Metric]:
         """Complaint rate per campaign that has complaints, and how many pass the 0.1 % mark."""

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 
 from prefsvc import clock
 from prefsvc.extensions import db
 from prefsvc.queue import broker
-from prefsvc.reports.metrics import DatabaseCollector
+from prefsvc.reports.metrics import DatabaseCollector, FiguresCache
+from prefsvc.settings import current_settings
 
 bp = Blueprint("ops", __name__)
+CACHE_KEY = "prefsvc.metrics_figures"
 
 
 @bp.get("/healthz")
@@ -54,5 +56,16 @@ def _check_broker() -> str:
 def metrics():
     """Prometheus exposition of the figures in the shared database and broker."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DatabaseCollector(db.session, broker.queue().depth(), now=clock.now()))
+    now = clock.now()
+    # This process's database figures, shared by its threads (METRICS_CACHE_SECONDS).
+    cache = current_app.extensions.setdefault(CACHE_KEY, FiguresCache())
+    collector = DatabaseCollector(
+        db.session,
+        broker.queue().depth(),
+        now=now,
+        cache=cache,
+        at=now.timestamp(),
+        ttl=current_settings().metrics_cache_seconds,
+    )
+    registry.register(collector)
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -426,6 +426,27 @@ def test_a_message_that_cannot_be_rendered_for_one_contact_fails_alone(
     assert "nameless@" not in caplog.text
 
 
+@pytest.mark.all_databases
+def test_a_template_that_bombs_on_one_contact_fails_that_delivery_alone_as_unrenderable(
+    session, run_campaign, outbox
+):
+    """The sample passed, but one person's data sets the bomb off: the worker stops it."""
+    topic = make_topic(session, slug="nieuws", name="Nieuws")
+    people = [make_contact(session, f"p{i}@example.org", topics=[topic]) for i in range(2)]
+    bomber = make_contact(session, "b@example.org", topics=[topic], first_name="Bomb")
+    html = "<p>{% if contact.first_name == 'Bomb' %}{{ 'a' * 300000000 }}{% endif %}Hi</p>"
+    campaign = make_campaign(session, topic, html=html, subject="Nieuws")
+    session.commit()
+
+    finished = run_campaign(campaign.id, timeout=20)
+
+    assert finished.status is CampaignStatus.SENT
+    assert sorted(m["To"] for m in outbox()) == sorted(p.email for p in people)
+    failed = session.scalar(select(Delivery).where(Delivery.contact_id == bomber.id))
+    assert (failed.status, failed.reason) == (DeliveryStatus.FAILED, "unrenderable")
+    assert "TemplateTooCostly" in failed.smtp_text
+
+
 TOPIC_NAMES = {"nl": "Nieuwe opleidingen", "fr": "Nouvelles formations", "en": "New trainings"}
 FOOTER_WORDS = {
     "nl": "op de mailinglijst “{}”",

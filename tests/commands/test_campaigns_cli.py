@@ -90,3 +90,33 @@ def test_duplicate_delete_and_archive_from_the_command_line(runner, readers, tmp
     archived = runner.invoke(args=["campaigns", "archive", str(original)])
     assert archived.exit_code == 0, archived.stderr
     assert _show(runner, original)["archived"] is True
+
+
+def test_a_template_bomb_is_refused_in_one_line_naming_the_field(runner, readers, tmp_path):
+    html = tmp_path / "mail.html"
+    html.write_text("<p>{{ 'a' * 300000000 }}</p>", encoding="utf-8")
+    result = runner.invoke(
+        args=["campaigns", "create", "--topic", "nieuws", "--subject", "S", "--html", str(html)]
+    )
+    assert result.exit_code != 0
+    assert "html: the sample message is refused" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_show_gives_results_per_language_and_clicks_of_a_tracked_campaign(
+    runner, readers, tmp_path, run_campaign
+):
+    html = tmp_path / "mail.html"
+    html.write_text('<p><a href="https://example.org/x">x</a></p>', encoding="utf-8")
+    result = runner.invoke(
+        args=["campaigns", "create", "--topic", "nieuws", "--subject", "S", "--html", str(html)]
+        + ["--track-clicks"]
+    )
+    campaign_id = int(result.stdout.strip().splitlines()[-1])
+    run_campaign(campaign_id)
+    shown = runner.invoke(args=["campaigns", "show", str(campaign_id)])
+    assert "results en   1 sent, 0 failed, 0 unsubscribes" in shown.stdout
+    assert "clicks       0" in shown.stdout and "https://example.org/x" in shown.stdout
+    report = _show(runner, campaign_id)
+    assert report["track_clicks"] is True
+    assert report["clicks"]["links"] == [{"link": 0, "url": "https://example.org/x", "clicks": 0}]

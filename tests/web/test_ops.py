@@ -88,3 +88,37 @@ def test_metrics_count_sent_and_failed_by_reason_and_the_send_rate(
 
     clock.advance(seconds=61)
     assert "prefsvc_send_rate 0.0" in client.get("/metrics").get_data(as_text=True)
+
+
+@pytest.mark.all_databases
+def test_metrics_scraped_again_soon_do_not_query_the_database_again(session, client, clock):
+    from sqlalchemy import event
+
+    from prefsvc.extensions import db
+
+    topic = make_topic(session)
+    make_contact(session, "a@example.org", topics=[topic])
+    campaign = make_campaign(session, topic)
+    campaigns.start(session, campaign, now=clock(), today=clock().date(), years=5)
+    session.commit()
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        first = client.get("/metrics").get_data(as_text=True)
+        queried = len(statements)
+        clock.advance(seconds=5)
+        again = client.get("/metrics").get_data(as_text=True)
+        assert len(statements) == queried  # within METRICS_CACHE_SECONDS (15): no query
+        clock.advance(seconds=15)
+        client.get("/metrics")
+        assert len(statements) > queried  # older than that: read afresh
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert queried > 0
+    assert 'prefsvc_deliveries_open{state="queued"} 1.0' in first
+    assert first == again

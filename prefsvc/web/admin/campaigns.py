@@ -20,6 +20,7 @@ from prefsvc.campaigns import preview as campaign_preview
 from prefsvc.errors import CampaignStateError, InvalidInput, NotFound
 from prefsvc.extensions import db
 from prefsvc.mail import kit
+from prefsvc.mail.limits import Limits
 from prefsvc.mail.transport import DeliveryError
 from prefsvc.models import LANGUAGES, Campaign, CampaignStatus
 from prefsvc.people import topics
@@ -79,6 +80,11 @@ def _content_values(campaign: Campaign | None) -> dict[str, Any]:
     return {"name": campaign.name or "", "content_format": campaign.content_format.value}
 
 
+def _track_clicks_input() -> bool:
+    """Read the "count clicks per link" box (unticked boxes are not sent at all)."""
+    return request.form.get("track_clicks") == "1"
+
+
 def _fallback_input() -> str | None:
     """Read the fallback select: a language, "none", or empty for the first language."""
     return request.form.get("fallback", "").strip() or None
@@ -129,6 +135,9 @@ def _composer(
         topic_slug=topic_slug,
         values=values,
         fallback=fallback or "",
+        track_clicks=_track_clicks_input()
+        if request.method == "POST"
+        else bool(campaign and campaign.track_clicks),
         problems=problems or {},
         **extra,
     )
@@ -147,6 +156,7 @@ def _checked_composer_input(campaign: Campaign | None) -> tuple[str, dict, Any, 
         fallback=fallback,
         content_format=content["content_format"],
         preheaders=content["preheaders"],
+        bounds=Limits.from_settings(current_settings()),
     )
     refused = None
     if problems:
@@ -194,7 +204,13 @@ def compose():
     if refused is not None:
         return refused
     campaign = campaigns.create(
-        db.session, topic_slug=topic_slug, variants=variants, fallback=fallback, **_content_input()
+        db.session,
+        topic_slug=topic_slug,
+        variants=variants,
+        fallback=fallback,
+        bounds=Limits.from_settings(current_settings()),
+        track_clicks=_track_clicks_input(),
+        **_content_input(),
     )
     record("campaign.create", f"campaign:{campaign.id}", languages=sorted(variants))
     db.session.commit()
@@ -232,6 +248,8 @@ def revise(campaign_id: int):
         variants=variants,
         fallback=fallback,
         **_content_input(),
+        bounds=Limits.from_settings(current_settings()),
+        track_clicks=_track_clicks_input(),
     )
     record("campaign.revise", f"campaign:{item.id}", languages=sorted(variants))
     db.session.commit()
@@ -453,6 +471,7 @@ def _campaign_page(item: Campaign):
         campaign=item,
         figures=figures,
         charts=charts,
+        timezone_name=str(current_settings().timezone),
         live=item.status is CampaignStatus.SENDING,
         previews=previews,
     )

@@ -9,6 +9,7 @@ from prefsvc.campaigns import preview as campaign_preview
 from prefsvc.errors import InvalidInput
 from prefsvc.extensions import db
 from prefsvc.mail import kit
+from prefsvc.mail.limits import Limits
 from prefsvc.people import contacts
 from prefsvc.queue import launcher
 from prefsvc.settings import current_settings
@@ -63,6 +64,8 @@ def create_campaign(body):
         content_format=body["content_format"],
         preheaders={v["language"]: v.get("preheader") for v in body["variants"]},
         name=body.get("name"),
+        bounds=Limits.from_settings(current_settings()),
+        track_clicks=body.get("track_clicks", False),
     )
     auth.record("campaign.create", f"campaign:{campaign.id}", topic=body["topic"])
     db.session.commit()

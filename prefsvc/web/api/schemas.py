@@ -275,6 +275,13 @@ class CampaignIn(Schema):
     variants = fields.List(
         fields.Nested(VariantIn), required=True, validate=validate.Length(1, len(LANGUAGES))
     )
+    track_clicks = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Count clicks per link through signed redirects naming the campaign "
+            "and link, never the recipient (off by default)."
+        },
+    )
 
     @validates_schema
     def _one_per_language(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -309,7 +316,26 @@ class CampaignOut(Schema):
     sent = fields.Integer(required=True)
     failed = fields.Integer(required=True)
     excluded = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
-    unsubscribes = fields.Integer(required=True)
+    unsubscribes = fields.Integer(
+        required=True,
+        metadata={"description": "Recipients who left after it reached them, net of undone."},
+    )
+    unsubscribes_undone = fields.Integer(
+        metadata={"description": "Recipients who left and then subscribed again."}
+    )
+    track_clicks = fields.Boolean()
+    per_language = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(keys=fields.String(), values=fields.Integer()),
+        metadata={"description": "Per contact language: sent, failed, unsubscribes (net)."},
+    )
+    clicks = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "With track_clicks: total and per link {link, url, clicks}; "
+            "who clicked is never recorded. null otherwise."
+        },
+    )
     by_language = fields.Dict(
         keys=fields.String(),
         values=fields.Dict(keys=fields.String(), values=fields.Integer()),

@@ -2,8 +2,9 @@
 
 One blueprint, ``recipient`` (``blueprint``: page language, no-store headers, the 429 page,
 queued notices), with a module per page family registering its views on it: ``unsubscribe``
-(``/u``), ``preferences`` (``/p/<token>``), ``signin`` (``/p``) and ``signup`` (``/s``, the
-public sign-up with double opt-in). ``links`` opens a token
+(``/u``), ``preferences`` (``/p/<token>``), ``signin`` (``/p``), ``signup`` (``/s``, the
+public sign-up with double opt-in) and ``clicks`` (``/c``, the counting redirects of campaigns
+that count clicks). ``links`` opens a token
 and picks the language to answer in; ``rate_limits`` holds the per-client and per-link limits.
 
 The signed token in the URL is the capability: the ``/u`` actions need no cookie, session or
@@ -17,6 +18,7 @@ from __future__ import annotations
 from flask import Flask
 
 from prefsvc.web.recipient import (  # noqa: F401 - each registers its views on the blueprint
+    clicks,
     preferences,
     signin,
     signup,

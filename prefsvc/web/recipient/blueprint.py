@@ -25,13 +25,13 @@ from prefsvc.web.request_logs import RedactedInRequestLogs
 bp = Blueprint("recipient", __name__)
 LANGUAGE_NAMES = (("nl", "Nederlands"), ("fr", "Français"), ("en", "English"))
 log = logging.getLogger(__name__)
-LINKS = ("/u/", "/p/")
+LINKS = ("/u/", "/p/", "/c/")
 
 
 class RedactTokens(RedactedInRequestLogs):
     """Replace link tokens in logged request paths: a token in a log is a working link."""
 
-    PATTERN = re.compile(r"(?<=[\s\"'])/([up])/[^/\s?\"']+")
+    PATTERN = re.compile(r"(?<=[\s\"'])/([upc])/[^/\s?\"']+")
     REPLACEMENT = r"/\1/[token]"
 
 

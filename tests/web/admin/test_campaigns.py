@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
 
 from prefsvc.consent import changes as consent
@@ -62,6 +63,26 @@ def test_composer_shows_each_problem_next_to_its_language_field(as_role, session
     assert 'id="error-html-nl"' in page
     assert 'aria-describedby="error-subject-fr"' in page
     assert "Nieuw aanbod" in page  # what was typed is kept
+    assert session.scalars(select(Campaign)).all() == []
+
+
+def test_composer_reports_subject_html_and_text_errors_of_every_language_at_once(
+    as_role, session, topic
+):
+    client = as_role("marketing")
+    form = compose_form(
+        topic.slug,
+        subject_nl="{{ contact.first_name",
+        html_nl="<p>{{ 'a' * 300000000 }}</p>",
+        text_nl="{% for %}",
+        html_fr="<p>{{ x|nofilter }}</p>",
+    )
+    response = post(client, "/admin/campaigns/new", form, form_page="/admin/campaigns/new")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    for field, lang in [("subject", "nl"), ("html", "nl"), ("text", "nl"), ("html", "fr")]:
+        assert f'id="error-{field}-{lang}"' in page
+    assert "larger than 1,000,000 bytes" in page
     assert session.scalars(select(Campaign)).all() == []
 
 
@@ -152,6 +173,50 @@ def test_send_now_delivers_and_the_campaign_page_shows_the_figures(
     progress = client.get(f"{page}/progress.json").get_json()
     assert progress["status"] == "sent"
     assert progress["sent"] == 3 and progress["percent"] == 100
+
+
+@pytest.mark.all_databases
+def test_the_campaign_page_shows_net_unsubscribes_per_language_axes_and_clicks(
+    as_role, session, topic, run_campaign, clock
+):
+    readers = [
+        make_contact(session, f"{lang}{n}@example.org", topics=[topic], language=lang)
+        for n, lang in enumerate(("nl", "fr", "fr"))
+    ]
+    session.commit()
+    client = as_role("marketing")
+    form = compose_form(
+        topic.slug,
+        html_nl='<p><a href="https://example.org/info">Info</a></p>',
+        track_clicks="1",
+    )
+    created = post(client, "/admin/campaigns/new", form, form_page="/admin/campaigns/new")
+    campaign = session.scalars(select(Campaign)).one()
+    assert campaign.track_clicks and 'id="track_clicks"' in client.get(
+        created.headers["Location"]
+    ).get_data(as_text=True)
+    run_campaign(campaign.id)
+    clock.advance(seconds=60)
+    for person in readers[1:]:  # both French readers leave; one of them comes back
+        consent.unsubscribe(
+            session, person, topic, channel="test", now=clock(), today=clock().date()
+        )
+    clock.advance(seconds=60)
+    consent.subscribe(session, readers[2], topic, channel="test", now=clock(), today=clock().date())
+    session.commit()
+
+    html = client.get(f"/admin/campaigns/{campaign.id}").get_data(as_text=True)
+
+    assert re.search(r'Unsubscribed \(net\)</dt><dd data-figure="unsubscribes">1</dd>', html)
+    assert re.search(r"Unsubscribed, then undone</dt><dd>1</dd>", html)
+    assert (
+        '<th scope="row">Français</th><td class="num">2</td><td class="num">0</td>'
+        '<td class="num">1</td>'
+    ) in html
+    assert "Vertical: recipients, running total." in html
+    assert "Horizontal: time (Europe/Brussels)" in html
+    assert "Clicks per link (who clicked is not recorded)" in html
+    assert "https://example.org/info" in html
 
 
 def test_schedule_plans_the_draft_and_refuses_a_past_time(as_role, session, topic):

@@ -397,3 +397,62 @@ def test_an_archived_campaign_is_listed_only_under_the_archived_filter(
     )
     assert back.get_json()["archived"] is False
     assert _audited(session, "campaign.unarchive") == [f"campaign:{sent}"]
+
+
+NESTED_LOOPS = (
+    "{% for a in range(100000) %}{% for b in range(100000) %}{% for c in range(100000) %}"
+    "{% endfor %}{% endfor %}{% endfor %}"
+)
+
+
+@pytest.mark.parametrize(
+    ("field", "bomb", "reason"),
+    [
+        ("html", "<p>{{ 'a' * 300000000 }}</p>", "larger than 1,000,000 bytes"),
+        ("subject", NESTED_LOOPS, "takes more than 1 s"),
+    ],
+)
+def test_a_template_bomb_is_refused_with_422_naming_the_field(
+    client, session, news, bearer, field, bomb, reason
+):
+    variant = {**VARIANTS[0], field: bomb}
+    response = client.post(
+        "/api/v1/campaigns",
+        headers=bearer("marketing"),
+        json={"topic": "nieuws", "variants": [variant]},
+    )
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    assert reason in response.get_json()["errors"][field][0]
+
+
+def test_every_template_error_of_every_language_is_reported_at_once(client, news, bearer):
+    variants = [
+        {**VARIANTS[0], "subject": "{{ contact.first_name", "text": "{% if %}"},
+        {**VARIANTS[1], "html": "<p>{{ contact|nofilter }}</p>"},
+    ]
+    response = client.post(
+        "/api/v1/campaigns",
+        headers=bearer("marketing"),
+        json={"topic": "nieuws", "variants": variants},
+    )
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]
+    assert set(errors) == {"subject", "html", "text"}
+    assert errors["subject"][0].startswith("nl: template error")
+    assert errors["text"][0].startswith("nl: template error")
+    assert len(errors["html"]) == 1 and errors["html"][0].startswith("fr: template error")
+    assert "nofilter" in errors["html"][0]
+
+
+def test_click_counting_is_off_unless_asked_for(client, news, bearer):
+    plain, tracked = (
+        client.post(
+            "/api/v1/campaigns",
+            headers=bearer("marketing"),
+            json={"topic": "nieuws", "variants": VARIANTS, **extra},
+        ).get_json()
+        for extra in ({}, {"track_clicks": True})
+    )
+    assert (plain["track_clicks"], plain["clicks"]) == (False, None)
+    assert (tracked["track_clicks"], tracked["clicks"]) == (True, {"total": 0, "links": []})

@@ -244,8 +244,9 @@ def find(
     return Page(items, total, page, per_page)
 
 
-def count(session: Session, filters: Filters, *, today: date, years: int) -> int:
-    query = matching(filters, today=today, years=years)
+def export_count(session: Session, filters: Filters, *, today: date, years: int) -> int:
+    """Count the rows ``export_rows`` gives: the matches that still have an address."""
+    query = matching(filters, today=today, years=years).where(Contact.email.is_not(None))
     return session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 

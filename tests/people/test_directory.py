@@ -184,3 +184,24 @@ def test_unsubscribed_subscription_rows_are_not_exported_as_topics(session, peop
     rows = list(directory.export_rows(session, Filters(q="bram"), today=TODAY, years=YEARS))
     assert rows[0][6] == "offers"
     assert SubscriptionStatus.UNSUBSCRIBED.value not in rows[0]
+
+
+def test_the_demo_crowd_is_found_filtered_and_never_mailed_by_the_demo_campaign(session):
+    from prefsvc import demo
+    from prefsvc.people import topics
+
+    for slug, names, descriptions in demo.TOPICS:
+        topics.create(session, slug, names=names, descriptions=descriptions)
+    assert demo.add_crowd(session, now=NOW, today=TODAY, count=300) == 300
+    session.commit()
+    everyone = directory.find(session, Filters(), today=TODAY, years=YEARS)
+    assert everyone.total == 300 and everyone.pages == 6
+    assert (
+        directory.find(session, Filters(topic="nieuwe-opleidingen"), today=TODAY, years=YEARS).total
+        == 0
+    )
+    assert directory.find(session, Filters(bounced=True), today=TODAY, years=YEARS).total == 4
+    ended = directory.find(session, Filters(status="mailable"), today=TODAY, years=YEARS)
+    assert ended.total == 296  # every window still open: only the bounced are left out
+    found = directory.find(session, Filters(q="crowd.example.org .42@"), today=TODAY, years=YEARS)
+    assert [c.email.split("@")[0].rsplit(".", 1)[1] for c in found.items] == ["42"]

@@ -240,6 +240,8 @@ def test_only_the_privacy_role_erases_and_it_is_audited(app, as_role, session, t
     assert post(privacy, f"{url}/erase", {"confirm": "yes"}, form_page=url).status_code == 303
     session.expire_all()
     assert person.status is ContactStatus.ERASED and person.email is None
+    page = privacy.get(url).get_data(as_text=True)
+    assert "ana@example.org" not in page and "Erase this person" not in page
     (event,) = audit(session, "contact.erase")
     assert event.actor == "user:privacy" and event.detail == {"kept": []}
 

@@ -33,7 +33,7 @@ from prefsvc.models import (
 )
 
 # What the status filter offers, each a plain condition on the contact (and the topic filter).
-MAILABLE = "mailable"  # passes the sending rules today (audience.mailable), whatever the topic
+MAILABLE = "mailable"  # passes the sending rules today (audience), for the topic when one is given
 SUBSCRIBED = "subscribed"  # active and receives the topic (any topic without a topic filter)
 UNSUBSCRIBED = "unsubscribed"  # active, but left the topic (follows none without a filter)
 SUPPRESSED = "suppressed"  # objected to all marketing or complained: on the suppression list
@@ -185,6 +185,17 @@ def matching(filters: Filters, *, today: date, years: int) -> Select[tuple[Conta
 
 def _status(status: str, topic_id: Any, *, today: date, years: int) -> ColumnElement[bool]:
     active = Contact.status == ContactStatus.ACTIVE
+    if status == MAILABLE and topic_id is not None:
+        # the sending rule itself: a campaign to this topic would go to them today
+        return (
+            select(Subscription.id)
+            .where(
+                Subscription.contact_id == Contact.id,
+                Subscription.topic_id == topic_id,
+                audience.exclusion_reason(today, years).is_(None),
+            )
+            .exists()
+        )
     if status == MAILABLE:
         return audience.mailable(today, years)
     if status == SUBSCRIBED:

@@ -81,6 +81,9 @@ def test_filters_narrow_by_topic_language_status_bounce_and_window(session, peop
         "bram@example.org",
         "eva@example.org",
     ]
+    # with a topic, exactly whom a campaign to it would reach today: not who left it
+    assert emails(session, Filters(topic="courses", status="mailable")) == ["ana@example.org"]
+    assert emails(session, Filters(topic="offers", status="mailable")) == ["bram@example.org"]
     assert emails(session, Filters(q="PEET")) == ["ana@example.org"]
     assert emails(session, Filters(q="100%_")) == []
 

@@ -60,7 +60,7 @@ def test_a_marketer_pages_filters_and_sorts_the_contacts(
     page.get_by_label("Language").select_option("fr")
     page.get_by_label("Status", exact=True).select_option("subscribed")
     page.get_by_label("Topic").select_option("promoties")
-    page.get_by_role("button", name="Show contacts").click()
+    page.get_by_role("button", name="Search").click()
     assert "language=fr" in page.url and "status=subscribed" in page.url
     heading = page.locator("#h-results").inner_text()
     shown = int(heading.split()[0])

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -54,6 +55,7 @@ PER_PAGE = (25, 50, 100, 200)
 DEFAULT_PER_PAGE = 50
 MAX_WINDOW_DAYS = 3660
 MAX_QUERY = 200
+NUMBER = re.compile(r"[0-9]{1,7}")
 
 
 @dataclass(frozen=True)
@@ -86,9 +88,6 @@ class Filters:
         shown = {k: v for k, v in asdict(self).items() if k != "q" and v not in (None, "", False)}
         return {**shown, "search": bool(self.q.strip())}
 
-    def with_(self, **changes: Any) -> Filters:
-        return replace(self, **changes)
-
 
 def words(text: str | None) -> list[str]:
     """Split a search into at most five lower-case words."""
@@ -113,7 +112,7 @@ def parse(args: Any) -> Filters:
         return value or None
 
     days = text("window_days")
-    if days is not None and not days.isdigit():
+    if days is not None and not NUMBER.fullmatch(days):
         raise InvalidInput("window_days", f"must be a number from 0 to {MAX_WINDOW_DAYS}")
     order = text("order") or "asc"
     if order not in ("asc", "desc"):
@@ -133,9 +132,9 @@ def parse(args: Any) -> Filters:
 def page_numbers(args: Any) -> tuple[int, int]:
     """Read ``page`` (from 1) and ``per_page`` (one of PER_PAGE) from a query string."""
     page, per_page = (args.get("page") or "1").strip(), (args.get("per_page") or "").strip()
-    if not page.isdigit() or not 1 <= int(page) <= 1_000_000:
+    if not NUMBER.fullmatch(page) or not 1 <= int(page) <= 1_000_000:
         raise InvalidInput("page", "must be a page number from 1")
-    if per_page and (not per_page.isdigit() or int(per_page) not in PER_PAGE):
+    if per_page and (not NUMBER.fullmatch(per_page) or int(per_page) not in PER_PAGE):
         raise InvalidInput("per_page", f"must be one of {', '.join(map(str, PER_PAGE))}")
     return int(page), int(per_page) if per_page else DEFAULT_PER_PAGE
 

@@ -142,12 +142,14 @@ def test_the_query_string_is_checked_and_read():
         {"language": "de"},
         {"window_days": "-1"},
         {"window_days": "x"},
+        {"window_days": "²"},
+        {"window_days": "9" * 5000},
         {"sort": "password"},
         {"order": "up"},
     ):
         with pytest.raises(InvalidInput):
             directory.parse(MultiDict(bad))
-    for bad in ({"page": "0"}, {"page": "x"}, {"per_page": "7"}):
+    for bad in ({"page": "0"}, {"page": "x"}, {"page": "²"}, {"per_page": "7"}):
         with pytest.raises(InvalidInput):
             directory.page_numbers(MultiDict(bad))
     assert directory.page_numbers(MultiDict({"page": "3", "per_page": "100"})) == (3, 100)

@@ -189,6 +189,25 @@ def _mark_bounced(contact: Contact, status: str | None, diagnostic: str, now: da
     contact.bounce_diagnostic = text[:MAX_DIAGNOSTIC] or None
 
 
+def clear_bounce(session: Session, contact: Contact) -> bool:
+    """Forget that the address bounced (staff know it works again); False when it had not.
+
+    The soft score starts again from zero; the address is mailable again unless something
+    else (a complaint, an objection, the window) stands in the way. The caller audits it.
+    """
+    locked = _locked_contact(session, contact.id)
+    if locked is None:
+        return False
+    if locked.bounced_at is None and not locked.bounce_score and locked.bounce_code is None:
+        return False
+    locked.bounced_at = None
+    locked.bounce_code = None
+    locked.bounce_diagnostic = None
+    locked.bounce_score = 0
+    locked.last_soft_bounce_on = None
+    return True
+
+
 def complaint(session: Session, contact_id: int, *, now: datetime, rules: Rules) -> bool:
     """Treat a spam complaint as an objection to all marketing mail; no acknowledgement.
 

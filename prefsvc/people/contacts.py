@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from prefsvc import paging
@@ -22,13 +22,10 @@ from prefsvc.errors import NotFound
 from prefsvc.models import (
     ConsentEvent,
     Contact,
-    ContactStatus,
-    Language,
     Subscription,
-    SubscriptionStatus,
     Topic,
 )
-from prefsvc.people import importing
+from prefsvc.people import directory, importing
 
 PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
@@ -127,28 +124,18 @@ def listing(
 ) -> ContactPage:
     """Return one page of contacts, oldest first, matching every filter given (the API's list).
 
-    ``q`` matches like ``search`` (every word in the address, name or organisation, any
-    case); ``topic`` keeps contacts subscribed to that topic slug.
+    The admin's directory query (``prefsvc.people.directory``) in the API's vocabulary:
+    ``status`` names the stored contact status; ``topic`` keeps contacts subscribed to it.
     """
-    query = select(Contact)
-    words = _words(q)
-    if words:
-        query = query.where(_matching(words))
+    filters = directory.Filters(
+        q=q or "",
+        language=language,
+        status=directory.FROM_CONTACT_STATUS[status] if status else None,
+    )
+    # Neither condition reads the calendar: any day and window length will do.
+    query = directory.matching(filters, today=date.min, years=0)
     if topic:
-        query = query.where(
-            select(Subscription.id)
-            .join(Topic, Topic.id == Subscription.topic_id)
-            .where(
-                Subscription.contact_id == Contact.id,
-                Topic.slug == topic,
-                Subscription.status == SubscriptionStatus.SUBSCRIBED,
-            )
-            .exists()
-        )
-    if language:
-        query = query.where(Contact.language == Language(language))
-    if status:
-        query = query.where(Contact.status == ContactStatus(status))
+        query = query.where(directory.subscribed_to(topic))
     items, total = paging.one_page(
         session,
         query,
@@ -235,22 +222,8 @@ SEARCH_LIMIT = 50
 
 def search(session: Session, text: str, *, limit: int = SEARCH_LIMIT) -> list[Contact]:
     """Find contacts whose address, name or organisation contains ``text`` (any case)."""
-    words = _words(text)
+    words = directory.words(text)
     if not words:
         return []
-    query = select(Contact).where(_matching(words))
+    query = select(Contact).where(directory.containing(words))
     return list(session.scalars(query.order_by(Contact.email).limit(limit)))
-
-
-def _words(text: str | None) -> list[str]:
-    return (text or "").strip().lower().split()[:5]
-
-
-def _matching(words: list[str]) -> ColumnElement[bool]:
-    """Every word in the address, a name or the organisation, any case, ``%`` and ``_`` literal."""
-    conditions = []
-    for word in words:
-        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        columns = (Contact.email, Contact.first_name, Contact.last_name, Contact.organisation)
-        conditions.append(or_(*(column.ilike(pattern, escape="\\") for column in columns)))
-    return and_(*conditions)

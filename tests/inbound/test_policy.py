@@ -85,3 +85,23 @@ def test_the_diagnostic_kept_does_not_quote_the_address(session):
     )
     assert contact.bounce_diagnostic.startswith("550 5.1.1 <<recipient>>: Recipient address")
     assert len(contact.bounce_diagnostic) == policy.MAX_DIAGNOSTIC
+
+
+@pytest.mark.all_databases
+def test_clearing_a_bounce_makes_the_address_mailable_again(session):
+    topic = make_topic(session)
+    contact = make_contact(session, topics=[topic])
+    for day in range(3):
+        soft(session, contact, date(2026, 3, 1) + timedelta(days=day))
+    assert contact.bounced_at is not None
+    on, years = date(2026, 3, 10), 5
+    assert audience.reason_for(contact, SubscriptionStatus.SUBSCRIBED, on=on, years=years) == (
+        "bounced"
+    )
+
+    assert policy.clear_bounce(session, contact) is True
+
+    assert (contact.bounced_at, contact.bounce_code, contact.bounce_score) == (None, None, 0)
+    assert contact.last_soft_bounce_on is None
+    assert audience.reason_for(contact, SubscriptionStatus.SUBSCRIBED, on=on, years=years) is None
+    assert policy.clear_bounce(session, contact) is False  # nothing left to clear

@@ -80,6 +80,10 @@ class Settings:
     bounce_score_limit: int = 5  # soft bounces (one a day at most) that exclude an address
     bounce_stale_days: int = 7  # quiet days after which the soft-bounce score starts again
     inbound_keep_days: int = 30  # raw returned messages are deleted after this many days
+    # --- webhooks (issue 20) ---
+    webhook_retry_hours: int = 72  # retries per delivery, and failures that disable an endpoint
+    webhook_timeout_seconds: int = 5  # to wait for a receiver's answer
+    webhook_alert_to: str | None = None  # who is mailed when an endpoint is disabled
     testing: bool = False
 
     @property
@@ -177,6 +181,9 @@ class Settings:
         if log_format not in ("text", "json"):
             raise SettingsError("LOG_FORMAT", f"must be text or json, got {log_format!r}")
         bounce_domain = _bounce_domain(get("BOUNCE_DOMAIN"))
+        webhook_alert_to = get("WEBHOOK_ALERT_TO")
+        if webhook_alert_to is not None:
+            _check_address("WEBHOOK_ALERT_TO", webhook_alert_to)
 
         return cls(
             instance_path=instance,
@@ -220,6 +227,9 @@ class Settings:
             bounce_score_limit=_positive_int(get, "BOUNCE_SCORE_LIMIT", 5, maximum=100),
             bounce_stale_days=_positive_int(get, "BOUNCE_STALE_DAYS", 7, maximum=365),
             inbound_keep_days=_positive_int(get, "INBOUND_KEEP_DAYS", 30, maximum=3650),
+            webhook_retry_hours=_positive_int(get, "WEBHOOK_RETRY_HOURS", 72, maximum=720),
+            webhook_timeout_seconds=_positive_int(get, "WEBHOOK_TIMEOUT", 5, maximum=60),
+            webhook_alert_to=webhook_alert_to,
         )
 
 

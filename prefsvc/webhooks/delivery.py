@@ -110,9 +110,9 @@ class _Context:
         public_ids = dict(
             session.execute(
                 select(Contact.id, Contact.public_id).where(Contact.id.in_(contact_ids))
-            ).tuples()
+            ).all()
         )
-        topic_slugs = dict(session.execute(select(Topic.id, Topic.slug)).tuples())
+        topic_slugs = dict(session.execute(select(Topic.id, Topic.slug)).all())
         ledger = {
             row.seq: (row.channel, row.detail or {})
             for row in session.execute(

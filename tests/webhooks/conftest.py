@@ -24,6 +24,7 @@ from prefsvc.extensions import db
 from prefsvc.models import WebhookDelivery, WebhookDeliveryStatus
 from prefsvc.queue import broker
 from prefsvc.webhooks import endpoints
+from tests.web.api.conftest import bearer  # noqa: F401 - the API tests' keys
 
 
 def verify(secret: str, headers: dict[str, str], body: bytes, *, now: int, tolerance=300) -> bool:

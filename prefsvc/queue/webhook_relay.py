@@ -17,7 +17,7 @@ from flask import Flask
 
 from prefsvc import clock
 from prefsvc.extensions import db
-from prefsvc.webhooks import delivery
+from prefsvc.webhooks import delivery, posting
 
 log = logging.getLogger(__name__)
 QUEUE = "webhooks"
@@ -47,6 +47,9 @@ class WebhookRelay(Middleware):
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+
+    def before_worker_thread_shutdown(self, broker: Any, thread: Any) -> None:
+        posting.close()  # this thread's kept-alive connections to receivers
 
     def wake(self) -> None:
         self._wake.set()

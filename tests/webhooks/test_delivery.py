@@ -71,7 +71,7 @@ def test_a_receiver_down_for_a_while_gets_everything_once_in_order_per_contact(
     pump()
     assert receiver.received == []
     [first_try] = {d.last_response for d in session.scalars(select(WebhookDelivery))} - {None}
-    assert first_try == "ConnectionError"
+    assert first_try == "ConnectionRefusedError"
 
     receiver.start()  # up again, on the same port
     for _ in range(12):  # backoff: a failed lane waits, then goes on in order

@@ -17,6 +17,7 @@ from prefsvc.models import Contact, Topic
 from prefsvc.queue import broker, scheduler, workers
 from prefsvc.queue.launcher import launch
 from prefsvc.settings import current_settings
+from prefsvc.webhooks import demo_receiver
 
 
 @click.command("demo")
@@ -39,8 +40,13 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
         broker.queue().join(timeout_ms=120_000)
         click.echo(f"demo data loaded; campaign {campaign.id} sent to {size} contacts")
     admin_login = demo.ensure_admin(session, now=clock.now())
+    receiver_url = f"http://127.0.0.1:{port + 1}/"  # the demo's own webhook receiver
+    secret = demo_receiver.register(session, receiver_url, now=clock.now()).secret
     session.commit()
+    if not no_serve:
+        demo_receiver.start(secret, "127.0.0.1", port + 1)
     _print_links(settings, host, port, admin_login)
+    click.echo(f"  webhooks received (signed, every event): {receiver_url}\n")
     if not no_serve:
         # Flask's app.run() refuses to run inside a CLI command; serve with Werkzeug directly.
         app = current_app._get_current_object()

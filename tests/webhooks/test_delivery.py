@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from prefsvc.campaigns import campaigns
 from prefsvc.consent import changes as consent
+from prefsvc.inbound import policy
 from prefsvc.mail.tokens import Signer
 from prefsvc.models import (
+    CampaignStatus,
     WebhookDelivery,
     WebhookDeliveryStatus,
     WebhookEndpoint,
@@ -15,7 +18,7 @@ from prefsvc.models import (
 )
 from prefsvc.privacy import erasure
 from prefsvc.webhooks import delivery, endpoints, events
-from tests.factories import make_contact, make_topic
+from tests.factories import make_campaign, make_contact, make_topic
 from tests.webhooks.conftest import pump, verify
 
 pytestmark = pytest.mark.all_databases
@@ -177,3 +180,27 @@ def test_an_endpoint_only_gets_the_events_it_asked_for_and_a_replay_sends_again(
     session.commit()
     pump()
     assert [r.headers["webhook-id"] for r in receiver.received] == [sent.message_id] * 2
+
+
+def test_bounces_complaints_and_finished_campaigns_are_announced(
+    app, session, settings, clock, receiver, endpoint
+):
+    topic = make_topic(session, slug="haven")
+    bo, cy = make_contact(session, "bo@example.org"), make_contact(session, "cy@example.org")
+    campaign = make_campaign(session, topic)
+    campaign.status = CampaignStatus.SENDING
+    session.commit()
+    policy.hard_bounce(session, bo.id, status="5.1.1", diagnostic="no such user", now=clock())
+    rules = policy.Rules(suppression_key=settings.suppression_key)
+    policy.complaint(session, cy.id, now=clock(), rules=rules)
+    campaigns.finish_if_done(session, campaign.id, now=clock())
+    session.commit()
+    pump()
+
+    got = {e["type"]: e["data"] for e in receiver.events()}
+    assert got["contact.bounced"]["contact"] == {
+        "public_id": bo.public_id,
+        "email": "bo@example.org",
+    }
+    assert got["contact.complained"]["contact"]["email"] == "cy@example.org"
+    assert got["campaign.sent"] == {"campaign": {"id": campaign.id, "topic": "haven", "sent": 0}}

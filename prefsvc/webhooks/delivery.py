@@ -45,6 +45,7 @@ MIN_BACKOFF = timedelta(seconds=5)
 MAX_BACKOFF = timedelta(hours=4)
 EXCERPT = 200
 _DELIVERIES = WebhookDelivery.__table__
+_NOTHING_HELD = select(~exists().select_from(OUTBOX))
 
 
 def new_message_id() -> str:
@@ -57,6 +58,8 @@ def fan_out(session: Session, *, now: datetime, limit: int = FAN_OUT_BATCH) -> i
     The outbox rows are deleted in the caller's transaction, so a held event becomes its
     deliveries exactly once. Return how many events were taken.
     """
+    if session.execute(_NOTHING_HELD).scalar():
+        return 0  # read-only: an idle relay never takes SQLite's write lock
     oldest = (
         select(OUTBOX.c.id).order_by(OUTBOX.c.id).limit(limit).with_for_update(skip_locked=True)
     )

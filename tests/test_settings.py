@@ -60,6 +60,9 @@ def test_secret_keys_are_read_oldest_first(tmp_path):
         ("BOUNCE_DOMAIN", "bounces@example.org"),
         ("BOUNCE_SCORE_LIMIT", "0"),
         ("INBOUND_KEEP_DAYS", "forever"),
+        ("WEBHOOK_RETRY_HOURS", "0"),
+        ("WEBHOOK_TIMEOUT", "61"),
+        ("WEBHOOK_ALERT_TO", "ops"),
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, name, value):
@@ -146,3 +149,14 @@ def test_bounce_settings_default_to_no_verp_and_mailman_like_scoring(tmp_path):
         {"PREFSVC_BOUNCE_DOMAIN": "Bounces.Example.ORG."}, instance_path=tmp_path
     )
     assert given.bounce_domain == "bounces.example.org"
+
+
+def test_webhooks_retry_three_days_wait_five_seconds_and_alert_nobody_unless_told(tmp_path):
+    default = Settings.from_env({}, instance_path=tmp_path)
+    assert (default.webhook_retry_hours, default.webhook_timeout_seconds) == (72, 5)
+    assert default.webhook_alert_to is None
+    told = Settings.from_env(
+        {"PREFSVC_WEBHOOK_RETRY_HOURS": "24", "PREFSVC_WEBHOOK_ALERT_TO": "Ops <ops@example.org>"},
+        instance_path=tmp_path,
+    )
+    assert (told.webhook_retry_hours, told.webhook_alert_to) == (24, "Ops <ops@example.org>")

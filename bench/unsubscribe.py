@@ -199,6 +199,12 @@ def main() -> None:
         default=10,
         help="niceness of the sending workers (0: same priority as the web processes)",
     )
+    parser.add_argument(
+        "--webhook-endpoints",
+        type=int,
+        default=0,
+        help="register this many webhook endpoints (every event) at a local receiver",
+    )
     args = parser.parse_args()
 
     total = int(args.rate * args.seconds)
@@ -246,6 +252,7 @@ def main() -> None:
         with app.app_context():
             upgrade(directory=app.extensions["migrate"].directory)
             _seed(db, args.contacts)
+            receiver = _webhook_endpoints(db, args.webhook_endpoints)
             campaign = campaigns.create(
                 db.session,
                 topic_slug="bench",
@@ -369,6 +376,7 @@ def main() -> None:
             report = campaigns.stats(
                 db.session, campaigns.get(db.session, campaign_id), today=date_today(), years=5
             )
+            webhooks_line = _webhook_figures(db, receiver)
             db.session.commit()
             db.engine.dispose()
             broker.queue().broker.close()
@@ -411,6 +419,8 @@ def main() -> None:
             f"campaign {report['status']}: "
             f"sent {report['sent']}, excluded {report['excluded']}"
         )
+        if webhooks_line:
+            print(webhooks_line)
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
@@ -425,6 +435,57 @@ def main() -> None:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _webhook_endpoints(db, count: int):
+    """Register ``count`` endpoints (every event) at one local receiver; return it, or None."""
+    if not count:
+        return None
+    from bench.webhooks import start_receiver
+    from prefsvc.webhooks import endpoints, events
+
+    port = free_port()
+    made = [
+        endpoints.create(
+            db.session, f"http://{HOST}:{port}/hook/{i}", events.ALL, now=datetime.now(UTC)
+        )
+        for i in range(count)
+    ]
+    db.session.commit()
+    secret = made[0].secret
+    for endpoint in made[1:]:
+        endpoint.secret = secret  # one receiver checks them all
+    db.session.commit()
+    process, counts = start_receiver(port, secret, nice=10)  # the CRM's machine, not ours
+    return process, counts, count
+
+
+def _webhook_figures(db, receiver) -> str | None:
+    """Say how many webhook deliveries the unsubscribes made and how many had arrived."""
+    if receiver is None:
+        return None
+    from sqlalchemy import func, select
+
+    from prefsvc.models import WebhookDelivery, WebhookDeliveryStatus
+
+    process, counts, count = receiver
+    deadline = time.monotonic() + 120
+    while True:
+        rows = dict(
+            db.session.execute(
+                select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)
+            ).all()
+        )
+        db.session.commit()
+        if not rows.get(WebhookDeliveryStatus.PENDING) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    process.terminate()
+    return (
+        f"  webhooks: {count} endpoints; deliveries {sum(rows.values())}, delivered "
+        f"{rows.get(WebhookDeliveryStatus.DELIVERED, 0)}; receiver got {counts[0]} correctly "
+        f"signed, {counts[1]} badly signed"
+    )
 
 
 def date_today():

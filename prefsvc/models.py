@@ -709,3 +709,82 @@ class LinkClick(Base):
     clicks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (CheckConstraint("clicks >= 0", name="clicks_not_negative"),)
+
+
+class WebhookEndpoint(Base):
+    """A receiver an admin registered: its URL, the events it wants and its signing secrets.
+
+    The secret is kept as given (``whsec_…``): signing needs it. During a rotation the
+    previous secret still signs until ``previous_secret_until``, so a receiver that has not
+    switched yet keeps verifying (``prefsvc.webhooks.signing``).
+    """
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str | None] = mapped_column(String(200))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(String(100))
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Since when every attempt failed (NULL after a success); three days of it disables.
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_reason: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookOutboxEvent(Base):
+    """An event held in the transaction of the change that caused it, until a relay fans it out.
+
+    Ledger appends hold one row per event (``prefsvc.consent.ledger``, both twins); bounces and
+    finished campaigns hold theirs where they happen. Ids only: the payload is built later.
+    """
+
+    __tablename__ = "webhook_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    ledger_seq: Mapped[int | None] = mapped_column(Integer)
+    contact_id: Mapped[int | None] = mapped_column(Integer)
+    topic_id: Mapped[int | None] = mapped_column(Integer)
+    campaign_id: Mapped[int | None] = mapped_column(Integer)
+    # An erased address's keyed hash (the suppression list's), the only trace a receiver gets.
+    address_hash: Mapped[str | None] = mapped_column(String(64))
+    held_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookDeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # given up after the retry window; a replay makes it pending again
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: its message id, payload (without address) and last answer."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    message_id: Mapped[str] = mapped_column(String(40), unique=True)
+    event: Mapped[str] = mapped_column(String(32))
+    contact_id: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[WebhookDeliveryStatus] = mapped_column(
+        _enum(WebhookDeliveryStatus, "webhook_delivery_status"),
+        default=WebhookDeliveryStatus.PENDING,
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    pending_since: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_response: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_lane", "endpoint_id", "contact_id", "id"),
+    )

@@ -101,6 +101,10 @@ class Settings:
     template_render_seconds: float = 1.0  # one render of a template, sample or recipient
     template_max_bytes: int = 1_000_000  # one rendered body, and any value inside it
     metrics_cache_seconds: int = 15  # /metrics reads the database at most this often
+    # --- webhooks (issue 20) ---
+    webhook_retry_hours: int = 72  # retries per delivery, and failures that disable an endpoint
+    webhook_timeout_seconds: int = 5  # to wait for a receiver's answer
+    webhook_alert_to: str | None = None  # who is mailed when an endpoint is disabled
     testing: bool = False
 
     @property
@@ -211,6 +215,9 @@ class Settings:
         # --- public sign-up (issue 20) ---
         origins = _origins(get("SIGNUP_ALLOWED_ORIGINS"))
         inbound_imap_url = _imap_url(get("INBOUND_IMAP_URL"))
+        webhook_alert_to = get("WEBHOOK_ALERT_TO")
+        if webhook_alert_to is not None:
+            _check_address("WEBHOOK_ALERT_TO", webhook_alert_to)
 
         return cls(
             instance_path=instance,
@@ -268,6 +275,9 @@ class Settings:
                 get, "TEMPLATE_MAX_BYTES", 1_000_000, maximum=100_000_000
             ),
             metrics_cache_seconds=_positive_int(get, "METRICS_CACHE_SECONDS", 15, maximum=3600),
+            webhook_retry_hours=_positive_int(get, "WEBHOOK_RETRY_HOURS", 72, maximum=720),
+            webhook_timeout_seconds=_positive_int(get, "WEBHOOK_TIMEOUT", 5, maximum=60),
+            webhook_alert_to=webhook_alert_to,
         )
 
 

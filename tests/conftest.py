@@ -194,7 +194,7 @@ def _delete_broker_queues(settings: Settings) -> None:
     """Leave no test queues behind in the shared Redis and RabbitMQ servers."""
     if settings.broker_url is None:
         return
-    queues = [f"{settings.queue_prefix}{name}" for name in ("send", "notices")]
+    queues = [f"{settings.queue_prefix}{name}" for name in ("send", "notices", "webhooks")]
     if settings.broker_url.startswith("redis"):
         import redis
 

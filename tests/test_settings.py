@@ -68,6 +68,9 @@ def test_secret_keys_are_read_oldest_first(tmp_path):
         ("INBOUND_IMAP_URL", "pop3://user:secret@mail.example.org"),
         ("INBOUND_IMAP_URL", "imaps://mail.example.org/INBOX"),
         ("INBOUND_IMAP_URL", "imaps://user:secret@mail.example.org/INBOX?processed=INBOX"),
+        ("WEBHOOK_RETRY_HOURS", "0"),
+        ("WEBHOOK_TIMEOUT", "61"),
+        ("WEBHOOK_ALERT_TO", "ops"),
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, name, value):
@@ -203,3 +206,14 @@ def test_sign_up_settings_default_to_48_hours_and_no_other_site(tmp_path):
     assert told.signup_confirm_hours == 24
     assert told.signup_allowed_origins == ("https://www.example.org", "http://localhost:8080")
     assert told.privacy_url == "https://www.example.org/privacy"
+
+
+def test_webhooks_retry_three_days_wait_five_seconds_and_alert_nobody_unless_told(tmp_path):
+    default = Settings.from_env({}, instance_path=tmp_path)
+    assert (default.webhook_retry_hours, default.webhook_timeout_seconds) == (72, 5)
+    assert default.webhook_alert_to is None
+    told = Settings.from_env(
+        {"PREFSVC_WEBHOOK_RETRY_HOURS": "24", "PREFSVC_WEBHOOK_ALERT_TO": "Ops <ops@example.org>"},
+        instance_path=tmp_path,
+    )
+    assert (told.webhook_retry_hours, told.webhook_alert_to) == (24, "Ops <ops@example.org>")

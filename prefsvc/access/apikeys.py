@@ -36,6 +36,8 @@ PERMISSIONS: dict[str, frozenset[StaffRole]] = {
     "rights": frozenset({StaffRole.PRIVACY}),
     "legal-hold": frozenset({StaffRole.PRIVACY}),
     "audit:read": frozenset(),
+    "webhooks": frozenset(),
+    "changes:read": frozenset({StaffRole.MARKETING, StaffRole.PRIVACY}),
 }
 
 

@@ -35,6 +35,7 @@ from prefsvc.models import (
     Topic,
 )
 from prefsvc.people import topics
+from prefsvc.webhooks import outbox as webhook_outbox
 
 log = logging.getLogger(__name__)
 OPEN_STATES = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
@@ -319,7 +320,10 @@ def finish_if_done(session: Session, campaign_id: int, *, now: datetime) -> bool
         .values(status=CampaignStatus.SENT, finished_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    webhook_outbox.hold_campaign_sent(session, campaign_id, now=now)
+    return True
 
 
 def stats(session: Session, campaign: Campaign, *, today: date, years: int) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from prefsvc.commands import (
     ops,
     privacy,
     topics,
+    webhooks,
 )
 from prefsvc.settings import Settings, SettingsError
 
@@ -55,6 +56,7 @@ def init_app(app: Flask) -> None:
         admins.group,
         apikeys.group,
         inbound.group,
+        webhooks.group,
     )
     for group in groups:
         app.cli.add_command(group)

@@ -18,6 +18,7 @@ from prefsvc.models import Contact, Topic
 from prefsvc.queue import broker, scheduler, workers
 from prefsvc.queue.launcher import launch
 from prefsvc.settings import current_settings
+from prefsvc.webhooks import demo_receiver
 
 
 @click.command("demo")
@@ -46,8 +47,13 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
         session.commit()
         click.echo(f"mail that came back: {', '.join(came_back)}")
     admin_login = demo.ensure_admin(session, now=clock.now())
+    receiver_url = f"http://127.0.0.1:{port + 1}/"  # the demo's own webhook receiver
+    secret = demo_receiver.register(session, receiver_url, now=clock.now()).secret
     session.commit()
+    if not no_serve:
+        demo_receiver.start(secret, "127.0.0.1", port + 1)
     _print_links(settings, host, port, admin_login)
+    click.echo(f"  webhooks received (signed, every event): {receiver_url}\n")
     if not no_serve:
         # Flask's app.run() refuses to run inside a CLI command; serve with Werkzeug directly.
         app = current_app._get_current_object()

@@ -31,6 +31,7 @@ from sqlalchemy.event import contains, listen
 from sqlalchemy.orm import Session
 
 from prefsvc.models import ConsentEvent, EventKind, LedgerHead, UTCDateTime
+from prefsvc.webhooks import outbox as webhook_outbox
 
 GENESIS = "0" * 64
 HEAD_ID = 1
@@ -271,6 +272,7 @@ def append_many(session: Session, events: Iterable[NewEvent], *, now: datetime) 
         prev_hash = digest
     # render_nulls: every row the same columns, so one executemany, not runs of rows
     session.execute(insert(ConsentEvent).execution_options(render_nulls=True), rows)
+    webhook_outbox.hold_ledger_events(session, rows)  # the webhook twin of each event
     _set_head_hash(session, prev_hash)
     return len(rows)
 
@@ -358,8 +360,10 @@ APPEND_ONLY_DDL = {
 # not several, however busy the web workers are. Python still builds the event's canonical
 # JSON (``around_seq``); SQL only puts in the sequence number and the hashes, exactly as
 # ``append_many`` and ``chain_hash`` do. SQLite (one writer, no round trips) takes the Python
-# path. Migration 0005 holds the copy an upgrade creates.
-APPEND_FUNCTION = """CREATE OR REPLACE FUNCTION ledger_append(
+# path. Each event also holds its webhook twin (``webhook_outbox.LEDGER_HOLD``), as
+# ``append_many`` does. Migration 0011_webhooks holds the copy an upgrade creates.
+APPEND_FUNCTION = (
+    """CREATE OR REPLACE FUNCTION ledger_append(
     p_contact integer, p_topic integer, p_kind varchar, p_channel varchar, p_detail json,
     p_at timestamp, p_before text, p_after text
 ) RETURNS integer LANGUAGE plpgsql AS $$
@@ -380,9 +384,12 @@ BEGIN
     INSERT INTO consent_events
         (seq, contact_id, topic_id, kind, channel, detail, occurred_at, prev_hash, hash)
     VALUES (v_seq, p_contact, p_topic, p_kind, p_channel, p_detail, p_at, v_prev, v_hash);
-    UPDATE ledger_head SET hash = v_hash WHERE id = 1;
+    UPDATE ledger_head SET hash = v_hash WHERE id = 1;"""
+    + webhook_outbox.LEDGER_HOLD
+    + """
     RETURN v_seq;
 END $$"""
+)
 _EVENTS_DDL = (
     DDL(APPEND_FUNCTION).execute_if(dialect="postgresql"),
     *(

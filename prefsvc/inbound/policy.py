@@ -30,6 +30,7 @@ from prefsvc.inbound.codes import PRECEDENCE, Kind, enhanced_code, from_status
 from prefsvc.inbound.verp import BOUNCES, DELIVERY, Token
 from prefsvc.models import Campaign, Contact, ContactStatus, Delivery, SuppressionReason
 from prefsvc.recipient import links
+from prefsvc.webhooks import outbox as webhook_outbox
 
 CHANNEL_MAILTO = "mailto"
 CHANNEL_COMPLAINT = "complaint"
@@ -149,6 +150,7 @@ def hard_bounce(
     if contact is None or contact.bounced_at is not None:
         return False
     _mark_bounced(contact, status, diagnostic, now)
+    webhook_outbox.hold_bounce(session, contact_id, now=now)
     return True
 
 
@@ -176,6 +178,7 @@ def soft_bounce(
     contact.last_soft_bounce_on = today
     if contact.bounce_score >= rules.score_limit:
         _mark_bounced(contact, status, diagnostic, now)
+        webhook_outbox.hold_bounce(session, contact_id, now=now)
         return "bounced"
     return "scored"
 

@@ -27,6 +27,7 @@ from prefsvc.models import (
     SuppressionReason,
 )
 from prefsvc.settings import Settings
+from prefsvc.webhooks import outbox as webhook_outbox
 
 # Everything on a contact that says who the person is or what they are to us.
 PERSONAL_FIELDS = (
@@ -155,13 +156,17 @@ def erase(
     keep = [name for name in HELD_FIELDS if held and getattr(contact, name) is not None]
     if contact.status is ContactStatus.ERASED:
         return ErasureResult(contact.public_id, keep, *_hold(contact, held))
+    address_hash = None
     if contact.email:
         suppression.add(session, settings.suppression_key, contact.email, SuppressionReason.ERASURE)
+        address_hash = suppression.address_hash(settings.suppression_key, contact.email)
     remove_personal_data(session, contact, keep=keep)
     contact.status = ContactStatus.ERASED
     consent.record(
         session, contact, EventKind.ERASED, channel=reason, now=now, detail={"kept": keep}
     )
+    if address_hash is not None:  # the only trace of the address a webhook receiver gets
+        webhook_outbox.note_erased_address(session, contact.id, address_hash)
     return ErasureResult(contact.public_id, keep, *_hold(contact, held))
 
 

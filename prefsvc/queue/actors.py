@@ -22,6 +22,7 @@ from prefsvc.mail import kit, notice_kinds
 from prefsvc.mail.transport import PermanentFailure, TemporaryFailure
 from prefsvc.queue import broker
 from prefsvc.settings import SETTINGS_KEY, Settings, current_settings
+from prefsvc.webhooks import jobs as webhooks
 
 log = logging.getLogger(__name__)
 # A worker picks the highest priority (lowest number) of the jobs it holds: service mail
@@ -40,6 +41,7 @@ def init_app(app: Flask) -> None:
         (send_batch, task_queue.send_queue, CAMPAIGN_PRIORITY),
         (send_notice, task_queue.notice_queue, NOTICE_PRIORITY),
         (send_notices, task_queue.notice_queue, NOTICE_PRIORITY),
+        (deliver_webhooks, task_queue.webhook_queue, NOTICE_PRIORITY),
     )
     for function, queue_name, priority in actors:
         name = function.__name__
@@ -48,7 +50,8 @@ def init_app(app: Flask) -> None:
             broker=task_queue.broker,
             actor_name=name,
             queue_name=queue_name,
-            max_retries=settings.max_retries,
+            # webhook retries are the database's (``webhooks.delivery``), not the broker's
+            max_retries=0 if function is deliver_webhooks else settings.max_retries,
             priority=priority,
         )
     app.extensions[broker.EXTENSION_KEY] = task_queue
@@ -116,3 +119,8 @@ def send_notices(held: list[list[Any]]) -> None:
             broker.queue().actors["send_notice"].send_with_options(
                 args=(kind, contact_id, params), delay=NOTICE_RETRY_DELAY_MS
             )
+
+
+def deliver_webhooks(delivery_ids: list[int], lease: str) -> None:
+    """Post one endpoint's leased deliveries (``webhook_relay``); the database keeps retries."""
+    webhooks.deliver_job(db.session, current_settings(), delivery_ids, lease, clock.now)

@@ -29,6 +29,8 @@ from flask import Flask, current_app
 
 from prefsvc.extensions import db
 from prefsvc.mail import kit, notices
+from prefsvc.queue.webhook_relay import QUEUE as WEBHOOK_QUEUE
+from prefsvc.queue.webhook_relay import WebhookRelay
 from prefsvc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -166,6 +168,10 @@ class TaskQueue:
             self.relay.wake()
 
     @property
+    def webhook_queue(self) -> str:
+        return f"{self.settings.queue_prefix}{WEBHOOK_QUEUE}"
+
+    @property
     def relay(self) -> OutboxRelay:
         return next(m for m in self.broker.middleware if isinstance(m, OutboxRelay))
 
@@ -202,8 +208,9 @@ class TaskQueue:
         """Wait until the outbox and the in-process queue are empty (no-op with a real broker)."""
         if isinstance(self.broker, StubBroker):
             self.relay.release_all()  # queueing what it finds starts the in-process worker
+            next(m for m in self.broker.middleware if isinstance(m, WebhookRelay)).release_all()
         if isinstance(self.broker, StubBroker) and self._worker is not None:
-            for name in (self.send_queue, self.notice_queue):
+            for name in (self.send_queue, self.notice_queue, self.webhook_queue):
                 if name in self.broker.queues:
                     self.broker.join(name, timeout=timeout_ms, fail_fast=False)
             self._worker.join()
@@ -231,6 +238,7 @@ def make_broker(settings: Settings, app: Flask) -> dramatiq.Broker:
         CurrentMessage(),
         AppContext(app),
         OutboxRelay(app),
+        WebhookRelay(app),
     ]
     url = settings.broker_url
     if url is None:

@@ -24,10 +24,13 @@ def test_the_actors_keep_their_names_queues_and_notices_go_first(app, settings):
         "send_batch": (f"{settings.queue_prefix}send", actors.CAMPAIGN_PRIORITY),
         "send_notice": (f"{settings.queue_prefix}notices", actors.NOTICE_PRIORITY),
         "send_notices": (f"{settings.queue_prefix}notices", actors.NOTICE_PRIORITY),
+        "deliver_webhooks": (f"{settings.queue_prefix}webhooks", actors.NOTICE_PRIORITY),
     }
     assert [a.actor_name for a in queue.actors.values()] == list(declared)
     assert actors.NOTICE_PRIORITY < actors.CAMPAIGN_PRIORITY  # a lower number goes first
-    assert all(a.options["max_retries"] == settings.max_retries for a in queue.actors.values())
+    retries = {name: a.options["max_retries"] for name, a in queue.actors.items()}
+    # webhook retries are kept in the database (prefsvc.webhooks.delivery), not the broker
+    assert retries == dict.fromkeys(declared, settings.max_retries) | {"deliver_webhooks": 0}
 
 
 @pytest.fixture

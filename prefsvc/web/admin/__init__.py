@@ -2,7 +2,8 @@
 
 One blueprint, ``admin`` (``blueprint``: the role guard, headers, audit), with a module per
 area registering its views on it: ``auth`` (sign-in), ``dashboard``, ``campaigns``,
-``topics``, ``contacts``, ``imports``, ``suppression`` and ``privacy`` (the rights queue).
+``topics``, ``contacts``, ``imports``, ``suppression``, ``privacy`` (the rights queue) and
+``webhooks``.
 Views are thin: they read the form, make one domain call, commit and render.
 """
 
@@ -19,6 +20,7 @@ from prefsvc.web.admin import (  # noqa: F401 - each registers its views on the 
     privacy,
     suppression,
     topics,
+    webhooks,
 )
 from prefsvc.web.admin.blueprint import bp
 

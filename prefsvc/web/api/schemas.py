@@ -498,3 +498,101 @@ class AuditEventOut(Schema):
 
 class AuditPageOut(PageSchema):
     items = fields.List(fields.Nested(AuditEventOut), required=True)
+
+
+# --- webhooks and the changes feed (issue 20) ---------------------------------------------
+
+WEBHOOK_EVENTS = [
+    "contact.subscribed",
+    "contact.unsubscribed",
+    "contact.objected",
+    "contact.updated",
+    "contact.erased",
+    "contact.bounced",
+    "contact.complained",
+    "campaign.sent",
+]
+
+
+class WebhookIn(Schema):
+    url = Text(required=True, validate=validate.Length(1, 2000))
+    events = fields.List(
+        _choice(WEBHOOK_EVENTS), load_default=WEBHOOK_EVENTS, validate=validate.Length(1, 8)
+    )
+    description = Text(validate=validate.Length(max=200), allow_none=True)
+
+
+class WebhookOut(Schema):
+    id = fields.Integer(required=True)
+    url = fields.String(required=True)
+    description = fields.String(allow_none=True)
+    events = fields.List(fields.String(), required=True)
+    enabled = fields.Boolean(required=True)
+    failing_since = fields.String(allow_none=True)
+    disabled_at = fields.String(allow_none=True)
+    disabled_reason = fields.String(allow_none=True)
+    created_at = fields.String(required=True)
+
+
+class WebhookSecretOut(WebhookOut):
+    secret = fields.String(required=True, metadata={"description": "whsec_…, shown once"})
+
+
+class WebhookListOut(Schema):
+    items = fields.List(fields.Nested(WebhookOut), required=True)
+
+
+class ReplayIn(Schema):
+    delivery_id = fields.Integer(validate=validate.Range(1, 2**31 - 1), allow_none=True)
+    since = SafeDateTime(allow_none=True)
+
+
+class ReplayOut(Schema):
+    replayed = fields.Integer(required=True)
+
+
+class WebhookDeliveryOut(Schema):
+    id = fields.Integer(required=True)
+    message_id = fields.String(required=True)
+    event = fields.String(required=True)
+    status = fields.String(required=True)
+    attempts = fields.Integer(required=True)
+    next_attempt_at = fields.String(allow_none=True)
+    last_attempt_at = fields.String(allow_none=True)
+    last_status = fields.Integer(allow_none=True)
+    last_response = fields.String(allow_none=True)
+
+
+class WebhookDeliveriesOut(Schema):
+    items = fields.List(fields.Nested(WebhookDeliveryOut), required=True)
+
+
+class ChangesQuery(Schema):
+    after = Text(validate=validate.Length(max=40), metadata={"description": "next_cursor"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+class ChangeContactOut(Schema):
+    public_id = fields.String(required=True)
+    email = fields.String(metadata={"description": "while held, for events to act on"})
+    address_hash = fields.String(allow_none=True)
+
+
+class ChangeDataOut(Schema):
+    contact = fields.Nested(ChangeContactOut, required=True)
+    topic = fields.String(allow_none=True)
+    channel = fields.String(allow_none=True)
+    ledger_seq = fields.Integer()
+
+
+class ChangeOut(Schema):
+    cursor = fields.String(required=True)
+    type = fields.String(required=True)
+    timestamp = fields.String(required=True)
+    data = fields.Nested(ChangeDataOut, required=True)
+
+
+class ChangesOut(Schema):
+    items = fields.List(fields.Nested(ChangeOut), required=True)
+    next_cursor = fields.String(required=True)
+    more = fields.Boolean(required=True)

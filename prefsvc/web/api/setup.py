@@ -20,6 +20,7 @@ from prefsvc.web.api import (
     docs,
     imports,
     privacy,
+    webhooks,
 )
 
 
@@ -47,7 +48,7 @@ def init_app(app: Flask) -> None:
         },
     )
     api = PrefsvcApi(app)
-    for module in (contacts, campaigns, imports, privacy, audit, docs):
+    for module in (contacts, campaigns, imports, privacy, audit, webhooks, docs):
         for bp in module.blueprints:
             api.register_blueprint(bp)
             csrf.exempt(bp)

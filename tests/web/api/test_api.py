@@ -106,7 +106,13 @@ def test_every_route_refuses_exactly_the_roles_its_docs_leave_out(client, sessio
     session.commit()
     spec = client.get("/api/v1/openapi.json").get_json()
     headers = {role: bearer(role) for role in ("marketing", "privacy", "admin")}
-    values = {"public_id": contact.public_id, "slug": "nieuws", "campaign_id": 1, "request_id": 1}
+    values = {
+        "public_id": contact.public_id,
+        "slug": "nieuws",
+        "campaign_id": 1,
+        "request_id": 1,
+        "endpoint_id": 1,
+    }
     checked = 0
     for path, item in spec["paths"].items():
         for method in ("get", "post", "put", "patch", "delete"):

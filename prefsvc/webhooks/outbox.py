@@ -1,0 +1,88 @@
+"""The webhook outbox: an event row written in the same transaction as the change.
+
+Ledger events are held by the ledger itself (``prefsvc.consent.ledger``: ``append_many`` in
+Python and ``ledger_append`` in PL/pgSQL both run ``LEDGER_HOLD``'s rule), so every consent
+change, the one-click unsubscribe's single statement included, holds its webhook event
+without another round trip. Bounces and finished campaigns, which the ledger does not record,
+hold theirs here. Nothing is held while no endpoint is enabled: a service without webhooks
+pays one indexed ``EXISTS`` per change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, insert, select, update
+from sqlalchemy.orm import Session
+
+from prefsvc.models import WebhookEndpoint, WebhookOutboxEvent
+
+OUTBOX = WebhookOutboxEvent.__table__
+# Ledger kinds that say nothing a receiver acts on (the source system imported it; a copy
+# was exported): not held.
+SILENT_KINDS = ("imported", "exported")
+BOUNCED = "bounced"
+CAMPAIGN_SENT = "campaign_sent"
+
+_ANY_ENABLED = select(exists().where(WebhookEndpoint.enabled.is_(True)))
+
+# ``hold_ledger_events`` in PL/pgSQL, for ``ledger_append`` (v_seq is the event's number).
+LEDGER_HOLD = """
+    IF p_kind NOT IN ('imported', 'exported')
+        AND EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled) THEN
+        INSERT INTO webhook_outbox (kind, ledger_seq, contact_id, topic_id, held_at)
+        VALUES (p_kind, v_seq, p_contact, p_topic, p_at);
+    END IF;"""
+
+
+def listening(session: Session) -> bool:
+    """Return True when some endpoint is enabled, so events are worth holding."""
+    return bool(session.execute(_ANY_ENABLED).scalar())
+
+
+def hold_ledger_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Hold the ledger rows just appended (the dicts ``append_many`` inserts)."""
+    held = [
+        {
+            "kind": str(getattr(row["kind"], "value", row["kind"])),
+            "ledger_seq": row["seq"],
+            "contact_id": row["contact_id"],
+            "topic_id": row["topic_id"],
+            "campaign_id": None,
+            "address_hash": None,
+            "held_at": row["occurred_at"],
+        }
+        for row in rows
+        if str(getattr(row["kind"], "value", row["kind"])) not in SILENT_KINDS
+    ]
+    if held and listening(session):
+        session.execute(insert(OUTBOX), held)
+
+
+def hold_bounce(session: Session, contact_id: int, *, now: datetime) -> None:
+    """Hold ``contact.bounced`` for a contact just marked bounced."""
+    if listening(session):
+        session.execute(insert(OUTBOX).values(kind=BOUNCED, contact_id=contact_id, held_at=now))
+
+
+def hold_campaign_sent(session: Session, campaign_id: int, *, now: datetime) -> None:
+    """Hold ``campaign.sent`` for a campaign whose last delivery is final."""
+    if listening(session):
+        session.execute(
+            insert(OUTBOX).values(kind=CAMPAIGN_SENT, campaign_id=campaign_id, held_at=now)
+        )
+
+
+def note_erased_address(session: Session, contact_id: int, address_hash: str) -> None:
+    """Give the contact's held erasure event the keyed hash of the address it no longer has."""
+    session.execute(
+        update(OUTBOX)
+        .where(
+            OUTBOX.c.contact_id == contact_id,
+            OUTBOX.c.kind == "erased",
+            OUTBOX.c.address_hash.is_(None),
+        )
+        .values(address_hash=address_hash)
+    )

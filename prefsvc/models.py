@@ -361,6 +361,9 @@ class Campaign(Base):
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When batch jobs were last written for its queued deliveries (launch, resume, recovery):
+    # the scheduler re-queues a campaign with no claim and no job since REQUEUE_AFTER_SECONDS.
+    jobs_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     topic: Mapped[Topic] = relationship()
     variants: Mapped[list[CampaignVariant]] = relationship(
@@ -421,6 +424,8 @@ class Delivery(Base):
     smtp_code: Mapped[int | None] = mapped_column(Integer)
     smtp_text: Mapped[str | None] = mapped_column(String(1000))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The worker process holding it while ``sending`` (a ``heartbeats`` name): its lease.
+    owner: Mapped[str | None] = mapped_column(String(100))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # What came back about this message (inbound.codes.Kind: hard_bounce, soft_bounce, policy,
     # complaint), the strongest kept: the campaign's bounce and complaint figures.
@@ -515,22 +520,33 @@ class RepermissionMail(Base):
     )
 
 
-class OutboxNotice(Base):
-    """A service message recorded in the transaction of the change that asks for it.
+class OutboxJob(Base):
+    """A background job recorded in the transaction of the change that needs it.
 
-    The one-click unsubscribe holds its acknowledgement here instead of calling the broker
-    while the mailbox provider waits: the unsubscribe and its acknowledgement are committed
-    together or not at all, and a relay in every worker process queues what is held
-    (``prefsvc.mail.notices.release``). Ids and parameters only, never an address.
+    Campaign batches, acknowledgements, sign-in links, rights notices: the change and its job
+    are committed together or not at all, and a relay in every worker process hands what is
+    held to the broker (``prefsvc.queue.outbox``). A broker outage delays jobs, never loses
+    them. Ids and parameters only, never an address.
     """
 
-    __tablename__ = "notice_outbox"
+    __tablename__ = "job_outbox"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(40))
-    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
-    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(String(60))
+    args: Mapped[list[Any]] = mapped_column(JSON)
     held_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Heartbeat(Base):
+    """A process that says it is alive: a worker (its claims are leases) or the scheduler."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_heartbeats_kind_beat_at", "kind", "beat_at"),)
 
 
 class StaffRole(enum.StrEnum):

@@ -88,3 +88,22 @@ def test_metrics_count_sent_and_failed_by_reason_and_the_send_rate(
 
     clock.advance(seconds=61)
     assert "prefsvc_send_rate 0.0" in client.get("/metrics").get_data(as_text=True)
+
+
+def test_health_reports_jobs_waiting_for_a_broker_and_the_scheduler(session, client, clock):
+    from prefsvc.queue import outbox, scheduler
+
+    outbox.add(session, "send_notice", ["optout_ack", 1, {}], now=clock())
+    scheduler.tick(session, client.application.extensions["prefsvc.settings"], now=clock())
+    fresh = client.get("/healthz")
+    assert fresh.status_code == 200 and fresh.get_json()["jobs_waiting"] == 0
+    clock.advance(minutes=2)
+    stale = client.get("/healthz")
+    assert stale.status_code == 503
+    body = stale.get_json()
+    assert (body["status"], body["jobs_waiting"], body["oldest_job_waiting_seconds"]) == (
+        "degraded",
+        1,
+        120,
+    )
+    assert body["scheduler_last_run"].startswith("2026-03-10T09:30:00")

@@ -166,7 +166,15 @@ class Heartbeat(Middleware):
             return
         self._thread.join(timeout=10)
         self._thread = None
-        try:  # every claim was handed back or finished: nothing to take over
+        # Every claim was handed back or finished: say goodbye, so nothing waits for the lease.
+        # In a thread of its own, waited for briefly: on SQLite a writer still holding the lock
+        # (a test's open transaction) must not hold up a stopping process; the row ages out.
+        goodbye = threading.Thread(target=self._forget, name="prefsvc-goodbye", daemon=True)
+        goodbye.start()
+        goodbye.join(timeout=1)
+
+    def _forget(self) -> None:
+        try:
             with self.app.app_context():
                 heartbeats.forget(db.session, self.name)
                 db.session.commit()

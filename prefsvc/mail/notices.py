@@ -77,7 +77,7 @@ ACTOR = "send_notice"
 
 
 def hold(
-    session: Session, kind: str, contact_id: int, params: dict[str, Any], *, now: datetime
+    session: Session, kind: str, contact_id: int | None, params: dict[str, Any], *, now: datetime
 ) -> None:
     """Record a notice in the caller's transaction (``prefsvc.queue.outbox``); a relay queues
     it once that commits. Every service mail goes this way: a broker outage delays it, and

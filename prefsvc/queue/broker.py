@@ -252,6 +252,8 @@ class TaskQueue:
             self._ensure_inprocess_worker()
             self.relay.wake()
 
+    notices_held = jobs_held  # its name while only notices were held (callers on other branches)
+
     @property
     def relay(self) -> OutboxRelay:
         return next(m for m in self.broker.middleware if isinstance(m, OutboxRelay))

@@ -381,6 +381,9 @@ class Campaign(Base):
     # Why a paused campaign was paused when it paused itself (``complaint_rate``); NULL when
     # the team paused it. Shown on the campaign page; resuming clears it.
     pause_reason: Mapped[str | None] = mapped_column(String(32))
+    # When batch jobs were last written for its queued deliveries (launch, resume, recovery):
+    # the scheduler re-queues a campaign with no claim and no job since REQUEUE_AFTER_SECONDS.
+    jobs_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     topic: Mapped[Topic] = relationship()
     variants: Mapped[list[CampaignVariant]] = relationship(
@@ -453,6 +456,8 @@ class Delivery(Base):
     smtp_code: Mapped[int | None] = mapped_column(Integer)
     smtp_text: Mapped[str | None] = mapped_column(String(1000))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The worker process holding it while ``sending`` (a ``heartbeats`` name): its lease.
+    owner: Mapped[str | None] = mapped_column(String(100))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # What came back about this message (inbound.codes.Kind: hard_bounce, soft_bounce, policy,
     # complaint), the strongest kept: the campaign's bounce and complaint figures.
@@ -547,24 +552,35 @@ class RepermissionMail(Base):
     )
 
 
-class OutboxNotice(Base):
-    """A service message recorded in the transaction of the change that asks for it.
+class OutboxJob(Base):
+    """A background job recorded in the transaction of the change that needs it.
 
-    The one-click unsubscribe holds its acknowledgement here instead of calling the broker
-    while the mailbox provider waits: the unsubscribe and its acknowledgement are committed
-    together or not at all, and a relay in every worker process queues what is held
-    (``prefsvc.mail.notices.release``). Ids and parameters only, never an address.
-    ``contact_id`` is NULL for a notice to someone who is not a contact yet (the confirmation
-    of a public sign-up names its ``SignupRequest`` in ``params``).
+    Campaign batches, acknowledgements, sign-in links, rights notices: the change and its job
+    are committed together or not at all, and a relay in every worker process hands what is
+    held to the broker (``prefsvc.queue.outbox``). A broker outage delays jobs, never loses
+    them. Ids and parameters only, never an address.
+    ``contact_id`` in a notice's args is null for someone who is not a contact yet (the
+    confirmation of a public sign-up names its ``SignupRequest`` in its params).
     """
 
-    __tablename__ = "notice_outbox"
+    __tablename__ = "job_outbox"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(String(40))
-    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
-    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(String(60))
+    args: Mapped[list[Any]] = mapped_column(JSON)
     held_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Heartbeat(Base):
+    """A process that says it is alive: a worker (its claims are leases) or the scheduler."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_heartbeats_kind_beat_at", "kind", "beat_at"),)
 
 
 class StaffRole(enum.StrEnum):

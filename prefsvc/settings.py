@@ -63,7 +63,13 @@ class Settings:
     queue_prefix: str = "prefsvc-"
     max_retries: int = 8
     batch_time_limit_ms: int = 600_000
-    stuck_after_seconds: int = 900
+    # A claimed delivery belongs to a live worker: one whose heartbeat is younger than this.
+    lease_seconds: int = 30
+    # The scheduler re-queues a sending campaign's queued deliveries after this long without
+    # a claim or a job for them (its jobs were lost: broker restarted empty, demo killed).
+    requeue_after_seconds: int = 60
+    # /healthz and the admin report jobs held in the outbox longer than this (no broker).
+    outbox_stale_seconds: int = 60
     retention_grace_days: int = 30
     rights_due_days: int = 30
     # --- recipient pages: rate limits (Flask-Limiter notation, e.g. "20 per minute; 200 per day")
@@ -238,7 +244,9 @@ class Settings:
             worker_threads=_positive_int(get, "WORKER_THREADS", 8, maximum=256),
             queue_prefix=_queue_prefix(get("QUEUE_PREFIX") or "prefsvc-"),
             max_retries=_positive_int(get, "MAX_RETRIES", 8, maximum=100),
-            stuck_after_seconds=_positive_int(get, "STUCK_AFTER_SECONDS", 900, maximum=86_400),
+            lease_seconds=_positive_int(get, "LEASE_SECONDS", 30, maximum=3600),
+            requeue_after_seconds=_positive_int(get, "REQUEUE_AFTER_SECONDS", 60, maximum=86_400),
+            outbox_stale_seconds=_positive_int(get, "OUTBOX_STALE_SECONDS", 60, maximum=86_400),
             retention_grace_days=_positive_int(get, "RETENTION_GRACE_DAYS", 30, maximum=3650),
             rights_due_days=_positive_int(get, "RIGHTS_DUE_DAYS", 30, maximum=365),
             # --- recipient pages: rate limits

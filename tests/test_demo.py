@@ -44,3 +44,34 @@ def test_demo_migrates_loads_sends_and_prints_links_to_click(settings, outbox):
         db.session.remove()
         db.engine.dispose()
         context.pop()
+
+
+def test_the_demo_scheduler_sends_a_scheduled_campaign_and_records_its_run(
+    app, session, clock, outbox
+):
+    """Issue 18: scheduled campaigns never went out in the demo: no scheduler ran. The demo
+    runs ``_scheduler_loop`` in a thread; one round of it launches what is due."""
+    import threading
+    from datetime import timedelta
+
+    from prefsvc.campaigns import control
+    from prefsvc.commands.ops import _scheduler_loop
+    from prefsvc.queue import broker, scheduler
+    from tests.factories import make_campaign, make_contact, make_topic
+
+    topic = make_topic(session)
+    make_contact(session, "ana@example.org", topics=[topic])
+    campaign = make_campaign(session, topic)
+    control.schedule(session, campaign, at=clock() + timedelta(minutes=5), now=clock())
+    session.commit()
+    clock.advance(minutes=6)
+    stop = threading.Event()
+    stop.set()  # one round, then return
+
+    _scheduler_loop(app, 30.0, stop)
+    broker.queue().join(timeout_ms=20_000)
+
+    assert [m["To"] for m in outbox()] == ["ana@example.org"]
+    session.expire_all()
+    assert session.get(type(campaign), campaign.id).status is CampaignStatus.SENT
+    assert scheduler.last_run(session) == clock()

@@ -8,7 +8,7 @@ campaign stay true after contacts change or are anonymised.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -35,10 +35,12 @@ from prefsvc.models import (
     Topic,
 )
 from prefsvc.people import topics
+from prefsvc.queue import outbox
 from prefsvc.webhooks import outbox as webhook_outbox
 
 log = logging.getLogger(__name__)
 OPEN_STATES = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
+SEND_BATCH = "send_batch"  # the actor of a batch job (prefsvc.queue.actors)
 NO_FALLBACK = "none"
 
 
@@ -272,6 +274,25 @@ def queued_batches(session: Session, campaign_id: int, size: int) -> Iterator[li
         yield list(ids[i : i + size])
 
 
+def hold_batches(
+    session: Session, campaign_id: int, ids: list[int], *, batch_size: int, now: datetime
+) -> int:
+    """Write batch jobs for ``ids`` to the job outbox, in the caller's transaction.
+
+    A relay hands them to the broker once committed (``prefsvc.queue.outbox``): the rows and
+    their jobs exist together or not at all. ``jobs_at`` tells the scheduler jobs were made.
+    """
+    for i in range(0, len(ids), batch_size):
+        outbox.add(session, SEND_BATCH, [ids[i : i + batch_size]], now=now)
+    session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id)
+        .values(jobs_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return len(ids)
+
+
 def launch(
     session: Session,
     campaign_id: int,
@@ -280,31 +301,29 @@ def launch(
     today: date,
     years: int,
     batch_size: int,
-    enqueue: Callable[[list[int]], None],
 ) -> int:
-    """Fan a campaign out and queue its batches; return the audience size.
+    """Fan a campaign out and hold its batch jobs, then commit; return the audience size.
 
-    Shared by the CLI, the API, the admin UI and the scheduler: the rows are committed before
-    any job is queued, so a worker never looks for a delivery that is not there yet.
+    Shared by the CLI, the API, the admin UI and the scheduler. The rows and their jobs are
+    committed together and no broker is called: a broker outage delays the campaign (a relay
+    queues the jobs when it returns) and the caller still answers that it is sending.
     """
     campaign = get(session, campaign_id)
     size = start(session, campaign, now=now, today=today, years=years)
+    ids = [i for batch in queued_batches(session, campaign_id, batch_size) for i in batch]
+    hold_batches(session, campaign_id, ids, batch_size=batch_size, now=now)
     session.commit()
-    for batch in queued_batches(session, campaign_id, batch_size):
-        enqueue(batch)
     log.info("campaign %s launched: audience=%d", campaign_id, size)
     return size
 
 
-def requeue(
-    session: Session, campaign_id: int, *, batch_size: int, enqueue: Callable[[list[int]], None]
-) -> int:
-    """Queue a campaign's remaining deliveries again (after resume); return how many."""
-    count = 0
-    for batch in queued_batches(session, campaign_id, batch_size):
-        enqueue(batch)
-        count += len(batch)
-    return count
+def requeue(session: Session, campaign_id: int, *, batch_size: int, now: datetime) -> int:
+    """Hold new jobs for a campaign's remaining deliveries (resume, lost jobs) and commit;
+    return how many deliveries they cover."""
+    ids = [i for batch in queued_batches(session, campaign_id, batch_size) for i in batch]
+    hold_batches(session, campaign_id, ids, batch_size=batch_size, now=now)
+    session.commit()
+    return len(ids)
 
 
 def finish_if_done(session: Session, campaign_id: int, *, now: datetime) -> bool:

@@ -47,11 +47,12 @@ from prefsvc.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Results are committed every WRITE_BACK_EVERY messages per thread: a killed worker re-sends at
-# most that many per thread (messages handed to SMTP whose result was not yet committed).
-# PostgreSQL commits them without waiting for the WAL flush (synchronous_commit=off: a worker
-# crash loses nothing, a database server crash at most the last ~200 ms).
-WRITE_BACK_EVERY = 10
+# The result of every message handed to SMTP is committed before the next is sent: a killed
+# worker re-sends at most one message per thread (the one whose result was not yet committed),
+# 16 for the default 2 processes x 8 threads, under 1 % of any campaign over 1,600 people.
+# PostgreSQL commits them without waiting for the WAL flush (synchronous_commit=off: cheap; a
+# worker crash loses nothing, a database server crash at most the last ~200 ms of results).
+WRITE_BACK_EVERY = 1
 _deliveries = Delivery.__table__
 RECORD_OUTCOME = (
     update(_deliveries)
@@ -92,8 +93,11 @@ def deliver(
     final_attempt: bool = False,
     rate_limiter: rate_limits.Limiter | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    owner: str | None = None,
 ) -> BatchResult:
     """Claim, re-check and send a batch; raise TemporaryBatchFailure if some should be retried.
+
+    ``owner`` is the worker process's heartbeat name: the claims are its leases (``claims``).
 
     Deliveries the rate limits do not let go soon are handed back as ``queued`` and listed in
     ``result.deferred``; the caller queues them again after ``result.defer_seconds``.
@@ -105,7 +109,8 @@ def deliver(
         session,
         delivery_ids,
         now=started,
-        stuck_after=timedelta(seconds=settings.stuck_after_seconds),
+        lease=timedelta(seconds=settings.lease_seconds),
+        owner=owner,
     )
     result.skipped = len(delivery_ids) - len(claimed)
     in_flight_elsewhere = claims.still_sending(session, set(delivery_ids) - set(claimed))

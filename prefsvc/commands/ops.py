@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 
@@ -57,6 +58,13 @@ def demo_command(host: str, port: int, no_serve: bool) -> None:
     if not no_serve:
         # Flask's app.run() refuses to run inside a CLI command; serve with Werkzeug directly.
         app = current_app._get_current_object()
+        # The periodic jobs run in process, so scheduled campaigns go out in the demo too.
+        threading.Thread(
+            target=_scheduler_loop,
+            args=(app, DEMO_SCHEDULER_INTERVAL, threading.Event()),
+            name="prefsvc-scheduler",
+            daemon=True,
+        ).start()
         run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
 
 
@@ -118,28 +126,43 @@ def worker_command(processes: int | None, threads: int | None) -> None:
 @click.option("--once", is_flag=True, help="Run what is due now, then exit.")
 def scheduler_command(interval: float, once: bool) -> None:
     """Run the periodic jobs: scheduled campaigns, stuck deliveries, re-permission, retention."""
-    settings = current_settings()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if not once:
+        _scheduler_loop(current_app._get_current_object(), interval, stop)
+        return
+    report = _tick()
+    click.echo(
+        f"launched {len(report.launched)}; recovered {report.recovered}; "
+        f"requeued {report.requeued}; "
+        f"re-permission {report.repermission_requests} requests, "
+        f"{report.repermission_reminders} reminders; retention "
+        + (f"ran, {report.anonymised} anonymised" if report.retention_ran else "not due")
+    )
+    broker.queue().join(timeout_ms=600_000)
+
+
+# Seconds between the demo's in-process scheduler ticks.
+DEMO_SCHEDULER_INTERVAL = 30.0
+
+
+def _tick() -> scheduler.TickReport:
+    """Run one scheduler tick in the app context; wake the in-process relay for its jobs."""
+    try:
+        return scheduler.tick(db.session, current_settings(), now=clock.now(), launch=launch)
+    finally:
+        db.session.remove()
+        broker.queue().jobs_held()
+
+
+def _scheduler_loop(app, interval: float, stop: threading.Event) -> None:
+    """Tick every ``interval`` seconds until ``stop``; a failed tick is logged and retried."""
     while True:
-        report = scheduler.tick(
-            db.session,
-            settings,
-            now=clock.now(),
-            enqueue=broker.queue().send_batch,
-            launch=launch,
-            notify=broker.queue().send_notice,
-        )
-        db.session.commit()
-        if once:
-            click.echo(
-                f"launched {len(report.launched)}; recovered {report.recovered}; "
-                f"re-permission {report.repermission_requests} requests, "
-                f"{report.repermission_reminders} reminders; retention "
-                + (f"ran, {report.anonymised} anonymised" if report.retention_ran else "not due")
-            )
-            broker.queue().join(timeout_ms=600_000)
-            return
+        with app.app_context():
+            try:
+                _tick()
+            except Exception:  # noqa: BLE001 - the next tick tries again; the admin shows it
+                logging.getLogger(__name__).exception("scheduler tick failed")
         if stop.wait(interval):
             return
 

@@ -11,6 +11,7 @@ from prefsvc.commands.contacts import group as contacts_group
 from prefsvc.commands.group import DomainGroup
 from prefsvc.consent import ledger
 from prefsvc.extensions import db
+from prefsvc.mail import notices
 from prefsvc.models import LANGUAGES, RightsKind, RightsStatus
 from prefsvc.people import contacts
 from prefsvc.privacy import access, erasure, rectification, register, retention
@@ -70,15 +71,19 @@ def rectify(email: str, request_id: int | None, handled_by: str | None, **fields
     changed = rectification.rectify(session, contact, changes, now=now, channel="request")
     if request is not None:
         register.close(session, request, now=now, handled_by=handled_by)
+    if changed:  # the confirmation is held with the correction: both are committed, or neither
+        notices.hold(
+            session,
+            rectification.NOTICE,
+            contact.id,
+            rectification.confirmation_params(settings, changed, now=now),
+            now=now,
+        )
     session.commit()
     if not changed:
         click.echo(f"contact {contact.public_id}: nothing to correct, every value was already so")
         return
-    broker.queue().send_notice(
-        rectification.NOTICE,
-        contact.id,
-        rectification.confirmation_params(settings, changed, now=now),
-    )
+    broker.queue().jobs_held()
     broker.queue().join(timeout_ms=60_000)
     for name, (old, new) in changed.items():
         click.echo(f"{name}: {old!r} -> {new!r}")

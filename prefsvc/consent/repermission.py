@@ -174,7 +174,11 @@ def send_due(
     now: datetime,
     notify: Callable[[str, int, dict[str, Any]], None],
 ) -> list[Due]:
-    """Record and queue today's re-permission mails; commits before queueing (ids only)."""
+    """Record today's re-permission mails and hand each to ``notify`` (ids only), then commit.
+
+    ``notify`` holds the notice in the job outbox, in the same transaction as the record: a
+    mail is recorded as sent exactly when its notice is on its way.
+    """
     today = window.local_today(now, settings.timezone)
     mails = due(
         session,
@@ -186,9 +190,9 @@ def send_due(
         suppression_key=settings.suppression_key,
     )
     mails = record_sent(session, mails, now=now)
-    session.commit()
     for mail in mails:
         notify(NOTICE_KINDS[mail.kind], mail.contact_id, {"anchor": mail.anchor.isoformat()})
+    session.commit()
     log.info(
         "re-permission: %d requests, %d reminders queued",
         sum(m.kind is RepermissionKind.REQUEST for m in mails),

@@ -2,16 +2,17 @@
 
 They are transactional: no marketing, no List-Unsubscribe, sent whatever the marketing window
 says. A notice is queued by kind and contact id (never an address: queue messages end up in
-broker logs) and built in the worker by that kind's builder (``notice_kinds.KINDS``), so the
-web request that asked for it answers at once and in the same time whether or not anything is
-sent. Every notice renders here, in this module's own Jinja environment with the person's
-catalog: no Flask request or app context, so a worker and the web produce the same bytes.
+broker logs) and held in the job outbox with the change that asks for it (``hold``), then
+built in the worker by that kind's builder (``notice_kinds.KINDS``), so the web request that
+asked for it answers at once, in the same time whether or not anything is sent, and a broker
+outage only delays it. Every notice renders here, in this module's own Jinja environment
+with the person's catalog: no Flask request or app context, so a worker and the web produce
+the same bytes.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
@@ -20,11 +21,10 @@ from typing import Any
 
 import jinja2
 from babel.support import Translations
-from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from prefsvc.mail import kit, rendering
-from prefsvc.models import OutboxNotice
+from prefsvc.queue import outbox
 from prefsvc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -73,44 +73,18 @@ def send(
 
 # --- the outbox: notices committed with the change that asks for them ---------------------
 
-OUTBOX = OutboxNotice.__table__
-RELEASE_BATCH = 200
+ACTOR = "send_notice"
 
 
 def hold(
     session: Session, kind: str, contact_id: int | None, params: dict[str, Any], *, now: datetime
 ) -> None:
-    """Record a notice in the caller's transaction; a relay queues it once that commits.
-
-    ``contact_id`` is None for a notice to someone who is not a contact (yet): its kind is
-    then one of ``notice_kinds.ADDRESSED``, whose builder finds the address from ``params``.
-    """
-    session.execute(
-        insert(OUTBOX).values(kind=kind, contact_id=contact_id, params=params, held_at=now)
-    )
-
-
-QueueNotices = Callable[[list[tuple[str, int, dict[str, Any]]]], None]
-
-
-def release(session: Session, queue_notices: QueueNotices, *, limit: int = RELEASE_BATCH) -> int:
-    """Hand up to ``limit`` held notices to ``queue_notices``, oldest first; return how many.
-
-    The rows are deleted in the caller's transaction and the caller commits once they are
-    queued: a crash in between leaves them held, so a notice may be queued twice but is never
-    lost. On PostgreSQL the relays of several worker processes skip each other's rows.
-    """
-    oldest = (
-        select(OUTBOX.c.id).order_by(OUTBOX.c.id).limit(limit).with_for_update(skip_locked=True)
-    )
-    rows = session.execute(
-        delete(OUTBOX)
-        .where(OUTBOX.c.id.in_(oldest))
-        .returning(OUTBOX.c.id, OUTBOX.c.kind, OUTBOX.c.contact_id, OUTBOX.c.params)
-    ).all()
-    if rows:
-        queue_notices([(row.kind, row.contact_id, row.params) for row in sorted(rows)])
-    return len(rows)
+    """Record a notice in the caller's transaction (``prefsvc.queue.outbox``); a relay queues
+    it once that commits. Every service mail goes this way: a broker outage delays it, and
+    the person is never told "sent" about a mail that was lost. ``contact_id`` is None for a
+    notice to someone who is not a contact (yet): its kind is then one of
+    ``notice_kinds.ADDRESSED``, whose builder finds the address from ``params``."""
+    outbox.add(session, ACTOR, [kind, contact_id, params], now=now)
 
 
 @lru_cache(maxsize=8)

@@ -70,6 +70,7 @@ def send_batch(delivery_ids: list[int]) -> None:
             now=clock.now,
             transport=kit.transport(settings),
             final_attempt=retries >= settings.max_retries,
+            owner=broker.queue().owner,
         )
     except TemporaryBatchFailure as exc:
         # Retried with exponential backoff by the Retries middleware, without an error log.

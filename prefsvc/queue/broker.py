@@ -1,4 +1,4 @@
-"""Dramatiq set-up: one broker per app, its middleware (app context, outbox relay), the queue.
+"""Dramatiq set-up: one broker per app, its middleware (app context, heartbeat, outbox relay).
 
 With no ``BROKER_URL`` the broker is Dramatiq's in-process StubBroker and a worker runs in a
 thread of the same process, so the CLI and the demo need no service. With Redis or RabbitMQ,
@@ -27,8 +27,10 @@ from dramatiq.middleware import (
 )
 from flask import Flask, current_app
 
+from prefsvc import clock
 from prefsvc.extensions import db
-from prefsvc.mail import kit, notices
+from prefsvc.mail import kit
+from prefsvc.queue import heartbeats, outbox
 from prefsvc.queue.webhook_relay import QUEUE as WEBHOOK_QUEUE
 from prefsvc.queue.webhook_relay import WebhookRelay
 from prefsvc.settings import Settings
@@ -68,11 +70,12 @@ class AppContext(Middleware):
 
 
 class OutboxRelay(Middleware):
-    """Queue the notices held in the database (``notices.release``), from every worker process.
+    """Queue the jobs held in the database (``outbox.release``), from every worker process.
 
     A thread per process that runs a Dramatiq worker: it looks every ``INTERVAL`` seconds,
     or at once when woken (the in-process worker of the embedded default), and hands what it
-    finds to the notice queue. Held notices therefore need a running worker, like all mail.
+    finds to the broker. Held jobs therefore need a running worker, like all mail; while the
+    broker is down they wait in the database.
     """
 
     INTERVAL = 0.5
@@ -85,6 +88,8 @@ class OutboxRelay(Middleware):
         self._thread: threading.Thread | None = None
 
     def after_worker_boot(self, broker: Any, worker: Any) -> None:
+        if self._thread is not None:
+            return  # a second Worker on the same broker (tests): one relay is enough
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="prefsvc-outbox", daemon=True)
         self._thread.start()
@@ -100,27 +105,99 @@ class OutboxRelay(Middleware):
         self._wake.set()
 
     def release_all(self) -> int:
-        """Queue everything held now; return how many notices were queued."""
+        """Queue everything held now; return how many jobs were queued."""
         total = 0
         with self._releasing, self.app.app_context():
+            task_queue = queue()
             try:
                 while True:
-                    released = notices.release(db.session, queue().send_notices)
-                    db.session.commit()
+                    released = outbox.release(
+                        db.session, task_queue.queue_jobs, actors=task_queue.actors
+                    )
                     total += released
-                    if released < notices.RELEASE_BATCH:
+                    if released < outbox.RELEASE_BATCH:
                         return total
             finally:
                 db.session.remove()
 
     def _run(self) -> None:
+        failing = False
         while not self._stop.is_set():
             try:
                 self.release_all()
-            except Exception:  # noqa: BLE001 - the rows stay held; the next round retries
-                log.exception("could not queue the held notices")
+                failing = False
+            except Exception as exc:  # noqa: BLE001 - the rows stay held; the next round retries
+                if not failing:  # once per outage, not twice a second
+                    log.warning("could not queue the held jobs: %s", type(exc).__name__)
+                failing = True
             self._wake.wait(self.INTERVAL)
             self._wake.clear()
+
+
+class Heartbeat(Middleware):
+    """Keep this process's heartbeat row fresh while it runs a worker (``heartbeats``).
+
+    The first beat is written before the worker takes a job; then a thread beats every
+    ``LEASE_SECONDS / 3``. Deliveries this process claims carry ``name``: when it dies
+    (SIGKILL, machine lost) its rows are taken over ``LEASE_SECONDS`` after its last beat.
+    """
+
+    def __init__(self, app: Flask, lease_seconds: int) -> None:
+        self.app = app
+        self.name = heartbeats.process_name()
+        self.interval = max(0.5, lease_seconds / 3)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def after_worker_boot(self, broker: Any, worker: Any) -> None:
+        if self._thread is not None:
+            return
+        try:
+            self.beat()
+        except Exception as exc:  # noqa: BLE001 - claims beat too; the thread tries again
+            log.warning("could not write the first heartbeat: %s", type(exc).__name__)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="prefsvc-heartbeat", daemon=True)
+        self._thread.start()
+
+    def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        self._stop.set()
+
+    def after_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        if self._thread is None:
+            return
+        self._thread.join(timeout=10)
+        self._thread = None
+        # Every claim was handed back or finished: say goodbye, so nothing waits for the lease.
+        # In a thread of its own, waited for briefly: on SQLite a writer still holding the lock
+        # (a test's open transaction) must not hold up a stopping process; the row ages out.
+        goodbye = threading.Thread(target=self._forget, name="prefsvc-goodbye", daemon=True)
+        goodbye.start()
+        goodbye.join(timeout=1)
+
+    def _forget(self) -> None:
+        try:
+            with self.app.app_context():
+                heartbeats.forget(db.session, self.name)
+                db.session.commit()
+                db.session.remove()
+        except Exception:  # noqa: BLE001 - the row just ages out
+            pass
+
+    def beat(self) -> None:
+        with self.app.app_context():
+            try:
+                heartbeats.beat(db.session, self.name, heartbeats.WORKER, now=clock.now())
+                db.session.commit()
+            finally:
+                db.session.remove()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.beat()
+            except Exception as exc:  # noqa: BLE001 - next beat; a long outage ends the lease
+                log.warning("heartbeat not written: %s", type(exc).__name__)
 
 
 @dataclass
@@ -137,35 +214,47 @@ class TaskQueue:
     def send_queue(self) -> str:
         return f"{self.settings.queue_prefix}send"
 
-    def send_batch(self, delivery_ids: list[int]) -> None:
-        self.actors["send_batch"].send(delivery_ids)
-        self._ensure_inprocess_worker()
-
     @property
     def notice_queue(self) -> str:
         return f"{self.settings.queue_prefix}notices"
 
-    def send_notices(self, held: list[tuple[str, int, dict[str, Any]]]) -> None:
-        """Queue released notices, ``NOTICES_PER_JOB`` to a job."""
-        for start in range(0, len(held), NOTICES_PER_JOB):
-            chunk = [list(notice) for notice in held[start : start + NOTICES_PER_JOB]]
-            self.actors["send_notices"].send(chunk)
+    @property
+    def owner(self) -> str:
+        """This process's heartbeat name: the owner of the deliveries it claims."""
+        return next(m for m in self.broker.middleware if isinstance(m, Heartbeat)).name
+
+    def send_batch(self, delivery_ids: list[int]) -> None:
+        """Queue one batch now. Only for what is not caused by a change being committed (the
+        relay, tests): everything else holds its jobs in the outbox (``prefsvc.queue.outbox``)."""
+        self.actors["send_batch"].send(delivery_ids)
         self._ensure_inprocess_worker()
 
     def send_notice(self, kind: str, contact_id: int, params: dict[str, Any] | None = None) -> None:
-        """Queue one service message (see ``prefsvc.mail.notices``); ids only, never an address."""
+        """Queue one service message now; as ``send_batch``, not for a change's own mail."""
         self.actors["send_notice"].send(kind, contact_id, params or {})
         self._ensure_inprocess_worker()
 
-    def notices_held(self) -> None:
-        """Say that notices were committed to the outbox: the in-process relay queues them now.
+    def queue_jobs(self, actor: str, jobs: list[list[Any]]) -> None:
+        """Queue a run of released jobs of one actor; notices ``NOTICES_PER_JOB`` to a job."""
+        if actor == "send_notice":
+            for start in range(0, len(jobs), NOTICES_PER_JOB):
+                self.actors["send_notices"].send(jobs[start : start + NOTICES_PER_JOB])
+        else:
+            for args in jobs:
+                self.actors[actor].send(*args)
+        self._ensure_inprocess_worker()
+
+    def jobs_held(self) -> None:
+        """Say that jobs were committed to the outbox: the in-process relay queues them now.
 
         With a broker service the relays of the worker processes find them within
-        ``OutboxRelay.INTERVAL``; nothing is sent from here.
+        ``OutboxRelay.INTERVAL``; nothing is sent from here, so a broker outage is no error.
         """
         if isinstance(self.broker, StubBroker):
             self._ensure_inprocess_worker()
             self.relay.wake()
+
+    notices_held = jobs_held  # its name while only notices were held (callers on other branches)
 
     @property
     def webhook_queue(self) -> str:
@@ -237,6 +326,7 @@ def make_broker(settings: Settings, app: Flask) -> dramatiq.Broker:
         ),
         CurrentMessage(),
         AppContext(app),
+        Heartbeat(app, settings.lease_seconds),
         OutboxRelay(app),
         WebhookRelay(app),
     ]

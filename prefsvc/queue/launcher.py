@@ -1,8 +1,8 @@
 """Launch and requeue campaigns from an app context (CLI, API, admin, scheduler).
 
 ``campaigns.launch`` and ``campaigns.requeue`` are domain functions that take a session, the
-time, settings values and an ``enqueue`` callable; this is the one place that hands them the
-app's session, clock, settings and task queue.
+time and settings values, and hold their batch jobs in the job outbox; this is the one place
+that hands them the app's session, clock and settings, and wakes the in-process relay.
 """
 
 from __future__ import annotations
@@ -15,24 +15,27 @@ from prefsvc.settings import current_settings
 
 
 def launch(campaign_id: int) -> int:
-    """Fan a campaign out, commit, and queue its batches; return the audience size."""
+    """Fan a campaign out and commit it with its batch jobs; return the audience size.
+
+    No broker call: with the broker down the campaign is ``sending`` and its jobs wait.
+    """
     settings = current_settings()
-    return campaigns.launch(
+    size = campaigns.launch(
         db.session,
         campaign_id,
         now=clock.now(),
         today=clock.today(),
         years=settings.marketing_window_years,
         batch_size=settings.batch_size,
-        enqueue=broker.queue().send_batch,
     )
+    broker.queue().jobs_held()
+    return size
 
 
 def requeue(campaign_id: int) -> int:
-    """Queue a campaign's remaining deliveries again (after resume); return how many."""
-    return campaigns.requeue(
-        db.session,
-        campaign_id,
-        batch_size=current_settings().batch_size,
-        enqueue=broker.queue().send_batch,
+    """Hold jobs for a campaign's remaining deliveries (after resume); return how many."""
+    count = campaigns.requeue(
+        db.session, campaign_id, batch_size=current_settings().batch_size, now=clock.now()
     )
+    broker.queue().jobs_held()
+    return count

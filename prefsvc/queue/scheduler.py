@@ -1,7 +1,10 @@
-"""Periodic jobs: recover dead workers' deliveries, re-permission mail, daily retention.
+"""Periodic jobs: recover dead workers' deliveries and lost jobs, re-permission mail, retention.
 
-Run exactly one ``prefsvc scheduler`` per installation. Each job is a plain function taking
-the session and an explicit ``now``, so tests call them directly with an injected clock.
+Run exactly one ``prefsvc scheduler`` per installation (the demo runs one in process). Each job
+is a plain function taking the session and an explicit ``now``, so tests call them directly
+with an injected clock. Every job the tick makes (batches, notices) is held in the job outbox
+in the tick's own transaction, and each tick records its heartbeat: the admin shows when the
+scheduler last ran.
 """
 
 from __future__ import annotations
@@ -15,19 +18,33 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from prefsvc.campaigns import claims, control
+from prefsvc.campaigns import campaigns, claims, control
 from prefsvc.consent import repermission
-from prefsvc.models import Delivery, RepermissionKind, RetentionRun
+from prefsvc.mail import notices
+from prefsvc.models import (
+    Campaign,
+    CampaignStatus,
+    Delivery,
+    DeliveryStatus,
+    RepermissionKind,
+    RetentionRun,
+)
 from prefsvc.privacy import retention
+from prefsvc.queue import heartbeats, outbox
 from prefsvc.recipient import signup
 from prefsvc.settings import Settings
 
 log = logging.getLogger(__name__)
+# The admin warns when the scheduler has not run for this long.
+SCHEDULER_LATE = timedelta(minutes=5)
+# Heartbeat rows of workers dead this long are deleted.
+FORGET_WORKERS_AFTER = timedelta(days=1)
 
 
 @dataclass
 class TickReport:
     recovered: int = 0
+    requeued: int = 0
     launched: list[int] | None = None
     retention_ran: bool = False
     anonymised: int = 0
@@ -36,24 +53,68 @@ class TickReport:
     signup_requests_deleted: int = 0
 
 
-def recover(
-    session: Session, settings: Settings, *, now: datetime, enqueue: Callable[[list[int]], None]
-) -> int:
-    """Re-queue deliveries stuck in ``sending`` and hand them to the workers again."""
-    ids = claims.recover_stuck(
-        session, now=now, older_than=timedelta(seconds=settings.stuck_after_seconds)
-    )
+def recover(session: Session, settings: Settings, *, now: datetime) -> int:
+    """Re-queue deliveries whose worker died (lease lapsed), with new batch jobs; commit."""
+    ids = claims.recover_stuck(session, now=now, lease=timedelta(seconds=settings.lease_seconds))
     if ids:
         by_campaign: dict[int, list[int]] = {}
         for delivery_id, campaign_id in session.execute(
-            select(Delivery.id, Delivery.campaign_id).where(Delivery.id.in_(ids))
+            select(Delivery.id, Delivery.campaign_id).where(claims.ids_among(session, ids))
         ):
             by_campaign.setdefault(campaign_id, []).append(delivery_id)
-        for campaign_ids in by_campaign.values():
-            for i in range(0, len(campaign_ids), settings.batch_size):
-                enqueue(campaign_ids[i : i + settings.batch_size])
-        log.warning("recovered %d deliveries stuck in sending", len(ids))
+        for campaign_id, campaign_ids in by_campaign.items():
+            campaigns.hold_batches(
+                session, campaign_id, sorted(campaign_ids), batch_size=settings.batch_size, now=now
+            )
+        log.warning("recovered %d deliveries of dead workers", len(ids))
+    session.commit()
     return len(ids)
+
+
+def stalled(session: Session, *, now: datetime, grace: timedelta) -> list[int]:
+    """Return the sending campaigns whose queued deliveries have no live job.
+
+    No delivery claimed, none in ``sending`` and no job made for them within ``grace``: their
+    jobs were lost (a broker restarted empty, an in-process demo killed). While batch jobs
+    still wait in the outbox for a broker, nothing is stalled: they are on their way.
+    """
+    if outbox.held(session, campaigns.SEND_BATCH, limit=1):
+        return []
+    cutoff = now - grace
+    of_campaign = Delivery.campaign_id == Campaign.id
+    busy = (
+        select(Delivery.id)
+        .where(
+            of_campaign,
+            (Delivery.status == DeliveryStatus.SENDING) | (Delivery.claimed_at >= cutoff),
+        )
+        .exists()
+    )
+    waiting = select(Delivery.id).where(of_campaign, Delivery.status == DeliveryStatus.QUEUED)
+    return list(
+        session.scalars(
+            select(Campaign.id).where(
+                Campaign.status == CampaignStatus.SENDING,
+                Campaign.jobs_at.is_(None) | (Campaign.jobs_at < cutoff),
+                ~busy,
+                waiting.exists(),
+            )
+        )
+    )
+
+
+def requeue_stalled(session: Session, settings: Settings, *, now: datetime) -> int:
+    """Hold new jobs for the queued deliveries of stalled campaigns; return how many."""
+    count = 0
+    for campaign_id in stalled(
+        session, now=now, grace=timedelta(seconds=settings.requeue_after_seconds)
+    ):
+        requeued = campaigns.requeue(session, campaign_id, batch_size=settings.batch_size, now=now)
+        log.warning(
+            "campaign %s had no live job: %d deliveries queued again", campaign_id, requeued
+        )
+        count += requeued
+    return count
 
 
 def retention_due(session: Session, *, today: date) -> bool:
@@ -72,24 +133,26 @@ def tick(
     settings: Settings,
     *,
     now: datetime,
-    enqueue: Callable[[list[int]], None],
-    notify: Callable[[str, int, dict[str, Any]], None],
     launch: Callable[[int], object] | None = None,
 ) -> TickReport:
-    """Run whatever is due at ``now``.
+    """Run whatever is due at ``now``, then record that the scheduler ran; commits.
 
-    ``enqueue(delivery_ids)`` queues a batch; ``notify(kind, contact_id, params)`` queues a
-    notice; ``launch(campaign_id)`` starts a scheduled campaign (without it, none is started).
+    ``launch(campaign_id)`` starts a scheduled campaign (without it, none is started).
     Re-permission mail is checked on every tick: the ``repermission_mails`` table, not the
     clock, keeps it to one of each per window, so a scheduler that was down catches up.
     """
-    report = TickReport(recovered=recover(session, settings, now=now, enqueue=enqueue))
+    report = TickReport(recovered=recover(session, settings, now=now))
     report.launched = []
     if launch is not None:
         for campaign_id in control.due(session, now=now):
             launch(campaign_id)
             report.launched.append(campaign_id)
-    mails = repermission.send_due(session, settings, now=now, notify=notify)
+    report.requeued = requeue_stalled(session, settings, now=now)
+
+    def hold(kind: str, contact_id: int, params: dict[str, Any]) -> None:
+        notices.hold(session, kind, contact_id, params, now=now)
+
+    mails = repermission.send_due(session, settings, now=now, notify=hold)
     report.repermission_requests = sum(m.kind is RepermissionKind.REQUEST for m in mails)
     report.repermission_reminders = len(mails) - report.repermission_requests
     # Unconfirmed sign-ups are deleted as soon as their link expires, not once a day.
@@ -110,4 +173,17 @@ def tick(
         report.retention_ran = True
         report.anonymised = result.anonymised
         log.info("retention run: %d contacts anonymised", result.anonymised)
+    heartbeats.beat(session, heartbeats.SCHEDULER_NAME, heartbeats.SCHEDULER, now=now)
+    heartbeats.prune(session, now=now, older_than=FORGET_WORKERS_AFTER)
+    session.commit()
     return report
+
+
+def last_run(session: Session) -> datetime | None:
+    """Return when the scheduler last finished a tick (None: never)."""
+    return heartbeats.last(session, heartbeats.SCHEDULER_NAME)
+
+
+def late(last: datetime | None, *, now: datetime) -> bool:
+    """Tell whether the scheduler has not run for ``SCHEDULER_LATE`` (or never)."""
+    return last is None or now - last > SCHEDULER_LATE

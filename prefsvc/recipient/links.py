@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Select, bindparam, insert, literal, or_, select
+from sqlalchemy import JSON, Select, Text, bindparam, cast, func, insert, literal, or_, select
 from sqlalchemy.orm import Session, scoped_session
 
 from prefsvc.consent import changes as consent
@@ -29,6 +29,7 @@ from prefsvc.models import (
     UTCDateTime,
     in_language,
 )
+from prefsvc.queue import outbox
 from prefsvc.recipient.acknowledgements import OPTOUT
 from prefsvc.recipient.centre import refuse_if_suppressed
 
@@ -124,13 +125,16 @@ def _link_and_leave_query() -> Select:
     link = _LINK.subquery("link")
     leaving = select(link, consent.leave_on_server(link.c.id).label("left")).cte("leaving")
     held = (
-        insert(notices.OUTBOX)
+        insert(outbox.OUTBOX)
         .from_select(
-            ["kind", "contact_id", "params", "held_at"],
+            ["actor", "args", "held_at"],
             select(
-                literal(OPTOUT),
-                leaving.c.id,
-                bindparam("acknowledgement", type_=JSON),
+                literal(notices.ACTOR),
+                func.json_build_array(  # the args of notices.hold: [kind, contact_id, params]
+                    cast(literal(OPTOUT), Text),
+                    leaving.c.id,
+                    bindparam("acknowledgement", type_=JSON),
+                ),
                 bindparam("now", type_=UTCDateTime()),
             ).where(leaving.c.left),
         )

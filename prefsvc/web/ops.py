@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, Response, current_app, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 
 from prefsvc import clock
 from prefsvc.extensions import db
-from prefsvc.queue import broker
+from prefsvc.queue import broker, outbox, scheduler
 from prefsvc.reports.metrics import DatabaseCollector, FiguresCache
 from prefsvc.settings import current_settings
 
@@ -18,10 +20,37 @@ CACHE_KEY = "prefsvc.metrics_figures"
 
 @bp.get("/healthz")
 def healthz():
-    """Report whether the database and the broker answer; 503 when one does not."""
+    """Report whether the database and the broker answer, and what waits for a broker.
+
+    503 when the database or the broker does not answer, or when jobs have waited in the
+    outbox longer than ``OUTBOX_STALE_SECONDS`` (no relay could queue them: broker or every
+    worker down). When the scheduler last ran is reported, not judged (the admin warns).
+    """
     status = {"database": _check_database(), "broker": _check_broker()}
     healthy = all(v in ("ok", "in-process") for v in status.values())
-    return jsonify(status=("ok" if healthy else "degraded"), **status), (200 if healthy else 503)
+    extra = _waiting() if status["database"] == "ok" else {}
+    if extra.get("jobs_waiting"):
+        healthy = False
+    body = dict(status=("ok" if healthy else "degraded"), **status, **extra)
+    return jsonify(body), (200 if healthy else 503)
+
+
+def _waiting() -> dict[str, object]:
+    """Jobs held longer than ``OUTBOX_STALE_SECONDS``, and when the scheduler last ran."""
+    now = clock.now()
+    stale = timedelta(seconds=broker.queue().settings.outbox_stale_seconds)
+    try:
+        count, oldest = outbox.waiting(db.session, now=now, older_than=stale)
+        last = scheduler.last_run(db.session)
+        db.session.commit()
+    except Exception:  # noqa: BLE001 - the database check above says what is wrong
+        db.session.rollback()
+        return {}
+    return {
+        "jobs_waiting": count,
+        "oldest_job_waiting_seconds": int((now - oldest).total_seconds()) if oldest else None,
+        "scheduler_last_run": last.isoformat() if last else None,
+    }
 
 
 def _check_database() -> str:

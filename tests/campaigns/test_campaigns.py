@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from prefsvc.campaigns import campaigns
 from prefsvc.errors import CampaignStateError, InvalidInput, NotFound
-from prefsvc.models import CampaignStatus, Delivery, DeliveryStatus
+from prefsvc.models import CampaignStatus, Delivery, DeliveryStatus, OutboxJob
+from prefsvc.queue import outbox
 from tests.factories import make_campaign, make_contact, make_topic
 
 pytestmark = pytest.mark.all_databases
@@ -185,39 +186,30 @@ def _launchable(session, n: int):
     return campaign
 
 
-def test_launch_commits_the_fan_out_before_it_queues_the_batches(session):
+def test_launch_commits_the_fan_out_together_with_its_batch_jobs(session):
     campaign = _launchable(session, 5)
-    batches: list[list[int]] = []
-    seen_by_a_worker: list[int] = []
 
-    def enqueue(ids: list[int]) -> None:
-        with session.get_bind().connect() as other:  # another transaction, as a worker's
-            seen_by_a_worker.append(
-                other.scalar(select(func.count()).select_from(Delivery).where(Delivery.id.in_(ids)))
-            )
-        batches.append(ids)
-
-    size = campaigns.launch(
-        session, campaign.id, now=NOW, today=TODAY, years=5, batch_size=2, enqueue=enqueue
-    )
+    size = campaigns.launch(session, campaign.id, now=NOW, today=TODAY, years=5, batch_size=2)
 
     assert size == 5
-    assert [len(b) for b in batches] == [2, 2, 1] == seen_by_a_worker
+    with session.get_bind().connect() as other:  # another transaction, as a relay's
+        batches = [r.args[0] for r in other.execute(select(OutboxJob.args).order_by(OutboxJob.id))]
+        visible = other.scalar(select(func.count()).select_from(Delivery))
+    assert [len(b) for b in batches] == [2, 2, 1] and visible == 5
     assert campaigns.get(session, campaign.id).status is CampaignStatus.SENDING
 
 
 def test_requeue_queues_only_what_is_still_queued(session):
     campaign = _launchable(session, 5)
-    campaigns.launch(
-        session, campaign.id, now=NOW, today=TODAY, years=5, batch_size=10, enqueue=lambda ids: None
-    )
+    campaigns.launch(session, campaign.id, now=NOW, today=TODAY, years=5, batch_size=10)
+    session.execute(delete(OutboxJob))  # relayed
     first = session.scalars(select(Delivery).order_by(Delivery.id)).first()
     first.status = DeliveryStatus.SENT
     session.commit()
-    batches: list[list[int]] = []
 
-    count = campaigns.requeue(session, campaign.id, batch_size=2, enqueue=batches.append)
+    count = campaigns.requeue(session, campaign.id, batch_size=2, now=NOW)
 
+    batches = [args[0] for args in outbox.held(session, "send_batch")]
     assert count == 4 and [len(b) for b in batches] == [2, 2]
     assert first.id not in [i for b in batches for i in b]
 

@@ -43,9 +43,8 @@ def test_paused_campaign_sends_nothing_until_resumed(
     assert set(session.scalars(select(Delivery.status))) == {DeliveryStatus.QUEUED}
     control.resume(session, campaign)
     session.commit()
-    campaigns.requeue(
-        session, campaign.id, batch_size=settings.batch_size, enqueue=broker.queue().send_batch
-    )
+    campaigns.requeue(session, campaign.id, batch_size=settings.batch_size, now=clock())
+    broker.queue().jobs_held()
     finished = run_campaign(campaign.id, launch=False)
     assert finished.status is CampaignStatus.SENT
     assert sorted(m["To"] for m in outbox()) == sorted(p.email for p in people)
@@ -77,16 +76,12 @@ def test_scheduled_campaign_is_launched_by_the_scheduler_when_due(session, setti
         session,
         settings,
         now=clock() + timedelta(hours=1),
-        enqueue=lambda ids: None,
-        notify=broker.queue().send_notice,
         launch=launched.append,
     )
     late = scheduler.tick(
         session,
         settings,
         now=clock() + timedelta(hours=2, minutes=1),
-        enqueue=lambda ids: None,
-        notify=broker.queue().send_notice,
         launch=launched.append,
     )
 

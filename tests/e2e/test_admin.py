@@ -216,9 +216,8 @@ def test_campaign_page_follows_a_sending_campaign_until_it_is_sent(
     assert page.get_by_role("button", name="Pause").is_visible()
     check(page, axe)
 
-    campaigns.requeue(
-        session, campaign.id, batch_size=settings.batch_size, enqueue=broker.queue().send_batch
-    )
+    campaigns.requeue(session, campaign.id, batch_size=settings.batch_size, now=clock())
+    broker.queue().jobs_held()
 
     page.locator(".badge", has_text="sent").wait_for(timeout=20_000)
     assert page.locator("[data-figure='sent']").inner_text() == "5"

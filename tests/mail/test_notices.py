@@ -113,73 +113,9 @@ def test_an_unknown_kind_is_refused(app, session, clock):
 
 
 def _held(session) -> list[tuple[str, int]]:
-    from sqlalchemy import select
+    from prefsvc.queue import outbox
 
-    from prefsvc.models import OutboxNotice
-
-    return [(n.kind, n.contact_id) for n in session.scalars(select(OutboxNotice))]
-
-
-@pytest.mark.all_databases
-def test_held_notices_are_queued_oldest_first_and_once(app, session, clock, greeting_kind):
-    ana, bob = make_contact(session), make_contact(session)
-    for contact, code in ((ana, "1"), (bob, "2"), (ana, "3")):
-        notices.hold(session, greeting_kind, contact.id, {"code": code}, now=clock())
-    session.commit()
-    queued: list[tuple[str, int, dict]] = []
-
-    assert notices.release(session, queued.extend, limit=2) == 2
-    session.commit()
-    assert notices.release(session, queued.extend) == 1
-    session.commit()
-    assert notices.release(session, queued.extend) == 0
-
-    assert queued == [
-        (greeting_kind, ana.id, {"code": "1"}),
-        (greeting_kind, bob.id, {"code": "2"}),
-        (greeting_kind, ana.id, {"code": "3"}),
-    ]
-    assert _held(session) == []
-
-
-@pytest.mark.all_databases
-def test_notices_stay_held_when_queueing_them_fails(app, session, clock, greeting_kind):
-    """A broker that is down, or a relay that dies before its commit: queued later, not lost."""
-    ana = make_contact(session)
-    notices.hold(session, greeting_kind, ana.id, {"code": "1"}, now=clock())
-    session.commit()
-
-    def broker_down(_notices):
-        raise ConnectionError("broker down")
-
-    with pytest.raises(ConnectionError):
-        notices.release(session, broker_down)
-    session.rollback()
-
-    assert _held(session) == [(greeting_kind, ana.id)]
-
-
-@pytest.mark.parametrize("backend", ["postgresql"])
-def test_relays_of_two_worker_processes_never_take_the_same_notice(
-    app, session, clock, greeting_kind, backend
-):
-    from sqlalchemy.orm import Session
-
-    from prefsvc.extensions import db
-
-    people = [make_contact(session) for _ in range(4)]
-    for contact in people:
-        notices.hold(session, greeting_kind, contact.id, {}, now=clock())
-    session.commit()
-    first, second = [], []
-    with Session(db.engine) as other:
-        assert notices.release(session, lambda held: first.extend(n[1] for n in held), limit=2) == 2
-        # ``session`` still holds its two rows, uncommitted: the other relay skips them.
-        assert notices.release(other, lambda held: second.extend(n[1] for n in held)) == 2
-        other.commit()
-    session.commit()
-
-    assert sorted(first + second) == sorted(p.id for p in people)
+    return [(kind, contact_id) for kind, contact_id, _ in outbox.held(session, notices.ACTOR)]
 
 
 @pytest.mark.all_brokers

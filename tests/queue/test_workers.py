@@ -121,7 +121,7 @@ def test_killed_worker_mid_campaign_is_replaced_and_everyone_gets_the_mail(
     campaign = make_campaign(session, topic)
     session.commit()
     worker = start_worker(
-        settings.with_(mail_url=smtp_server.url), threads=threads, stuck_after_seconds="2"
+        settings.with_(mail_url=smtp_server.url), threads=threads, lease_seconds="2"
     )
     try:
         launch(campaign.id)
@@ -171,7 +171,7 @@ def test_database_connections_dropped_mid_send_lose_and_duplicate_nothing_beyond
     session.commit()
     database = make_url(settings.database_url).database
     worker = start_worker(
-        settings.with_(mail_url=smtp_server.url), threads=threads, stuck_after_seconds="2"
+        settings.with_(mail_url=smtp_server.url), threads=threads, lease_seconds="2"
     )
     terminated = []
     try:

@@ -13,7 +13,7 @@ from prefsvc.mail.tokens import Signer
 from prefsvc.models import (
     ConsentEvent,
     EventKind,
-    OutboxNotice,
+    OutboxJob,
     Subscription,
     SubscriptionStatus,
 )
@@ -79,8 +79,8 @@ def test_leaving_returns_the_link_as_it_was_and_changes_once(session, signer, cl
 
 
 def _held(session) -> list[tuple[str, int, dict]]:
-    notices = session.scalars(select(OutboxNotice).order_by(OutboxNotice.id))
-    return [(n.kind, n.contact_id, n.params) for n in notices]
+    jobs = session.scalars(select(OutboxJob).order_by(OutboxJob.id))
+    return [tuple(j.args) for j in jobs if j.actor == "send_notice"]
 
 
 def test_a_forged_link_changes_nothing(session, signer, clock, ana):

@@ -122,3 +122,22 @@ def test_metrics_scraped_again_soon_do_not_query_the_database_again(session, cli
     assert queried > 0
     assert 'prefsvc_deliveries_open{state="queued"} 1.0' in first
     assert first == again
+
+
+def test_health_reports_jobs_waiting_for_a_broker_and_the_scheduler(session, client, clock):
+    from prefsvc.queue import outbox, scheduler
+
+    outbox.add(session, "send_notice", ["optout_ack", 1, {}], now=clock())
+    scheduler.tick(session, client.application.extensions["prefsvc.settings"], now=clock())
+    fresh = client.get("/healthz")
+    assert fresh.status_code == 200 and fresh.get_json()["jobs_waiting"] == 0
+    clock.advance(minutes=2)
+    stale = client.get("/healthz")
+    assert stale.status_code == 503
+    body = stale.get_json()
+    assert (body["status"], body["jobs_waiting"], body["oldest_job_waiting_seconds"]) == (
+        "degraded",
+        1,
+        120,
+    )
+    assert body["scheduler_last_run"].startswith("2026-03-10T09:30:00")

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from prefsvc import create_app
 from prefsvc.mail.tokens import Signer
-from prefsvc.models import ConsentEvent, OutboxNotice, Subscription, SubscriptionStatus
+from prefsvc.models import ConsentEvent, OutboxJob, Subscription, SubscriptionStatus
 from prefsvc.web.warmup import warm_up
 from tests.factories import make_contact, make_topic
 
@@ -20,7 +20,7 @@ def _counts(session) -> tuple[int, int, int]:
     session.expire_all()
     return (
         session.scalar(select(func.count()).select_from(ConsentEvent)),
-        session.scalar(select(func.count()).select_from(OutboxNotice)),
+        session.scalar(select(func.count()).select_from(OutboxJob)),
         session.scalar(
             select(func.count()).where(Subscription.status == SubscriptionStatus.SUBSCRIBED)
         ),

@@ -14,8 +14,10 @@ from flask.blueprints import BlueprintSetupState
 from flask_babel import get_locale
 from werkzeug.exceptions import HTTPException
 
+from prefsvc import clock
 from prefsvc.errors import InvalidToken
-from prefsvc.mail import layout
+from prefsvc.extensions import db
+from prefsvc.mail import layout, notices
 from prefsvc.queue import broker
 from prefsvc.settings import current_settings
 from prefsvc.web.error_pages import http_error
@@ -88,8 +90,12 @@ def _too_many(error: HTTPException) -> tuple[Response | str, int]:
 
 
 def notify(kind: str, contact_id: int, params: dict[str, Any]) -> None:
-    """Queue a notice after the change is committed; a broker failure must not undo it."""
-    try:
-        broker.queue().send_notice(kind, contact_id, params)
-    except Exception:  # noqa: BLE001 - the change stands; the missing mail is logged
-        log.exception("could not queue notice %s for contact %s", kind, contact_id)
+    """Hold a notice in the request's transaction (the job outbox); the view commits it with
+    the change that asks for it, then calls ``notices_committed``. No broker call here: with
+    the broker down the mail waits, and the page may truthfully say it is on its way."""
+    notices.hold(db.session, kind, contact_id, params, now=clock.now())
+
+
+def notices_committed() -> None:
+    """Let the in-process relay queue what was just committed (a no-op with a broker service)."""
+    broker.queue().jobs_held()

@@ -32,7 +32,7 @@ from prefsvc.recipient import requests as centre_requests
 from prefsvc.recipient.acknowledgements import OPTOUT
 from prefsvc.settings import current_settings
 from prefsvc.web.languages import explicit_language
-from prefsvc.web.recipient.blueprint import bp, notify
+from prefsvc.web.recipient.blueprint import bp, notices_committed, notify
 from prefsvc.web.recipient.links import Visit, preferences_target
 from prefsvc.web.recipient.rate_limits import per_client_on_links, per_link
 
@@ -142,9 +142,11 @@ def save_preferences(token: str) -> Response | str:
         db.session.rollback()
         notice = "refused"
     else:
+        for kind, params in to_notify:  # held with the change: both are committed, or neither
+            notify(kind, contact.id, params)
         db.session.commit()
-    for kind, params in to_notify:
-        notify(kind, contact.id, params)
+        if to_notify:
+            notices_committed()
     flash(notice)
     target = url_for("recipient.preferences_page", token=token, lang=keep_language)
     return redirect(target, code=303)
@@ -167,8 +169,9 @@ def _rights_request(token: str, visit: Visit, action: str) -> Response | str:
             abort(400)
     elif not visit.fresh:
         asked = centre_requests.ask_for(db.session, contact, action, settings=settings, now=now)
-        db.session.commit()
         notify(signin.KIND, contact.id, {"request_id": asked.id})
+        db.session.commit()
+        notices_committed()
         flash("confirm_sent")
         target = url_for("recipient.preferences_page", token=token, lang=explicit_language())
         return redirect(target, code=303)

@@ -10,7 +10,7 @@ from flask import render_template, request, url_for
 from prefsvc.errors import InvalidInput
 from prefsvc.extensions import db
 from prefsvc.recipient import signin
-from prefsvc.web.recipient.blueprint import bp, notify
+from prefsvc.web.recipient.blueprint import bp, notices_committed, notify
 from prefsvc.web.recipient.rate_limits import (
     per_address_on_signin,
     per_client_on_links,
@@ -43,4 +43,6 @@ def request_signin() -> tuple[str, int] | str:
         return page, 400
     db.session.rollback()
     notify(signin.KIND, contact_id, {})
+    db.session.commit()
+    notices_committed()
     return render_template("recipient/signin.html", state="sent", lang_base=url_for(".signin_page"))

@@ -19,12 +19,11 @@ from prefsvc.consent import changes as consent
 from prefsvc.errors import InvalidToken, Suppressed
 from prefsvc.extensions import csrf, db
 from prefsvc.models import Contact, Topic
-from prefsvc.queue import broker
 from prefsvc.recipient import links as recipient_links
 from prefsvc.recipient.acknowledgements import OPTOUT
 from prefsvc.settings import current_settings
 from prefsvc.web.languages import explicit_language
-from prefsvc.web.recipient.blueprint import bp, notify
+from prefsvc.web.recipient.blueprint import bp, notices_committed, notify
 from prefsvc.web.recipient.links import signer, speak, unsubscribe_link
 from prefsvc.web.recipient.rate_limits import OneClickFloodGuard, per_client_on_links, per_link
 
@@ -112,7 +111,7 @@ def one_click(token: str) -> str:
         db.session.commit()
     speak(link.language)
     if left:  # the acknowledgement was committed to the outbox with the unsubscribe
-        broker.queue().notices_held()
+        notices_committed()
     return _unsubscribe_page(token, link, "unsubscribed")
 
 
@@ -153,7 +152,9 @@ def unsubscribe_all(token: str) -> str:
         now=clock.now(),
         suppression_key=current_settings().suppression_key,
     )
+    if objected:  # held with the objection: both are committed, or neither
+        notify(OPTOUT, link.contact_id, {"everything": True})
     db.session.commit()
     if objected:
-        notify(OPTOUT, link.contact_id, {"everything": True})
+        notices_committed()
     return _unsubscribe_page(token, link, "all")

@@ -28,3 +28,35 @@ def test_dashboard_counts_contacts_expiring_windows_and_overdue_requests(
     assert re.search(r"Overdue rights requests</h2>\s*<p class=\"big\">1</p>", page)
     assert re.search(r"Windows ending in the next 60 days</h2>\s*<p class=\"big\">1</p>", page)
     assert re.search(r"Contacts we may mail</h2>\s*<p class=\"big\">3</p>", page)
+
+
+def test_dashboard_warns_when_the_scheduler_has_not_run_for_five_minutes(
+    as_role, session, settings, clock
+):
+    """Issue 18: scheduled campaigns never went out in the demo, and nothing said so."""
+    from prefsvc.queue import scheduler
+
+    client = as_role("marketing")
+    page = client.get("/admin/").get_data(as_text=True)
+    assert 'data-warning="scheduler"' in page and "The scheduler has never run" in page
+    scheduler.tick(session, settings, now=clock())
+    clock.advance(minutes=4)
+    page = client.get("/admin/").get_data(as_text=True)
+    assert 'data-warning="scheduler"' not in page
+    assert re.search(r'data-figure="scheduler-last-run">2026-03-10 10:30<', page)  # Brussels
+    clock.advance(minutes=2)
+    page = client.get("/admin/?lang=nl").get_data(as_text=True)
+    assert "De planner is niet meer gelopen sinds 2026-03-10 10:30" in page
+
+
+def test_dashboard_shows_jobs_waiting_for_the_broker(as_role, session, clock):
+    from prefsvc.queue import outbox
+
+    outbox.add(session, "send_batch", [[1, 2]], now=clock())
+    session.commit()
+    client = as_role("marketing")
+    assert 'data-warning="outbox"' not in client.get("/admin/").get_data(as_text=True)
+    clock.advance(minutes=2)
+    page = client.get("/admin/").get_data(as_text=True)
+    assert 'data-warning="outbox"' in page
+    assert '<dd data-figure="jobs-waiting">1</dd>' in page

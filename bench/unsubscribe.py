@@ -240,7 +240,7 @@ def main() -> None:
             Delivery,
             DeliveryStatus,
             EventKind,
-            OutboxNotice,
+            OutboxJob,
             Subscription,
             SubscriptionStatus,
         )
@@ -313,7 +313,7 @@ def main() -> None:
             dramatiq_broker = broker.queue().broker
             notices_waiting = dramatiq_broker.client.llen(
                 f"{dramatiq_broker.namespace}:{broker.queue().notice_queue}"
-            ) + db.session.scalar(select(func.count()).select_from(OutboxNotice))
+            ) + db.session.scalar(select(func.count()).select_from(OutboxJob))
             db.session.commit()
             sent_during_load = db.session.scalar(
                 select(func.count()).where(

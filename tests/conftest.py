@@ -10,6 +10,7 @@ from __future__ import annotations
 import mailbox
 import os
 import uuid
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
 
 from prefsvc import create_app
 from prefsvc.consent import ledger
@@ -90,6 +92,26 @@ def clock() -> FrozenClock:
 
 
 # --- databases --------------------------------------------------------------------------
+
+_engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+@event.listens_for(Engine, "engine_connect")
+def _remember_engine(connection) -> None:
+    _engines.add(connection.engine)
+
+
+@pytest.fixture(autouse=True)
+def _close_engines() -> Iterator[None]:
+    """Close the pooled connections of every engine a test opened, its own apps' included.
+
+    An app a test builds for one request (a dead broker, other settings) is never disposed by
+    the ``app`` fixture; its open PostgreSQL connections would otherwise be closed by the
+    garbage collector in some later test, as a ResourceWarning that fails that test.
+    """
+    yield
+    for engine in list(_engines):
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -179,6 +179,9 @@ def _variant_problems(
             problems.setdefault(field, reasons[0])
     except InvalidInput as exc:
         problems.setdefault(exc.field, exc.reason)
+    if "html" in problems and not (text and text.strip()):
+        # The plain text is made from the HTML: its error is the HTML's, shown once, there.
+        problems.pop("text", None)
     return problems
 
 

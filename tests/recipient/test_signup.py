@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 import pytest
 from sqlalchemy import func, select
@@ -16,7 +17,7 @@ from prefsvc.models import (
     Contact,
     ContactStatus,
     EventKind,
-    OutboxNotice,
+    OutboxJob,
     SignupRequest,
     SubscriptionStatus,
     SuppressionReason,
@@ -63,8 +64,16 @@ def ask(session, settings, email: str, topic, now: datetime = NOW) -> SignupRequ
     return held
 
 
-def held_notices(session) -> list[OutboxNotice]:
-    return list(session.scalars(select(OutboxNotice).order_by(OutboxNotice.id)))
+class HeldNotice(NamedTuple):
+    kind: str
+    contact_id: int | None
+    params: dict
+
+
+def held_notices(session) -> list[HeldNotice]:
+    """The service mails waiting in the job outbox, oldest first."""
+    jobs = session.scalars(select(OutboxJob).order_by(OutboxJob.id))
+    return [HeldNotice(*job.args) for job in jobs if job.actor == "send_notice"]
 
 
 def test_a_new_address_gets_a_request_and_a_held_confirmation_mail(session, settings, haven):

@@ -222,9 +222,7 @@ def test_a_link_expires_and_its_request_is_deleted_by_the_scheduler(session, set
     )
     with pytest.raises(InvalidToken):
         signup.pending(session, settings.secret_keys, token, now=NOW + VALID)
-    report = scheduler.tick(
-        session, settings, now=NOW + VALID, enqueue=lambda ids: None, notify=lambda *a: None
-    )
+    report = scheduler.tick(session, settings, now=NOW + VALID)
     assert report.signup_requests_deleted == 1
     assert session.scalar(select(func.count()).select_from(SignupRequest)) == 0
 

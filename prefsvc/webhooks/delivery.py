@@ -5,7 +5,8 @@ The database is the source of truth: a delivery is ``pending`` until a receiver 
 posts only rows still under that lease, so a job queued twice posts once. Per endpoint, a
 contact's events go in order: only the oldest pending delivery of a (endpoint, contact) lane
 is ever due. Failures are retried with exponential backoff for ``retry_window``; an endpoint
-that has failed for that long is disabled, and its admins are told (``Outcome.disabled``).
+that has failed for that long is disabled, and the alert to its admins is held in the job
+outbox in the same transaction (``alerts.hold``; ``Outcome.disabled`` names it).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from prefsvc.models import (
     WebhookDeliveryStatus,
     WebhookEndpoint,
 )
-from prefsvc.webhooks import endpoints, events, signing
+from prefsvc.webhooks import alerts, endpoints, events, signing
 from prefsvc.webhooks.outbox import OUTBOX
 
 log = logging.getLogger(__name__)
@@ -299,10 +300,13 @@ def record(
     *,
     now: datetime,
     retry_window: timedelta,
+    alert: bool = False,
 ) -> Outcome:
     """Write each answer to its delivery and the endpoint's health; the caller commits.
 
     One executemany for the deliveries (a job's fifty answers are one round trip, not fifty).
+    With ``alert`` (``WEBHOOK_ALERT_TO`` is set), an endpoint disabled here holds its alert
+    mail in the job outbox: committed with the disabling, or not at all.
     """
     outcome = Outcome()
     succeeded: set[int] = set()
@@ -345,6 +349,8 @@ def record(
             session, endpoint, now=now, reason=endpoints.DISABLED_FAILING
         ):
             outcome.disabled.append(endpoint_id)
+            if alert:
+                alerts.hold(session, endpoint_id, now=now)
             log.warning(
                 "webhook endpoint %s disabled after failing since %s",
                 endpoint_id,

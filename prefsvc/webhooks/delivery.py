@@ -325,6 +325,7 @@ def record(
         }
         if answer.ok:
             row["status"] = WebhookDeliveryStatus.DELIVERED
+            row["next_attempt_at"] = now  # final: when it became so (``prune`` reads it)
             succeeded.add(attempt.endpoint_id)
             outcome.delivered += 1
         else:
@@ -332,6 +333,7 @@ def record(
             outcome.failed += 1
             if now - attempt.pending_since >= retry_window:
                 row["status"] = WebhookDeliveryStatus.FAILED
+                row["next_attempt_at"] = now
                 outcome.given_up += 1
         rows.append(row)
     if rows:
@@ -413,6 +415,34 @@ def _first_since(session: Session, since: datetime) -> int:
         select(func.min(WebhookDelivery.id)).where(WebhookDelivery.pending_since >= since)
     )
     return first if first is not None else 2**31 - 1
+
+
+PRUNE_CHUNK = 1000
+_FINAL = (WebhookDeliveryStatus.DELIVERED, WebhookDeliveryStatus.FAILED)
+
+
+def prune(session: Session, *, now: datetime, keep_days: int, chunk: int = PRUNE_CHUNK) -> int:
+    """Delete the delivery log's final rows older than ``keep_days``; return how many.
+
+    Delivered and given-up deliveries (``WEBHOOK_LOG_DAYS``) go, ``chunk`` ids per statement,
+    found through the ``(status, next_attempt_at)`` index: a final row's ``next_attempt_at``
+    is when it became final (rows recorded before that rule: at most ``MAX_BACKOFF`` later).
+    Pending ones stay whatever their age: they are still owed. A given-up delivery deleted
+    here can no longer be replayed; the caller commits.
+    """
+    cut = now - timedelta(days=keep_days)
+    old = (
+        select(_DELIVERIES.c.id)
+        .where(_DELIVERIES.c.status.in_(_FINAL), _DELIVERIES.c.next_attempt_at < cut)
+        .limit(chunk)
+    )
+    deleted = 0
+    while ids := session.scalars(old).all():
+        session.execute(delete(_DELIVERIES).where(_DELIVERIES.c.id.in_(ids)))
+        deleted += len(ids)
+        if len(ids) < chunk:
+            break
+    return deleted
 
 
 def log_of(session: Session, endpoint_id: int, *, limit: int = 50) -> list[WebhookDelivery]:

@@ -93,7 +93,8 @@ def fan_out(session: Session, *, now: datetime, limit: int = FAN_OUT_BATCH) -> i
                 }
             )
     if rows:
-        session.execute(insert(WebhookDelivery), rows)
+        # The table, not the entity: a Core executemany skips the ORM's bulk-insert pass.
+        session.execute(insert(_DELIVERIES), rows)
     return len(held)
 
 

@@ -93,7 +93,7 @@ def main() -> None:
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{db_name}"')
     workdir = Path(tempfile.mkdtemp(prefix="prefsvc-bench-"))
-    env = prefsvc_env(db_name, workdir, free_port())
+    env = prefsvc_env(db_name, workdir, free_port()) | {"PYTHONPATH": str(ROOT)}
     os.environ.update(env)
     processes: list[subprocess.Popen] = []
     receiver = None

@@ -130,6 +130,9 @@ class EventKind(enum.StrEnum):
     EXPORTED = "exported"
     ERASED = "erased"
     ANONYMISED = "anonymised"
+    # Mail to the address came back for good (a hard bounce, or soft ones to the limit): not a
+    # choice, but why the person is no longer mailed, and what other systems must know.
+    BOUNCED = "bounced"
 
 
 class CampaignStatus(enum.StrEnum):

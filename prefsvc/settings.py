@@ -111,6 +111,7 @@ class Settings:
     webhook_retry_hours: int = 72  # retries per delivery, and failures that disable an endpoint
     webhook_timeout_seconds: int = 5  # to wait for a receiver's answer
     webhook_alert_to: str | None = None  # who is mailed when an endpoint is disabled
+    webhook_log_days: int = 30  # delivered and given-up deliveries are deleted after this
     testing: bool = False
 
     @property
@@ -286,6 +287,7 @@ class Settings:
             webhook_retry_hours=_positive_int(get, "WEBHOOK_RETRY_HOURS", 72, maximum=720),
             webhook_timeout_seconds=_positive_int(get, "WEBHOOK_TIMEOUT", 5, maximum=60),
             webhook_alert_to=webhook_alert_to,
+            webhook_log_days=_positive_int(get, "WEBHOOK_LOG_DAYS", 30, maximum=3650),
         )
 
 

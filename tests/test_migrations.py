@@ -112,3 +112,30 @@ def test_campaigns_from_before_the_fallback_keep_their_default_language_as_fallb
     with db.engine.connect() as connection:
         fallback = connection.execute(text("SELECT fallback_language FROM campaigns")).scalar()
     assert fallback == "fr"
+
+
+def test_0017_lets_the_ledger_record_bounces_and_keeps_its_rows_chain_and_guards(empty_app):
+    from datetime import UTC, datetime
+
+    from sqlalchemy.exc import DatabaseError
+
+    from prefsvc.consent import changes as consent
+    from prefsvc.consent import ledger
+    from prefsvc.models import EventKind
+    from tests.factories import make_contact
+
+    now = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
+    upgrade(revision="0016")
+    ana = make_contact(db.session, "ana@example.org")
+    consent.record(db.session, ana, EventKind.RECTIFIED, channel="test", now=now)
+    db.session.commit()
+
+    upgrade()
+    consent.record(db.session, ana, EventKind.BOUNCED, channel="bounce", now=now)
+    db.session.commit()
+
+    assert ledger.verify(db.session).ok
+    assert ledger.verify(db.session).checked == 2
+    with pytest.raises(DatabaseError), db.engine.begin() as connection:
+        connection.execute(text("UPDATE consent_events SET channel = 'forged'"))
+    db.session.remove()

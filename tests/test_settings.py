@@ -60,6 +60,7 @@ def test_secret_keys_are_read_oldest_first(tmp_path):
         ("BOUNCE_DOMAIN", "bounces@example.org"),
         ("BOUNCE_SCORE_LIMIT", "0"),
         ("INBOUND_KEEP_DAYS", "forever"),
+        ("WEBHOOK_LOG_DAYS", "0"),
         ("SIGNUP_CONFIRM_HOURS", "0"),
         ("SIGNUP_ALLOWED_ORIGINS", "www.example.org"),
         ("SIGNUP_ALLOWED_ORIGINS", "https://www.example.org/news"),
@@ -212,8 +213,14 @@ def test_webhooks_retry_three_days_wait_five_seconds_and_alert_nobody_unless_tol
     default = Settings.from_env({}, instance_path=tmp_path)
     assert (default.webhook_retry_hours, default.webhook_timeout_seconds) == (72, 5)
     assert default.webhook_alert_to is None
+    assert default.webhook_log_days == 30
     told = Settings.from_env(
-        {"PREFSVC_WEBHOOK_RETRY_HOURS": "24", "PREFSVC_WEBHOOK_ALERT_TO": "Ops <ops@example.org>"},
+        {
+            "PREFSVC_WEBHOOK_RETRY_HOURS": "24",
+            "PREFSVC_WEBHOOK_ALERT_TO": "Ops <ops@example.org>",
+            "PREFSVC_WEBHOOK_LOG_DAYS": "7",
+        },
         instance_path=tmp_path,
     )
     assert (told.webhook_retry_hours, told.webhook_alert_to) == (24, "Ops <ops@example.org>")
+    assert told.webhook_log_days == 7

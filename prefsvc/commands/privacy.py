@@ -148,6 +148,7 @@ def run(dry_run: bool) -> None:
         grace_days=settings.retention_grace_days,
         dry_run=dry_run,
         inbound_keep_days=settings.inbound_keep_days,
+        webhook_log_days=settings.webhook_log_days,
     )
     db.session.commit()
     click.echo(json.dumps(report.as_dict(), indent=2))

@@ -1,7 +1,8 @@
 """What a report that came back changes: for the person, for the campaign, for nobody.
 
 * A hard bounce (a dead mailbox or domain) excludes the address from every audience at once
-  (``bounced_at``, with the code and a short diagnostic on the contact).
+  (``bounced_at``, with the code and a short diagnostic on the contact) and is a ledger event
+  (``bounced``, the code only), so webhooks and the changes feed carry it.
 * Soft bounces (a full mailbox, any 4.x.x) score as in Mailman: +1 at most once a day, the
   score starting again after ``stale_days`` quiet days, and the address excluded as bounced
   when it reaches ``score_limit``. One soft bounce never blocks anyone (Mautic #9190).
@@ -28,12 +29,19 @@ from prefsvc.consent import changes as consent
 from prefsvc.inbound import guard
 from prefsvc.inbound.codes import PRECEDENCE, Kind, enhanced_code, from_status
 from prefsvc.inbound.verp import BOUNCES, DELIVERY, Token
-from prefsvc.models import Campaign, Contact, ContactStatus, Delivery, SuppressionReason
+from prefsvc.models import (
+    Campaign,
+    Contact,
+    ContactStatus,
+    Delivery,
+    EventKind,
+    SuppressionReason,
+)
 from prefsvc.recipient import links
-from prefsvc.webhooks import outbox as webhook_outbox
 
 CHANNEL_MAILTO = "mailto"
 CHANNEL_COMPLAINT = "complaint"
+CHANNEL_BOUNCE = "bounce"
 MAX_DIAGNOSTIC = 300
 # What a delivery's feedback column may say, strongest first (codes.PRECEDENCE order).
 FEEDBACK = (Kind.COMPLAINT, Kind.HARD_BOUNCE, Kind.POLICY, Kind.SOFT_BOUNCE)
@@ -149,8 +157,7 @@ def hard_bounce(
     contact = _locked_contact(session, contact_id)
     if contact is None or contact.bounced_at is not None:
         return False
-    _mark_bounced(contact, status, diagnostic, now)
-    webhook_outbox.hold_bounce(session, contact_id, now=now)
+    _mark_bounced(session, contact, status, diagnostic, now)
     return True
 
 
@@ -177,19 +184,37 @@ def soft_bounce(
     contact.bounce_score = score + 1
     contact.last_soft_bounce_on = today
     if contact.bounce_score >= rules.score_limit:
-        _mark_bounced(contact, status, diagnostic, now)
-        webhook_outbox.hold_bounce(session, contact_id, now=now)
+        _mark_bounced(session, contact, status, diagnostic, now, score=contact.bounce_score)
         return "bounced"
     return "scored"
 
 
-def _mark_bounced(contact: Contact, status: str | None, diagnostic: str, now: datetime) -> None:
+def _mark_bounced(
+    session: Session,
+    contact: Contact,
+    status: str | None,
+    diagnostic: str,
+    now: datetime,
+    *,
+    score: int | None = None,
+) -> None:
+    """Exclude the address and record why in the ledger (its append holds the webhook event).
+
+    The ledger gets the status code (and the soft score that reached the limit), never the
+    diagnostic: it may quote the address.
+    """
     contact.bounced_at = now
     contact.bounce_code = (status or "")[:16] or None
     text = " ".join((diagnostic or "").split())
     if contact.email:
         text = text.replace(contact.email, "<recipient>")
     contact.bounce_diagnostic = text[:MAX_DIAGNOSTIC] or None
+    detail: dict[str, object] = {"code": contact.bounce_code}
+    if score is not None:
+        detail["score"] = score
+    consent.record(
+        session, contact, EventKind.BOUNCED, channel=CHANNEL_BOUNCE, now=now, detail=detail
+    )
 
 
 def clear_bounce(session: Session, contact: Contact) -> bool:

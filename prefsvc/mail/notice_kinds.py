@@ -18,6 +18,7 @@ from prefsvc.models import Contact
 from prefsvc.privacy import rectification
 from prefsvc.recipient import acknowledgements, signin, signup
 from prefsvc.settings import Settings
+from prefsvc.webhooks import alerts as webhook_alerts
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class AddressedBuilder(Protocol):
 # Kinds held with no contact id: the builder finds the address from the params.
 ADDRESSED: dict[str, AddressedBuilder] = {
     signup.KIND: signup.build,
+    webhook_alerts.KIND: webhook_alerts.build,
 }
 
 

@@ -154,6 +154,7 @@ VALUES = {
     "renewed": N_("permission renewed"),
     "rectified": N_("details corrected"),
     "exported": N_("copy of your data made"),
+    "bounced": N_("address bounced"),
     # deliveries and requests
     "sent": N_("sent"),
     "queued": N_("waiting to be sent"),

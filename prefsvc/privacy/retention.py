@@ -23,6 +23,7 @@ from prefsvc.consent import window
 from prefsvc.inbound import intake
 from prefsvc.models import Contact, ContactStatus, EventKind, RetentionRun
 from prefsvc.privacy import erasure
+from prefsvc.webhooks import delivery as webhook_delivery
 
 WINDOW_EXPIRED = "window_expired"
 LEGAL_HOLD_ENDED = "legal_hold_ended"
@@ -53,6 +54,7 @@ class RetentionReport:
     candidates: list[Candidate] = field(default_factory=list)
     anonymised: int = 0
     inbound_deleted: int = 0  # returned messages past INBOUND_KEEP_DAYS
+    webhook_deliveries_deleted: int = 0  # the webhook delivery log past WEBHOOK_LOG_DAYS
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -64,6 +66,7 @@ class RetentionReport:
             "candidates": len(self.candidates),
             "anonymised": self.anonymised,
             "inbound_deleted": self.inbound_deleted,
+            "webhook_deliveries_deleted": self.webhook_deliveries_deleted,
             "contacts": [
                 {
                     "public_id": c.public_id,
@@ -146,12 +149,15 @@ def run(
     grace_days: int,
     dry_run: bool,
     inbound_keep_days: int | None = None,
+    webhook_log_days: int | None = None,
 ) -> RetentionReport:
     """Anonymise every contact due on ``today`` and record the run; a dry run changes nothing.
 
     Even a dry run is recorded in ``retention_runs`` (with ``anonymised`` 0), so the register
     shows every time someone looked. With ``inbound_keep_days``, returned mail (bounces,
-    complaints: raw messages quoting addresses) older than that is deleted too.
+    complaints: raw messages quoting addresses) older than that is deleted too; with
+    ``webhook_log_days``, so are the webhook deliveries delivered or given up before that
+    (their payloads name contacts), a chunk at a time.
     """
     last_anchor = cut_off(today=today, years=years, grace_days=grace_days)
     candidates = plan(session, today=today, years=years, grace_days=grace_days)
@@ -178,6 +184,10 @@ def run(
         return report
     if inbound_keep_days is not None:
         report.inbound_deleted = intake.purge(session, now=now, keep_days=inbound_keep_days)
+    if webhook_log_days is not None:
+        report.webhook_deliveries_deleted = webhook_delivery.prune(
+            session, now=now, keep_days=webhook_log_days
+        )
     reasons = {c.contact_id: c.reason for c in candidates}
     # Lock every contact before the first ledger append: writers elsewhere take a contact's
     # row first and the ledger head second, and this keeps to the same order.

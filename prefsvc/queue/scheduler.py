@@ -168,6 +168,7 @@ def tick(
             grace_days=settings.retention_grace_days,
             dry_run=False,
             inbound_keep_days=settings.inbound_keep_days,
+            webhook_log_days=settings.webhook_log_days,
         )
         session.commit()
         report.retention_ran = True

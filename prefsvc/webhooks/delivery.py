@@ -5,7 +5,8 @@ The database is the source of truth: a delivery is ``pending`` until a receiver 
 posts only rows still under that lease, so a job queued twice posts once. Per endpoint, a
 contact's events go in order: only the oldest pending delivery of a (endpoint, contact) lane
 is ever due. Failures are retried with exponential backoff for ``retry_window``; an endpoint
-that has failed for that long is disabled, and its admins are told (``Outcome.disabled``).
+that has failed for that long is disabled, and the alert to its admins is held in the job
+outbox in the same transaction (``alerts.hold``; ``Outcome.disabled`` names it).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from prefsvc.models import (
     WebhookDeliveryStatus,
     WebhookEndpoint,
 )
-from prefsvc.webhooks import endpoints, events, signing
+from prefsvc.webhooks import alerts, endpoints, events, signing
 from prefsvc.webhooks.outbox import OUTBOX
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,8 @@ def fan_out(session: Session, *, now: datetime, limit: int = FAN_OUT_BATCH) -> i
                 }
             )
     if rows:
-        session.execute(insert(WebhookDelivery), rows)
+        # The table, not the entity: a Core executemany skips the ORM's bulk-insert pass.
+        session.execute(insert(_DELIVERIES), rows)
     return len(held)
 
 
@@ -299,10 +301,13 @@ def record(
     *,
     now: datetime,
     retry_window: timedelta,
+    alert: bool = False,
 ) -> Outcome:
     """Write each answer to its delivery and the endpoint's health; the caller commits.
 
     One executemany for the deliveries (a job's fifty answers are one round trip, not fifty).
+    With ``alert`` (``WEBHOOK_ALERT_TO`` is set), an endpoint disabled here holds its alert
+    mail in the job outbox: committed with the disabling, or not at all.
     """
     outcome = Outcome()
     succeeded: set[int] = set()
@@ -321,6 +326,7 @@ def record(
         }
         if answer.ok:
             row["status"] = WebhookDeliveryStatus.DELIVERED
+            row["next_attempt_at"] = now  # final: when it became so (``prune`` reads it)
             succeeded.add(attempt.endpoint_id)
             outcome.delivered += 1
         else:
@@ -328,6 +334,7 @@ def record(
             outcome.failed += 1
             if now - attempt.pending_since >= retry_window:
                 row["status"] = WebhookDeliveryStatus.FAILED
+                row["next_attempt_at"] = now
                 outcome.given_up += 1
         rows.append(row)
     if rows:
@@ -345,6 +352,8 @@ def record(
             session, endpoint, now=now, reason=endpoints.DISABLED_FAILING
         ):
             outcome.disabled.append(endpoint_id)
+            if alert:
+                alerts.hold(session, endpoint_id, now=now)
             log.warning(
                 "webhook endpoint %s disabled after failing since %s",
                 endpoint_id,
@@ -407,6 +416,34 @@ def _first_since(session: Session, since: datetime) -> int:
         select(func.min(WebhookDelivery.id)).where(WebhookDelivery.pending_since >= since)
     )
     return first if first is not None else 2**31 - 1
+
+
+PRUNE_CHUNK = 1000
+_FINAL = (WebhookDeliveryStatus.DELIVERED, WebhookDeliveryStatus.FAILED)
+
+
+def prune(session: Session, *, now: datetime, keep_days: int, chunk: int = PRUNE_CHUNK) -> int:
+    """Delete the delivery log's final rows older than ``keep_days``; return how many.
+
+    Delivered and given-up deliveries (``WEBHOOK_LOG_DAYS``) go, ``chunk`` ids per statement,
+    found through the ``(status, next_attempt_at)`` index: a final row's ``next_attempt_at``
+    is when it became final (rows recorded before that rule: at most ``MAX_BACKOFF`` later).
+    Pending ones stay whatever their age: they are still owed. A given-up delivery deleted
+    here can no longer be replayed; the caller commits.
+    """
+    cut = now - timedelta(days=keep_days)
+    old = (
+        select(_DELIVERIES.c.id)
+        .where(_DELIVERIES.c.status.in_(_FINAL), _DELIVERIES.c.next_attempt_at < cut)
+        .limit(chunk)
+    )
+    deleted = 0
+    while ids := session.scalars(old).all():
+        session.execute(delete(_DELIVERIES).where(_DELIVERIES.c.id.in_(ids)))
+        deleted += len(ids)
+        if len(ids) < chunk:
+            break
+    return deleted
 
 
 def log_of(session: Session, endpoint_id: int, *, limit: int = 50) -> list[WebhookDelivery]:

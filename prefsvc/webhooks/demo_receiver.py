@@ -3,7 +3,8 @@
 ``prefsvc demo`` starts it on the next port and registers it as an endpoint for every event,
 so an unsubscribe in the demo can be watched arriving, signed, at ``http://127.0.0.1:PORT/``.
 It keeps the last ``KEEP`` events in memory and answers on loopback only; a demo aid, not a
-component of the service.
+component of the service. Its page speaks nl/fr/en by the admin's rule: ``?lang=``, then the
+browser's ``Accept-Language``, then Dutch; links on the page switch.
 """
 
 from __future__ import annotations
@@ -13,15 +14,78 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
-from prefsvc.models import WebhookEndpoint
+from prefsvc.mail.notices import LANGUAGE_NAMES, N_, translate
+from prefsvc.models import LANGUAGES, WebhookEndpoint
 from prefsvc.webhooks import endpoints, events, signing
 
 KEEP = 50
+TITLE = N_("Demo webhook receiver")
+HEADING = N_("Webhooks received (newest first)")
+INTRO = N_(
+    "prefsvc posts every event here, signed (Standard Webhooks). This page refreshes itself "
+    "every 3 seconds."
+)
+RECEIVED_AT = N_("Received at")
+SIGNATURE = N_("Signature")
+EVENT = N_("Event")
+SIGNATURE_OK = N_("signature ok")
+SIGNATURE_BAD = N_("wrong signature")
+NOTHING_YET = N_(
+    "Nothing received yet: unsubscribe from a mail in the outbox, then come back here."
+)
+
+
+def language(query: str, accept_language: str | None) -> str:
+    """Pick the page language as the admin does: ``?lang=``, then Accept-Language, then nl."""
+    chosen = parse_qs(query).get("lang", [""])[0]
+    if chosen in LANGUAGES:
+        return chosen
+    accepted = parse_accept_header(accept_language, LanguageAccept)
+    return accepted.best_match(LANGUAGES) or "nl"
+
+
+def page(received: Iterable[tuple[str, bool, str]], lang: str) -> str:
+    """Return the receiver's HTML page in ``lang``: what arrived, and whether it was signed."""
+
+    def t(message: str) -> str:
+        return html.escape(translate(lang, message))
+
+    verdicts = {True: t(SIGNATURE_OK), False: f"<strong>{t(SIGNATURE_BAD)}</strong>"}
+    rows = "".join(
+        f"<tr><td>{at}</td><td>{verdicts[good]}</td>"
+        f"<td><pre>{html.escape(_pretty(body))}</pre></td></tr>"
+        for at, good, body in received
+    )
+    switch = " | ".join(
+        f'<a href="?lang={code}" hreflang="{code}" lang="{code}">{LANGUAGE_NAMES[code]}</a>'
+        for code in LANGUAGES
+        if code != lang
+    )
+    empty = f'<tr><td colspan="3">{t(NOTHING_YET)}</td></tr>'
+    return (
+        f'<!doctype html><html lang="{lang}"><meta charset=utf-8>'
+        "<meta http-equiv=refresh content=3>"
+        f"<title>{t(TITLE)}</title><nav>{switch}</nav><h1>{t(HEADING)}</h1><p>{t(INTRO)}</p>"
+        f"<table border=1 cellpadding=4><thead><tr><th>{t(RECEIVED_AT)}</th>"
+        f"<th>{t(SIGNATURE)}</th><th>{t(EVENT)}</th></tr></thead>"
+        f"<tbody>{rows or empty}</tbody></table></html>"
+    )
+
+
+def _pretty(body: str) -> str:
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except ValueError:
+        return body
 
 
 def start(secret: str, host: str, port: int) -> deque:
@@ -40,17 +104,9 @@ def start(secret: str, host: str, port: int) -> deque:
             self._answer(200, b"ok", "text/plain")
 
         def do_GET(self):  # noqa: N802
-            rows = "".join(
-                f"<tr><td>{at}</td><td>{'signature ok' if good else 'BAD SIGNATURE'}</td>"
-                f"<td><pre>{html.escape(json.dumps(json.loads(body), indent=2))}</pre></td></tr>"
-                for at, good, body in received
-            )
-            page = (
-                "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=3>"
-                "<title>webhook receiver</title><h1>Webhooks received (newest first)</h1>"
-                f"<table border=1 cellpadding=4>{rows or '<tr><td>nothing yet</td></tr>'}</table>"
-            )
-            self._answer(200, page.encode(), "text/html; charset=utf-8")
+            lang = language(urlsplit(self.path).query, self.headers.get("Accept-Language"))
+            body = page(list(received), lang).encode()
+            self._answer(200, body, "text/html; charset=utf-8")
 
         def _answer(self, status: int, body: bytes, kind: str) -> None:
             self.send_response(status)

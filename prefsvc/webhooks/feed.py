@@ -4,8 +4,8 @@ The cursor is opaque to clients (``v1.`` + the ledger ``seq``, base64url) and mo
 every event read, returned or not, so a poll never sees an event twice and never misses one:
 ``seq`` is gapless and given under the ledger head's lock, so events commit in its order.
 Items use the webhook event names and payload shape (``events``); exports, which change
-nothing, are left out; an import is ``contact.updated``. Bounces are not in the ledger: they
-come only as webhooks.
+nothing, are left out; an import is ``contact.updated``. Bounces (ledger kind ``bounced``) are
+``contact.bounced``, complaints (an objection by channel ``complaint``) ``contact.complained``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """One worker job: post an endpoint's leased deliveries and record what came back.
 
 No transaction is held while a receiver answers: the rows are read and signed, the session
-rolled back, the posts made, and the answers written in one short transaction.
+rolled back, the posts made, and the answers written in one short transaction (with the
+alert mail of an endpoint it disables, held in the job outbox).
 """
 
 from __future__ import annotations
@@ -9,14 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from email.utils import parseaddr
 
 from sqlalchemy.orm import Session
 
-from prefsvc.mail import notices
-from prefsvc.models import WebhookEndpoint
 from prefsvc.settings import Settings
-from prefsvc.webhooks import alerts, delivery, posting
+from prefsvc.webhooks import delivery, posting
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +40,13 @@ def deliver_job(
     answers = [(attempt, post(attempt.url, attempt.body, attempt.headers)) for attempt in attempts]
     window = timedelta(hours=settings.webhook_retry_hours)
     try:
-        outcome = delivery.record(session, answers, now=now(), retry_window=window)
+        outcome = delivery.record(
+            session,
+            answers,
+            now=now(),
+            retry_window=window,
+            alert=bool(settings.webhook_alert_to),
+        )
         session.commit()
     except Exception:
         session.rollback()
@@ -53,25 +57,4 @@ def deliver_job(
         outcome.failed,
         outcome.given_up,
     )
-    for endpoint_id in outcome.disabled:
-        _alert(session, settings, endpoint_id, now())
     return outcome
-
-
-def _alert(session: Session, settings: Settings, endpoint_id: int, now: datetime) -> None:
-    """Mail ``WEBHOOK_ALERT_TO`` that an endpoint was disabled (the banner shows it anyway)."""
-    endpoint = session.get(WebhookEndpoint, endpoint_id)
-    session.rollback()
-    if endpoint is None or not settings.webhook_alert_to:
-        return
-    notice = alerts.notice(endpoint, hours=settings.webhook_retry_hours)
-    try:
-        notices.send(
-            settings,
-            to=parseaddr(settings.webhook_alert_to)[1],
-            notice=notice,
-            now=now,
-            kind="webhook-alert",
-        )
-    except Exception as exc:  # noqa: BLE001 - the banner still tells them
-        log.warning("webhook alert for endpoint %s not sent: %s", endpoint_id, type(exc).__name__)

@@ -3,9 +3,9 @@
 Ledger events are held by the ledger itself (``prefsvc.consent.ledger``: ``append_many`` in
 Python and ``ledger_append`` in PL/pgSQL both run ``LEDGER_HOLD``'s rule), so every consent
 change, the one-click unsubscribe's single statement included, holds its webhook event
-without another round trip. Bounces and finished campaigns, which the ledger does not record,
-hold theirs here. Nothing is held while no endpoint is enabled: a service without webhooks
-pays one indexed ``EXISTS`` per change.
+without another round trip; bounces are ledger events too (``inbound.policy``). Finished
+campaigns, which the ledger does not record, hold theirs here. Nothing is held while no
+endpoint is enabled: a service without webhooks pays one indexed ``EXISTS`` per change.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ OUTBOX = WebhookOutboxEvent.__table__
 # Ledger kinds that say nothing a receiver acts on (the source system imported it; a copy
 # was exported): not held.
 SILENT_KINDS = ("imported", "exported")
-BOUNCED = "bounced"
 CAMPAIGN_SENT = "campaign_sent"
 
 _ANY_ENABLED = select(exists().where(WebhookEndpoint.enabled.is_(True)))
@@ -59,12 +58,6 @@ def hold_ledger_events(session: Session, rows: Sequence[dict[str, Any]]) -> None
     ]
     if held and listening(session):
         session.execute(insert(OUTBOX), held)
-
-
-def hold_bounce(session: Session, contact_id: int, *, now: datetime) -> None:
-    """Hold ``contact.bounced`` for a contact just marked bounced."""
-    if listening(session):
-        session.execute(insert(OUTBOX).values(kind=BOUNCED, contact_id=contact_id, held_at=now))
 
 
 def hold_campaign_sent(session: Session, campaign_id: int, *, now: datetime) -> None:

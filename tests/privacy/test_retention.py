@@ -327,3 +327,51 @@ def test_an_anonymised_person_imported_again_with_a_new_enrolment_starts_a_fresh
     )
     emails = set(session.scalars(select(Contact.email).where(Contact.email.is_not(None))))
     assert emails == {"back@example.org"}
+
+
+def test_the_webhook_delivery_log_is_kept_for_webhook_log_days_then_deleted(session, clock):
+    from datetime import timedelta
+
+    from prefsvc.models import WebhookDelivery, WebhookDeliveryStatus
+    from prefsvc.webhooks import endpoints
+
+    now = clock()
+    endpoint = endpoints.create(session, "https://crm.example.org/h", ["contact.updated"], now=now)
+    session.flush()
+    ages = {
+        "delivered_old": (WebhookDeliveryStatus.DELIVERED, 31),
+        "given_up_old": (WebhookDeliveryStatus.FAILED, 40),
+        "delivered_recent": (WebhookDeliveryStatus.DELIVERED, 29),
+        "pending_old": (WebhookDeliveryStatus.PENDING, 45),  # still owed: never pruned
+    }
+    for name, (status, days) in ages.items():
+        at = now - timedelta(days=days)
+        session.add(
+            WebhookDelivery(
+                endpoint_id=endpoint.id,
+                message_id=f"msg_{name}",
+                event="contact.updated",
+                payload={},
+                status=status,
+                pending_since=at,
+                next_attempt_at=at,
+                last_attempt_at=at,
+            )
+        )
+    session.commit()
+
+    report = retention.run(
+        session,
+        today=now.date(),
+        now=now,
+        years=YEARS,
+        grace_days=GRACE,
+        dry_run=False,
+        webhook_log_days=30,
+    )
+    session.commit()
+
+    assert report.webhook_deliveries_deleted == 2
+    assert report.as_dict()["webhook_deliveries_deleted"] == 2
+    left = set(session.scalars(select(WebhookDelivery.message_id)))
+    assert left == {"msg_delivered_recent", "msg_pending_old"}

@@ -204,3 +204,25 @@ def test_bounces_complaints_and_finished_campaigns_are_announced(
     }
     assert got["contact.complained"]["contact"]["email"] == "cy@example.org"
     assert got["campaign.sent"] == {"campaign": {"id": campaign.id, "topic": "haven", "sent": 0}}
+
+
+def test_the_delivery_log_is_pruned_a_chunk_at_a_time_once_past_its_days(
+    app, session, clock, receiver, endpoint
+):
+    topic = make_topic(session)
+    people = [make_contact(session, f"p{i}@example.org", topics=[topic]) for i in range(5)]
+    session.commit()
+    for person in people:
+        consent.unsubscribe(
+            session, person, topic, channel="test", now=clock(), today=clock().date()
+        )
+    session.commit()
+    pump()
+    assert len(receiver.received) == 5
+
+    clock.advance(days=29)
+    assert delivery.prune(session, now=clock(), keep_days=30, chunk=2) == 0
+    clock.advance(days=2)
+    assert delivery.prune(session, now=clock(), keep_days=30, chunk=2) == 5
+    session.commit()
+    assert delivery.log_of(session, endpoint.id) == []

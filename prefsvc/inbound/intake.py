@@ -84,10 +84,11 @@ def receive(
         raw, envelope=envelope, codec=codec, message_id_domain=intake.message_id_domain
     )
     key = digest(raw, envelope)
-    seen = session.scalar(select(_TABLE.c.id).where(_TABLE.c.digest == key))
+    seen, target = policy.look_up(
+        session, report.token, select(_TABLE.c.id).where(_TABLE.c.digest == key).scalar_subquery()
+    )
     if seen is not None:
         return Received(report.kind.value, "duplicate", True, seen)
-    target = policy.resolve(session, report.token)
     outcome = _outcome(session, report, target, now=now, today=today, rules=intake.rules)
     try:
         row_id = session.execute(

@@ -65,16 +65,44 @@ class _Server(LMTP):
 
 
 class LmtpController(Controller):
-    """aiosmtpd's threaded controller, speaking LMTP instead of SMTP."""
+    """aiosmtpd's threaded controller, speaking LMTP instead of SMTP.
+
+    With ``reuse_port`` several processes listen on one port (``SO_REUSEPORT``: the kernel
+    spreads the MTA's connections over them), so a report's CPU work is not bound to one GIL.
+    """
+
+    def __init__(self, handler, *, reuse_port: bool = False, **kwargs) -> None:
+        super().__init__(handler, **kwargs)
+        self.reuse_port = reuse_port
 
     def factory(self) -> LMTP:
         return _Server(self.handler, **self.SMTP_kwargs)
 
+    def _create_server(self):
+        return self.loop.create_server(
+            self._factory_invoker,
+            host=self.hostname,
+            port=self.port,
+            ssl=self.ssl_context,
+            reuse_port=self.reuse_port or None,
+        )
 
-def controller(deliver: Deliver, *, host: str, port: int, threads: int = 4) -> LmtpController:
+    def _trigger_server(self) -> None:
+        # aiosmtpd connects once to see its factory work; with a shared port that connection
+        # may reach a sibling process, so only a listener of its own is checked.
+        if not self.reuse_port:
+            super()._trigger_server()
+            return
+        self._factory_invoked.set()
+
+
+def controller(
+    deliver: Deliver, *, host: str, port: int, threads: int = 4, reuse_port: bool = False
+) -> LmtpController:
     """Return a controller (``start()``/``stop()``) serving LMTP on ``host:port``."""
     return LmtpController(
         Handler(deliver, threads=threads),
+        reuse_port=reuse_port,
         hostname=host,
         port=port,
         data_size_limit=MAX_MESSAGE,

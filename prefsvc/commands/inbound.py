@@ -114,6 +114,8 @@ def serve(host: str, port: int, threads: int, processes: int) -> None:
                 db.engine.dispose(close=False)
                 _serve(app, host=host, port=port, threads=threads, reuse_port=True)
                 code = 0
+            except Exception as exc:  # noqa: BLE001 - said once, then the supervisor stops
+                click.echo(f"LMTP server process failed: {type(exc).__name__}: {exc}", err=True)
             finally:
                 os._exit(code)
         children.append(pid)

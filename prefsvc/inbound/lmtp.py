@@ -89,11 +89,16 @@ class LmtpController(Controller):
 
     def _trigger_server(self) -> None:
         # aiosmtpd connects once to see its factory work; with a shared port that connection
-        # may reach a sibling process, so only a listener of its own is checked.
+        # may reach a sibling process, so the factory is tried in this server's own loop.
         if not self.reuse_port:
             super()._trigger_server()
             return
-        self._factory_invoked.set()
+        asyncio.run_coroutine_threadsafe(self._try_factory(), self.loop).result(
+            timeout=self.ready_timeout
+        )
+
+    async def _try_factory(self) -> None:
+        self._factory_invoker()
 
 
 def controller(

@@ -154,7 +154,9 @@ def build_reports(settings, deliveries: list[int]) -> list[tuple[bytes, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=10_000)
-    parser.add_argument("--connections", type=int, default=8, help="LMTP clients at once")
+    parser.add_argument(
+        "--connections", type=int, default=16, help="LMTP clients (processes x threads)"
+    )
     parser.add_argument("--threads", type=int, default=8, help="serve --threads")
     parser.add_argument("--processes", type=int, default=2, help="serve --processes")
     parser.add_argument("--sqlite", action="store_true", help="embedded SQLite, not PostgreSQL")

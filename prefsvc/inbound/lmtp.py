@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -59,9 +60,31 @@ class Handler:
         self._pool.shutdown(wait=True)
 
 
+# ``<local@domain>`` with a dot-atom local part and a plain domain: what MTAs send us.
+_PLAIN_PATH = re.compile(
+    r"[ \t]*<((?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+\.)*[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+    r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>[ \t]*(.*)\Z",
+    re.DOTALL,
+)
+
+
 class _Server(LMTP):
     # Reports quote what others wrote: be lenient about RFC 5321's 1000-octet lines.
     line_length_limit = 16_384
+
+    def _getaddr(self, arg: str):
+        """Read a plain ``<local@domain>`` path at C speed, anything else as aiosmtpd does.
+
+        aiosmtpd runs the ``email`` package's full RFC 5322 address parser (and defines a
+        class) for every MAIL and RCPT: a tenth of the server's CPU per report.
+        """
+        plain = _PLAIN_PATH.match(arg or "")
+        if plain is None:
+            return super()._getaddr(arg)
+        address, rest = plain.groups()
+        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return address, rest
 
 
 class LmtpController(Controller):

@@ -176,15 +176,27 @@ def _stronger(kind: Kind, current: str | None) -> bool:
 def note_delivery(session: Session, delivery_id: int, kind: Kind) -> None:
     """Keep the strongest feedback on the delivery: the campaign's figures count it once."""
     weaker = [other.value for other in PRECEDENCE[PRECEDENCE.index(kind) + 1 :]]
-    session.execute(
+    session.flush()  # as ``session.execute`` would (autoflush); nothing pending costs nothing
+    session.connection().execute(
         update(Delivery)
         .where(
             Delivery.id == delivery_id,
             Delivery.feedback.is_(None) | Delivery.feedback.in_(weaker),
         )
         .values(feedback=kind.value)
-        .execution_options(synchronize_session=False)
     )
+    _expire(session, Delivery, delivery_id)
+
+
+def _expire(session: Session, model: type, ident: int) -> None:
+    """Let a row the session holds be read again after a Core ``UPDATE`` changed it.
+
+    The ``UPDATE`` runs on the session's connection: the ORM's bulk-update path around it
+    cost more CPU than the statement.
+    """
+    held = session.identity_map.get(session.identity_key(model, ident))
+    if held is not None:
+        session.expire(held)
 
 
 def _locked_contact(session: Session, contact_id: int) -> Contact | None:
@@ -205,22 +217,30 @@ def hard_bounce(
     does in Python.
     """
     text = " ".join((diagnostic or "").split())
-    bounced = session.execute(
-        update(Contact)
-        .where(Contact.id == contact_id, Contact.email.is_not(None), Contact.bounced_at.is_(None))
-        .values(
-            bounced_at=now,
-            bounce_code=(status or "")[:16] or None,
-            bounce_diagnostic=func.nullif(
-                func.substr(func.replace(text, Contact.email, "<recipient>"), 1, MAX_DIAGNOSTIC),
-                "",
-            ),
+    bounced = (
+        session.connection()
+        .execute(
+            update(Contact)
+            .where(
+                Contact.id == contact_id, Contact.email.is_not(None), Contact.bounced_at.is_(None)
+            )
+            .values(
+                bounced_at=now,
+                bounce_code=(status or "")[:16] or None,
+                bounce_diagnostic=func.nullif(
+                    func.substr(
+                        func.replace(text, Contact.email, "<recipient>"), 1, MAX_DIAGNOSTIC
+                    ),
+                    "",
+                ),
+            )
+            .returning(Contact.id)
         )
-        .returning(Contact.id)
-        .execution_options(synchronize_session="fetch")
-    ).first()
+        .first()
+    )
     if bounced is None:
         return False
+    _expire(session, Contact, contact_id)
     webhook_outbox.hold_bounce(session, contact_id, now=now)
     return True
 

@@ -227,3 +227,33 @@ def test_when_one_server_process_dies_the_others_stop_and_the_exit_status_says_s
     assert server.returncode == 1
     assert f"LMTP server process {first} ended" in said
     assert not Path(f"/proc/{second}").exists()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "<bounces+abc@bounces.example.org>",
+        "<Bounces+ABC@Bounces.Example.ORG>  BODY=8BITMIME SMTPUTF8",
+        " <a.b@example.org> SIZE=100",
+        "<>",
+        '<"q u"@example.org>',
+        "<a..b@example.org>",
+        "<a@[127.0.0.1]>",
+        "a@example.org",
+        "<@relay.example.org:b@example.org>",
+        "<a@example.org>>",
+    ],
+)
+def test_the_servers_quick_reading_of_a_path_agrees_with_aiosmtpd(path):
+    import asyncio
+
+    from aiosmtpd.smtp import SMTP
+
+    from prefsvc.inbound.lmtp import _Server
+
+    loop = asyncio.new_event_loop()
+    try:
+        server = _Server(object(), loop=loop)
+        assert server._getaddr(path) == SMTP._getaddr(server, path)
+    finally:
+        loop.close()

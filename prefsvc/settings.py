@@ -103,6 +103,7 @@ class Settings:
     rate_limit_signup_client: str = "20 per hour"
     rate_limit_signup_address: str = "3 per hour"
     inbound_imap_url: str | None = None  # imaps://user:pass@host/INBOX?processed=Processed
+    inbound_imap_seconds: int = 60  # the scheduler polls INBOUND_IMAP_URL at most this often
     # --- campaign templates under limits (issue 19) ---
     template_render_seconds: float = 1.0  # one render of a template, sample or recipient
     template_max_bytes: int = 1_000_000  # one rendered body, and any value inside it
@@ -279,6 +280,7 @@ class Settings:
             rate_limit_signup_client=_rate_limit(get, "RATE_LIMIT_SIGNUP_CLIENT", "20 per hour"),
             rate_limit_signup_address=_rate_limit(get, "RATE_LIMIT_SIGNUP_ADDRESS", "3 per hour"),
             inbound_imap_url=inbound_imap_url,
+            inbound_imap_seconds=_positive_int(get, "INBOUND_IMAP_SECONDS", 60, maximum=86_400),
             template_render_seconds=_positive_seconds(get, "TEMPLATE_RENDER_SECONDS", 1.0),
             template_max_bytes=_positive_int(
                 get, "TEMPLATE_MAX_BYTES", 1_000_000, maximum=100_000_000

@@ -7,6 +7,8 @@ behind the MTA's transport map; ``imap`` polls a mailbox (``INBOUND_IMAP_URL``).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 import threading
@@ -44,7 +46,9 @@ def receive_now(raw: bytes, recipient: str | None) -> intake.Received:
     return received
 
 
-def server(app: Flask, *, host: str, port: int, threads: int = 8) -> lmtp.LmtpController:
+def server(
+    app: Flask, *, host: str, port: int, threads: int = 8, reuse_port: bool = False
+) -> lmtp.LmtpController:
     """Return the LMTP controller of ``serve``: each message handled in its own app context."""
 
     def deliver(raw: bytes, recipient: str) -> str:
@@ -54,7 +58,7 @@ def server(app: Flask, *, host: str, port: int, threads: int = 8) -> lmtp.LmtpCo
             finally:
                 db.session.remove()
 
-    return lmtp.controller(deliver, host=host, port=port, threads=threads)
+    return lmtp.controller(deliver, host=host, port=port, threads=threads, reuse_port=reuse_port)
 
 
 @group.command("process")
@@ -83,16 +87,50 @@ def process(file: Path | None, recipient: str | None) -> None:
     type=click.IntRange(1, 64),
     default=8,
     show_default=True,
-    help="Messages taken in at once (each one database transaction); match the MTA's "
-    "LMTP concurrency (Postfix: lmtp_destination_concurrency_limit).",
+    help="Messages taken in at once per process (each one database transaction); with "
+    "--processes, match processes x threads to the MTA's LMTP concurrency (Postfix: "
+    "lmtp_destination_concurrency_limit).",
 )
-def serve(host: str, port: int, threads: int) -> None:
+@click.option(
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the port (SO_REUSEPORT): classifying is CPU work, so use "
+    "one per core.",
+)
+def serve(host: str, port: int, threads: int, processes: int) -> None:
     """Run the LMTP server (RFC 2033) the MTA hands mail for BOUNCE_DOMAIN to."""
-    controller = server(current_app._get_current_object(), host=host, port=port, threads=threads)
+    app = current_app._get_current_object()
+    if processes == 1:
+        _serve(app, host=host, port=port, threads=threads, reuse_port=False)
+        return
+    children = []
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:  # a server process: its own database connections, its own listener
+            code = 1
+            try:
+                db.engine.dispose(close=False)
+                _serve(app, host=host, port=port, threads=threads, reuse_port=True)
+                code = 0
+            except Exception as exc:  # noqa: BLE001 - said once, then the supervisor stops
+                click.echo(f"LMTP server process failed: {type(exc).__name__}: {exc}", err=True)
+            finally:
+                os._exit(code)
+        children.append(pid)
+    click.echo(f"LMTP on {host}:{port}: {processes} processes", err=True)
+    sys.exit(_supervise(children))
+
+
+def _serve(app: Flask, *, host: str, port: int, threads: int, reuse_port: bool) -> None:
+    """Serve until SIGTERM or Ctrl-C, then finish the messages in hand."""
+    controller = server(app, host=host, port=port, threads=threads, reuse_port=reuse_port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     controller.start()
-    click.echo(f"LMTP on {host}:{port}", err=True)
+    if not reuse_port:
+        click.echo(f"LMTP on {host}:{port}", err=True)
     try:
         stop.wait()
     except KeyboardInterrupt:
@@ -100,6 +138,40 @@ def serve(host: str, port: int, threads: int) -> None:
     finally:
         controller.stop()
         controller.handler.close()
+
+
+def _supervise(children: list[int]) -> int:
+    """Wait for the server processes; pass SIGTERM on; when one dies, stop the others.
+
+    Return the exit status: 0 after a requested stop, 1 when a process died on its own (the
+    service manager restarts the whole group).
+    """
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    status = 0
+    alive = set(children)
+    while alive:
+        try:
+            pid, code = os.wait()
+        except KeyboardInterrupt:  # the terminal sent SIGINT to every process of the group
+            stopping = True
+            continue
+        except ChildProcessError:
+            break
+        alive.discard(pid)
+        if not stopping:
+            click.echo(f"LMTP server process {pid} ended (status {code}); stopping", err=True)
+            status = 1
+            stop()
+    return status
 
 
 @group.command("imap")

@@ -138,6 +138,7 @@ def scheduler_command(interval: float, once: bool) -> None:
         f"re-permission {report.repermission_requests} requests, "
         f"{report.repermission_reminders} reminders; retention "
         + (f"ran, {report.anonymised} anonymised" if report.retention_ran else "not due")
+        + (f"; IMAP taken {report.imap_taken}" if report.imap_polled else "")
     )
     broker.queue().join(timeout_ms=600_000)
 

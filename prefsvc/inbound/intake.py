@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,9 @@ from prefsvc.inbound.verp import Token
 from prefsvc.models import InboundMessage
 
 _TABLE = InboundMessage.__table__
+# Whether a report was kept before: read with what it is about (``policy.look_up``).
+_KEEP = insert(_TABLE).returning(_TABLE.c.id)
+_SEEN = select(_TABLE.c.id).where(_TABLE.c.digest == bindparam("digest")).scalar_subquery()
 # Fields an MTA puts on top when it hands a message over: they differ between LMTP, a pipe
 # and IMAP, so the digest leaves them out.
 _TRACE = frozenset(
@@ -84,26 +87,28 @@ def receive(
         raw, envelope=envelope, codec=codec, message_id_domain=intake.message_id_domain
     )
     key = digest(raw, envelope)
-    seen = session.scalar(select(_TABLE.c.id).where(_TABLE.c.digest == key))
+    seen, target = policy.look_up(session, report.token, _SEEN, {"digest": key})
     if seen is not None:
         return Received(report.kind.value, "duplicate", True, seen)
-    target = policy.resolve(session, report.token)
     outcome = _outcome(session, report, target, now=now, today=today, rules=intake.rules)
     try:
-        row_id = session.execute(
-            insert(_TABLE)
-            .values(
-                received_at=now,
-                digest=key,
-                kind=report.kind.value,
-                status=(report.status or "")[:16] or None,
-                delivery_id=target.delivery_id if target else None,
-                contact_id=target.contact_id if target else None,
-                outcome=outcome,
-                raw=raw[: reports.MAX_BYTES],
+        row_id = (
+            session.connection()
+            .execute(
+                _KEEP,
+                {
+                    "received_at": now,
+                    "digest": key,
+                    "kind": report.kind.value,
+                    "status": (report.status or "")[:16] or None,
+                    "delivery_id": target.delivery_id if target else None,
+                    "contact_id": target.contact_id if target else None,
+                    "outcome": outcome,
+                    "raw": raw[: reports.MAX_BYTES],
+                },
             )
-            .returning(_TABLE.c.id)
-        ).scalar_one()
+            .scalar_one()
+        )
     except IntegrityError:
         # The same report, kept by a concurrent intake a moment ago: undo what this one did.
         session.rollback()

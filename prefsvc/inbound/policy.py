@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, ScalarSelect, Select, bindparam, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from prefsvc.consent import changes as consent
@@ -71,23 +72,65 @@ class Target:
     contact_id: int
     delivery_id: int | None = None
     topic_id: int | None = None
+    feedback: str | None = None  # the delivery's feedback so far (``note_delivery``)
 
 
 def resolve(session: Session, token: Token | None) -> Target | None:
     """Return what a verified token names, or None when that row is gone."""
-    if token is None:
-        return None
-    if token.kind == DELIVERY:
-        row = session.execute(
-            select(Delivery.contact_id, Campaign.topic_id)
-            .join(Campaign, Campaign.id == Delivery.campaign_id)
-            .where(Delivery.id == token.ident)
-        ).first()
-        if row is None:
-            return None
-        return Target(row.contact_id, token.ident, row.topic_id)
-    exists = session.scalar(select(Contact.id).where(Contact.id == token.ident))
-    return Target(token.ident) if exists is not None else None
+    return look_up(session, token)[1]
+
+
+def look_up(
+    session: Session,
+    token: Token | None,
+    also: ScalarSelect | None = None,
+    params: dict[str, Any] | None = None,
+) -> tuple[Any, Target | None]:
+    """Return the value of the scalar subquery ``also`` (bound with ``params``) and what
+    ``token`` names.
+
+    One round trip for both: intake asks whether the report was seen before in the same
+    statement. The statement is built once per ``also`` and kind, and runs on the session's
+    connection: building and ORM-executing it cost more CPU than the database spends on it.
+    """
+    kind = token.kind if token is not None else None
+    row = (
+        session.connection()
+        .execute(
+            _look_up_statement(kind, also),
+            {**(params or {}), "ident": token.ident if token is not None else None},
+        )
+        .one()
+    )
+    if token is None or row[1] is None:
+        return row[0], None
+    if kind == DELIVERY:
+        return row[0], Target(row[1], token.ident, row[2], row[3])
+    return row[0], Target(token.ident)
+
+
+_STATEMENTS: dict[tuple[str | None, int], tuple[Any, Select]] = {}
+
+
+def _look_up_statement(kind: str | None, also: ScalarSelect | None) -> Select:
+    key = (kind, id(also))
+    if key not in _STATEMENTS:
+        ident = bindparam("ident", type_=Integer)
+        columns: list[Any] = [also if also is not None else literal(None)]
+        if kind == DELIVERY:
+            of_delivery = Delivery.id == ident
+            columns += [
+                select(Delivery.contact_id).where(of_delivery).scalar_subquery(),
+                select(Campaign.topic_id)
+                .join(Delivery, Delivery.campaign_id == Campaign.id)
+                .where(of_delivery)
+                .scalar_subquery(),
+                select(Delivery.feedback).where(of_delivery).scalar_subquery(),
+            ]
+        elif kind is not None:
+            columns.append(select(Contact.id).where(Contact.id == ident).scalar_subquery())
+        _STATEMENTS[key] = (also, select(*columns))  # ``also`` kept: its id stays its own
+    return _STATEMENTS[key][1]
 
 
 def act(
@@ -102,7 +145,7 @@ def act(
     rules: Rules,
 ) -> str:
     """Apply the rule for ``kind`` to ``target``; return the outcome kept with the report."""
-    if kind in FEEDBACK and target.delivery_id is not None:
+    if kind in FEEDBACK and target.delivery_id is not None and _stronger(kind, target.feedback):
         note_delivery(session, target.delivery_id, kind)
     if kind is Kind.HARD_BOUNCE:
         changed = hard_bounce(
@@ -134,12 +177,34 @@ def act(
     return "ignored"
 
 
+def _stronger(kind: Kind, current: str | None) -> bool:
+    return current is None or PRECEDENCE.index(Kind(current)) > PRECEDENCE.index(kind)
+
+
 def note_delivery(session: Session, delivery_id: int, kind: Kind) -> None:
     """Keep the strongest feedback on the delivery: the campaign's figures count it once."""
-    current = session.scalar(select(Delivery.feedback).where(Delivery.id == delivery_id))
-    if current is not None and PRECEDENCE.index(Kind(current)) <= PRECEDENCE.index(kind):
-        return
-    session.execute(update(Delivery).where(Delivery.id == delivery_id).values(feedback=kind.value))
+    weaker = [other.value for other in PRECEDENCE[PRECEDENCE.index(kind) + 1 :]]
+    session.flush()  # as ``session.execute`` would (autoflush); nothing pending costs nothing
+    session.connection().execute(
+        update(Delivery)
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.feedback.is_(None) | Delivery.feedback.in_(weaker),
+        )
+        .values(feedback=kind.value)
+    )
+    _expire(session, Delivery, delivery_id)
+
+
+def _expire(session: Session, model: type, ident: int) -> None:
+    """Let a row the session holds be read again after a Core ``UPDATE`` changed it.
+
+    The ``UPDATE`` runs on the session's connection: the ORM's bulk-update path around it
+    cost more CPU than the statement.
+    """
+    held = session.identity_map.get(session.identity_key(model, ident))
+    if held is not None:
+        session.expire(held)
 
 
 def _locked_contact(session: Session, contact_id: int) -> Contact | None:
@@ -153,11 +218,46 @@ def _locked_contact(session: Session, contact_id: int) -> Contact | None:
 def hard_bounce(
     session: Session, contact_id: int, *, status: str | None, diagnostic: str, now: datetime
 ) -> bool:
-    """Exclude the address as bounced; return False when it already was."""
-    contact = _locked_contact(session, contact_id)
-    if contact is None or contact.bounced_at is not None:
+    """Exclude the address as bounced; return False when it already was.
+
+    One ``UPDATE`` (it locks the contact row, as every writer does first) rather than loading
+    the contact: the address is put out of the diagnostic by the database, as ``_mark_bounced``
+    does in Python.
+    """
+    text = " ".join((diagnostic or "").split())
+    bounced = (
+        session.connection()
+        .execute(
+            update(Contact)
+            .where(
+                Contact.id == contact_id, Contact.email.is_not(None), Contact.bounced_at.is_(None)
+            )
+            .values(
+                bounced_at=now,
+                bounce_code=(status or "")[:16] or None,
+                bounce_diagnostic=func.nullif(
+                    func.substr(
+                        func.replace(text, Contact.email, "<recipient>"), 1, MAX_DIAGNOSTIC
+                    ),
+                    "",
+                ),
+            )
+            .returning(Contact.id)
+        )
+        .first()
+    )
+    if bounced is None:
         return False
-    _mark_bounced(session, contact, status, diagnostic, now)
+    _expire(session, Contact, contact_id)
+    contact = session.get(Contact, contact_id)
+    consent.record(
+        session,
+        contact,
+        EventKind.BOUNCED,
+        channel=CHANNEL_BOUNCE,
+        now=now,
+        detail={"code": (status or "")[:16] or None},
+    )
     return True
 
 

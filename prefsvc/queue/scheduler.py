@@ -1,4 +1,5 @@
-"""Periodic jobs: recover dead workers' deliveries and lost jobs, re-permission mail, retention.
+"""Periodic jobs: recover dead workers' deliveries and lost jobs, re-permission mail, retention,
+and the returned-mail mailbox (``INBOUND_IMAP_URL``).
 
 Run exactly one ``prefsvc scheduler`` per installation (the demo runs one in process). Each job
 is a plain function taking the session and an explicit ``now``, so tests call them directly
@@ -20,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from prefsvc.campaigns import campaigns, claims, control
 from prefsvc.consent import repermission
-from prefsvc.mail import notices
+from prefsvc.inbound import imap, intake
+from prefsvc.mail import kit, notices
 from prefsvc.models import (
     Campaign,
     CampaignStatus,
@@ -37,6 +39,8 @@ from prefsvc.settings import Settings
 log = logging.getLogger(__name__)
 # The admin warns when the scheduler has not run for this long.
 SCHEDULER_LATE = timedelta(minutes=5)
+# The heartbeat row that says when the scheduler last polled ``INBOUND_IMAP_URL``.
+IMAP_POLL_NAME = "inbound-imap"
 # Heartbeat rows of workers dead this long are deleted.
 FORGET_WORKERS_AFTER = timedelta(days=1)
 
@@ -51,6 +55,8 @@ class TickReport:
     repermission_requests: int = 0
     repermission_reminders: int = 0
     signup_requests_deleted: int = 0
+    imap_polled: bool = False
+    imap_taken: int = 0
 
 
 def recover(session: Session, settings: Settings, *, now: datetime) -> int:
@@ -177,7 +183,57 @@ def tick(
     heartbeats.beat(session, heartbeats.SCHEDULER_NAME, heartbeats.SCHEDULER, now=now)
     heartbeats.prune(session, now=now, older_than=FORGET_WORKERS_AFTER)
     session.commit()
+    # Last: a slow or failing mail server delays nothing else of the tick.
+    if imap_due(session, settings, now=now):
+        report.imap_polled = True
+        report.imap_taken = poll_imap(session, settings, now=now)
     return report
+
+
+def imap_due(session: Session, settings: Settings, *, now: datetime) -> bool:
+    """Tell whether ``INBOUND_IMAP_URL`` is set and not polled within ``INBOUND_IMAP_SECONDS``."""
+    if not settings.inbound_imap_url:
+        return False
+    last = heartbeats.last(session, IMAP_POLL_NAME)
+    return last is None or now - last >= timedelta(seconds=settings.inbound_imap_seconds)
+
+
+def poll_imap(session: Session, settings: Settings, *, now: datetime) -> int:
+    """Take the mailbox's returned mail through intake (one commit each); return how many.
+
+    The attempt is recorded first, so a server that is down is tried again only after
+    ``INBOUND_IMAP_SECONDS``; its failure is logged (the host and the reason, never the
+    user, password or a message) and the next tick tries again.
+    """
+    heartbeats.beat(session, IMAP_POLL_NAME, heartbeats.SCHEDULER, now=now)
+    session.commit()
+    mailbox = imap.Mailbox.from_url(settings.inbound_imap_url)
+    taking = intake.Intake.from_settings(settings, kit.mail_domain(settings))
+    today = now.astimezone(settings.timezone).date()
+
+    def receive(raw: bytes) -> None:
+        try:
+            intake.receive(session, raw, recipient=None, now=now, today=today, intake=taking)
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise
+
+    try:
+        polled = imap.poll(mailbox, receive)
+    except Exception as exc:  # noqa: BLE001 - the other periodic jobs go on regardless
+        log.warning("IMAP poll of %s failed: %s", mailbox.host, _failure(exc))
+        return 0
+    if polled.taken or polled.left:
+        log.info("IMAP poll: %d messages taken, %d left for later", polled.taken, polled.left)
+    return polled.taken
+
+
+def _failure(exc: BaseException) -> str:
+    """The reason of a failed poll without the server's own words (they may name the user)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return type(exc).__name__
 
 
 def last_run(session: Session) -> datetime | None:

@@ -1,12 +1,17 @@
-"""``prefsvc inbound imap`` against a real Dovecot: take each message, move it, delete nothing."""
+"""``prefsvc inbound imap`` and the scheduler against a real Dovecot: take each message, move
+it, delete nothing."""
 
 from __future__ import annotations
+
+import logging
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from prefsvc.inbound import imap, verp
 from prefsvc.models import Contact, ContactStatus, Delivery, DeliveryStatus, InboundMessage
+from prefsvc.queue import scheduler
 from prefsvc.settings import SETTINGS_KEY
 from tests.factories import make_campaign, make_contact, make_topic
 from tests.inbound.dovecot import Dovecot
@@ -154,3 +159,50 @@ def test_the_mailbox_url_names_server_account_and_both_folders(url, expected):
     got = (mailbox.host, mailbox.port, mailbox.username, mailbox.password, mailbox.folder)
     assert got + (mailbox.processed,) == expected
     assert "p:ss" not in repr(mailbox)
+
+
+@pytest.mark.all_databases
+def test_the_scheduler_polls_the_mailbox_at_most_once_per_interval(
+    app, session, settings, dovecot, clock
+):
+    """Issue 17: with INBOUND_IMAP_URL set, the deployed scheduler takes the returned mail."""
+    topic = make_topic(session)
+    (first, second), ids = _sent(session, topic, "first@example.net", "second@example.net")
+    codec = verp.codec(settings.secret_keys)
+    mailbox = mailbox_of(settings)
+    deliver_to_mailbox(dovecot, mailbox, retoken("postfix-5.1.1.eml", codec, {101: ids[0]}))
+
+    polled = scheduler.tick(session, settings, now=clock())
+    deliver_to_mailbox(dovecot, mailbox, retoken("postfix-5.1.1.eml", codec, {101: ids[1]}))
+    too_soon = scheduler.tick(session, settings, now=clock() + timedelta(seconds=30))
+    waiting = folder_counts(dovecot, mailbox)
+    later = scheduler.tick(
+        session, settings, now=clock() + timedelta(seconds=settings.inbound_imap_seconds)
+    )
+
+    assert (polled.imap_polled, polled.imap_taken) == (True, 1)
+    assert (too_soon.imap_polled, waiting) == (False, {"INBOX": 1, "Done": 1})
+    assert (later.imap_polled, later.imap_taken) == (True, 1)
+    assert folder_counts(dovecot, mailbox) == {"INBOX": 0, "Done": 2}
+    session.expire_all()
+    assert session.get(Contact, first.id).bounced_at is not None
+    assert session.get(Contact, second.id).bounced_at is not None
+
+
+def test_a_failing_imap_server_is_logged_without_the_account_and_the_tick_goes_on(
+    app, session, settings, dovecot, clock, caplog
+):
+    wrong = settings.with_(
+        inbound_imap_url=settings.inbound_imap_url.replace(":imap-test-secret@", ":wrong-secret@")
+    )
+    user = mailbox_of(settings).username
+
+    with caplog.at_level(logging.WARNING, logger="prefsvc.queue.scheduler"):
+        report = scheduler.tick(session, wrong, now=clock())
+    retried_at_once = scheduler.tick(session, wrong, now=clock() + timedelta(seconds=5))
+
+    assert (report.imap_polled, report.imap_taken, report.retention_ran) == (True, 0, True)
+    assert scheduler.last_run(session) is not None  # the tick finished: the admin sees it ran
+    assert not retried_at_once.imap_polled  # a server that is down is not hammered
+    assert "IMAP poll of 127.0.0.1 failed" in caplog.text
+    assert user not in caplog.text and "wrong-secret" not in caplog.text

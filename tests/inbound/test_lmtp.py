@@ -8,10 +8,16 @@ transport map to the LMTP server. The next campaign leaves the right people out.
 
 from __future__ import annotations
 
+import os
+import signal
 import smtplib
+import socket
+import subprocess
+import sys
 import time
 from datetime import date
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -142,3 +148,112 @@ def test_a_campaign_through_postfix_comes_back_and_the_next_one_leaves_them_out(
     count = audience.count(session, second, on=TODAY, years=5)
     assert count.excluded == {"bounced": 2, "complained": 1, "unsubscribed": 1}
     assert count.audience == 2  # the refused one and the one away: not their fault
+
+
+def _serve_processes(settings, port: int) -> subprocess.Popen:
+    """``prefsvc inbound serve --processes 2`` as deployed, configured by ``PREFSVC_*``."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "PREFSVC_INSTANCE_PATH": str(settings.instance_path),
+        "PREFSVC_DATABASE_URL": settings.database_url,
+        "PREFSVC_SECRET_KEYS": ",".join(settings.secret_keys),
+        "PREFSVC_SUPPRESSION_KEY": settings.suppression_key,
+        "PREFSVC_BOUNCE_DOMAIN": BOUNCE_DOMAIN,
+    }
+    env.pop("PREFSVC_BROKER_URL", None)
+    command = [sys.executable, "-c", "from prefsvc.commands import main; main()", "inbound"]
+    command += ["serve", "--port", str(port), "--processes", "2", "--threads", "2"]
+    server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while len(_children(server)) < 2 or not _accepts(port):
+        assert server.poll() is None and time.monotonic() < deadline, "serve did not start"
+        time.sleep(0.1)
+    return server
+
+
+def _children(server: subprocess.Popen) -> list[int]:
+    try:
+        text = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(pid) for pid in text.split()]
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_serve_with_two_processes_shares_the_port_and_stops_on_sigterm(app, session, settings):
+    topic = make_topic(session)
+    campaign = make_campaign(session, topic)
+    people = [make_contact(session, f"dead{n}@example.net", topics=[topic]) for n in range(6)]
+    session.flush()
+    deliveries = [Delivery(campaign_id=campaign.id, contact_id=p.id) for p in people]
+    session.add_all(deliveries)
+    session.commit()
+    codec = verp.codec(settings.secret_keys)
+    port = postfix_instance.free_port()
+    server = _serve_processes(settings, port)
+    children = _children(server)
+    try:
+        replies = []
+        for delivery in deliveries:  # one connection each: the kernel spreads them
+            with smtplib.LMTP("127.0.0.1", port) as client:
+                client.ehlo()
+                client.mail("")
+                client.rcpt(codec.address(BOUNCES, DELIVERY, delivery.id, BOUNCE_DOMAIN))
+                raw = retoken("postfix-5.1.1.eml", codec, {101: delivery.id})
+                replies.append(client.data(raw.replace(b"\n", b"\r\n"))[1].decode())
+    finally:
+        server.send_signal(signal.SIGTERM)
+        said = server.communicate(timeout=30)[1]
+
+    assert replies == ["2.0.0 Ok: bounced"] * 6
+    assert server.returncode == 0 and said.count("\n") == 1  # "LMTP on …: 2 processes"
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+    session.expire_all()
+    assert all(session.get(Contact, p.id).bounced_at is not None for p in people)
+
+
+def test_when_one_server_process_dies_the_others_stop_and_the_exit_status_says_so(app, settings):
+    server = _serve_processes(settings, postfix_instance.free_port())
+    first, second = _children(server)
+
+    os.kill(first, signal.SIGKILL)
+    said = server.communicate(timeout=30)[1]
+
+    assert server.returncode == 1
+    assert f"LMTP server process {first} ended" in said
+    assert not Path(f"/proc/{second}").exists()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "<bounces+abc@bounces.example.org>",
+        "<Bounces+ABC@Bounces.Example.ORG>  BODY=8BITMIME SMTPUTF8",
+        " <a.b@example.org> SIZE=100",
+        "<>",
+        '<"q u"@example.org>',
+        "<a..b@example.org>",
+        "<a@[127.0.0.1]>",
+        "a@example.org",
+        "<@relay.example.org:b@example.org>",
+        "<a@example.org>>",
+    ],
+)
+def test_the_servers_quick_reading_of_a_path_agrees_with_aiosmtpd(path):
+    import asyncio
+
+    from aiosmtpd.smtp import SMTP
+
+    from prefsvc.inbound.lmtp import _Server
+
+    loop = asyncio.new_event_loop()
+    try:
+        server = _Server(object(), loop=loop)
+        assert server._getaddr(path) == SMTP._getaddr(server, path)
+    finally:
+        loop.close()

@@ -82,3 +82,12 @@ def test_retention_runs_once_per_day(session, settings, clock):
 
     statuses = {c.email: c.status for c in session.scalars(select(Contact))}
     assert statuses == {None: ContactStatus.ANONYMISED, "current@example.org": ContactStatus.ACTIVE}
+
+
+def test_without_an_imap_url_the_tick_polls_no_mailbox(session, settings, clock):
+    report = scheduler.tick(session, settings.with_(inbound_imap_url=None), now=clock())
+
+    assert not report.imap_polled
+    assert not scheduler.imap_due(
+        session, settings.with_(inbound_imap_url=None), now=clock() + timedelta(days=1)
+    )

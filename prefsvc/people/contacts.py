@@ -13,16 +13,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
-from prefsvc import paging
 from prefsvc.addresses import normalise_email
 from prefsvc.consent import window
 from prefsvc.errors import NotFound
 from prefsvc.models import (
     ConsentEvent,
     Contact,
-    Subscription,
     Topic,
 )
 from prefsvc.people import directory, importing
@@ -115,36 +113,40 @@ class ContactPage:
 def listing(
     session: Session,
     *,
+    today: date,
+    years: int,
     q: str | None = None,
     topic: str | None = None,
     language: str | None = None,
     status: str | None = None,
+    window_days: int | None = None,
+    bounced: bool = False,
+    sort: str | None = None,
+    order: str = "asc",
     page: int = 1,
     per_page: int = 50,
 ) -> ContactPage:
-    """Return one page of contacts, oldest first, matching every filter given (the API's list).
+    """Return one page of contacts matching every filter given (the API's list).
 
-    The admin's directory query (``prefsvc.people.directory``) in the API's vocabulary:
-    ``status`` names the stored contact status; ``topic`` keeps contacts subscribed to it.
+    The admin's directory (``prefsvc.people.directory.find``) in the API's vocabulary:
+    ``topic`` keeps contacts subscribed to it; ``status`` is a stored contact status
+    (``unsubscribed``: objected to all marketing, the admin's "suppressed") or one of the
+    directory's ``mailable`` and ``subscribed``, both read for ``topic`` when one is given.
+    Without ``sort``, oldest first (by id).
     """
     filters = directory.Filters(
         q=q or "",
+        topic=topic,
+        receiving=topic,
         language=language,
-        status=directory.FROM_CONTACT_STATUS[status] if status else None,
+        status=directory.API_STATUSES[status] if status else None,
+        window_days=window_days,
+        bounced=bounced,
+        sort=sort or directory.ID_ORDER,
+        descending=order == "desc",
     )
-    # Neither condition reads the calendar: any day and window length will do.
-    query = directory.matching(filters, today=date.min, years=0)
-    if topic:
-        query = query.where(directory.subscribed_to(topic))
-    items, total = paging.one_page(
-        session,
-        query,
-        order_by=[Contact.id],
-        page=page,
-        per_page=per_page,
-        options=[selectinload(Contact.subscriptions).joinedload(Subscription.topic)],
-    )
-    return ContactPage(items, total, page, per_page)
+    found = directory.find(session, filters, today=today, years=years, page=page, per_page=per_page)
+    return ContactPage(found.items, found.total, found.page, found.per_page)
 
 
 def profile(contact: Contact, *, window_years: int) -> dict[str, object]:

@@ -49,8 +49,11 @@ FROM_CONTACT_STATUS = {
     ContactStatus.ERASED.value: ERASED,
     ContactStatus.ANONYMISED.value: ANONYMISED,
 }
+# Every status the API's list takes: the stored ones, then the directory's two about sending.
+API_STATUSES = {**FROM_CONTACT_STATUS, MAILABLE: MAILABLE, SUBSCRIBED: SUBSCRIBED}
 
 SORTS = ("name", "email", "added", "window")
+ID_ORDER = "id"  # the order contacts were stored in: the API's default, a stable paging order
 PER_PAGE = (25, 50, 100, 200)
 DEFAULT_PER_PAGE = 50
 MAX_WINDOW_DAYS = 3660
@@ -68,6 +71,7 @@ class Filters:
     status: str | None = None
     window_days: int | None = None  # windows ending within this many days from today
     bounced: bool = False  # only addresses that bounced
+    receiving: str | None = None  # only contacts subscribed to this topic slug (the API's topic)
     sort: str = "added"
     descending: bool = False
 
@@ -80,7 +84,7 @@ class Filters:
             raise InvalidInput("status", f"must be one of {', '.join(STATUSES)}")
         if self.window_days is not None and not 0 <= self.window_days <= MAX_WINDOW_DAYS:
             raise InvalidInput("window_days", f"must be a number from 0 to {MAX_WINDOW_DAYS}")
-        if self.sort not in SORTS:
+        if self.sort not in (*SORTS, ID_ORDER):
             raise InvalidInput("sort", f"must be one of {', '.join(SORTS)}")
 
     def describe(self) -> dict[str, Any]:
@@ -165,6 +169,8 @@ def matching(filters: Filters, *, today: date, years: int) -> Select[tuple[Conta
     if filters.topic:
         topic_id = select(Topic.id).where(Topic.slug == filters.topic).scalar_subquery()
         query = query.where(_topic_subscription(topic_id, None))
+    if filters.receiving:
+        query = query.where(subscribed_to(filters.receiving))
     if filters.language:
         query = query.where(Contact.language == Language(filters.language))
     if filters.bounced:
@@ -213,6 +219,7 @@ def ordering(filters: Filters) -> list[Any]:
         "email": [Contact.email],
         "added": [Contact.created_at],
         "window": [Contact.window_anchor],
+        ID_ORDER: [],
     }[filters.sort]
     if filters.descending:
         return [*(c.desc().nulls_last() for c in columns), Contact.id.desc()]

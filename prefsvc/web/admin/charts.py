@@ -4,7 +4,9 @@ Events are counted in buckets of a round length chosen from the span (a second f
 few minutes, an hour for one over days), so a chart has at most ``MAX_BUCKETS`` steps however
 many messages went out, and its time axis is labelled at evenly spaced ticks in the format that
 suits the bucket (seconds, minutes, days). The labels are HTML under the SVG (the page's CSP
-allows no inline styles, and SVG text would stretch with the chart).
+allows no inline styles, and SVG text would stretch with the chart). A short send gets fewer
+ticks, never two with the same label; on a phone only the first, middle and last labels show
+(``narrow_ticks``), as five side by side would overlap.
 """
 
 from __future__ import annotations
@@ -52,6 +54,12 @@ class Chart:
     def bucket_seconds(self) -> int:
         return int(self.bucket.total_seconds())
 
+    @property
+    def narrow_ticks(self) -> frozenset[int]:
+        """Indexes of the time labels kept on a narrow screen: first, middle and last."""
+        last = len(self.x_ticks) - 1
+        return frozenset({0, last // 2, last}) if last % 2 == 0 else frozenset({0, last})
+
 
 def bucket_for(span: timedelta) -> timedelta:
     """Return the smallest round bucket that splits ``span`` into at most MAX_BUCKETS."""
@@ -84,9 +92,11 @@ def chart(times: list[datetime], span: tuple[datetime, datetime] | None = None) 
     for i in range(1, buckets + 1):
         done = bisect_right(times, start + i * bucket) if i < buckets else total
         coords.append((x(i * bucket.total_seconds()), y(done)))
+    # evenly spaced at least a bucket apart, so no two labels read the same (a 1 s send: 2)
+    ticks = TICKS if buckets >= TICKS - 1 else (3 if buckets >= 2 else 2)
     x_ticks = [
-        (x(seconds * k / (TICKS - 1)), start + timedelta(seconds=seconds * k / (TICKS - 1)))
-        for k in range(TICKS)
+        (x(seconds * k / (ticks - 1)), start + timedelta(seconds=seconds * k / (ticks - 1)))
+        for k in range(ticks)
     ]
     y_ticks = [(y(n), n) for n in sorted({0, total // 2, total})]
     return Chart(

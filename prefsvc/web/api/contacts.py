@@ -84,8 +84,17 @@ def update_topic(body, slug: str):
 @contacts_bp.arguments(s.ContactQuery, location="query")
 @contacts_bp.response(200, s.ContactPageOut)
 def list_contacts(query):
-    """Search contacts by part of address or name, topic, language and status, a page at a time."""
-    page = contacts.listing(db.session, **query)
+    """List contacts a page at a time, with the admin list's filters and sorts.
+
+    Filter by words of the address or name, topic, language, status, a window ending within
+    some days, bounced addresses; sort by name, email, date added or window.
+    """
+    page = contacts.listing(
+        db.session,
+        today=clock.today(),
+        years=current_settings().marketing_window_years,
+        **query,
+    )
     return {
         "items": [contact_json(c) for c in page.items],
         "total": page.total,

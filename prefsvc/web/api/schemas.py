@@ -12,7 +12,8 @@ from typing import Any
 from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from prefsvc.models import LANGUAGES, Basis, ContactStatus, RightsKind, RightsStatus, Role
+from prefsvc.models import LANGUAGES, Basis, RightsKind, RightsStatus, Role
+from prefsvc.people import directory
 
 MAX_PAGE = 100_000
 MAX_PER_PAGE = 200
@@ -164,10 +165,43 @@ class ContactPatch(Schema):
 
 
 class ContactQuery(PageQuery):
-    q = Text(validate=validate.Length(1, 200))
-    topic = Text(validate=validate.Length(1, 64))
+    """The admin's contact-list filters and sorts (``prefsvc.people.directory``)."""
+
+    q = Text(
+        validate=validate.Length(1, 200),
+        metadata={"description": "Words all found in the address, a name or the organisation."},
+    )
+    topic = Text(
+        validate=validate.Length(1, 64),
+        metadata={"description": "Only contacts subscribed to this topic (slug)."},
+    )
     language = _choice(LANGUAGES)
-    status = _choice([m.value for m in ContactStatus])
+    status = _choice(
+        list(directory.API_STATUSES),
+        metadata={
+            "description": "A stored contact status (unsubscribed: objected to all marketing), "
+            "or mailable (a campaign would go to them today, to `topic` when given) or "
+            "subscribed (active and subscribed to `topic`, or to any topic)."
+        },
+    )
+    window_days = fields.Integer(
+        validate=validate.Range(0, directory.MAX_WINDOW_DAYS),
+        metadata={
+            "description": "Only active contacts whose marketing window ends within "
+            "this many days from today."
+        },
+    )
+    bounced = fields.Boolean(
+        load_default=False, metadata={"description": "Only addresses that bounced."}
+    )
+    sort = _choice(
+        list(directory.SORTS),
+        metadata={
+            "description": "name (last, first), email, added or window (anchor); "
+            "without it, oldest first."
+        },
+    )
+    order = _choice(["asc", "desc"], load_default="asc")
 
 
 class SubscriptionOut(Schema):

@@ -209,10 +209,11 @@ def test_the_campaign_page_shows_net_unsubscribes_per_language_axes_and_clicks(
 
     assert re.search(r'Unsubscribed \(net\)</dt><dd data-figure="unsubscribes">1</dd>', html)
     assert re.search(r"Unsubscribed, then undone</dt><dd>1</dd>", html)
-    assert (
-        '<th scope="row">Français</th><td class="num">2</td><td class="num">0</td>'
-        '<td class="num">1</td>'
-    ) in html
+    assert re.search(
+        r'<th scope="row"[^>]*>Français</th><td class="num"[^>]*>2</td>'
+        r'<td class="num"[^>]*>0</td><td class="num"[^>]*>1</td>',
+        html,
+    )
     assert "Vertical: recipients, running total." in html
     assert "Horizontal: time (Europe/Brussels)" in html
     assert "Clicks per link (who clicked is not recorded)" in html

@@ -37,3 +37,21 @@ def test_many_events_make_at_most_one_step_per_bucket_and_end_at_the_total():
     assert [n for _y, n in drawn.y_ticks] == [0, 50_000, 100_000]
     assert len(drawn.x_ticks) == TICKS
     assert drawn.x_ticks[0][1] == START and drawn.x_ticks[-1][1] == drawn.end >= times[-1]
+
+
+@pytest.mark.parametrize(
+    ("span", "ticks"),
+    [(timedelta(milliseconds=800), 2), (timedelta(seconds=2), 3), (timedelta(minutes=5), TICKS)],
+)
+def test_a_short_send_gets_fewer_time_labels_and_never_two_that_read_the_same(span, ticks):
+    drawn = chart([START, START + span])
+    labels = [when.strftime(drawn.time_format) for _x, when in drawn.x_ticks]
+    assert len(labels) == ticks
+    assert len(set(labels)) == ticks
+
+
+@pytest.mark.parametrize(
+    ("span", "kept"), [(timedelta(minutes=5), {0, 2, 4}), (timedelta(0), {0, 1})]
+)
+def test_a_phone_keeps_the_first_middle_and_last_time_labels(span, kept):
+    assert chart([START, START + span]).narrow_ticks == kept

@@ -134,7 +134,7 @@ def test_binary_files_are_refused_with_nothing_written(session, topics, data):
 
 def test_file_without_email_column_is_refused_with_nothing_written(session, topics):
     with pytest.raises(ImportFileError, match="no 'email' column"):
-        run(session, "e-mail,first_name\nana@example.org,Ana\n")
+        run(session, "adres,first_name\nana@example.org,Ana\n")
     session.commit()
     assert count(session, Contact) == 0
 

@@ -111,6 +111,8 @@ class Settings:
     webhook_retry_hours: int = 72  # retries per delivery, and failures that disable an endpoint
     webhook_timeout_seconds: int = 5  # to wait for a receiver's answer
     webhook_alert_to: str | None = None  # who is mailed when an endpoint is disabled
+    # --- contact imports (issue 19) ---
+    import_max_bytes: int = 256_000_000  # largest CSV file an import takes (admin, API, CLI)
     testing: bool = False
 
     @property
@@ -286,6 +288,9 @@ class Settings:
             webhook_retry_hours=_positive_int(get, "WEBHOOK_RETRY_HOURS", 72, maximum=720),
             webhook_timeout_seconds=_positive_int(get, "WEBHOOK_TIMEOUT", 5, maximum=60),
             webhook_alert_to=webhook_alert_to,
+            import_max_bytes=_positive_int(
+                get, "IMPORT_MAX_BYTES", 256_000_000, maximum=10_000_000_000
+            ),
         )
 
 

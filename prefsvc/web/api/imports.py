@@ -49,7 +49,7 @@ def _queue(upload: FileStorage, *, dry_run: bool):
         max_bytes=settings.import_max_bytes,
     )
     if not dry_run:
-        auth.record("import.queue", str(job.id), filename_length=len(filename))
+        auth.record("import.commit", str(job.id))
     db.session.commit()
     broker.queue().jobs_held()
     location = url_for("imports.status", job_id=job.id)
@@ -94,7 +94,12 @@ def status(job_id: int):
 
 @bp.route(JOB + "/errors.csv", methods=["GET"])
 @auth.requires(bp, "imports")
-@bp.response(200, description="line,field,code,reason per rejected cell", content_type="text/csv")
+@bp.response(
+    200,
+    {"type": "string", "example": "line,field,code,reason\n3,email,invalid_email,is not a …\n"},
+    content_type="text/csv",
+    description="One row per rejected cell: line, field, code, reason (English)",
+)
 @bp.alt_response(404, response="NOT_FOUND")
 def errors(job_id: int):
     """The rejected rows of an import job as CSV: line, field, code and reason (English)."""

@@ -192,9 +192,11 @@ class _Evidence:
         self.first_bad: tuple[int, int] | None = None  # line, byte
         self.first_utf8: int | None = None
         self.first_undefined: tuple[int, int] | None = None
+        self.ended_in_cr = False  # a CRLF cut by a block: its LF ends no second line
 
     def _line(self, text: str, pos: int) -> int:
-        return self.lines_before + _line_ends(text[:pos]) + 1
+        cut_crlf = 1 if self.ended_in_cr and text.startswith("\n") and pos > 0 else 0
+        return self.lines_before + _line_ends(text[:pos]) - cut_crlf + 1
 
     def scan(self, chunks: Iterator[str]) -> Iterator[str]:
         for text in chunks:
@@ -210,6 +212,10 @@ class _Evidence:
             if self.first_undefined is None and (odd := _UNDEFINED_1252.search(text)):
                 self.first_undefined = (self._line(text, odd.start()), ord(odd.group()) - 0xDC00)
             self.lines_before += _line_ends(text)
+            if self.ended_in_cr and text.startswith("\n"):
+                self.lines_before -= 1
+            if text:
+                self.ended_in_cr = text.endswith("\r")
             yield text
 
     def encoding(self) -> str:

@@ -229,7 +229,7 @@ def _forget_file(session: Session, job: ImportJob, files: Path) -> None:
 
 
 def forget_stale(session: Session, files: Path, *, now: datetime) -> int:
-    """Delete the files of previews left without an import for a day; return how many."""
+    """Delete the files of previews (and uploads) left for a day; return how many."""
     cut_off = now - timedelta(hours=PREVIEW_KEPT_HOURS)
     stale = session.scalars(
         select(ImportJob).where(
@@ -250,6 +250,14 @@ def forget_stale(session: Session, files: Path, *, now: datetime) -> int:
     for job in stale:
         if job.id not in followed:
             _forget_file(session, job, files)
+            count += 1
+    # Uploads left at the columns step never became a job.
+    kept = set(
+        session.scalars(select(ImportJob.stored_name).where(ImportJob.stored_name.is_not(None)))
+    )
+    for path in files.glob("*.csv"):
+        if path.name not in kept and path.stat().st_mtime < cut_off.timestamp():
+            path.unlink(missing_ok=True)
             count += 1
     return count
 

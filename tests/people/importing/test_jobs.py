@@ -195,3 +195,14 @@ def test_previews_left_for_a_day_lose_their_file(session, files, setup):
     assert list(files.iterdir()) == []
     with pytest.raises(jobs.ImportRefused):
         jobs.import_preview(session, preview.id, requested_by=None, now=NOW)
+
+
+def test_an_upload_never_queued_is_deleted_after_a_day(session, files):
+    import os
+
+    left = files / jobs.new_stored_name()
+    left.write_bytes(b"email\n")
+    os.utime(left, (NOW.timestamp() - 3600, NOW.timestamp() - 3600))
+    assert jobs.forget_stale(session, files, now=NOW) == 0
+    assert jobs.forget_stale(session, files, now=NOW + timedelta(hours=24)) == 1
+    assert not left.exists()

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 ACTOR = "run_import"
 FOLDER = "imports"
 PREVIEW_KEPT_HOURS = 24  # an upload previewed and never imported is deleted after this
+# Where a preview can be imported next (the admin wizard), its file is kept for that; an API
+# preview is only a report, and its file goes when it is done.
+KEEPS_PREVIEWED_FILE = frozenset({"admin"})
 SHOWN_ROWS = 200  # rows worth telling shown on a page; errors.csv has them all
 NOTHING_TO_IMPORT = "no row of this file would create or change a contact"
 
@@ -206,7 +209,7 @@ def run(
     job = session.get(ImportJob, job_id)
     session.refresh(job)
     job.status, job.finished_at = ImportStatus.DONE, now
-    if not job.dry_run:
+    if not (job.dry_run and job.source in KEEPS_PREVIEWED_FILE):
         _forget_file(session, job, files)
     session.commit()
     return job

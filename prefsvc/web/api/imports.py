@@ -36,7 +36,9 @@ JOB = "/<int(min=1, max=2147483647):job_id>"
 def _queue(upload: FileStorage, *, dry_run: bool):
     filename = (upload.filename or "upload.csv").replace("\x00", "")[:MAX_NAME] or "upload.csv"
     settings = current_settings()
-    stored = jobs.folder(settings.instance_path) / jobs.new_stored_name()
+    files = jobs.folder(settings.instance_path)
+    jobs.forget_stale(db.session, files, now=clock.now())
+    stored = files / jobs.new_stored_name()
     upload.save(stored)
     job = jobs.queue(
         db.session,

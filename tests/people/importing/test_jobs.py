@@ -39,7 +39,9 @@ def files(tmp_path):
     return jobs.folder(tmp_path)
 
 
-def queued(session, files, text: str = CSV, *, dry_run: bool = False) -> ImportJob:
+def queued(
+    session, files, text: str = CSV, *, dry_run: bool = False, source: str = "admin"
+) -> ImportJob:
     stored = files / jobs.new_stored_name()
     stored.write_bytes(text.encode("utf-8", "surrogateescape"))
     job = jobs.queue(
@@ -47,7 +49,7 @@ def queued(session, files, text: str = CSV, *, dry_run: bool = False) -> ImportJ
         stored=stored,
         filename="leads.csv",
         dry_run=dry_run,
-        source="api",
+        source=source,
         requested_by="apikey:1",
         now=NOW,
         max_bytes=10_000,
@@ -162,6 +164,11 @@ def test_a_preview_keeps_its_file_for_the_import_then_the_import_deletes_it(sess
     done = run(session, files, job.id)
     assert (done.created, count(session, Contact)) == (7, 7)
     assert list(files.iterdir()) == []
+
+
+def test_an_api_preview_deletes_its_file_when_done(session, files, setup):
+    preview = run(session, files, queued(session, files, dry_run=True, source="api").id)
+    assert preview.status is ImportStatus.DONE and list(files.iterdir()) == []
 
 
 def test_a_preview_with_nothing_to_import_cannot_be_imported(session, files, setup):

@@ -90,7 +90,7 @@ def inspect(source: Source, *, max_bytes: int | None = None) -> tuple[FileFacts,
         stream.seek(0)
         decoder = codecs.getincrementaldecoder(UTF8)("surrogateescape")
         records = table(_lines(evidence.scan(_chunks(stream, decoder))))
-        header_line, header = next(records)
+        _, header = next(records)
         rows = sum(1 for _ in records)
     encoding = evidence.encoding()
     # The header was read as UTF-8 with escapes: read its bytes again in the file's encoding.
@@ -107,9 +107,10 @@ def records(source: Source, encoding: str) -> Iterator[tuple[int, list[str]]]:
 
 
 def header_preview(source: Source, *, limit: int = 64 * 1024) -> list[str]:
-    """Return the header cells from the file's first bytes, for a mapping form; no checks.
+    """Return the header cells from the file's first bytes, for the columns form.
 
-    Only for showing: the job's first pass (``inspect``) decides and checks the encoding.
+    A glance that refuses obvious binary data at once; the job's first pass (``inspect``)
+    decides the encoding and checks the whole file.
     """
     with open_source(source) as stream:
         head = stream.read(limit)
@@ -117,8 +118,11 @@ def header_preview(source: Source, *, limit: int = 64 * 1024) -> list[str]:
         text = codecs.getincrementaldecoder(UTF8_BOM)("strict").decode(head)
     except UnicodeDecodeError:
         text = head.decode(CP1252, "replace")
-    if _CONTROL.search(text):
-        raise ImportFileError(f"line 1: {NOT_TEXT}")
+    if control := _CONTROL.search(text):
+        line = _line_ends(text[: control.start()]) + 1
+        raise ImportFileError(
+            f"line {line}: {NOT_TEXT} (control byte 0x{ord(control.group()):02X})"
+        )
     lines = _LINE.findall(text) or [text]
     try:
         return next(table(iter(lines)))[1]

@@ -32,6 +32,10 @@ class ImportFileError(PrefsvcError):
     """An import file cannot be read as a whole; nothing was written."""
 
 
+class ImportTooLarge(ImportFileError):
+    """An import file is larger than ``IMPORT_MAX_BYTES``; nothing was read or written."""
+
+
 class CampaignStateError(PrefsvcError):
     """The campaign is not in a state that allows this action."""
 

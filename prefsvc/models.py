@@ -640,6 +640,74 @@ class SignInBrake(Base):
     __table_args__ = (Index("ix_sign_in_brakes_window_started_at", "window_started_at"),)
 
 
+class ImportStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"  # the file as a whole was refused (``error`` says why)
+
+
+class ImportJob(Base):
+    """A CSV import (or its preview) run in the background from a file kept under the instance.
+
+    The counts and ``rows_done`` are committed with each chunk of rows, so a job that stopped
+    goes on from there. The file (``stored_name`` under ``<instance>/imports``) is deleted
+    once the import is done; a preview keeps it until it is imported or left for a day.
+    """
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[ImportStatus] = mapped_column(
+        _enum(ImportStatus, "import_status"), default=ImportStatus.QUEUED
+    )
+    dry_run: Mapped[bool] = mapped_column(Boolean)
+    filename: Mapped[str] = mapped_column(String(200))
+    stored_name: Mapped[str | None] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    # the field of each column (null: ignored), as a person chose; null: from the headers
+    mapping: Mapped[list[Any] | None] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(20))
+    requested_by: Mapped[str | None] = mapped_column(String(200))
+    # the preview this import was started from: one import per preview
+    preview_id: Mapped[int | None] = mapped_column(
+        ForeignKey("import_jobs.id", ondelete="SET NULL"), unique=True
+    )
+    encoding: Mapped[str | None] = mapped_column(String(16))
+    rows_total: Mapped[int | None] = mapped_column(Integer)
+    rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    suppressed: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (CheckConstraint("rows_done >= 0", name="rows_done_not_negative"),)
+
+
+class ImportJobRow(Base):
+    """A row of an import job worth telling: rejected (with the cell and why), suppressed, kept.
+
+    Codes and parameters, not sentences: each reader sees them in their own language.
+    """
+
+    __tablename__ = "import_job_rows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"))
+    line: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(12))  # rejected, suppressed, kept
+    field: Mapped[str | None] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(40))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_import_job_rows_job_id_line", "job_id", "line"),)
+
+
 class AuditEvent(Base):
     """Who (an API key or an admin user) did what to which object; ids, never addresses."""
 

@@ -113,6 +113,8 @@ class Settings:
     webhook_timeout_seconds: int = 5  # to wait for a receiver's answer
     webhook_alert_to: str | None = None  # who is mailed when an endpoint is disabled
     webhook_log_days: int = 30  # delivered and given-up deliveries are deleted after this
+    # --- contact imports (issue 19) ---
+    import_max_bytes: int = 256_000_000  # largest CSV file an import takes (admin, API, CLI)
     testing: bool = False
 
     @property
@@ -290,6 +292,9 @@ class Settings:
             webhook_timeout_seconds=_positive_int(get, "WEBHOOK_TIMEOUT", 5, maximum=60),
             webhook_alert_to=webhook_alert_to,
             webhook_log_days=_positive_int(get, "WEBHOOK_LOG_DAYS", 30, maximum=3650),
+            import_max_bytes=_positive_int(
+                get, "IMPORT_MAX_BYTES", 256_000_000, maximum=10_000_000_000
+            ),
         )
 
 

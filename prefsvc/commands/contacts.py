@@ -29,14 +29,32 @@ group = DomainGroup("contacts", help="People we may mail.")
 )
 @click.option("--by", "imported_by", help="Who imports (recorded with each change); default: you.")
 def import_(file: Path, dry_run: bool, imported_by: str | None) -> None:
-    """Import contacts from a CSV file; prints a JSON summary, rejected rows on stderr."""
+    """Import contacts from a CSV file; prints a JSON summary, rejected rows on stderr.
+
+    The file is streamed: rejected rows (and, with ``--dry-run``, what each row would do)
+    are printed chunk by chunk as the import goes, each chunk committed on its own.
+    """
     try:
-        data = file.read_bytes()
+        with file.open("rb"):
+            pass
     except OSError as exc:
         raise ImportFileError(f"cannot read {file}: {exc.strerror or exc}") from None
-    result = importing.import_csv(
+
+    def report(chunk: importing.ImportResult, rows_done: int) -> None:
+        if dry_run:
+            for outcome in chunk.plan():  # rejected rows as in a real run: "line N: FIELD: …"
+                verb = (
+                    "" if outcome.action in ("rejected", "kept") else f"would be {outcome.action}"
+                )
+                detail = f": {outcome.detail}" if verb and outcome.detail else outcome.detail
+                click.echo(f"line {outcome.line}: {verb}{detail}", err=True)
+        else:
+            for error in chunk.errors:
+                click.echo(f"line {error.line}: {error.field}: {error.reason}", err=True)
+
+    result = importing.import_file(
         db.session,
-        data,
+        file,
         filename=file.name,
         now=clock.now(),
         today=clock.today(),
@@ -44,17 +62,9 @@ def import_(file: Path, dry_run: bool, imported_by: str | None) -> None:
         source="cli",
         imported_by=imported_by or _operator(),
         dry_run=dry_run,
+        max_bytes=current_settings().import_max_bytes,
+        on_chunk=report,
     )
-    if dry_run:
-        db.session.rollback()
-        for outcome in result.plan():  # rejected rows as in a real run: "line N: FIELD: reason"
-            verb = "" if outcome.action == "rejected" else f"would be {outcome.action}"
-            detail = f": {outcome.detail}" if verb and outcome.detail else outcome.detail
-            click.echo(f"line {outcome.line}: {verb}{detail}", err=True)
-    else:
-        db.session.commit()
-        for error in result.errors:
-            click.echo(f"line {error.line}: {error.field}: {error.reason}", err=True)
     click.echo(json.dumps(result.summary()))
 
 

@@ -20,6 +20,7 @@ from prefsvc.errors import TemporaryBatchFailure
 from prefsvc.extensions import db
 from prefsvc.mail import kit, notice_kinds
 from prefsvc.mail.transport import PermanentFailure, TemporaryFailure
+from prefsvc.people.importing import jobs as import_jobs
 from prefsvc.queue import broker
 from prefsvc.settings import SETTINGS_KEY, Settings, current_settings
 from prefsvc.webhooks import jobs as webhooks
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 NOTICE_PRIORITY = 0
 CAMPAIGN_PRIORITY = 10
 NOTICE_RETRY_DELAY_MS = 5_000
+# An import job streams its file chunk by chunk and goes on from its last chunk when it is
+# run again: hours for the largest file allowed, not the minutes of a batch.
+IMPORT_TIME_LIMIT_MS = 6 * 3600 * 1000
 
 
 def init_app(app: Flask) -> None:
@@ -42,9 +46,11 @@ def init_app(app: Flask) -> None:
         (send_notice, task_queue.notice_queue, NOTICE_PRIORITY),
         (send_notices, task_queue.notice_queue, NOTICE_PRIORITY),
         (deliver_webhooks, task_queue.webhook_queue, NOTICE_PRIORITY),
+        (run_import, task_queue.notice_queue, CAMPAIGN_PRIORITY),
     )
     for function, queue_name, priority in actors:
         name = function.__name__
+        options = {"time_limit": IMPORT_TIME_LIMIT_MS} if function is run_import else {}
         task_queue.actors[name] = dramatiq.actor(
             function,
             broker=task_queue.broker,
@@ -53,6 +59,7 @@ def init_app(app: Flask) -> None:
             # webhook retries are the database's (``webhooks.delivery``), not the broker's
             max_retries=0 if function is deliver_webhooks else settings.max_retries,
             priority=priority,
+            **options,
         )
     app.extensions[broker.EXTENSION_KEY] = task_queue
 
@@ -120,6 +127,23 @@ def send_notices(held: list[list[Any]]) -> None:
             broker.queue().actors["send_notice"].send_with_options(
                 args=(kind, contact_id, params), delay=NOTICE_RETRY_DELAY_MS
             )
+
+
+def run_import(job_id: int) -> None:
+    """Run one import job (``importing.jobs.run``): idempotent, and resumes after a crash."""
+    settings = current_settings()
+    try:
+        import_jobs.run(
+            db.session,
+            job_id,
+            files=import_jobs.folder(settings.instance_path),
+            suppression_key=settings.suppression_key,
+            max_bytes=settings.import_max_bytes,
+            now=clock.now(),
+            today=clock.today(),
+        )
+    finally:
+        db.session.rollback()
 
 
 def deliver_webhooks(delivery_ids: list[int], lease: str) -> None:

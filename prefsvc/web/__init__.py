@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from prefsvc.settings import SETTINGS_KEY
-from prefsvc.web import admin, json_bodies, ops, outbox, recipient, renewal
+from prefsvc.web import admin, json_bodies, ops, outbox, recipient, renewal, uploads
 from prefsvc.web.api import setup as api_setup
 from prefsvc.web.error_pages import database_unavailable, http_error
 
@@ -33,6 +33,7 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 def init_app(app: Flask) -> None:
     app.json = json_bodies.JSONProvider(app)
+    app.request_class = uploads.Request
     recipient.init_app(app)
     app.register_blueprint(renewal.bp)
     app.register_blueprint(ops.bp)

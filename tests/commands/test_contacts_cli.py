@@ -191,3 +191,29 @@ def test_show_unknown_address_is_one_line_error(runner, promo):
     assert result.exit_code != 0
     assert result.stdout == ""
     assert result.stderr.strip().splitlines() == ["Error: no contact with that address"]
+
+
+def test_a_file_over_the_import_limit_is_refused_in_one_line(
+    runner, app, session, promo, tmp_path, settings, monkeypatch
+):
+    from prefsvc.settings import SETTINGS_KEY
+
+    monkeypatch.setitem(app.extensions, SETTINGS_KEY, settings.with_(import_max_bytes=50))
+    result = runner.invoke(args=["contacts", "import", str(write(tmp_path, FILE))])
+
+    assert result.exit_code != 0 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "Error: the file is 0.0 MB, more than the import limit of 0.0 MB (PREFSVC_IMPORT_MAX_BYTES)"
+    ]
+    assert contacts_count(session) == 0
+
+
+def test_a_file_mixing_encodings_is_refused_naming_the_line(runner, session, promo, tmp_path):
+    data = (FILE + "amelie@example.org;Amélie;;;;\n").encode() + "zoe@example.org;Zoé;;;;\n".encode(
+        "cp1252"
+    )
+    result = runner.invoke(args=["contacts", "import", str(write(tmp_path, data))])
+
+    assert result.exit_code != 0 and result.stdout == ""
+    assert result.stderr.startswith("Error: line 7: not valid UTF-8 (byte 0xE9)")
+    assert contacts_count(session) == 0

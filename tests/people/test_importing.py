@@ -134,7 +134,7 @@ def test_binary_files_are_refused_with_nothing_written(session, topics, data):
 
 def test_file_without_email_column_is_refused_with_nothing_written(session, topics):
     with pytest.raises(ImportFileError, match="no 'email' column"):
-        run(session, "e-mail,first_name\nana@example.org,Ana\n")
+        run(session, "adres,first_name\nana@example.org,Ana\n")
     session.commit()
     assert count(session, Contact) == 0
 
@@ -414,3 +414,90 @@ def test_a_control_character_in_a_name_rejects_the_row_naming_line_and_field(
     (error,) = result.errors
     assert (error.line, error.field) == (3, field)
     assert "control characters" in error.reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "E-mailadres;Voornaam;Achternaam;Taal;Rol;Onderwerpen;Grondslag;Datum\n"
+        "ana@example.org;Ana;Peeters;Frans;docent;promoties;toestemming;2025-06-01\n",
+        "Courriel;Prénom;Nom;Langue;Rôle;Sujets;Base;Date\n"
+        "ana@example.org;Ana;Peeters;français;enseignant;promoties;consentement;2025-06-01\n",
+        "Email Address;First Name;Last Name;Language;Role;Topics;Basis;Basis Date\n"
+        "ana@example.org;Ana;Peeters;French;Teacher;promoties;Consent;2025-06-01\n",
+    ],
+    ids=["nl", "fr", "en"],
+)
+def test_headers_and_values_may_be_written_in_any_of_the_three_languages(session, topics, text):
+    result = run(session, text)
+    assert (result.created, result.rejected) == (1, 0), result.errors
+    ana = contact(session, "ana@example.org")
+    assert (ana.last_name, ana.language, ana.role.value, ana.basis.value) == (
+        "Peeters",
+        Language.FR,
+        "teacher",
+        "consent",
+    )
+    assert subscriptions(session, ana) == {"promoties": SubscriptionStatus.SUBSCRIBED}
+
+
+def test_a_row_naming_a_topic_left_says_it_stays_unsubscribed(session, topics):
+    ana = make_contact(session, "ana@example.org", topics=[topics["promo"]])
+    consent.unsubscribe(session, ana, topics["promo"], channel="one-click", now=NOW, today=TODAY)
+    session.commit()
+    result = run(session, "email;topics\nana@example.org;promoties\n", dry_run=True)
+    assert [(o.line, o.action, o.detail) for o in result.outcomes] == [
+        (2, "unchanged", ""),
+        (2, "kept", "stays unsubscribed from promoties: an import never subscribes someone again"),
+    ]
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_a_50_mb_file_is_imported_in_bounded_memory(session, topics, tmp_path):
+    """Streamed by design (issue 19): the file is never held whole, nor its rows or outcomes."""
+    import gc
+    import threading
+
+    path = tmp_path / "big.csv"
+    notes = "x" * 2000  # a wide ignored column: 50 MB in about 24,000 rows
+    rows = 0
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("email;first_name;topics;notes\n")
+        while out.tell() < 50_000_000:
+            out.write(f"p{rows}@example.org;Amélie;promoties;{notes}\n")
+            rows += 1
+    gc.collect()
+    baseline = _rss_bytes()
+    peak = baseline
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.wait(0.02):
+            peak = max(peak, _rss_bytes())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = importing.import_file(
+            session,
+            path,
+            filename="big.csv",
+            now=NOW,
+            today=TODAY,
+            suppression_key=KEY,
+        )
+    finally:
+        stop.set()
+        sampler.join()
+    assert result.created == rows and not result.outcomes
+    print(f"RSS growth {(peak - baseline) / 1e6:.1f} MB for {rows} rows")
+    assert peak - baseline < 40_000_000, f"grew {(peak - baseline) / 1e6:.1f} MB"

@@ -25,7 +25,10 @@ def test_the_actors_keep_their_names_queues_and_notices_go_first(app, settings):
         "send_notice": (f"{settings.queue_prefix}notices", actors.NOTICE_PRIORITY),
         "send_notices": (f"{settings.queue_prefix}notices", actors.NOTICE_PRIORITY),
         "deliver_webhooks": (f"{settings.queue_prefix}webhooks", actors.NOTICE_PRIORITY),
+        # imports wait behind service mail on the notices queue, and may run for hours
+        "run_import": (f"{settings.queue_prefix}notices", actors.CAMPAIGN_PRIORITY),
     }
+    assert queue.actors["run_import"].options["time_limit"] == actors.IMPORT_TIME_LIMIT_MS
     assert [a.actor_name for a in queue.actors.values()] == list(declared)
     assert actors.NOTICE_PRIORITY < actors.CAMPAIGN_PRIORITY  # a lower number goes first
     retries = {name: a.options["max_retries"] for name, a in queue.actors.items()}

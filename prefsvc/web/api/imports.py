@@ -1,62 +1,127 @@
-"""CSV imports (CONTRACT §4) over HTTP: a dry run to preview, then the real import."""
+"""CSV imports (CONTRACT §4) over HTTP, as background jobs: 202 and a job to follow.
+
+``POST /imports`` (or ``/imports/preview``, a dry run) stores the upload under the instance
+folder and queues a job; ``GET /imports/<id>`` gives its status, counts and progress, and
+``GET /imports/<id>/errors.csv`` the rejected rows once it ran.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
+
+from flask import Response, stream_with_context, url_for
 from werkzeug.datastructures import FileStorage
 
 from prefsvc import clock
 from prefsvc.extensions import db
-from prefsvc.people import importing
+from prefsvc.people.importing import english, jobs
+from prefsvc.queue import broker
 from prefsvc.settings import current_settings
 from prefsvc.web.api import auth, blueprint
 from prefsvc.web.api import schemas as s
 
 bp = blueprint(
-    "imports", "CSV contact imports, with a dry run first.", "/imports", body="multipart/form-data"
+    "imports",
+    "CSV contact imports run as background jobs, with a dry run (preview) first if you like.",
+    "/imports",
+    body="multipart/form-data",
 )
 blueprints = [bp]
 MAX_NAME = 200
+JOB = "/<int(min=1, max=2147483647):job_id>"
 
 
-def _run(upload: FileStorage, *, dry_run: bool) -> tuple[dict, importing.ImportResult]:
+def _queue(upload: FileStorage, *, dry_run: bool):
     filename = (upload.filename or "upload.csv").replace("\x00", "")[:MAX_NAME] or "upload.csv"
-    result = importing.import_csv(
+    settings = current_settings()
+    files = jobs.folder(settings.instance_path)
+    jobs.forget_stale(db.session, files, now=clock.now())
+    stored = files / jobs.new_stored_name()
+    upload.save(stored)
+    job = jobs.queue(
         db.session,
-        upload.read(),
+        stored=stored,
         filename=filename,
-        now=clock.now(),
-        today=clock.today(),
-        suppression_key=current_settings().suppression_key,
-        source="api",
-        imported_by=auth.actor(),
         dry_run=dry_run,
+        source="api",
+        requested_by=auth.actor(),
+        now=clock.now(),
+        max_bytes=settings.import_max_bytes,
     )
-    body = {
-        "dry_run": dry_run,
-        **result.summary(),
-        "errors": [{"line": e.line, "field": e.field, "reason": e.reason} for e in result.errors],
-    }
-    return body, result
-
-
-@bp.route("/preview", methods=["POST"])
-@auth.requires(bp, "imports")
-@bp.arguments(s.ImportFileIn, location="files")
-@bp.response(200, s.ImportOut)
-def preview(files):
-    """Dry run: the counts and rejected rows a real import of this file would give; no change."""
-    body, _ = _run(files["file"], dry_run=True)
-    db.session.rollback()
-    return body
+    if not dry_run:
+        auth.record("import.commit", str(job.id))
+    db.session.commit()
+    broker.queue().jobs_held()
+    location = url_for("imports.status", job_id=job.id)
+    return jobs.document(job), 202, {"Location": location}
 
 
 @bp.route("", methods=["POST"])
 @auth.requires(bp, "imports")
 @bp.arguments(s.ImportFileIn, location="files")
-@bp.response(201, s.ImportOut)
-def commit(files):
-    """Import the file: valid rows are written, rejected ones reported by line and field."""
-    body, result = _run(files["file"], dry_run=False)
-    auth.record("import.commit", None, **result.summary())
-    db.session.commit()
-    return body
+@bp.response(202, s.ImportJobOut, headers={"Location": {"schema": {"type": "string"}}})
+@bp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
+def create(files):
+    """Queue the import of a CSV file; follow ``Location`` for its status and counts.
+
+    Column names and the values of language, role and basis may be written in Dutch,
+    French or English. A file over ``IMPORT_MAX_BYTES`` is 413; a file that cannot be read as
+    a whole ends as status ``failed`` with ``error`` saying why, nothing written.
+    """
+    return _queue(files["file"], dry_run=False)
+
+
+@bp.route("/preview", methods=["POST"])
+@auth.requires(bp, "imports")
+@bp.arguments(s.ImportFileIn, location="files")
+@bp.response(202, s.ImportJobOut, headers={"Location": {"schema": {"type": "string"}}})
+@bp.alt_response(413, response="REQUEST_ENTITY_TOO_LARGE")
+def preview(files):
+    """Queue a dry run: the counts and rejected rows a real import would give; no change."""
+    return _queue(files["file"], dry_run=True)
+
+
+@bp.route(JOB, methods=["GET"])
+@auth.requires(bp, "imports")
+@bp.response(200, s.ImportJobOut)
+@bp.alt_response(404, response="NOT_FOUND")
+def status(job_id: int):
+    """An import job: ``status`` (queued, running, done, failed), counts and progress."""
+    document = jobs.document(jobs.get(db.session, job_id))
+    db.session.rollback()
+    return document
+
+
+@bp.route(JOB + "/errors.csv", methods=["GET"])
+@auth.requires(bp, "imports")
+@bp.response(
+    200,
+    {"type": "string", "example": "line,field,code,reason\n3,email,invalid_email,is not a …\n"},
+    content_type="text/csv",
+    description="One row per rejected cell: line, field, code, reason (English)",
+)
+@bp.alt_response(404, response="NOT_FOUND")
+def errors(job_id: int):
+    """The rejected rows of an import job as CSV: line, field, code and reason (English)."""
+    job = jobs.get(db.session, job_id)
+
+    def lines() -> Iterator[str]:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["line", "field", "code", "reason"])
+        for row in jobs.rows(db.session, job.id, kinds=("rejected",)):
+            writer.writerow([row.line, row.field, row.code, english(row.code, row.params)])
+            if out.tell() > 16_384:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+        yield out.getvalue()
+        db.session.rollback()
+
+    return Response(
+        stream_with_context(lines()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="import-{job.id}-errors.csv"'},
+    )

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from prefsvc.errors import (
     CampaignStateError,
     ImportFileError,
+    ImportTooLarge,
     InvalidFields,
     InvalidInput,
     NotFound,
@@ -31,6 +32,7 @@ TITLES = {
     403: "Forbidden",
     404: "Not Found",
     409: "Conflict",
+    413: "Content Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
 }
@@ -117,6 +119,8 @@ def domain_error(error: PrefsvcError) -> Response:
         return problem(
             422, str(error), type_="urn:prefsvc:invalid-input", errors={error.field: [error.reason]}
         )
+    if isinstance(error, ImportTooLarge):
+        return problem(413, str(error), type_="urn:prefsvc:file-too-large")
     if isinstance(error, ImportFileError):
         return problem(
             422, str(error), type_="urn:prefsvc:unreadable-file", errors={"file": [str(error)]}

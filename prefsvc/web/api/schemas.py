@@ -459,20 +459,30 @@ class ImportFileIn(Schema):
     file = Upload(required=True)
 
 
-class RowErrorOut(Schema):
-    line = fields.Integer(required=True)
-    field = fields.String(required=True)
-    reason = fields.String(required=True)
-
-
-class ImportOut(Schema):
+class ImportJobOut(Schema):
+    id = fields.Integer(required=True)
+    status = fields.String(
+        required=True, validate=validate.OneOf(["queued", "running", "done", "failed"])
+    )
     dry_run = fields.Boolean(required=True)
+    filename = fields.String(required=True)
+    size_bytes = fields.Integer(required=True)
+    encoding = fields.String(
+        allow_none=True, metadata={"description": "utf-8-sig (UTF-8, BOM or not) or cp1252"}
+    )
+    rows_total = fields.Integer(allow_none=True, metadata={"description": "known once checked"})
+    rows_done = fields.Integer(required=True)
     created = fields.Integer(required=True)
     updated = fields.Integer(required=True)
     unchanged = fields.Integer(required=True)
     rejected = fields.Integer(required=True)
     suppressed = fields.Integer(required=True)
-    errors = fields.List(fields.Nested(RowErrorOut), required=True)
+    error = fields.String(
+        allow_none=True, metadata={"description": "why a failed job's file was refused"}
+    )
+    created_at = fields.DateTime(required=True)
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
 
 
 class SuppressionCheckIn(Schema):

@@ -76,6 +76,8 @@ ROUTES = [
     ("POST", "/api/v1/campaigns/1/send", {"marketing", "admin"}),
     ("POST", "/api/v1/imports", {"marketing", "admin"}),
     ("POST", "/api/v1/imports/preview", {"marketing", "admin"}),
+    ("GET", "/api/v1/imports/1", {"marketing", "admin"}),
+    ("GET", "/api/v1/imports/1/errors.csv", {"marketing", "admin"}),
     ("POST", "/api/v1/suppression/check", {"marketing", "privacy", "admin"}),
     ("GET", "/api/v1/rights-requests", {"privacy", "admin"}),
     ("POST", "/api/v1/rights-requests", {"privacy", "admin"}),
@@ -112,6 +114,7 @@ def test_every_route_refuses_exactly_the_roles_its_docs_leave_out(client, sessio
         "campaign_id": 1,
         "request_id": 1,
         "endpoint_id": 1,
+        "job_id": 1,
     }
     checked = 0
     for path, item in spec["paths"].items():

@@ -1,13 +1,10 @@
-"""JSON API: campaigns (variants, preview, test send, send, schedule, control) and imports."""
+"""JSON API: campaigns (variants, preview, test send, send, schedule, control)."""
 
 from __future__ import annotations
-
-import io
 
 import pytest
 from sqlalchemy import select
 
-from prefsvc.models import Contact
 from tests.factories import DEFAULT_HTML, make_campaign, make_contact, make_topic
 
 VARIANTS = [
@@ -248,64 +245,6 @@ def test_campaigns_are_listed_newest_first(client, session, news, bearer):
         client.get("/api/v1/campaigns?status=sent", headers=bearer("marketing")).get_json()["items"]
         == []
     )
-
-
-# --- imports ----------------------------------------------------------------------------
-
-CSV = (
-    b"email;first_name;language;topics;basis;basis_date\n"
-    b"ana@example.org;Ana;fr;nieuws;training;2025-01-10\n"
-    b"not-an-address;Bob;nl;nieuws;;\n"
-    b"cor@example.org;Cor;de;;;\n"
-    b"dirk@example.org;Dirk;nl;nieuws;consent;2025-02-01\n"
-)
-
-
-def _upload(data: bytes, name: str = "contacts.csv") -> dict:
-    return {"file": (io.BytesIO(data), name)}
-
-
-@pytest.mark.all_databases
-def test_import_preview_changes_nothing_and_commit_imports(client, session, news, bearer):
-    headers = bearer("marketing")
-    preview = client.post("/api/v1/imports/preview", headers=headers, data=_upload(CSV))
-    assert preview.status_code == 200
-    body = preview.get_json()
-    assert body["dry_run"] is True
-    assert (body["created"], body["rejected"]) == (2, 2)
-    assert {(e["line"], e["field"]) for e in body["errors"]} == {(3, "email"), (4, "language")}
-    assert session.scalar(select(Contact.id)) is None
-
-    committed = client.post("/api/v1/imports", headers=headers, data=_upload(CSV))
-    assert committed.status_code == 201
-    assert committed.get_json()["created"] == 2
-    emails = set(session.scalars(select(Contact.email)))
-    assert emails == {"ana@example.org", "dirk@example.org"}
-
-    again = client.post("/api/v1/imports/preview", headers=headers, data=_upload(CSV))
-    assert (again.get_json()["created"], again.get_json()["unchanged"]) == (0, 2)
-
-
-@pytest.mark.parametrize(
-    "data", [b"\x00\x01binary", b"", b"name;first_name\nx;y\n", "é".encode("utf-16")]
-)
-def test_an_unreadable_file_is_refused_as_a_whole(client, session, bearer, data):
-    response = client.post("/api/v1/imports", headers=bearer("marketing"), data=_upload(data))
-    assert response.status_code == 422
-    assert "file" in response.get_json()["errors"]
-    assert session.scalar(select(Contact.id)) is None
-
-
-def test_an_import_sent_as_json_is_415_and_without_a_file_422(client, bearer):
-    headers = bearer("marketing")
-    as_json = client.post("/api/v1/imports", headers=headers, json={"file": "a@example.org"})
-    assert as_json.status_code == 415
-    assert "multipart/form-data" in as_json.get_json()["detail"]
-    without = client.post(
-        "/api/v1/imports", headers=headers, data={"other": (io.BytesIO(b"x"), "x.csv")}
-    )
-    assert without.status_code == 422
-    assert "file" in without.get_json()["errors"]
 
 
 # --- Markdown, preheader, duplicate, delete a draft, archive ----------------------------

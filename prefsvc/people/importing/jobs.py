@@ -1,0 +1,314 @@
+"""Imports as background jobs: queued with the job outbox, run by a worker, resumable.
+
+The admin UI and the API store the upload under ``<instance>/imports`` and queue a job
+(``queue``): the ``ImportJob`` row and its ``run_import`` job are committed together. The
+worker's ``run`` streams the file (``importing.import_file``); each chunk commits its rows,
+the job's counts, ``rows_done`` and the rows worth telling together, so a job that stopped
+(a worker killed, a redelivered message) goes on from its last chunk, and a second runner
+of the same job finds its chunk already counted and stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from prefsvc.errors import ImportFileError, NotFound, PrefsvcError
+from prefsvc.models import ImportJob, ImportJobRow, ImportStatus
+from prefsvc.people import importing
+from prefsvc.people.importing.reading import FileFacts, check_size
+from prefsvc.queue import outbox
+
+log = logging.getLogger(__name__)
+ACTOR = "run_import"
+FOLDER = "imports"
+PREVIEW_KEPT_HOURS = 24  # an upload previewed and never imported is deleted after this
+# Where a preview can be imported next (the admin wizard), its file is kept for that; an API
+# preview is only a report, and its file goes when it is done.
+KEEPS_PREVIEWED_FILE = frozenset({"admin"})
+SHOWN_ROWS = 200  # rows worth telling shown on a page; errors.csv has them all
+NOTHING_TO_IMPORT = "no row of this file would create or change a contact"
+
+
+class ImportRefused(PrefsvcError):
+    """An import cannot start from this preview (not finished, nothing to import, gone)."""
+
+
+def folder(instance_path: Path) -> Path:
+    path = instance_path / FOLDER
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def new_stored_name() -> str:
+    """Return a random file name for an upload: never the name the person gave."""
+    return f"{secrets.token_urlsafe(18)}.csv"
+
+
+def queue(
+    session: Session,
+    *,
+    stored: Path,
+    filename: str,
+    dry_run: bool,
+    source: str,
+    requested_by: str | None,
+    now: datetime,
+    max_bytes: int,
+    mapping: Sequence[str | None] | None = None,
+) -> ImportJob:
+    """Record a job for a stored upload and hold its ``run_import`` job; the caller commits.
+
+    Raises ``ImportTooLarge`` (and deletes the file) over ``max_bytes``.
+    """
+    size = stored.stat().st_size
+    try:
+        check_size(size, max_bytes)
+    except ImportFileError:
+        stored.unlink(missing_ok=True)
+        raise
+    job = ImportJob(
+        status=ImportStatus.QUEUED,
+        dry_run=dry_run,
+        filename=filename[:200],
+        stored_name=stored.name,
+        size_bytes=size,
+        mapping=list(mapping) if mapping is not None else None,
+        source=source,
+        requested_by=requested_by,
+        created_at=now,
+    )
+    session.add(job)
+    session.flush()
+    outbox.add(session, ACTOR, [job.id], now=now)
+    return job
+
+
+def import_preview(
+    session: Session, preview_id: int, *, requested_by: str | None, now: datetime
+) -> ImportJob:
+    """Queue the real import of a finished preview's file; a second call returns the same job."""
+    preview = session.get(ImportJob, preview_id)
+    if preview is None or not preview.dry_run:
+        raise NotFound("no such import preview")
+    already = session.scalar(select(ImportJob).where(ImportJob.preview_id == preview_id))
+    if already is not None:
+        return already
+    if preview.status is not ImportStatus.DONE or preview.stored_name is None:
+        raise ImportRefused("this preview is not finished, or its file is no longer kept")
+    if preview.created + preview.updated == 0:
+        raise ImportRefused(NOTHING_TO_IMPORT)
+    job = ImportJob(
+        status=ImportStatus.QUEUED,
+        dry_run=False,
+        filename=preview.filename,
+        stored_name=preview.stored_name,
+        size_bytes=preview.size_bytes,
+        mapping=preview.mapping,
+        source=preview.source,
+        requested_by=requested_by,
+        preview_id=preview.id,
+        encoding=preview.encoding,
+        rows_total=preview.rows_total,
+        created_at=now,
+    )
+    session.add(job)
+    session.flush()
+    outbox.add(session, ACTOR, [job.id], now=now)
+    return job
+
+
+def run(
+    session: Session,
+    job_id: int,
+    *,
+    files: Path,
+    suppression_key: str,
+    max_bytes: int,
+    now: datetime,
+    today: date,
+) -> ImportJob | None:
+    """Run (or go on with) one import job; idempotent: a finished job is left as it is."""
+    job = session.get(ImportJob, job_id)
+    if job is None or job.status in (ImportStatus.DONE, ImportStatus.FAILED):
+        return job
+    if job.status is ImportStatus.QUEUED:
+        job.status, job.started_at = ImportStatus.RUNNING, now
+    session.commit()
+    path = files / job.stored_name if job.stored_name else None
+    progress = {"rows_done": job.rows_done}
+
+    def record(result: importing.ImportResult, rows_done: int) -> None:
+        counts = result.summary()
+        moved = session.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job_id, ImportJob.rows_done == progress["rows_done"])
+            .values(
+                rows_done=rows_done,
+                **{name: getattr(ImportJob, name) + n for name, n in counts.items()},
+            )
+        )
+        if moved.rowcount != 1:
+            raise _Overtaken
+        progress["rows_done"] = rows_done
+        notes = [
+            {"job_id": job_id, "line": e.line, "kind": "rejected", "field": e.field}
+            | {"code": e.code, "params": e.params}
+            for e in result.errors
+        ] + [
+            {"job_id": job_id, "line": o.line, "kind": o.action, "field": None}
+            | {"code": o.code, "params": o.params}
+            for o in result.outcomes
+            if o.action in ("suppressed", "kept")
+        ]
+        if notes:
+            session.execute(insert(ImportJobRow), notes)
+
+    try:
+        if path is None or not path.exists():
+            raise ImportFileError("the uploaded file is no longer kept; upload it again")
+        if job.encoding is None or job.rows_total is None:
+            facts = importing.inspect(path, mapping=job.mapping, max_bytes=max_bytes)
+            job.encoding, job.rows_total = facts.encoding, facts.rows
+            session.commit()
+        facts = FileFacts(encoding=job.encoding, rows=job.rows_total, size=job.size_bytes)
+        importing.import_file(
+            session,
+            path,
+            filename=job.filename,
+            now=now,
+            today=today,
+            suppression_key=suppression_key,
+            source=job.source,
+            imported_by=job.requested_by,
+            dry_run=job.dry_run,
+            mapping=job.mapping,
+            facts=facts,
+            skip_rows=job.rows_done,
+            on_chunk=record,
+        )
+    except _Overtaken:
+        session.rollback()
+        log.info("import job %s is run by another worker", job_id)
+        return session.get(ImportJob, job_id)
+    except ImportFileError as exc:
+        session.rollback()
+        job = session.get(ImportJob, job_id)
+        job.status, job.error, job.finished_at = ImportStatus.FAILED, str(exc), now
+        _forget_file(session, job, files)
+        session.commit()
+        log.info("import job %s refused its file", job_id)
+        return job
+    job = session.get(ImportJob, job_id)
+    session.refresh(job)
+    job.status, job.finished_at = ImportStatus.DONE, now
+    if not (job.dry_run and job.source in KEEPS_PREVIEWED_FILE):
+        _forget_file(session, job, files)
+    session.commit()
+    return job
+
+
+class _Overtaken(Exception):
+    """Another runner of the same job committed this chunk first."""
+
+
+def _forget_file(session: Session, job: ImportJob, files: Path) -> None:
+    if job.stored_name is None:
+        return
+    (files / job.stored_name).unlink(missing_ok=True)
+    session.execute(
+        update(ImportJob)
+        .where(ImportJob.stored_name == job.stored_name)
+        .values(stored_name=None)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
+def forget_stale(session: Session, files: Path, *, now: datetime) -> int:
+    """Delete the files of previews (and uploads) left for a day; return how many."""
+    cut_off = now - timedelta(hours=PREVIEW_KEPT_HOURS)
+    stale = session.scalars(
+        select(ImportJob).where(
+            ImportJob.dry_run.is_(True),
+            ImportJob.stored_name.is_not(None),
+            ImportJob.created_at < cut_off,
+        )
+    ).all()
+    followed = set(
+        session.scalars(
+            select(ImportJob.preview_id).where(
+                ImportJob.preview_id.in_([j.id for j in stale]),
+                ImportJob.status.in_([ImportStatus.QUEUED, ImportStatus.RUNNING]),
+            )
+        )
+    )
+    count = 0
+    for job in stale:
+        if job.id not in followed:
+            _forget_file(session, job, files)
+            count += 1
+    # Uploads left at the columns step never became a job.
+    kept = set(
+        session.scalars(select(ImportJob.stored_name).where(ImportJob.stored_name.is_not(None)))
+    )
+    for path in files.glob("*.csv"):
+        if path.name not in kept and path.stat().st_mtime < cut_off.timestamp():
+            path.unlink(missing_ok=True)
+            count += 1
+    return count
+
+
+def get(session: Session, job_id: int) -> ImportJob:
+    job = session.get(ImportJob, job_id)
+    if job is None:
+        raise NotFound("no such import")
+    return job
+
+
+def follow_up(session: Session, job: ImportJob) -> ImportJob | None:
+    """Return the import started from this preview, if any."""
+    return session.scalar(select(ImportJob).where(ImportJob.preview_id == job.id))
+
+
+def rows(
+    session: Session, job_id: int, *, kinds: Sequence[str], limit: int | None = None
+) -> Iterator[ImportJobRow]:
+    """Yield a job's rows worth telling of these kinds, in file order, without loading them all."""
+    query = (
+        select(ImportJobRow)
+        .where(ImportJobRow.job_id == job_id, ImportJobRow.kind.in_(list(kinds)))
+        .order_by(ImportJobRow.line, ImportJobRow.id)
+        .limit(limit)
+        .execution_options(yield_per=500)
+    )
+    yield from session.scalars(query)
+
+
+def document(job: ImportJob) -> dict[str, Any]:
+    """Return the job as the API shows it."""
+    return {
+        "id": job.id,
+        "status": job.status.value,
+        "dry_run": job.dry_run,
+        "filename": job.filename,
+        "size_bytes": job.size_bytes,
+        "encoding": job.encoding,
+        "rows_total": job.rows_total,
+        "rows_done": job.rows_done,
+        "created": job.created,
+        "updated": job.updated,
+        "unchanged": job.unchanged,
+        "rejected": job.rejected,
+        "suppressed": job.suppressed,
+        "error": job.error,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+    }

@@ -20,6 +20,7 @@ from prefsvc.consent import changes as consent
 from prefsvc.consent.window import add_years
 from prefsvc.models import AdminUser, Campaign, Contact, StaffRole, Topic
 from prefsvc.people import importing, topics
+from prefsvc.people.importing import vocabulary
 from prefsvc.resources import resource_dir
 
 # slug, then the name and description per language
@@ -153,19 +154,7 @@ def contacts_csv(today: date) -> bytes:
     """Build the demo contacts as the CSV a training manager would send."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";")
-    writer.writerow(
-        [
-            "email",
-            "first_name",
-            "last_name",
-            "language",
-            "organisation",
-            "role",
-            "topics",
-            "basis",
-            "basis_date",
-        ]
-    )
+    writer.writerow(vocabulary.FIELDS)
     n = 0
     for language, names in FIRST.items():
         for i, first in enumerate(names):

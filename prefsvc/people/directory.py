@@ -32,6 +32,7 @@ from prefsvc.models import (
     SubscriptionStatus,
     Topic,
 )
+from prefsvc.people.importing import vocabulary
 
 # What the status filter offers, each a plain condition on the contact (and the topic filter).
 MAILABLE = "mailable"  # passes the sending rules today (audience), for the topic when one is given
@@ -271,15 +272,7 @@ def export_count(session: Session, filters: Filters, *, today: date, years: int)
 
 # The import's columns first, so an export can be corrected and imported again.
 EXPORT_COLUMNS = (
-    "email",
-    "first_name",
-    "last_name",
-    "language",
-    "organisation",
-    "role",
-    "topics",
-    "basis",
-    "basis_date",
+    *vocabulary.FIELDS,
     "status",
     "window_ends_on",
     "bounced_on",

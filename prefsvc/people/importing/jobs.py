@@ -10,9 +10,11 @@ of the same job finds its chunk already counted and stops.
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -289,6 +291,25 @@ def rows(
         .execution_options(yield_per=500)
     )
     yield from session.scalars(query)
+
+
+def rejected_csv(
+    session: Session, job_id: int, header: list[str], cells: Callable[[ImportJobRow], list[Any]]
+) -> Iterator[str]:
+    """Stream a job's rejected rows as CSV, about 16 KB a piece: a large file's errors are
+    never held whole. ``cells`` says a row in the reader's words (the admin) or in codes and
+    English (the API). The read is ended (rolled back) once the last piece is out."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    for row in rows(session, job_id, kinds=("rejected",)):
+        writer.writerow(cells(row))
+        if out.tell() > 16_384:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
+    session.rollback()
 
 
 def document(job: ImportJob) -> dict[str, Any]:

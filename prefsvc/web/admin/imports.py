@@ -8,9 +8,6 @@ as background jobs (``importing.jobs``); their page refreshes itself until they 
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from pathlib import Path
 
 from flask import (
@@ -194,24 +191,16 @@ def import_errors(job_id: int):
     job = jobs.get(db.session, job_id)
     labels = _field_labels()
 
-    def lines() -> Iterator[str]:
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow([_("Line"), _("Column"), _("Reason")])
-        for row in jobs.rows(db.session, job.id, kinds=("rejected",)):
-            writer.writerow(
-                [row.line, labels.get(row.field, row.field), reason(row.code, row.params)]
-            )
-            if out.tell() > 16_384:
-                yield out.getvalue()
-                out.seek(0)
-                out.truncate()
-        yield out.getvalue()
-        db.session.rollback()
+    lines = jobs.rejected_csv(
+        db.session,
+        job.id,
+        [_("Line"), _("Column"), _("Reason")],
+        lambda row: [row.line, labels.get(row.field, row.field), reason(row.code, row.params)],
+    )
 
     name = f"import-{job.id}-errors.csv"
     return Response(
-        stream_with_context(lines()),
+        stream_with_context(lines),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

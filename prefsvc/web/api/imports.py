@@ -7,10 +7,6 @@ folder and queues a job; ``GET /imports/<id>`` gives its status, counts and prog
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
-
 from flask import Response, stream_with_context, url_for
 from werkzeug.datastructures import FileStorage
 
@@ -107,21 +103,15 @@ def errors(job_id: int):
     """The rejected rows of an import job as CSV: line, field, code and reason (English)."""
     job = jobs.get(db.session, job_id)
 
-    def lines() -> Iterator[str]:
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["line", "field", "code", "reason"])
-        for row in jobs.rows(db.session, job.id, kinds=("rejected",)):
-            writer.writerow([row.line, row.field, row.code, english(row.code, row.params)])
-            if out.tell() > 16_384:
-                yield out.getvalue()
-                out.seek(0)
-                out.truncate()
-        yield out.getvalue()
-        db.session.rollback()
+    lines = jobs.rejected_csv(
+        db.session,
+        job.id,
+        ["line", "field", "code", "reason"],
+        lambda row: [row.line, row.field, row.code, english(row.code, row.params)],
+    )
 
     return Response(
-        stream_with_context(lines()),
+        stream_with_context(lines),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="import-{job.id}-errors.csv"'},
     )

@@ -262,8 +262,8 @@ def outbox(settings: Settings):
 
     def read() -> list[EmailMessage]:
         path = settings.mail_url.removeprefix("maildir:")
-        if not Path(path).exists():
-            return []
+        if not all((Path(path) / sub).is_dir() for sub in ("tmp", "new", "cur")):
+            return []  # not there yet, or a worker is creating it right now
         box = mailbox.Maildir(path, create=False)
         parser = BytesParser(policy=policy.default)
         return [parser.parsebytes(box.get_bytes(key)) for key in sorted(box.keys())]

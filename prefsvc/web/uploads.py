@@ -29,7 +29,11 @@ class Request(flask.Request):
 
     @property
     def max_content_length(self) -> int | None:  # type: ignore[override]
-        if self.endpoint in UPLOAD_ENDPOINTS and current_app:
+        if (
+            self.endpoint in UPLOAD_ENDPOINTS
+            and self.mimetype != "application/x-www-form-urlencoded"  # a form, not a file
+            and current_app
+        ):
             return current_app.extensions[SETTINGS_KEY].import_max_bytes + MULTIPART_OVERHEAD
         return flask.Request.max_content_length.fget(self)
 

@@ -58,7 +58,13 @@ def _upload_page(error: str | None, status: int = 200):
 
 @bp.errorhandler(RequestEntityTooLarge)
 def _too_large(error: RequestEntityTooLarge):
-    if request.endpoint == "admin.import_upload":
+    # The limit is checked before the view (and its sign-in check): only staff who may import
+    # see the upload page again with the reason; anyone else gets the plain 413 page.
+    if (
+        request.endpoint == "admin.import_upload"
+        and current_user.is_authenticated
+        and current_user.may(MARKETING)
+    ):
         return _upload_page(error.description, 413)
     return http_error(error)
 

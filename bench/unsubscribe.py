@@ -46,6 +46,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import cpu  # noqa: E402
 from bench.campaign import (  # noqa: E402
     PG_ADMIN,
     _seed,
@@ -220,12 +221,14 @@ def main() -> None:
     args = parser.parse_args()
     counts = [0, args.webhook_endpoints] if args.with_and_without else [args.webhook_endpoints]
     results = [(count, run(args, count)) for count in counts]
+    count_posts = int(args.rate * args.seconds)
     if len(results) > 1:
         print("one-click POST latency, without and with webhook endpoints:")
         for count, figures in results:
             print(
                 f"  {count} endpoints: p50 {figures['p50']:.1f} ms, p95 {figures['p95']:.1f} ms, "
-                f"p99 {figures['p99']:.1f} ms, errors {figures['errors']}"
+                f"p99 {figures['p99']:.1f} ms, errors {figures['errors']}; CPU ms per POST: "
+                + ", ".join(f"{r} {s / count_posts * 1000:.2f}" for r, s in figures["cpu"].items())
             )
 
 
@@ -334,7 +337,17 @@ def run(args: argparse.Namespace, webhook_endpoints: int) -> dict[str, float]:
             audience = launch(campaign_id)
             db.session.commit()
             load = Load(args.port, paths, args.rate, args.clients)
+            cpu_before = _cpu_by_role(processes, receiver, db_name)
             elapsed = load.run()
+            cpu_during = {
+                role: cpu.spent(before, after)
+                for (role, before), after in zip(
+                    cpu_before.items(),
+                    _cpu_by_role(processes, receiver, db_name).values(),
+                    strict=True,
+                )
+            }
+            hooks_during = _webhooks_delivered(db)
             sending_when_load_ended = db.session.get(Campaign, campaign_id).status
             dramatiq_broker = broker.queue().broker
             notices_waiting = dramatiq_broker.client.llen(
@@ -453,6 +466,19 @@ def run(args: argparse.Namespace, webhook_endpoints: int) -> dict[str, float]:
         )
         if webhooks_line:
             print(webhooks_line)
+        print(
+            "  CPU during the load, ms per POST: "
+            + ", ".join(
+                f"{role} {seconds / total * 1000:.2f}" for role, seconds in cpu_during.items()
+            )
+            + (
+                f" | webhooks delivered during the load {hooks_during}"
+                f" ({hooks_during / total:.2f} per POST)"
+                if receiver
+                else ""
+            )
+        )
+        figures["cpu"] = cpu_during
         return figures
     finally:
         for process in processes:
@@ -486,6 +512,32 @@ def _webhook_endpoints(db, count: int):
         db.session.commit()
         receivers.append(start_receiver(port, endpoint.secret, nice=10))  # the CRM's machine
     return receivers
+
+
+def _cpu_by_role(processes, receiver, db_name: str) -> dict[str, dict[int, float]]:
+    """Snapshot the CPU seconds of gunicorn, the workers, their database and the receivers."""
+    return {
+        "gunicorn": cpu.tree(processes[0].pid),
+        "workers": cpu.tree(processes[1].pid),  # the campaign's sending and the webhooks
+        "postgres": cpu.backends(PG_ADMIN, db_name),
+        "receivers": {
+            pid: seconds
+            for process, _counts in receiver or ()
+            for pid, seconds in cpu.tree(process.pid).items()
+        },
+    }
+
+
+def _webhooks_delivered(db) -> int:
+    from sqlalchemy import func, select
+
+    from prefsvc.models import WebhookDelivery, WebhookDeliveryStatus
+
+    delivered = db.session.scalar(
+        select(func.count()).where(WebhookDelivery.status == WebhookDeliveryStatus.DELIVERED)
+    )
+    db.session.commit()
+    return delivered
 
 
 def _webhook_figures(db, receiver) -> str | None:

@@ -64,8 +64,7 @@ class WebhookRelay(Middleware):
                 now = clock.now()
                 while delivery.fan_out(db.session, now=now) == delivery.FAN_OUT_BATCH:
                     db.session.commit()
-                db.session.commit()
-                while True:
+                while True:  # the last fan-out commits with the first lease: one transaction
                     lease, claimed = delivery.claim_due(db.session, now=now)
                     db.session.commit()
                     task_queue = broker.queue()

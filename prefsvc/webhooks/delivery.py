@@ -20,7 +20,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from prefsvc.models import (
@@ -30,6 +41,7 @@ from prefsvc.models import (
     Delivery,
     DeliveryStatus,
     Topic,
+    UTCDateTime,
     WebhookDelivery,
     WebhookDeliveryStatus,
     WebhookEndpoint,
@@ -69,9 +81,9 @@ def fan_out(session: Session, *, now: datetime, limit: int = FAN_OUT_BATCH) -> i
         return 0
     held = sorted(held, key=lambda row: row.id)
     wanted: dict[str, list[int]] = defaultdict(list)
-    for endpoint in session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.enabled)):
-        for name in endpoint.events:
-            wanted[name].append(endpoint.id)
+    for endpoint_id, names in session.execute(_LISTENERS):
+        for name in names:
+            wanted[name].append(endpoint_id)
     if not wanted:
         return len(held)
     context = _Context.read(session, held)
@@ -96,6 +108,9 @@ def fan_out(session: Session, *, now: datetime, limit: int = FAN_OUT_BATCH) -> i
         # The table, not the entity: a Core executemany skips the ORM's bulk-insert pass.
         session.execute(insert(_DELIVERIES), rows)
     return len(held)
+
+
+_LISTENERS = select(WebhookEndpoint.id, WebhookEndpoint.events).where(WebhookEndpoint.enabled)
 
 
 @dataclass
@@ -168,29 +183,7 @@ def claim_due(
     caller commits before queueing: a crash then leaves them leased, and due again after
     ``LEASE``.
     """
-    earlier = aliased(WebhookDelivery)
-    blocked = exists().where(
-        earlier.endpoint_id == WebhookDelivery.endpoint_id,
-        earlier.contact_id == WebhookDelivery.contact_id,
-        earlier.status == WebhookDeliveryStatus.PENDING,
-        earlier.id < WebhookDelivery.id,
-    )
-    due = session.execute(
-        select(WebhookDelivery.id, WebhookDelivery.endpoint_id)
-        .join(
-            WebhookEndpoint,
-            and_(WebhookEndpoint.id == WebhookDelivery.endpoint_id, WebhookEndpoint.enabled),
-        )
-        .where(
-            WebhookDelivery.status == WebhookDeliveryStatus.PENDING,
-            WebhookDelivery.next_attempt_at <= now,
-            ~blocked,
-        )
-        .order_by(WebhookDelivery.id)
-        .limit(limit)
-        # relays of several worker processes lease disjoint rows (PostgreSQL)
-        .with_for_update(skip_locked=True, of=WebhookDelivery)
-    ).all()
+    due = session.execute(_DUE, {"now": now, "limit": limit}).all()
     lease = now + LEASE
     by_endpoint: dict[int, list[int]] = defaultdict(list)
     for row in due:
@@ -203,6 +196,36 @@ def claim_due(
             .values(next_attempt_at=lease)
         )
     return lease, dict(by_endpoint)
+
+
+def _due_query() -> Select:
+    earlier = aliased(WebhookDelivery)
+    blocked = exists().where(
+        earlier.endpoint_id == WebhookDelivery.endpoint_id,
+        earlier.contact_id == WebhookDelivery.contact_id,
+        earlier.status == WebhookDeliveryStatus.PENDING,
+        earlier.id < WebhookDelivery.id,
+    )
+    return (
+        select(WebhookDelivery.id, WebhookDelivery.endpoint_id)
+        .join(
+            WebhookEndpoint,
+            and_(WebhookEndpoint.id == WebhookDelivery.endpoint_id, WebhookEndpoint.enabled),
+        )
+        .where(
+            WebhookDelivery.status == WebhookDeliveryStatus.PENDING,
+            WebhookDelivery.next_attempt_at <= bindparam("now", type_=UTCDateTime()),
+            ~blocked,
+        )
+        .order_by(WebhookDelivery.id)
+        .limit(bindparam("limit", type_=Integer()))
+        # relays of several worker processes lease disjoint rows (PostgreSQL)
+        .with_for_update(skip_locked=True, of=WebhookDelivery)
+    )
+
+
+# Built once: every relay asks it twice a second, and building it cost more than running it.
+_DUE = _due_query()
 
 
 def jobs(by_endpoint: dict[int, list[int]], per_job: int = PER_JOB) -> list[list[int]]:
@@ -247,37 +270,57 @@ def prepare(
     session: Session, delivery_ids: Sequence[int], *, lease: datetime, now: datetime
 ) -> list[Attempt]:
     """Read and sign the deliveries still under ``lease`` (others were done or re-claimed)."""
-    rows = session.execute(
-        select(WebhookDelivery, WebhookEndpoint, Contact.email)
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .outerjoin(Contact, Contact.id == WebhookDelivery.contact_id)
-        .where(
-            WebhookDelivery.id.in_(list(delivery_ids)),
-            WebhookDelivery.status == WebhookDeliveryStatus.PENDING,
-            WebhookDelivery.next_attempt_at == lease,
-            WebhookEndpoint.enabled,
-        )
-        .order_by(WebhookDelivery.id)
-    ).all()
+    rows = session.execute(_LEASED, {"ids": list(delivery_ids), "lease": lease}).all()
     timestamp = int(now.timestamp())
     attempts = []
-    for delivery, endpoint, email in rows:
-        payload = events.with_address(delivery.payload, email)
+    secrets_by_endpoint: dict[int, list[str]] = {}
+    for row in rows:
+        secrets_ = secrets_by_endpoint.get(row.endpoint_id)
+        if secrets_ is None:
+            secrets_ = secrets_by_endpoint[row.endpoint_id] = endpoints.signing_secrets(row, now)
+        payload = events.with_address(row.payload, row.email)
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-        secrets_ = endpoints.signing_secrets(endpoint, now)
         attempts.append(
             Attempt(
-                delivery.id,
-                endpoint.id,
-                endpoint.url,
-                delivery.message_id,
+                row.id,
+                row.endpoint_id,
+                row.url,
+                row.message_id,
                 body,
-                signing.headers(secrets_, delivery.message_id, timestamp, body),
-                delivery.attempts,
-                delivery.pending_since,
+                signing.headers(secrets_, row.message_id, timestamp, body),
+                row.attempts,
+                row.pending_since,
             )
         )
     return attempts
+
+
+# Plain rows, not entities: a job reads fifty deliveries, and loading them as ORM objects cost
+# more than signing them. The endpoint's columns are the ones ``signing_secrets`` reads.
+_LEASED = (
+    select(
+        _DELIVERIES.c.id,
+        _DELIVERIES.c.endpoint_id,
+        _DELIVERIES.c.message_id,
+        _DELIVERIES.c.payload,
+        _DELIVERIES.c.attempts,
+        _DELIVERIES.c.pending_since,
+        WebhookEndpoint.url,
+        WebhookEndpoint.secret,
+        WebhookEndpoint.previous_secret,
+        WebhookEndpoint.previous_secret_until,
+        Contact.email,
+    )
+    .join(WebhookEndpoint, WebhookEndpoint.id == _DELIVERIES.c.endpoint_id)
+    .outerjoin(Contact, Contact.id == _DELIVERIES.c.contact_id)
+    .where(
+        _DELIVERIES.c.id.in_(bindparam("ids", expanding=True)),
+        _DELIVERIES.c.status == WebhookDeliveryStatus.PENDING,
+        _DELIVERIES.c.next_attempt_at == bindparam("lease", type_=UTCDateTime()),
+        WebhookEndpoint.enabled,
+    )
+    .order_by(_DELIVERIES.c.id)
+)
 
 
 @dataclass

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, select, update
 from sqlalchemy.orm import Session
 
 from prefsvc.errors import InvalidInput, NotFound
@@ -116,8 +117,11 @@ def rotate_secret(session: Session, endpoint: WebhookEndpoint, *, now: datetime)
     return endpoint.secret
 
 
-def signing_secrets(endpoint: WebhookEndpoint, now: datetime) -> list[str]:
-    """Return the secrets that sign now: the current one, and the previous during overlap."""
+def signing_secrets(endpoint: WebhookEndpoint | Row[Any], now: datetime) -> list[str]:
+    """Return the secrets that sign now: the current one, and the previous during overlap.
+
+    ``endpoint`` may be a row with the endpoint's secret columns (``delivery.prepare``).
+    """
     current = [endpoint.secret]
     until = endpoint.previous_secret_until
     if endpoint.previous_secret and until is not None and now < until:

@@ -226,3 +226,31 @@ def test_the_delivery_log_is_pruned_a_chunk_at_a_time_once_past_its_days(
     assert delivery.prune(session, now=clock(), keep_days=30, chunk=2) == 5
     session.commit()
     assert delivery.log_of(session, endpoint.id) == []
+
+
+def test_one_fan_out_keeps_each_contacts_events_in_order_for_every_endpoint(
+    app, session, clock, receiver, endpoint
+):
+    second = endpoints.create(session, receiver.url, events.ALL, now=clock())
+    topics = [make_topic(session, slug=f"t{i}") for i in range(4)]
+    people = [make_contact(session, f"p{i}@example.org", topics=topics) for i in range(3)]
+    session.commit()
+    today = clock().date()
+    for topic in topics:  # interleaved: t0 for everyone, then t1 for everyone, …
+        for person in people:
+            consent.unsubscribe(session, person, topic, channel="test", now=clock(), today=today)
+    session.commit()
+
+    assert delivery.fan_out(session, now=clock()) == 12  # all twelve in one batch
+    session.commit()
+
+    rows = session.execute(
+        select(
+            WebhookDelivery.endpoint_id, WebhookDelivery.contact_id, WebhookDelivery.payload
+        ).order_by(WebhookDelivery.id)
+    ).all()
+    assert len(rows) == 24
+    for lane in {(e, c) for e, c, _ in rows}:
+        in_id_order = [p["data"]["topic"] for e, c, p in rows if (e, c) == lane]
+        assert in_id_order == ["t0", "t1", "t2", "t3"]
+    assert {e for e, _, _ in rows} == {endpoint.id, second.id}

@@ -34,6 +34,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import cpu  # noqa: E402
 from bench.campaign import PG_ADMIN, _seed, drop_queues, free_port, prefsvc_env  # noqa: E402
 
 
@@ -136,6 +137,7 @@ def main() -> None:
             # One ledger append of N unsubscribes: the outbox holds N events, one per contact.
             held = [ledger.NewEvent(c, EventKind.UNSUBSCRIBED, "bench", 1) for c in contact_ids]
             ledger.append_many(db.session, held, now=datetime.now(UTC))
+            cpu_before = _cpu_by_role(processes[0], receiver, db_name)
             db.session.commit()
             start = time.perf_counter()
             delivered_query = (
@@ -152,6 +154,10 @@ def main() -> None:
                     break
                 time.sleep(0.05)
             elapsed = time.perf_counter() - start
+            cpu_spent = {
+                role: cpu.spent(cpu_before[role], after)
+                for role, after in _cpu_by_role(processes[0], receiver, db_name).items()
+            }
             attempts = db.session.scalar(select(func.sum(WebhookDelivery.attempts)))
             retried = db.session.execute(
                 select(WebhookDelivery.last_response, func.count())
@@ -167,6 +173,13 @@ def main() -> None:
             f"{delivered / elapsed:.0f} events/s | receiver got {good} correctly signed, "
             f"{bad} badly signed | attempts {attempts}"
             + (" (more than delivered: some were retried)" if attempts > delivered else "")
+        )
+        print(
+            "  CPU per event delivered: "
+            + ", ".join(
+                f"{role} {seconds / max(delivered, 1) * 1e6:.0f} µs"
+                for role, seconds in cpu_spent.items()
+            )
         )
         if retried:
             print(f"  retried, by last answer: {retried}")
@@ -184,6 +197,15 @@ def main() -> None:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _cpu_by_role(workers, receiver, db_name: str) -> dict[str, dict[int, float]]:
+    """Snapshot the CPU seconds of the worker processes, their database and the receiver."""
+    return {
+        "workers": cpu.tree(workers.pid),
+        "postgres": cpu.backends(PG_ADMIN, db_name),
+        "receiver": cpu.tree(receiver.pid),
+    }
 
 
 if __name__ == "__main__":

@@ -70,10 +70,16 @@ def fan_out(session: Session, *, now: datetime, limit: int = FAN_OUT_BATCH) -> i
     """Turn up to ``limit`` held events into one delivery per endpoint that wants each.
 
     The outbox rows are deleted in the caller's transaction, so a held event becomes its
-    deliveries exactly once. Return how many events were taken.
+    deliveries exactly once. One relay fans out at a time (on PostgreSQL a transaction-level
+    advisory lock; SQLite's write lock does it there): two taking disjoint batches at once
+    could give a later event's deliveries lower ids, and a lane's order is its ids' order. A
+    relay that does not get the lock leaves the held events to the one that has it. Return
+    how many events were taken.
     """
     if session.execute(_NOTHING_HELD).scalar():
         return 0  # read-only: an idle relay never takes SQLite's write lock
+    if session.get_bind().dialect.name == "postgresql" and not session.scalar(_FAN_OUT_LOCK):
+        return 0
     oldest = (
         select(OUTBOX.c.id).order_by(OUTBOX.c.id).limit(limit).with_for_update(skip_locked=True)
     )
@@ -110,6 +116,8 @@ def fan_out(session: Session, *, now: datetime, limit: int = FAN_OUT_BATCH) -> i
     return len(held)
 
 
+FAN_OUT_LOCK_KEY = 0x7072_6566_6877_6B31  # "prefhwk1": prefsvc's only advisory lock
+_FAN_OUT_LOCK = select(func.pg_try_advisory_xact_lock(FAN_OUT_LOCK_KEY))
 _LISTENERS = select(WebhookEndpoint.id, WebhookEndpoint.events).where(WebhookEndpoint.enabled)
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from prefsvc.campaigns import campaigns
 from prefsvc.consent import changes as consent
+from prefsvc.extensions import db
 from prefsvc.inbound import policy
 from prefsvc.mail.tokens import Signer
 from prefsvc.models import (
@@ -254,3 +256,29 @@ def test_one_fan_out_keeps_each_contacts_events_in_order_for_every_endpoint(
         in_id_order = [p["data"]["topic"] for e, c, p in rows if (e, c) == lane]
         assert in_id_order == ["t0", "t1", "t2", "t3"]
     assert {e for e, _, _ in rows} == {endpoint.id, second.id}
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_one_relay_fans_out_at_a_time_so_later_events_get_later_ids(app, session, clock, endpoint):
+    topic = make_topic(session)
+    people = [make_contact(session, f"p{i}@example.org", topics=[topic]) for i in range(3)]
+    session.commit()
+    today = clock().date()
+    for person in people[:2]:
+        consent.unsubscribe(session, person, topic, channel="test", now=clock(), today=today)
+    session.commit()
+
+    with Session(db.engine) as first_relay:
+        assert delivery.fan_out(first_relay, now=clock()) == 2  # not committed yet
+        consent.unsubscribe(session, people[2], topic, channel="test", now=clock(), today=today)
+        session.commit()
+        assert delivery.fan_out(session, now=clock()) == 0  # the first relay is at it
+        session.rollback()
+        first_relay.commit()
+    assert delivery.fan_out(session, now=clock()) == 1
+    session.commit()
+
+    contacts_by_id = session.scalars(
+        select(WebhookDelivery.contact_id).order_by(WebhookDelivery.id)
+    ).all()
+    assert contacts_by_id == [p.id for p in people]

@@ -9,6 +9,7 @@ same report, handed over twice or by two ways, count once.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -81,6 +82,40 @@ def receive(
     ``recipient`` is the envelope recipient (LMTP's RCPT TO); ``None`` looks for it in the
     delivery headers. A duplicate (same digest) changes nothing and is not kept again.
     """
+    return _take(session, raw, recipient, now=now, today=today, intake=intake, alone=True)
+
+
+def receive_all(
+    session: Session,
+    messages: Sequence[tuple[bytes, str | None]],
+    *,
+    now: datetime,
+    today: date,
+    intake: Intake,
+) -> list[Received]:
+    """Classify, keep and act on several (message, recipient) in one transaction, in order.
+
+    The caller commits once for all (group commit: a commit costs more than a report), or, on
+    any error, rolls back and takes each with ``receive`` in a transaction of its own. A
+    report kept by a concurrent intake raises ``IntegrityError`` here; one handed over twice
+    within ``messages`` is a duplicate the second time, as in two transactions.
+    """
+    return [
+        _take(session, raw, recipient, now=now, today=today, intake=intake, alone=False)
+        for raw, recipient in messages
+    ]
+
+
+def _take(
+    session: Session,
+    raw: bytes,
+    recipient: str | None,
+    *,
+    now: datetime,
+    today: date,
+    intake: Intake,
+    alone: bool,
+) -> Received:
     codec = verp.codec(intake.secret_keys)
     envelope = codec.parse(recipient) if recipient else _recipient_in_headers(raw, codec)
     report = classify(
@@ -110,6 +145,8 @@ def receive(
             .scalar_one()
         )
     except IntegrityError:
+        if not alone:
+            raise
         # The same report, kept by a concurrent intake a moment ago: undo what this one did.
         session.rollback()
         return Received(report.kind.value, "duplicate", True, None)

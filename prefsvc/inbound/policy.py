@@ -23,10 +23,21 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, ScalarSelect, Select, bindparam, func, literal, select, update
+from sqlalchemy import (
+    Integer,
+    ScalarSelect,
+    Select,
+    String,
+    bindparam,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from prefsvc.consent import changes as consent
+from prefsvc.consent import ledger
 from prefsvc.inbound import guard
 from prefsvc.inbound.codes import PRECEDENCE, Kind, enhanced_code, from_status
 from prefsvc.inbound.verp import BOUNCES, DELIVERY, Token
@@ -183,17 +194,25 @@ def _stronger(kind: Kind, current: str | None) -> bool:
 
 def note_delivery(session: Session, delivery_id: int, kind: Kind) -> None:
     """Keep the strongest feedback on the delivery: the campaign's figures count it once."""
-    weaker = [other.value for other in PRECEDENCE[PRECEDENCE.index(kind) + 1 :]]
     session.flush()  # as ``session.execute`` would (autoflush); nothing pending costs nothing
-    session.connection().execute(
+    session.connection().execute(_NOTE[kind], {"delivery_id": delivery_id})
+    _expire(session, Delivery, delivery_id)
+
+
+def _note_statement(kind: Kind):
+    weaker = [other.value for other in PRECEDENCE[PRECEDENCE.index(kind) + 1 :]]
+    return (
         update(Delivery)
         .where(
-            Delivery.id == delivery_id,
+            Delivery.id == bindparam("delivery_id"),
             Delivery.feedback.is_(None) | Delivery.feedback.in_(weaker),
         )
         .values(feedback=kind.value)
     )
-    _expire(session, Delivery, delivery_id)
+
+
+# Built once per kind: building and caching a statement cost more CPU than running it.
+_NOTE = {kind: _note_statement(kind) for kind in FEEDBACK}
 
 
 def _expire(session: Session, model: type, ident: int) -> None:
@@ -222,43 +241,58 @@ def hard_bounce(
 
     One ``UPDATE`` (it locks the contact row, as every writer does first) rather than loading
     the contact: the address is put out of the diagnostic by the database, as ``_mark_bounced``
-    does in Python.
+    does in Python. The ledger event names the contact by id, so the row is not loaded either.
     """
-    text = " ".join((diagnostic or "").split())
+    code = (status or "")[:16] or None
+    session.flush()  # as ``session.execute`` would (autoflush)
     bounced = (
         session.connection()
         .execute(
-            update(Contact)
-            .where(
-                Contact.id == contact_id, Contact.email.is_not(None), Contact.bounced_at.is_(None)
-            )
-            .values(
-                bounced_at=now,
-                bounce_code=(status or "")[:16] or None,
-                bounce_diagnostic=func.nullif(
-                    func.substr(
-                        func.replace(text, Contact.email, "<recipient>"), 1, MAX_DIAGNOSTIC
-                    ),
-                    "",
-                ),
-            )
-            .returning(Contact.id)
+            _HARD_BOUNCE,
+            {
+                "contact_id": contact_id,
+                "now": now,
+                "code": code,
+                "text": " ".join((diagnostic or "").split()),
+            },
         )
         .first()
     )
     if bounced is None:
         return False
     _expire(session, Contact, contact_id)
-    contact = session.get(Contact, contact_id)
-    consent.record(
+    ledger.append(
         session,
-        contact,
+        contact_id,
         EventKind.BOUNCED,
         channel=CHANNEL_BOUNCE,
         now=now,
-        detail={"code": (status or "")[:16] or None},
+        detail={"code": code},
     )
     return True
+
+
+_HARD_BOUNCE = (
+    update(Contact)
+    .where(
+        Contact.id == bindparam("contact_id"),
+        Contact.email.is_not(None),
+        Contact.bounced_at.is_(None),
+    )
+    .values(
+        bounced_at=bindparam("now", type_=Contact.bounced_at.type),
+        bounce_code=bindparam("code", type_=String),
+        bounce_diagnostic=func.nullif(
+            func.substr(
+                func.replace(bindparam("text", type_=String), Contact.email, "<recipient>"),
+                1,
+                MAX_DIAGNOSTIC,
+            ),
+            "",
+        ),
+    )
+    .returning(Contact.id)
+)
 
 
 def soft_bounce(

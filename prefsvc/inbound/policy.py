@@ -373,24 +373,43 @@ def clear_bounce(session: Session, contact: Contact) -> bool:
 def complaint(session: Session, contact_id: int, *, now: datetime, rules: Rules) -> bool:
     """Treat a spam complaint as an objection to all marketing mail; no acknowledgement.
 
-    Return False when the complaint was already recorded.
+    Return False when the complaint was already recorded. Core statements (a locking read,
+    then ``consent.object_by_id``): through the ORM a complaint cost four times a bounce.
     """
-    contact = _locked_contact(session, contact_id)
-    if contact is None or contact.complained_at is not None:
+    session.flush()  # as ``session.execute`` would (autoflush)
+    connection = session.connection()
+    contact = connection.execute(_LOCK_FOR_COMPLAINT, {"contact_id": contact_id}).first()
+    if contact is None or contact.email is None or contact.complained_at is not None:
         return False
     if contact.status not in (ContactStatus.ACTIVE, ContactStatus.UNSUBSCRIBED):
         return False
-    contact.complained_at = now
-    consent.object_to_all(
-        session,
-        contact,
-        channel=CHANNEL_COMPLAINT,
-        now=now,
-        suppression_key=rules.suppression_key,
-        reason=SuppressionReason.COMPLAINT,
-        detail={"reason": "complained"},
-    )
+    connection.execute(_COMPLAINED, {"contact_id": contact_id, "now": now})
+    _expire(session, Contact, contact_id)
+    if contact.status is ContactStatus.ACTIVE:
+        consent.object_by_id(
+            session,
+            contact_id,
+            contact.email,
+            channel=CHANNEL_COMPLAINT,
+            now=now,
+            suppression_key=rules.suppression_key,
+            reason=SuppressionReason.COMPLAINT,
+            detail={"reason": "complained"},
+        )
     return True
+
+
+# Lock the contact row first, as every writer does (then the ledger head).
+_LOCK_FOR_COMPLAINT = (
+    select(Contact.email, Contact.status, Contact.complained_at)
+    .where(Contact.id == bindparam("contact_id"))
+    .with_for_update()
+)
+_COMPLAINED = (
+    update(Contact)
+    .where(Contact.id == bindparam("contact_id"))
+    .values(complained_at=bindparam("now", type_=Contact.complained_at.type))
+)
 
 
 def unsubscribe(

@@ -132,16 +132,23 @@ _PLAIN_PATH = re.compile(
 )
 
 
+_NULL_PATH = re.compile(r"[ \t]*<>(.*)\Z", re.DOTALL)
+
+
 class _Server(LMTP):
     # Reports quote what others wrote: be lenient about RFC 5321's 1000-octet lines.
     line_length_limit = 16_384
 
     def _getaddr(self, arg: str):
-        """Read a plain ``<local@domain>`` path at C speed, anything else as aiosmtpd does.
+        """Read a plain ``<local@domain>`` path or the null path ``<>`` (the sender of every
+        bounce) at C speed, anything else as aiosmtpd does.
 
         aiosmtpd runs the ``email`` package's full RFC 5322 address parser (and defines a
         class) for every MAIL and RCPT: a tenth of the server's CPU per report.
         """
+        null = _NULL_PATH.match(arg or "")
+        if null is not None:
+            return "<>", null.group(1)
         plain = _PLAIN_PATH.match(arg or "")
         if plain is None:
             return super()._getaddr(arg)

@@ -237,6 +237,8 @@ def test_when_one_server_process_dies_the_others_stop_and_the_exit_status_says_s
         "<Bounces+ABC@Bounces.Example.ORG>  BODY=8BITMIME SMTPUTF8",
         " <a.b@example.org> SIZE=100",
         "<>",
+        " <>  BODY=8BITMIME SMTPUTF8",
+        "<>x",
         '<"q u"@example.org>',
         "<a..b@example.org>",
         "<a@[127.0.0.1]>",

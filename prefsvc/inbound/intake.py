@@ -112,12 +112,15 @@ def receive_all(
     report kept by a concurrent intake raises ``IntegrityError`` here; one handed over twice
     within ``messages`` is a duplicate the second time, as in two transactions.
 
-    Every message is classified before the transaction begins, the reports that may append
-    to the ledger are acted on last (the ledger head stays locked from the first append to
-    the commit, and other intakes wait for it), and the kept messages go in one ``INSERT``.
-    Outcomes come back in the order of ``messages``.
+    Every message is classified before the transaction begins, all are looked up in one
+    statement, the reports that may append to the ledger are acted on last (the ledger head
+    stays locked from the first append to the commit, and other intakes wait for it), and the
+    kept messages go in one ``INSERT``. Outcomes come back in the order of ``messages``.
     """
     reads = [_read(raw, recipient, intake) for raw, recipient in messages]
+    found = policy.look_up_all(
+        session, [read.report.token for read in reads], [read.key for read in reads]
+    )
     order = sorted(range(len(reads)), key=lambda n: reads[n].report.kind in _MAY_APPEND)
     received: list[Received] = [None] * len(reads)  # type: ignore[list-item]
     rows: list[dict] = []
@@ -126,7 +129,9 @@ def receive_all(
     for n in order:
         if reads[n].key in first_of:
             continue  # the same report twice in one group: kept once, counted once
-        received[n], row = _act(session, reads[n], now=now, today=today, rules=intake.rules)
+        received[n], row = _act(
+            session, reads[n], now=now, today=today, rules=intake.rules, found=found[n]
+        )
         if row is not None:
             first_of[reads[n].key] = n
             rows.append(row)
@@ -163,13 +168,16 @@ def _read(raw: bytes, recipient: str | None, intake: Intake) -> _Read:
     return _Read(report, digest(raw, envelope), raw)
 
 
-def _act(session, read: _Read, *, now, today, rules) -> tuple[Received, dict | None]:
-    """Look the report up and act on it; return what became of it and the row to keep.
+def _act(session, read: _Read, *, now, today, rules, found=None) -> tuple[Received, dict | None]:
+    """Look the report up (unless ``found`` already says what ``policy.look_up`` would) and
+    act on it; return what became of it and the row to keep.
 
     No row when the report was kept before (a duplicate).
     """
     report, key, raw = read
-    seen, target = policy.look_up(session, report.token, _SEEN, {"digest": key})
+    if found is None:
+        found = policy.look_up(session, report.token, _SEEN, {"digest": key})
+    seen, target = found
     if seen is not None:
         return Received(report.kind.value, "duplicate", True, seen), None
     outcome = _outcome(session, report, target, now=now, today=today, rules=rules)

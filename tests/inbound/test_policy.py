@@ -10,8 +10,9 @@ from sqlalchemy import select
 from prefsvc.campaigns import audience
 from prefsvc.consent import changes as consent
 from prefsvc.consent import suppression
-from prefsvc.inbound import policy
+from prefsvc.inbound import intake, policy
 from prefsvc.inbound.codes import Kind
+from prefsvc.inbound.verp import BOUNCES, DELIVERY, NOTICE, UNSUBSCRIBE, Token
 from prefsvc.models import (
     ConsentEvent,
     Contact,
@@ -19,6 +20,7 @@ from prefsvc.models import (
     Delivery,
     DeliveryStatus,
     EventKind,
+    InboundMessage,
     SubscriptionStatus,
     Suppression,
     SuppressionReason,
@@ -186,3 +188,43 @@ def test_a_complaint_from_someone_who_already_objected_is_noted_without_a_new_ev
 
     assert _what_objecting_left(session, contact.id) == before
     assert session.get(Contact, contact.id).complained_at == NOW
+
+
+@pytest.mark.all_databases
+def test_a_group_is_looked_up_in_one_statement_as_each_report_would_be_alone(session):
+    topic = make_topic(session)
+    contact = make_contact(session, "ana@example.net", topics=[topic])
+    campaign = make_campaign(session, topic)
+    session.flush()
+    delivery = Delivery(
+        campaign_id=campaign.id,
+        contact_id=contact.id,
+        status=DeliveryStatus.SENT,
+        feedback="policy",
+    )
+    session.add(delivery)
+    session.flush()
+    kept = InboundMessage(
+        received_at=NOW, digest="a" * 64, kind="unknown", outcome="ignored", raw=b""
+    )
+    session.add(kept)
+    session.commit()
+    tokens = [
+        Token(BOUNCES, DELIVERY, delivery.id),
+        Token(BOUNCES, DELIVERY, delivery.id + 1000),  # deleted since
+        Token(BOUNCES, NOTICE, contact.id),
+        Token(BOUNCES, NOTICE, contact.id + 1000),
+        None,
+        Token(UNSUBSCRIBE, DELIVERY, delivery.id),
+    ]
+    digests = ["a" * 64, "b" * 64, "c" * 64, "a" * 64, "d" * 64, "b" * 64]
+
+    together = policy.look_up_all(session, tokens, digests)
+
+    alone = [
+        policy.look_up(session, token, intake._SEEN, {"digest": digest})
+        for token, digest in zip(tokens, digests, strict=True)
+    ]
+    assert together == alone
+    assert together[0] == (kept.id, policy.Target(contact.id, delivery.id, topic.id, "policy"))
+    assert together[1] == (None, None)

@@ -7,8 +7,9 @@ never sent), each carrying the VERP token of a real delivery, over several LMTP 
 Postfix's ``lmtp`` transport would, to ``prefsvc inbound serve --processes N`` started as
 deployed (``PREFSVC_*`` settings). Every report is classified, kept and acted on (ledger,
 exclusions, acknowledgements). Prints reports/s, the server's CPU-seconds per report and
-reports per CPU-second (less sensitive to a shared machine's load), and each server process's
-RSS at start, middle and end. Goal (issue 17): at least 500 reports/s, memory flat.
+reports per CPU-second (less sensitive to a shared machine's load), the CPU of the PostgreSQL
+backends serving it, and each server process's RSS at start, middle and end. Goal (issue 17):
+at least 500 reports/s, memory flat.
 
     .venv/bin/python bench/inbound.py [--reports 10000] [--processes 2] [--sqlite]
 """
@@ -184,7 +185,7 @@ def main() -> None:
                 f"server         prefsvc inbound serve --processes {options.processes} "
                 f"--threads {options.threads} ({'SQLite' if options.sqlite else 'PostgreSQL'})"
             )
-            run(reports, port, options.connections, server)
+            run(reports, port, options.connections, server, None if options.sqlite else name)
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=60)
@@ -245,7 +246,26 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def run(reports: list[tuple[bytes, str]], port: int, connections: int, server) -> None:
+def backend_cpu(database: str | None) -> dict[int, float]:
+    """CPU-seconds so far of each PostgreSQL backend connected to ``database``."""
+    if database is None:
+        return {}
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        pids = admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,)
+        ).fetchall()
+    found = {}
+    for (pid,) in pids:
+        try:
+            found[pid] = cpu_seconds(pid)
+        except OSError:  # gone meanwhile
+            pass
+    return found
+
+
+def run(
+    reports: list[tuple[bytes, str]], port: int, connections: int, server, database: str | None
+) -> None:
     total = len(reports)
     done = 0
     lock = threading.Lock()
@@ -275,6 +295,7 @@ def run(reports: list[tuple[bytes, str]], port: int, connections: int, server) -
             lmtp.close()
 
     cpu_before = [cpu_seconds(pid) for pid in pids]
+    backends_before = backend_cpu(database)
     started, client_started = time.perf_counter(), time.process_time()
     threads = [
         threading.Thread(target=client, args=(reports[i::connections],)) for i in range(connections)
@@ -287,6 +308,7 @@ def run(reports: list[tuple[bytes, str]], port: int, connections: int, server) -
     client_cpu = time.process_time() - client_started
     cpus = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
     marks["end"] = [rss_of(pid) for pid in pids]
+    backends = backend_cpu(database)
     cpu = sum(cpus)
     print(f"reports        {done} of {total} over {connections} LMTP connections")
     print(f"elapsed        {elapsed:.1f} s")
@@ -297,6 +319,13 @@ def run(reports: list[tuple[bytes, str]], port: int, connections: int, server) -
         f"{done / cpu:.0f} reports per CPU-second"
     )
     print(f"client CPU     {client_cpu:.1f} s (the bench's LMTP clients)")
+    if database is not None:
+        # Backends opened during the run count whole; one closed before the end is missed.
+        used = sum(cpu - backends_before.get(pid, 0.0) for pid, cpu in backends.items())
+        print(
+            f"PostgreSQL CPU {used:.1f} s in {len(backends)} backends: "
+            f"{1000 * used / done:.2f} ms per report"
+        )
     print(f"load average   {Path('/proc/loadavg').read_text().split()[0]} (machine shared)")
     for label, values in marks.items():
         print(f"RSS {label:<10} " + ", ".join(f"{v:.0f} MB" for v in values) + " per process")

@@ -1,8 +1,9 @@
 """``prefsvc inbound``: take in the mail that comes back (bounces, complaints, unsubscribes).
 
 ``process`` reads one message (a pipe transport, or by hand); ``serve`` is the LMTP server
-behind the MTA's transport map; ``imap`` polls a mailbox (``INBOUND_IMAP_URL``). All call
-``intake.receive`` and commit per message.
+behind the MTA's transport map; ``imap`` polls a mailbox (``INBOUND_IMAP_URL``). ``process``
+and ``imap`` call ``intake.receive`` and commit per message; ``serve`` commits the messages
+that arrived together in one transaction (``receive_group``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -46,15 +48,43 @@ def receive_now(raw: bytes, recipient: str | None) -> intake.Received:
     return received
 
 
+def receive_group(messages: Sequence[tuple[bytes, str]]) -> list[str | Exception]:
+    """Receive messages in one transaction in the app context in force; return the outcomes.
+
+    When the group fails (a report a concurrent intake kept first, a deadlock between two
+    groups, one message the code cannot take), it is rolled back and each message is taken
+    in a transaction of its own, as ``receive_now`` does: one bad message fails alone, with
+    its exception in its place.
+    """
+    settings = current_settings()
+    taking = intake.Intake.from_settings(settings, kit.mail_domain(settings))
+    if len(messages) > 1:
+        try:
+            received = intake.receive_all(
+                db.session, messages, now=clock.now(), today=clock.today(), intake=taking
+            )
+            db.session.commit()
+            return [one.outcome for one in received]
+        except Exception:  # noqa: BLE001 - taken again one by one below
+            db.session.rollback()
+    outcomes: list[str | Exception] = []
+    for raw, recipient in messages:
+        try:
+            outcomes.append(receive_now(raw, recipient).outcome)
+        except Exception as exc:  # noqa: BLE001 - answered 451: the MTA sends it again
+            outcomes.append(exc)
+    return outcomes
+
+
 def server(
     app: Flask, *, host: str, port: int, threads: int = 8, reuse_port: bool = False
 ) -> lmtp.LmtpController:
-    """Return the LMTP controller of ``serve``: each message handled in its own app context."""
+    """Return the LMTP controller of ``serve``: each group of messages in an app context."""
 
-    def deliver(raw: bytes, recipient: str) -> str:
+    def deliver(messages: Sequence[tuple[bytes, str]]) -> list[str | Exception]:
         with app.app_context():
             try:
-                return receive_now(raw, recipient).outcome
+                return receive_group(messages)
             finally:
                 db.session.remove()
 
@@ -87,9 +117,9 @@ def process(file: Path | None, recipient: str | None) -> None:
     type=click.IntRange(1, 64),
     default=8,
     show_default=True,
-    help="Messages taken in at once per process (each one database transaction); with "
-    "--processes, match processes x threads to the MTA's LMTP concurrency (Postfix: "
-    "lmtp_destination_concurrency_limit).",
+    help="Messages taken in at once per process (those that arrive together are kept in one "
+    "database transaction); with --processes, match processes x threads to the MTA's LMTP "
+    "concurrency (Postfix: lmtp_destination_concurrency_limit).",
 )
 @click.option(
     "--processes",

@@ -360,6 +360,51 @@ def object_to_all(
     return True
 
 
+def object_by_id(
+    session: Session,
+    contact_id: int,
+    email: str,
+    *,
+    channel: str,
+    now: datetime,
+    suppression_key: str,
+    reason: SuppressionReason = SuppressionReason.OBJECTION,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """``object_to_all`` for an active contact whose row the caller has locked and read.
+
+    Core statements on the session's connection and no ORM objects (complaints arrive at
+    intake's pace); the same rows as ``object_to_all``, which tests/inbound/test_policy.py
+    checks. Rows of this contact the session holds are read again when next used.
+    """
+    session.flush()  # as ``session.execute`` would (autoflush)
+    connection = session.connection()
+    connection.execute(_OBJECT_CONTACT, {"contact_id": contact_id})
+    connection.execute(_ALL_TOPICS_OFF, {"of_contact": contact_id})
+    suppression.put(session, suppression_key, email, reason)
+    ledger.append(session, contact_id, EventKind.OBJECTION, channel=channel, now=now, detail=detail)
+    held = session.identity_map.get(session.identity_key(Contact, contact_id))
+    if held is not None:
+        for sub in list(held.__dict__.get("subscriptions", ())):
+            session.expire(sub)
+        session.expire(held)
+
+
+_OBJECT_CONTACT = (
+    update(_CONTACTS)
+    .where(_CONTACTS.c.id == bindparam("contact_id"))
+    .values(status=ContactStatus.UNSUBSCRIBED)
+)
+_ALL_TOPICS_OFF = (
+    update(_SUBSCRIPTIONS)
+    .where(
+        _SUBSCRIPTIONS.c.contact_id == bindparam("of_contact"),
+        _SUBSCRIPTIONS.c.status != SubscriptionStatus.UNSUBSCRIBED,
+    )
+    .values(status=SubscriptionStatus.UNSUBSCRIBED)
+)
+
+
 def enrol(
     session: Session,
     contact: Contact,

@@ -10,7 +10,7 @@ delivered (sent), the denominator the providers use.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from prefsvc.campaigns import control
@@ -41,19 +41,29 @@ def complaint_level(complained: int, delivered: int) -> str:
 
 
 def after_complaint(session: Session, delivery_id: int) -> bool:
-    """Pause the delivery's campaign when its complaint rate calls for it; tell whether it did."""
-    campaign = session.scalar(
-        select(Campaign)
-        .join(Delivery, Delivery.campaign_id == Campaign.id)
-        .where(Delivery.id == delivery_id)
-    )
-    if campaign is None or campaign.status is not CampaignStatus.SENDING:
+    """Pause the delivery's campaign when its complaint rate calls for it; tell whether it did.
+
+    The campaign is loaded only when it is still sending: most complaints come after.
+    """
+    session.flush()  # as ``session.execute`` would (autoflush)
+    found = session.connection().execute(_CAMPAIGN_OF, {"delivery_id": delivery_id}).first()
+    if found is None or found.status is not CampaignStatus.SENDING:
         return False
-    complained, delivered = counts(session, campaign.id)
+    complained, delivered = counts(session, found.id)
     if complaint_level(complained, delivered) != "pause":
+        return False
+    campaign = session.get(Campaign, found.id)
+    if campaign is None or campaign.status is not CampaignStatus.SENDING:
         return False
     control.pause(session, campaign, reason=PAUSE_REASON)
     return True
+
+
+_CAMPAIGN_OF = (
+    select(Campaign.id, Campaign.status)
+    .join(Delivery, Delivery.campaign_id == Campaign.id)
+    .where(Delivery.id == bindparam("delivery_id"))
+)
 
 
 def counts(session: Session, campaign_id: int) -> tuple[int, int]:

@@ -9,15 +9,17 @@ same report, handed over twice or by two ways, count once.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from prefsvc.inbound import policy, reports, verp
-from prefsvc.inbound.classify import classify
+from prefsvc.inbound.classify import Report, classify
 from prefsvc.inbound.codes import Kind
 from prefsvc.inbound.verp import Token
 from prefsvc.models import InboundMessage
@@ -25,6 +27,7 @@ from prefsvc.models import InboundMessage
 _TABLE = InboundMessage.__table__
 # Whether a report was kept before: read with what it is about (``policy.look_up``).
 _KEEP = insert(_TABLE).returning(_TABLE.c.id)
+_KEEP_SORTED = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
 _SEEN = select(_TABLE.c.id).where(_TABLE.c.digest == bindparam("digest")).scalar_subquery()
 # Fields an MTA puts on top when it hands a message over: they differ between LMTP, a pipe
 # and IMAP, so the digest leaves them out.
@@ -81,39 +84,114 @@ def receive(
     ``recipient`` is the envelope recipient (LMTP's RCPT TO); ``None`` looks for it in the
     delivery headers. A duplicate (same digest) changes nothing and is not kept again.
     """
+    read = _read(raw, recipient, intake)
+    received, row = _act(session, read, now=now, today=today, rules=intake.rules)
+    if row is None:
+        return received
+    try:
+        row_id = session.connection().execute(_KEEP, row).scalar_one()
+    except IntegrityError:
+        # The same report, kept by a concurrent intake a moment ago: undo what this one did.
+        session.rollback()
+        return Received(received.kind, "duplicate", True, None)
+    return Received(received.kind, received.outcome, False, row_id)
+
+
+def receive_all(
+    session: Session,
+    messages: Sequence[tuple[bytes, str | None]],
+    *,
+    now: datetime,
+    today: date,
+    intake: Intake,
+) -> list[Received]:
+    """Classify, keep and act on several (message, recipient) in one transaction.
+
+    The caller commits once for all (group commit: a commit costs more than a report), or, on
+    any error, rolls back and takes each with ``receive`` in a transaction of its own. A
+    report kept by a concurrent intake raises ``IntegrityError`` here; one handed over twice
+    within ``messages`` is a duplicate the second time, as in two transactions.
+
+    Every message is classified before the transaction begins, all are looked up in one
+    statement, the reports that may append to the ledger are acted on last (the ledger head
+    stays locked from the first append to the commit, and other intakes wait for it), and the
+    kept messages go in one ``INSERT``. Outcomes come back in the order of ``messages``.
+    """
+    reads = [_read(raw, recipient, intake) for raw, recipient in messages]
+    found = policy.look_up_all(
+        session, [read.report.token for read in reads], [read.key for read in reads]
+    )
+    order = sorted(range(len(reads)), key=lambda n: reads[n].report.kind in _MAY_APPEND)
+    received: list[Received] = [None] * len(reads)  # type: ignore[list-item]
+    rows: list[dict] = []
+    kept: list[int] = []  # the index in ``messages`` of each row
+    first_of: dict[str, int] = {}  # digest -> the message of this group kept with it
+    for n in order:
+        if reads[n].key in first_of:
+            continue  # the same report twice in one group: kept once, counted once
+        received[n], row = _act(
+            session, reads[n], now=now, today=today, rules=intake.rules, found=found[n]
+        )
+        if row is not None:
+            first_of[reads[n].key] = n
+            rows.append(row)
+            kept.append(n)
+    if rows:
+        ids = session.connection().execute(_KEEP_SORTED, rows).scalars().all()
+        for n, row_id in zip(kept, ids, strict=True):
+            received[n] = replace(received[n], message_id=row_id)
+    for n, read in enumerate(reads):
+        first = first_of.get(read.key)
+        if first is not None and first != n:
+            kept_id = received[first].message_id
+            received[n] = Received(read.report.kind.value, "duplicate", True, kept_id)
+    return received
+
+
+# Kinds whose rules may append to the ledger (and so lock its head until the commit).
+_MAY_APPEND = frozenset({Kind.HARD_BOUNCE, Kind.SOFT_BOUNCE, Kind.COMPLAINT, Kind.UNSUBSCRIBE})
+
+
+class _Read(NamedTuple):
+    report: Report
+    key: str  # the digest
+    raw: bytes
+
+
+def _read(raw: bytes, recipient: str | None, intake: Intake) -> _Read:
+    """Classify a message and name it (its digest): CPU work only, before any transaction."""
     codec = verp.codec(intake.secret_keys)
     envelope = codec.parse(recipient) if recipient else _recipient_in_headers(raw, codec)
     report = classify(
         raw, envelope=envelope, codec=codec, message_id_domain=intake.message_id_domain
     )
-    key = digest(raw, envelope)
-    seen, target = policy.look_up(session, report.token, _SEEN, {"digest": key})
+    return _Read(report, digest(raw, envelope), raw)
+
+
+def _act(session, read: _Read, *, now, today, rules, found=None) -> tuple[Received, dict | None]:
+    """Look the report up (unless ``found`` already says what ``policy.look_up`` would) and
+    act on it; return what became of it and the row to keep.
+
+    No row when the report was kept before (a duplicate).
+    """
+    report, key, raw = read
+    if found is None:
+        found = policy.look_up(session, report.token, _SEEN, {"digest": key})
+    seen, target = found
     if seen is not None:
-        return Received(report.kind.value, "duplicate", True, seen)
-    outcome = _outcome(session, report, target, now=now, today=today, rules=intake.rules)
-    try:
-        row_id = (
-            session.connection()
-            .execute(
-                _KEEP,
-                {
-                    "received_at": now,
-                    "digest": key,
-                    "kind": report.kind.value,
-                    "status": (report.status or "")[:16] or None,
-                    "delivery_id": target.delivery_id if target else None,
-                    "contact_id": target.contact_id if target else None,
-                    "outcome": outcome,
-                    "raw": raw[: reports.MAX_BYTES],
-                },
-            )
-            .scalar_one()
-        )
-    except IntegrityError:
-        # The same report, kept by a concurrent intake a moment ago: undo what this one did.
-        session.rollback()
-        return Received(report.kind.value, "duplicate", True, None)
-    return Received(report.kind.value, outcome, False, row_id)
+        return Received(report.kind.value, "duplicate", True, seen), None
+    outcome = _outcome(session, report, target, now=now, today=today, rules=rules)
+    row = {
+        "received_at": now,
+        "digest": key,
+        "kind": report.kind.value,
+        "status": (report.status or "")[:16] or None,
+        "delivery_id": target.delivery_id if target else None,
+        "contact_id": target.contact_id if target else None,
+        "outcome": outcome,
+        "raw": raw[: reports.MAX_BYTES],
+    }
+    return Received(report.kind.value, outcome, False, None), row
 
 
 def _outcome(session, report, target, *, now, today, rules) -> str:

@@ -3,18 +3,25 @@
 It sits behind the MTA's transport map (Postfix: ``bounces.example.org lmtp:inet:HOST:PORT``)
 and answers the DATA of each message once per accepted recipient, as LMTP requires: each
 recipient is one VERP address naming one delivery, and one of them may fail while the others
-are kept. The work of a message is done by ``Deliver`` (the CLI passes one that opens an app
-context and calls ``intake.receive``) in a worker thread, off the event loop; a failure there
-answers 451 so the MTA keeps the message and tries again.
+are kept. The work is done by ``Deliver`` (the CLI passes one that opens an app context and
+calls ``intake.receive_all``) in a worker thread, off the event loop, and a failure there answers
+451 so the MTA keeps the message and tries again.
+
+Group commit: the worker thread takes every message waiting (up to ``threads``) and hands them
+over together, to be kept in one transaction; each reply goes only after that transaction has
+committed, so a reply of 250 always means kept, and a process that dies before replying loses
+nothing (the MTA sends again; the digest makes it count once). While one group commits, the
+next one gathers. A commit per report cost more than the report's classification.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import re
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Sequence
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
@@ -23,17 +30,34 @@ from prefsvc.inbound.verp import PURPOSES
 
 log = logging.getLogger(__name__)
 
-# Take one message for one recipient; return a short outcome for the reply.
-Deliver = Callable[[bytes, str], str]
+# Take messages, each for one recipient, in one transaction; return for each a short outcome
+# for its reply, or the exception that kept it from being taken (it is answered 451).
+Deliver = Callable[[Sequence[tuple[bytes, str]]], list["str | Exception"]]
 MAX_MESSAGE = 10 << 20  # returned originals may be large; the classifier reads the first 1 MB
+# Worker threads per process. A second one, classifying while the first commits, made groups
+# smaller: it cost more CPU (per report, two runs each of bench/inbound.py on the shared 2-core
+# machine: server 2.8 ms and PostgreSQL 0.96 ms, against 2.7 ms and 0.83 ms with one) and
+# delivered fewer reports a second.
+COMMITTERS = 1
+TEMPORARY_FAILURE = "451 4.3.0 Temporary failure, try again later"
 
 
 class Handler:
-    """aiosmtpd hooks: accept our VERP mailboxes, hand each message over once per recipient."""
+    """aiosmtpd hooks: accept our VERP mailboxes, hand each message over once per recipient.
+
+    ``threads`` is how many messages one transaction takes at most.
+    """
 
     def __init__(self, deliver: Deliver, *, threads: int = 4) -> None:
         self._deliver = deliver
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lmtp")
+        self._limit = threads
+        self._waiting: queue.SimpleQueue = queue.SimpleQueue()
+        self._workers = [
+            threading.Thread(target=self._work, name=f"lmtp-{n}", daemon=True)
+            for n in range(min(COMMITTERS, threads))
+        ]
+        for worker in self._workers:
+            worker.start()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         local = address.rpartition("@")[0].lower()
@@ -45,19 +69,59 @@ class Handler:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         raw = envelope.original_content or b""
         loop = asyncio.get_running_loop()
-        replies = []
+        waiting = []
         for recipient in envelope.rcpt_tos:
-            try:
-                outcome = await loop.run_in_executor(self._pool, self._deliver, raw, recipient)
-            except Exception as exc:  # noqa: BLE001 - the MTA keeps the message and retries
-                log.warning("inbound message not taken: %s", type(exc).__name__)
-                replies.append("451 4.3.0 Temporary failure, try again later")
-                continue
-            replies.append(f"250 2.0.0 Ok: {outcome}")
+            future = loop.create_future()
+            self._waiting.put((raw, recipient, future))
+            waiting.append(future)
+        replies = []
+        for outcome in await asyncio.gather(*waiting):
+            if isinstance(outcome, Exception):
+                log.warning("inbound message not taken: %s", type(outcome).__name__)
+                replies.append(TEMPORARY_FAILURE)
+            else:
+                replies.append(f"250 2.0.0 Ok: {outcome}")
         return "\r\n".join(replies)
 
+    def _work(self) -> None:
+        """Take what is waiting (at least one message), deliver it together, answer each."""
+        while True:
+            group = [self._waiting.get()]
+            while group[-1] is not None and len(group) < self._limit:
+                try:
+                    group.append(self._waiting.get_nowait())
+                except queue.Empty:
+                    break
+            stop = group[-1] is None
+            if stop:
+                group.pop()
+            if group:
+                self._answer(group)
+            if stop:
+                return
+
+    def _answer(self, group: list) -> None:
+        try:
+            outcomes = self._deliver([(raw, recipient) for raw, recipient, _ in group])
+        except Exception as exc:  # noqa: BLE001 - the MTA keeps the messages and retries
+            outcomes = [exc] * len(group)
+        for (_, _, future), outcome in zip(group, outcomes, strict=True):
+            try:
+                future.get_loop().call_soon_threadsafe(_settle, future, outcome)
+            except RuntimeError:  # the server stopped meanwhile: the MTA sends it again
+                pass
+
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        """Finish the messages in hand, then stop the worker threads."""
+        for _ in self._workers:
+            self._waiting.put(None)
+        for worker in self._workers:
+            worker.join()
+
+
+def _settle(future: asyncio.Future, outcome: str | Exception) -> None:
+    if not future.done():  # the client went away meanwhile: nothing to answer
+        future.set_result(outcome)
 
 
 # ``<local@domain>`` with a dot-atom local part and a plain domain: what MTAs send us.
@@ -68,16 +132,23 @@ _PLAIN_PATH = re.compile(
 )
 
 
+_NULL_PATH = re.compile(r"[ \t]*<>(.*)\Z", re.DOTALL)
+
+
 class _Server(LMTP):
     # Reports quote what others wrote: be lenient about RFC 5321's 1000-octet lines.
     line_length_limit = 16_384
 
     def _getaddr(self, arg: str):
-        """Read a plain ``<local@domain>`` path at C speed, anything else as aiosmtpd does.
+        """Read a plain ``<local@domain>`` path or the null path ``<>`` (the sender of every
+        bounce) at C speed, anything else as aiosmtpd does.
 
         aiosmtpd runs the ``email`` package's full RFC 5322 address parser (and defines a
         class) for every MAIL and RCPT: a tenth of the server's CPU per report.
         """
+        null = _NULL_PATH.match(arg or "")
+        if null is not None:
+            return "<>", null.group(1)
         plain = _PLAIN_PATH.match(arg or "")
         if plain is None:
             return super()._getaddr(arg)

@@ -19,14 +19,27 @@ A synchronous 5xx at SMTP time goes through the same rules by its enhanced code
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, ScalarSelect, Select, bindparam, func, literal, select, update
+from sqlalchemy import (
+    Integer,
+    ScalarSelect,
+    Select,
+    String,
+    bindparam,
+    func,
+    literal,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from prefsvc.consent import changes as consent
+from prefsvc.consent import ledger
 from prefsvc.inbound import guard
 from prefsvc.inbound.codes import PRECEDENCE, Kind, enhanced_code, from_status
 from prefsvc.inbound.verp import BOUNCES, DELIVERY, Token
@@ -36,6 +49,7 @@ from prefsvc.models import (
     ContactStatus,
     Delivery,
     EventKind,
+    InboundMessage,
     SuppressionReason,
 )
 from prefsvc.recipient import links
@@ -133,6 +147,70 @@ def _look_up_statement(kind: str | None, also: ScalarSelect | None) -> Select:
     return _STATEMENTS[key][1]
 
 
+def look_up_all(
+    session: Session, tokens: Sequence[Token | None], digests: Sequence[str]
+) -> list[tuple[int | None, Target | None]]:
+    """Return for each (token, digest) the id of the report kept with that digest before, if
+    any, and what the token names: ``look_up`` for a whole group, in one round trip.
+
+    A delivery's feedback is read before any of the group is acted on; ``note_delivery`` only
+    ever strengthens it, so a stale read costs at most a statement that changes nothing.
+    """
+    delivery_ids = sorted({t.ident for t in tokens if t is not None and t.kind == DELIVERY})
+    contact_ids = sorted({t.ident for t in tokens if t is not None and t.kind != DELIVERY})
+    rows = session.connection().execute(
+        _LOOK_UP_ALL,
+        {"digests": sorted(set(digests)), "deliveries": delivery_ids, "contacts": contact_ids},
+    )
+    seen: dict[str, int] = {}
+    deliveries: dict[int, Target] = {}
+    contacts: set[int] = set()
+    for what, digest, ident, contact_id, topic_id, feedback in rows:
+        if what == 0:
+            seen[digest] = ident
+        elif what == 1:
+            deliveries[ident] = Target(contact_id, ident, topic_id, feedback)
+        else:
+            contacts.add(ident)
+    found: list[tuple[int | None, Target | None]] = []
+    for token, digest in zip(tokens, digests, strict=True):
+        if token is None:
+            target = None
+        elif token.kind == DELIVERY:
+            target = deliveries.get(token.ident)
+        else:
+            target = Target(token.ident) if token.ident in contacts else None
+        found.append((seen.get(digest), target))
+    return found
+
+
+def _look_up_all_statement():
+    no_text = literal(None, String)
+    no_number = literal(None, Integer)
+    messages = InboundMessage.__table__
+    return union_all(
+        select(literal(0), messages.c.digest, messages.c.id, no_number, no_number, no_text).where(
+            messages.c.digest.in_(bindparam("digests", expanding=True))
+        ),
+        select(
+            literal(1),
+            no_text,
+            Delivery.id,
+            Delivery.contact_id,
+            Campaign.topic_id,
+            Delivery.feedback,
+        )
+        .join(Campaign, Delivery.campaign_id == Campaign.id)
+        .where(Delivery.id.in_(bindparam("deliveries", expanding=True))),
+        select(literal(2), no_text, Contact.id, no_number, no_number, no_text).where(
+            Contact.id.in_(bindparam("contacts", expanding=True))
+        ),
+    )
+
+
+_LOOK_UP_ALL = _look_up_all_statement()
+
+
 def act(
     session: Session,
     kind: Kind,
@@ -183,17 +261,25 @@ def _stronger(kind: Kind, current: str | None) -> bool:
 
 def note_delivery(session: Session, delivery_id: int, kind: Kind) -> None:
     """Keep the strongest feedback on the delivery: the campaign's figures count it once."""
-    weaker = [other.value for other in PRECEDENCE[PRECEDENCE.index(kind) + 1 :]]
     session.flush()  # as ``session.execute`` would (autoflush); nothing pending costs nothing
-    session.connection().execute(
+    session.connection().execute(_NOTE[kind], {"delivery_id": delivery_id})
+    _expire(session, Delivery, delivery_id)
+
+
+def _note_statement(kind: Kind):
+    weaker = [other.value for other in PRECEDENCE[PRECEDENCE.index(kind) + 1 :]]
+    return (
         update(Delivery)
         .where(
-            Delivery.id == delivery_id,
+            Delivery.id == bindparam("delivery_id"),
             Delivery.feedback.is_(None) | Delivery.feedback.in_(weaker),
         )
         .values(feedback=kind.value)
     )
-    _expire(session, Delivery, delivery_id)
+
+
+# Built once per kind: building and caching a statement cost more CPU than running it.
+_NOTE = {kind: _note_statement(kind) for kind in FEEDBACK}
 
 
 def _expire(session: Session, model: type, ident: int) -> None:
@@ -222,43 +308,58 @@ def hard_bounce(
 
     One ``UPDATE`` (it locks the contact row, as every writer does first) rather than loading
     the contact: the address is put out of the diagnostic by the database, as ``_mark_bounced``
-    does in Python.
+    does in Python. The ledger event names the contact by id, so the row is not loaded either.
     """
-    text = " ".join((diagnostic or "").split())
+    code = (status or "")[:16] or None
+    session.flush()  # as ``session.execute`` would (autoflush)
     bounced = (
         session.connection()
         .execute(
-            update(Contact)
-            .where(
-                Contact.id == contact_id, Contact.email.is_not(None), Contact.bounced_at.is_(None)
-            )
-            .values(
-                bounced_at=now,
-                bounce_code=(status or "")[:16] or None,
-                bounce_diagnostic=func.nullif(
-                    func.substr(
-                        func.replace(text, Contact.email, "<recipient>"), 1, MAX_DIAGNOSTIC
-                    ),
-                    "",
-                ),
-            )
-            .returning(Contact.id)
+            _HARD_BOUNCE,
+            {
+                "contact_id": contact_id,
+                "now": now,
+                "code": code,
+                "text": " ".join((diagnostic or "").split()),
+            },
         )
         .first()
     )
     if bounced is None:
         return False
     _expire(session, Contact, contact_id)
-    contact = session.get(Contact, contact_id)
-    consent.record(
+    ledger.append(
         session,
-        contact,
+        contact_id,
         EventKind.BOUNCED,
         channel=CHANNEL_BOUNCE,
         now=now,
-        detail={"code": (status or "")[:16] or None},
+        detail={"code": code},
     )
     return True
+
+
+_HARD_BOUNCE = (
+    update(Contact)
+    .where(
+        Contact.id == bindparam("contact_id"),
+        Contact.email.is_not(None),
+        Contact.bounced_at.is_(None),
+    )
+    .values(
+        bounced_at=bindparam("now", type_=Contact.bounced_at.type),
+        bounce_code=bindparam("code", type_=String),
+        bounce_diagnostic=func.nullif(
+            func.substr(
+                func.replace(bindparam("text", type_=String), Contact.email, "<recipient>"),
+                1,
+                MAX_DIAGNOSTIC,
+            ),
+            "",
+        ),
+    )
+    .returning(Contact.id)
+)
 
 
 def soft_bounce(
@@ -339,24 +440,43 @@ def clear_bounce(session: Session, contact: Contact) -> bool:
 def complaint(session: Session, contact_id: int, *, now: datetime, rules: Rules) -> bool:
     """Treat a spam complaint as an objection to all marketing mail; no acknowledgement.
 
-    Return False when the complaint was already recorded.
+    Return False when the complaint was already recorded. Core statements (a locking read,
+    then ``consent.object_by_id``): through the ORM a complaint cost four times a bounce.
     """
-    contact = _locked_contact(session, contact_id)
-    if contact is None or contact.complained_at is not None:
+    session.flush()  # as ``session.execute`` would (autoflush)
+    connection = session.connection()
+    contact = connection.execute(_LOCK_FOR_COMPLAINT, {"contact_id": contact_id}).first()
+    if contact is None or contact.email is None or contact.complained_at is not None:
         return False
     if contact.status not in (ContactStatus.ACTIVE, ContactStatus.UNSUBSCRIBED):
         return False
-    contact.complained_at = now
-    consent.object_to_all(
-        session,
-        contact,
-        channel=CHANNEL_COMPLAINT,
-        now=now,
-        suppression_key=rules.suppression_key,
-        reason=SuppressionReason.COMPLAINT,
-        detail={"reason": "complained"},
-    )
+    connection.execute(_COMPLAINED, {"contact_id": contact_id, "now": now})
+    _expire(session, Contact, contact_id)
+    if contact.status is ContactStatus.ACTIVE:
+        consent.object_by_id(
+            session,
+            contact_id,
+            contact.email,
+            channel=CHANNEL_COMPLAINT,
+            now=now,
+            suppression_key=rules.suppression_key,
+            reason=SuppressionReason.COMPLAINT,
+            detail={"reason": "complained"},
+        )
     return True
+
+
+# Lock the contact row first, as every writer does (then the ledger head).
+_LOCK_FOR_COMPLAINT = (
+    select(Contact.email, Contact.status, Contact.complained_at)
+    .where(Contact.id == bindparam("contact_id"))
+    .with_for_update()
+)
+_COMPLAINED = (
+    update(Contact)
+    .where(Contact.id == bindparam("contact_id"))
+    .values(complained_at=bindparam("now", type_=Contact.complained_at.type))
+)
 
 
 def unsubscribe(

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from prefsvc.campaigns import audience, campaigns
 from prefsvc.commands import inbound as inbound_command
-from prefsvc.inbound import intake, verp
+from prefsvc.inbound import intake, policy, verp
 from prefsvc.inbound.verp import BOUNCES, DELIVERY, NOTICE, UNSUBSCRIBE, Token
 from prefsvc.models import (
     ConsentEvent,
@@ -308,3 +308,74 @@ def test_kept_messages_go_after_the_keep_days_and_with_erasure(app, session, set
     erasure.remove_personal_data(session, contact)
     session.commit()
     assert session.scalar(select(func.count()).select_from(InboundMessage)) == 0
+
+
+def _dead_deliveries(session, count: int) -> list[Delivery]:
+    topic = make_topic(session)
+    campaign = make_campaign(session, topic)
+    people = [make_contact(session, f"dead{n}@example.net", topics=[topic]) for n in range(count)]
+    session.flush()
+    deliveries = [
+        Delivery(campaign_id=campaign.id, contact_id=p.id, status=DeliveryStatus.SENT)
+        for p in people
+    ]
+    session.add_all(deliveries)
+    session.commit()
+    return deliveries
+
+
+def _hard_bounces(settings, deliveries: list[Delivery]) -> list[tuple[bytes, str]]:
+    codec = verp.codec(settings.secret_keys)
+    return [
+        (
+            retoken("postfix-5.1.1.eml", codec, {101: delivery.id}),
+            codec.address(BOUNCES, DELIVERY, delivery.id, BOUNCE_DOMAIN),
+        )
+        for delivery in deliveries
+    ]
+
+
+def _bounced_events(session) -> int:
+    return session.scalar(select(func.count()).where(ConsentEvent.kind == EventKind.BOUNCED))
+
+
+@pytest.mark.all_databases
+def test_reports_taken_together_count_the_same_one_twice_once(app, session, settings):
+    first, second = _hard_bounces(settings, _dead_deliveries(session, 2))
+
+    outcomes = inbound_command.receive_group([first, second, first])
+
+    assert outcomes == ["bounced", "bounced", "duplicate"]
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(InboundMessage)) == 2
+    assert _bounced_events(session) == 2
+
+
+@pytest.mark.all_databases
+def test_a_report_that_cannot_be_taken_fails_alone_and_the_rest_of_its_group_is_kept(
+    app, session, settings, monkeypatch
+):
+    deliveries = _dead_deliveries(session, 3)
+    messages = _hard_bounces(settings, deliveries)
+    act = policy.act
+
+    def act_but_not_on_the_second(session, kind, target, **options):
+        if target.delivery_id == deliveries[1].id:
+            raise RuntimeError("cannot take this one")
+        return act(session, kind, target, **options)
+
+    monkeypatch.setattr(policy, "act", act_but_not_on_the_second)
+
+    outcomes = inbound_command.receive_group(messages)
+
+    assert outcomes[0] == outcomes[2] == "bounced"
+    assert isinstance(outcomes[1], RuntimeError)  # answered 451: the MTA sends it again
+    session.expire_all()
+    kept = session.scalars(select(InboundMessage.delivery_id)).all()
+    assert sorted(kept) == sorted([deliveries[0].id, deliveries[2].id])
+    assert [session.get(Contact, d.contact_id).bounced_at is not None for d in deliveries] == [
+        True,
+        False,
+        True,
+    ]
+    assert _bounced_events(session) == 2

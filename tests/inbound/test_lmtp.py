@@ -14,6 +14,7 @@ import smtplib
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import date
 from email.message import EmailMessage
@@ -24,7 +25,7 @@ from sqlalchemy import func, select
 
 from prefsvc.campaigns import audience, campaigns
 from prefsvc.commands import inbound as inbound_command
-from prefsvc.inbound import verp
+from prefsvc.inbound import lmtp, verp
 from prefsvc.inbound.verp import BOUNCES, DELIVERY, UNSUBSCRIBE
 from prefsvc.models import (
     Contact,
@@ -236,6 +237,8 @@ def test_when_one_server_process_dies_the_others_stop_and_the_exit_status_says_s
         "<Bounces+ABC@Bounces.Example.ORG>  BODY=8BITMIME SMTPUTF8",
         " <a.b@example.org> SIZE=100",
         "<>",
+        " <>  BODY=8BITMIME SMTPUTF8",
+        "<>x",
         '<"q u"@example.org>',
         "<a..b@example.org>",
         "<a@[127.0.0.1]>",
@@ -257,3 +260,92 @@ def test_the_servers_quick_reading_of_a_path_agrees_with_aiosmtpd(path):
         assert server._getaddr(path) == SMTP._getaddr(server, path)
     finally:
         loop.close()
+
+
+def _send_in_thread(port: int, recipients: list[str], replies: dict) -> threading.Thread:
+    """One LMTP transaction in a thread of its own; its replies land in ``replies``."""
+
+    def send() -> None:
+        with smtplib.LMTP("127.0.0.1", port) as client:
+            client.ehlo()
+            client.mail("")
+            for recipient in recipients:
+                client.rcpt(recipient)
+            answers = [client.data(b"Subject: hello\r\n\r\nhi\r\n")]
+            answers += [client.getreply() for _ in recipients[1:]]
+            replies[recipients[0]] = answers
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    return thread
+
+
+def test_messages_that_arrive_while_others_commit_are_taken_together_and_each_answered():
+    """Group commit: what waits is handed over in one call (one transaction), in order."""
+    groups: list[list[str]] = []
+    first_held = threading.Event()
+
+    def deliver(messages):
+        names = [recipient.partition("@")[0] for _, recipient in messages]
+        groups.append(names)
+        if len(groups) == 1:  # the first group keeps the worker busy while others arrive
+            first_held.wait(10)
+        return [f"kept-{name}" for name in names]
+
+    port = postfix_instance.free_port()
+    controller = lmtp.controller(deliver, host="127.0.0.1", port=port, threads=8)
+    controller.start()
+    replies: dict = {}
+    try:
+        threads = [_send_in_thread(port, [f"bounces+a@{BOUNCE_DOMAIN}"], replies)]
+        _wait_for(lambda: len(groups) == 1)
+        threads.append(_send_in_thread(port, [f"bounces+b@{BOUNCE_DOMAIN}"], replies))
+        _wait_for(lambda: controller.handler._waiting.qsize() == 1)
+        two = [f"bounces+c@{BOUNCE_DOMAIN}", f"bounces+d@{BOUNCE_DOMAIN}"]
+        threads.append(_send_in_thread(port, two, replies))
+        _wait_for(lambda: controller.handler._waiting.qsize() == 3)
+        assert not replies  # nothing is answered before its group was delivered
+        first_held.set()
+        for thread in threads:
+            thread.join(10)
+    finally:
+        controller.stop()
+        controller.handler.close()
+
+    assert groups == [["bounces+a"], ["bounces+b", "bounces+c", "bounces+d"]]
+    assert replies[f"bounces+a@{BOUNCE_DOMAIN}"] == [(250, b"2.0.0 Ok: kept-bounces+a")]
+    assert replies[f"bounces+c@{BOUNCE_DOMAIN}"] == [
+        (250, b"2.0.0 Ok: kept-bounces+c"),
+        (250, b"2.0.0 Ok: kept-bounces+d"),
+    ]
+
+
+def test_a_message_not_taken_is_answered_451_for_its_recipient_alone():
+    def deliver(messages):
+        return [
+            RuntimeError("database gone") if "bad" in recipient else "kept"
+            for _, recipient in messages
+        ]
+
+    port = postfix_instance.free_port()
+    controller = lmtp.controller(deliver, host="127.0.0.1", port=port)
+    controller.start()
+    replies: dict = {}
+    try:
+        recipients = [f"bounces+good@{BOUNCE_DOMAIN}", f"bounces+bad@{BOUNCE_DOMAIN}"]
+        _send_in_thread(port, recipients, replies).join(10)
+    finally:
+        controller.stop()
+        controller.handler.close()
+
+    assert replies[recipients[0]] == [
+        (250, b"2.0.0 Ok: kept"),
+        (451, b"4.3.0 Temporary failure, try again later"),
+    ]
+
+
+def _wait_for(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the server did not get there"
+        time.sleep(0.01)

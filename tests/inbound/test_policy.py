@@ -5,11 +5,26 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from prefsvc.campaigns import audience
-from prefsvc.inbound import policy
+from prefsvc.consent import changes as consent
+from prefsvc.consent import suppression
+from prefsvc.inbound import intake, policy
 from prefsvc.inbound.codes import Kind
-from prefsvc.models import Contact, Delivery, DeliveryStatus, SubscriptionStatus
+from prefsvc.inbound.verp import BOUNCES, DELIVERY, NOTICE, UNSUBSCRIBE, Token
+from prefsvc.models import (
+    ConsentEvent,
+    Contact,
+    ContactStatus,
+    Delivery,
+    DeliveryStatus,
+    EventKind,
+    InboundMessage,
+    SubscriptionStatus,
+    Suppression,
+    SuppressionReason,
+)
 from tests.factories import make_campaign, make_contact, make_topic
 
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
@@ -105,3 +120,111 @@ def test_clearing_a_bounce_makes_the_address_mailable_again(session):
     assert contact.last_soft_bounce_on is None
     assert audience.reason_for(contact, SubscriptionStatus.SUBSCRIBED, on=on, years=years) is None
     assert policy.clear_bounce(session, contact) is False  # nothing left to clear
+
+
+def _what_objecting_left(session, contact_id: int) -> tuple:
+    contact = session.get(Contact, contact_id)
+    events = session.execute(
+        select(ConsentEvent.kind, ConsentEvent.channel, ConsentEvent.topic_id, ConsentEvent.detail)
+        .where(ConsentEvent.contact_id == contact_id)
+        .order_by(ConsentEvent.seq)
+    ).all()
+    suppressed = session.scalar(
+        select(Suppression.reason).where(
+            Suppression.address_hash
+            == suppression.address_hash(RULES.suppression_key, contact.email)
+        )
+    )
+    return (
+        contact.status,
+        sorted((sub.topic.slug, sub.status) for sub in contact.subscriptions),
+        suppressed,
+        [tuple(event) for event in events],
+    )
+
+
+@pytest.mark.all_databases
+def test_a_complaint_leaves_what_an_objection_leaves_and_counts_once(session):
+    topics = [make_topic(session, "haven"), make_topic(session, "opleidingen")]
+    spam = make_contact(session, "spam@example.net", topics=topics)
+    objector = make_contact(session, "objector@example.net", topics=topics)
+    session.commit()
+
+    assert policy.complaint(session, spam.id, now=NOW, rules=RULES)
+    assert not policy.complaint(session, spam.id, now=NOW, rules=RULES)
+    consent.object_to_all(
+        session,
+        objector,
+        channel=policy.CHANNEL_COMPLAINT,
+        now=NOW,
+        suppression_key=RULES.suppression_key,
+        reason=SuppressionReason.COMPLAINT,
+        detail={"reason": "complained"},
+    )
+    session.commit()
+    session.expire_all()
+
+    left = _what_objecting_left(session, spam.id)
+    assert left == _what_objecting_left(session, objector.id)
+    assert left[0] is ContactStatus.UNSUBSCRIBED and left[2] is SuppressionReason.COMPLAINT
+    assert [event[0] for event in left[3]][-1] is EventKind.OBJECTION
+    assert session.get(Contact, spam.id).complained_at == NOW
+    assert session.get(Contact, objector.id).complained_at is None
+
+
+@pytest.mark.all_databases
+def test_a_complaint_from_someone_who_already_objected_is_noted_without_a_new_event(session):
+    topic = make_topic(session)
+    contact = make_contact(session, "gone@example.net", topics=[topic])
+    consent.object_to_all(
+        session, contact, channel="one-click", now=NOW, suppression_key=RULES.suppression_key
+    )
+    session.commit()
+    before = _what_objecting_left(session, contact.id)
+
+    assert policy.complaint(session, contact.id, now=NOW, rules=RULES)
+    session.commit()
+    session.expire_all()
+
+    assert _what_objecting_left(session, contact.id) == before
+    assert session.get(Contact, contact.id).complained_at == NOW
+
+
+@pytest.mark.all_databases
+def test_a_group_is_looked_up_in_one_statement_as_each_report_would_be_alone(session):
+    topic = make_topic(session)
+    contact = make_contact(session, "ana@example.net", topics=[topic])
+    campaign = make_campaign(session, topic)
+    session.flush()
+    delivery = Delivery(
+        campaign_id=campaign.id,
+        contact_id=contact.id,
+        status=DeliveryStatus.SENT,
+        feedback="policy",
+    )
+    session.add(delivery)
+    session.flush()
+    kept = InboundMessage(
+        received_at=NOW, digest="a" * 64, kind="unknown", outcome="ignored", raw=b""
+    )
+    session.add(kept)
+    session.commit()
+    tokens = [
+        Token(BOUNCES, DELIVERY, delivery.id),
+        Token(BOUNCES, DELIVERY, delivery.id + 1000),  # deleted since
+        Token(BOUNCES, NOTICE, contact.id),
+        Token(BOUNCES, NOTICE, contact.id + 1000),
+        None,
+        Token(UNSUBSCRIBE, DELIVERY, delivery.id),
+    ]
+    digests = ["a" * 64, "b" * 64, "c" * 64, "a" * 64, "d" * 64, "b" * 64]
+
+    together = policy.look_up_all(session, tokens, digests)
+
+    alone = [
+        policy.look_up(session, token, intake._SEEN, {"digest": digest})
+        for token, digest in zip(tokens, digests, strict=True)
+    ]
+    assert together == alone
+    assert together[0] == (kept.id, policy.Target(contact.id, delivery.id, topic.id, "policy"))
+    assert together[1] == (None, None)

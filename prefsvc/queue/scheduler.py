@@ -192,6 +192,8 @@ def tick(
             dry_run=False,
             inbound_keep_days=settings.inbound_keep_days,
             webhook_log_days=settings.webhook_log_days,
+            import_keep_days=settings.import_keep_days,
+            import_files=import_jobs.folder(settings.instance_path),
         )
         session.commit()
         report.retention_ran = True

@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from prefsvc.errors import ImportFileError, NotFound, PrefsvcError
@@ -44,6 +44,7 @@ PREVIEW_KEPT_HOURS = 24  # an upload previewed and never imported is deleted aft
 # preview is only a report, and its file goes when it is done.
 KEEPS_PREVIEWED_FILE = frozenset({"admin"})
 DEFAULT_LEASE = timedelta(seconds=30)  # LEASE_SECONDS' default; workers pass the setting
+PRUNE_CHUNK = 500  # jobs per DELETE of the retention run
 SHOWN_ROWS = 200  # rows worth telling shown on a page; errors.csv has them all
 NOTHING_TO_IMPORT = "no row of this file would create or change a contact"
 
@@ -387,6 +388,46 @@ def forget_stale(session: Session, files: Path, *, now: datetime) -> int:
             path.unlink(missing_ok=True)
             count += 1
     return count
+
+
+def prune(session: Session, files: Path | None, *, now: datetime, keep_days: int) -> int:
+    """Delete import jobs finished more than ``keep_days`` ago, their rows worth telling (they
+    quote cells: personal data) and any file still kept; return how many. Not committed.
+
+    Queued and running jobs stay whatever their age; a file is deleted only once no job
+    left names it.
+    """
+    cut_off = now - timedelta(days=keep_days)
+    old = ImportJob.status.in_([ImportStatus.DONE, ImportStatus.FAILED]) & (
+        ImportJob.finished_at < cut_off
+    )
+    ids = list(session.scalars(select(ImportJob.id).where(old)))
+    names = set(
+        session.scalars(
+            select(ImportJob.stored_name).where(old, ImportJob.stored_name.is_not(None))
+        )
+    )
+    for start in range(0, len(ids), PRUNE_CHUNK):
+        chunk = ids[start : start + PRUNE_CHUNK]
+        session.execute(delete(ImportJobRow).where(ImportJobRow.job_id.in_(chunk)))
+        session.execute(
+            update(ImportJob)
+            .where(ImportJob.preview_id.in_(chunk))
+            .values(preview_id=None)
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            delete(ImportJob)
+            .where(ImportJob.id.in_(chunk))
+            .execution_options(synchronize_session=False)
+        )
+    if files is not None and names:
+        still = set(
+            session.scalars(select(ImportJob.stored_name).where(ImportJob.stored_name.in_(names)))
+        )
+        for name in names - still:
+            (files / name).unlink(missing_ok=True)
+    return len(ids)
 
 
 def get(session: Session, job_id: int) -> ImportJob:

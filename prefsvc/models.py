@@ -652,7 +652,9 @@ class ImportJob(Base):
 
     The counts and ``rows_done`` are committed with each chunk of rows, so a job that stopped
     goes on from there. The file (``stored_name`` under ``<instance>/imports``) is deleted
-    once the import is done; a preview keeps it until it is imported or left for a day.
+    once the import is done; a preview keeps it until it is imported or left for a day. A
+    running job is a lease of its worker process (``owner``, a ``heartbeats`` name), taken over
+    once that process stops beating. The retention run deletes jobs after ``IMPORT_KEEP_DAYS``.
     """
 
     __tablename__ = "import_jobs"
@@ -685,8 +687,15 @@ class ImportJob(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The worker process running it (a ``heartbeats`` name): its lease while ``running``.
+    owner: Mapped[str | None] = mapped_column(String(100))
+    # When its last ``run_import`` job was held: the scheduler makes a new one once it is lost.
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (CheckConstraint("rows_done >= 0", name="rows_done_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("rows_done >= 0", name="rows_done_not_negative"),
+        Index("ix_import_jobs_status", "status"),
+    )
 
 
 class ImportJobRow(Base):

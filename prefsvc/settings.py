@@ -115,6 +115,7 @@ class Settings:
     webhook_log_days: int = 30  # delivered and given-up deliveries are deleted after this
     # --- contact imports (issue 19) ---
     import_max_bytes: int = 256_000_000  # largest CSV file an import takes (admin, API, CLI)
+    import_keep_days: int = 30  # finished import jobs and their row problems are deleted after this
     testing: bool = False
 
     @property
@@ -295,6 +296,7 @@ class Settings:
             import_max_bytes=_positive_int(
                 get, "IMPORT_MAX_BYTES", 256_000_000, maximum=10_000_000_000
             ),
+            import_keep_days=_positive_int(get, "IMPORT_KEEP_DAYS", 30, maximum=3650),
         )
 
 

@@ -14,6 +14,7 @@ from prefsvc.extensions import db
 from prefsvc.mail import notices
 from prefsvc.models import LANGUAGES, RightsKind, RightsStatus
 from prefsvc.people import contacts
+from prefsvc.people.importing import jobs as import_jobs
 from prefsvc.privacy import access, erasure, rectification, register, retention
 from prefsvc.queue import broker
 from prefsvc.settings import current_settings
@@ -149,6 +150,8 @@ def run(dry_run: bool) -> None:
         dry_run=dry_run,
         inbound_keep_days=settings.inbound_keep_days,
         webhook_log_days=settings.webhook_log_days,
+        import_keep_days=settings.import_keep_days,
+        import_files=import_jobs.folder(settings.instance_path),
     )
     db.session.commit()
     click.echo(json.dumps(report.as_dict(), indent=2))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -22,6 +23,7 @@ from prefsvc.consent import changes as consent
 from prefsvc.consent import window
 from prefsvc.inbound import intake
 from prefsvc.models import Contact, ContactStatus, EventKind, RetentionRun
+from prefsvc.people.importing import jobs as import_jobs
 from prefsvc.privacy import erasure
 from prefsvc.webhooks import delivery as webhook_delivery
 
@@ -55,6 +57,7 @@ class RetentionReport:
     anonymised: int = 0
     inbound_deleted: int = 0  # returned messages past INBOUND_KEEP_DAYS
     webhook_deliveries_deleted: int = 0  # the webhook delivery log past WEBHOOK_LOG_DAYS
+    import_jobs_deleted: int = 0  # finished import jobs past IMPORT_KEEP_DAYS
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +70,7 @@ class RetentionReport:
             "anonymised": self.anonymised,
             "inbound_deleted": self.inbound_deleted,
             "webhook_deliveries_deleted": self.webhook_deliveries_deleted,
+            "import_jobs_deleted": self.import_jobs_deleted,
             "contacts": [
                 {
                     "public_id": c.public_id,
@@ -150,6 +154,8 @@ def run(
     dry_run: bool,
     inbound_keep_days: int | None = None,
     webhook_log_days: int | None = None,
+    import_keep_days: int | None = None,
+    import_files: Path | None = None,
 ) -> RetentionReport:
     """Anonymise every contact due on ``today`` and record the run; a dry run changes nothing.
 
@@ -157,7 +163,8 @@ def run(
     shows every time someone looked. With ``inbound_keep_days``, returned mail (bounces,
     complaints: raw messages quoting addresses) older than that is deleted too; with
     ``webhook_log_days``, so are the webhook deliveries delivered or given up before that
-    (their payloads name contacts), a chunk at a time.
+    (their payloads name contacts), a chunk at a time; with ``import_keep_days``, import jobs
+    finished before that, their row problems and any upload still under ``import_files``.
     """
     last_anchor = cut_off(today=today, years=years, grace_days=grace_days)
     candidates = plan(session, today=today, years=years, grace_days=grace_days)
@@ -187,6 +194,10 @@ def run(
     if webhook_log_days is not None:
         report.webhook_deliveries_deleted = webhook_delivery.prune(
             session, now=now, keep_days=webhook_log_days
+        )
+    if import_keep_days is not None:
+        report.import_jobs_deleted = import_jobs.prune(
+            session, import_files, now=now, keep_days=import_keep_days
         )
     reasons = {c.contact_id: c.reason for c in candidates}
     # Lock every contact before the first ledger append: writers elsewhere take a contact's

@@ -8,6 +8,7 @@ rely on: they do not change.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 import dramatiq
@@ -141,6 +142,8 @@ def run_import(job_id: int) -> None:
             max_bytes=settings.import_max_bytes,
             now=clock.now(),
             today=clock.today(),
+            owner=broker.queue().owner,
+            lease=timedelta(seconds=settings.lease_seconds),
         )
     finally:
         db.session.rollback()

@@ -31,6 +31,7 @@ from prefsvc.models import (
     RepermissionKind,
     RetentionRun,
 )
+from prefsvc.people.importing import jobs as import_jobs
 from prefsvc.privacy import retention
 from prefsvc.queue import heartbeats, outbox
 from prefsvc.recipient import signup
@@ -49,6 +50,7 @@ FORGET_WORKERS_AFTER = timedelta(days=1)
 class TickReport:
     recovered: int = 0
     requeued: int = 0
+    imports_recovered: int = 0
     launched: list[int] | None = None
     retention_ran: bool = False
     anonymised: int = 0
@@ -73,6 +75,20 @@ def recover(session: Session, settings: Settings, *, now: datetime) -> int:
                 session, campaign_id, sorted(campaign_ids), batch_size=settings.batch_size, now=now
             )
         log.warning("recovered %d deliveries of dead workers", len(ids))
+    session.commit()
+    return len(ids)
+
+
+def recover_imports(session: Session, settings: Settings, *, now: datetime) -> int:
+    """Hold new jobs for imports whose worker died (lease lapsed) or whose job was lost; commit."""
+    ids = import_jobs.recover(
+        session,
+        now=now,
+        lease=timedelta(seconds=settings.lease_seconds),
+        grace=timedelta(seconds=settings.requeue_after_seconds),
+    )
+    if ids:
+        log.warning("import jobs %s had no live worker: queued again", ids)
     session.commit()
     return len(ids)
 
@@ -154,6 +170,7 @@ def tick(
             launch(campaign_id)
             report.launched.append(campaign_id)
     report.requeued = requeue_stalled(session, settings, now=now)
+    report.imports_recovered = recover_imports(session, settings, now=now)
 
     def hold(kind: str, contact_id: int, params: dict[str, Any]) -> None:
         notices.hold(session, kind, contact_id, params, now=now)
@@ -175,6 +192,8 @@ def tick(
             dry_run=False,
             inbound_keep_days=settings.inbound_keep_days,
             webhook_log_days=settings.webhook_log_days,
+            import_keep_days=settings.import_keep_days,
+            import_files=import_jobs.folder(settings.instance_path),
         )
         session.commit()
         report.retention_ran = True

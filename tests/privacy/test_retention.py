@@ -375,3 +375,58 @@ def test_the_webhook_delivery_log_is_kept_for_webhook_log_days_then_deleted(sess
     assert report.as_dict()["webhook_deliveries_deleted"] == 2
     left = set(session.scalars(select(WebhookDelivery.message_id)))
     assert left == {"msg_delivered_recent", "msg_pending_old"}
+
+
+def test_retention_deletes_import_jobs_finished_before_import_keep_days_with_their_rows(
+    session, tmp_path
+):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import func, select
+
+    from prefsvc.models import ImportJob, ImportJobRow, ImportStatus
+    from prefsvc.people.importing import jobs as import_jobs
+
+    now = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
+    files = import_jobs.folder(tmp_path)
+    (files / "old.csv").write_text("email\nx@example.org\n")
+
+    def job(status, finished_days_ago, stored=None):
+        finished = (
+            now - timedelta(days=finished_days_ago) if finished_days_ago is not None else None
+        )
+        made = ImportJob(
+            status=status,
+            dry_run=stored is not None,
+            filename="leads.csv",
+            stored_name=stored,
+            size_bytes=1,
+            source="admin",
+            created_at=now - timedelta(days=60),
+            finished_at=finished,
+        )
+        session.add(made)
+        session.flush()
+        session.add(
+            ImportJobRow(
+                job_id=made.id,
+                line=2,
+                kind="rejected",
+                field="email",
+                code="invalid_email",
+                params={},
+            )
+        )
+        return made
+
+    job(ImportStatus.DONE, 31, stored="old.csv")  # finished 31 days ago: deleted
+    recent = job(ImportStatus.FAILED, 29)
+    running = job(ImportStatus.RUNNING, None)
+    session.commit()
+    kept = {recent.id, running.id}
+    deleted = import_jobs.prune(session, files, now=now, keep_days=30)
+    session.commit()
+    assert deleted == 1
+    assert set(session.scalars(select(ImportJob.id))) == kept
+    assert session.scalar(select(func.count()).select_from(ImportJobRow)) == 2
+    assert not (files / "old.csv").exists()

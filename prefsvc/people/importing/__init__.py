@@ -83,6 +83,7 @@ def import_file(
     max_bytes: int | None = None,
     skip_rows: int = 0,
     on_chunk: OnChunk | None = None,
+    before_chunk: Callable[[int], None] | None = None,
     keep_rows: bool = False,
 ) -> ImportResult:
     """Import contacts from a CSV file (a path, or bytes), committing after every chunk.
@@ -90,9 +91,10 @@ def import_file(
     Raises ``ImportFileError`` (nothing written) when the file as a whole cannot be read;
     ``facts`` from an earlier ``inspect`` skips that first pass. Provenance goes into every
     ledger event: the file name, the basis, the channel (``source``) and who ran it.
-    ``on_chunk(chunk_result, rows_done)`` runs inside each chunk's transaction, before its
-    commit (a job records its progress there). ``keep_rows`` also returns every row's
-    outcome and error (small files, tests); otherwise the result holds counts only.
+    ``before_chunk(rows_done)`` runs first in each chunk's transaction (a job locks its row
+    there and stops when another runner took it over); ``on_chunk(chunk_result, rows_done)``
+    runs inside it, before its commit (a job records its progress there). ``keep_rows`` also
+    returns every row's outcome and error (small files, tests); otherwise counts only.
     """
     if facts is None:
         facts = inspect(file, mapping=mapping, max_bytes=max_bytes)
@@ -107,6 +109,8 @@ def import_file(
 
     def flush() -> None:
         nonlocal done
+        if before_chunk is not None:
+            before_chunk(done)
         result = ImportResult()
         valid: list[Row] = []
         for line, cells in chunk:

@@ -6,6 +6,14 @@ worker's ``run`` streams the file (``importing.import_file``); each chunk commit
 the job's counts, ``rows_done`` and the rows worth telling together, so a job that stopped
 (a worker killed, a redelivered message) goes on from its last chunk, and a second runner
 of the same job finds its chunk already counted and stops.
+
+A running job is a lease, as a claimed delivery is (``campaigns.claims``): it carries its
+worker process's heartbeat name (``owner``) and stays its own while that process beats. Once
+the owner's last beat is older than ``LEASE_SECONDS`` (SIGKILL, an in-process queue that died
+with its web process), a redelivered job takes it over, or the scheduler (``recover``) holds
+a new ``run_import`` job for it; the scheduler does the same for a queued job whose message
+was lost. Each chunk starts by locking the job's row on the condition that ``rows_done`` and
+``owner`` are still this runner's, so two runners never both commit the same chunk.
 """
 
 from __future__ import annotations
@@ -19,14 +27,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from prefsvc.errors import ImportFileError, NotFound, PrefsvcError
 from prefsvc.models import ImportJob, ImportJobRow, ImportStatus
 from prefsvc.people import importing
 from prefsvc.people.importing.reading import FileFacts, check_size
-from prefsvc.queue import outbox
+from prefsvc.queue import heartbeats, outbox
 
 log = logging.getLogger(__name__)
 ACTOR = "run_import"
@@ -35,6 +43,8 @@ PREVIEW_KEPT_HOURS = 24  # an upload previewed and never imported is deleted aft
 # Where a preview can be imported next (the admin wizard), its file is kept for that; an API
 # preview is only a report, and its file goes when it is done.
 KEEPS_PREVIEWED_FILE = frozenset({"admin"})
+DEFAULT_LEASE = timedelta(seconds=30)  # LEASE_SECONDS' default; workers pass the setting
+PRUNE_CHUNK = 500  # jobs per DELETE of the retention run
 SHOWN_ROWS = 200  # rows worth telling shown on a page; errors.csv has them all
 NOTHING_TO_IMPORT = "no row of this file would create or change a contact"
 
@@ -86,6 +96,7 @@ def queue(
         source=source,
         requested_by=requested_by,
         created_at=now,
+        queued_at=now,
     )
     session.add(job)
     session.flush()
@@ -120,11 +131,50 @@ def import_preview(
         encoding=preview.encoding,
         rows_total=preview.rows_total,
         created_at=now,
+        queued_at=now,
     )
     session.add(job)
     session.flush()
     outbox.add(session, ACTOR, [job.id], now=now)
     return job
+
+
+def _abandoned(now: datetime, lease: timedelta) -> Any:
+    """Running jobs whose worker stopped beating more than ``lease`` ago, or that have none
+    (handed back after a failure, or run outside a worker)."""
+    alive = heartbeats.live(now=now, lease=lease)
+    return (ImportJob.status == ImportStatus.RUNNING) & (
+        ImportJob.owner.is_(None) | ImportJob.owner.not_in(alive)
+    )
+
+
+def claim(
+    session: Session, job_id: int, *, owner: str | None, now: datetime, lease: timedelta
+) -> bool:
+    """Take a queued job, or a running one whose lease lapsed, for ``owner``; commit.
+
+    Returns False when the job is finished or a live worker process runs it (it finishes the
+    job; if it dies, its lease lapses and a redelivered job or the scheduler takes over).
+    """
+    if owner is not None:
+        heartbeats.beat(session, owner, heartbeats.WORKER, now=now)
+    mine = ImportJob.owner.is_(None) if owner is None else ImportJob.owner == owner
+    running_here = (ImportJob.status == ImportStatus.RUNNING) & mine  # a retry of its own
+    claimable = (ImportJob.status == ImportStatus.QUEUED) | _abandoned(now, lease) | running_here
+    taken = session.execute(
+        update(ImportJob)
+        .where(
+            ImportJob.id == job_id, claimable | ((ImportJob.status == ImportStatus.RUNNING) & mine)
+        )
+        .values(
+            status=ImportStatus.RUNNING,
+            owner=owner,
+            started_at=func.coalesce(ImportJob.started_at, now),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return taken.rowcount == 1
 
 
 def run(
@@ -136,26 +186,47 @@ def run(
     max_bytes: int,
     now: datetime,
     today: date,
+    owner: str | None = None,
+    lease: timedelta = DEFAULT_LEASE,
 ) -> ImportJob | None:
-    """Run (or go on with) one import job; idempotent: a finished job is left as it is."""
+    """Run (or go on with) one import job; idempotent: a finished job is left as it is.
+
+    ``owner`` is the worker process's heartbeat name: the job is its lease (``claim``).
+    A job another live process runs is left to it.
+    """
     job = session.get(ImportJob, job_id)
     if job is None or job.status in (ImportStatus.DONE, ImportStatus.FAILED):
         return job
-    if job.status is ImportStatus.QUEUED:
-        job.status, job.started_at = ImportStatus.RUNNING, now
-    session.commit()
+    if not claim(session, job_id, owner=owner, now=now, lease=lease):
+        log.info("import job %s is run by another worker", job_id)
+        return session.get(ImportJob, job_id)
+    job = session.get(ImportJob, job_id)
+    session.refresh(job)
     path = files / job.stored_name if job.stored_name else None
     progress = {"rows_done": job.rows_done}
+    ours = ImportJob.owner.is_(None) if owner is None else ImportJob.owner == owner
+
+    def lock(rows_done: int) -> None:
+        # Locks the row until the chunk commits: a takeover waits for it, then sees its count.
+        still_mine = session.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job_id, ImportJob.rows_done == rows_done, ours)
+            .values(rows_done=ImportJob.rows_done)
+            .execution_options(synchronize_session=False)
+        )
+        if still_mine.rowcount != 1:
+            raise _Overtaken
 
     def record(result: importing.ImportResult, rows_done: int) -> None:
         counts = result.summary()
         moved = session.execute(
             update(ImportJob)
-            .where(ImportJob.id == job_id, ImportJob.rows_done == progress["rows_done"])
+            .where(ImportJob.id == job_id, ImportJob.rows_done == progress["rows_done"], ours)
             .values(
                 rows_done=rows_done,
                 **{name: getattr(ImportJob, name) + n for name, n in counts.items()},
             )
+            .execution_options(synchronize_session=False)
         )
         if moved.rowcount != 1:
             raise _Overtaken
@@ -194,11 +265,12 @@ def run(
             mapping=job.mapping,
             facts=facts,
             skip_rows=job.rows_done,
+            before_chunk=lock,
             on_chunk=record,
         )
     except _Overtaken:
         session.rollback()
-        log.info("import job %s is run by another worker", job_id)
+        log.info("import job %s was taken over by another worker", job_id)
         return session.get(ImportJob, job_id)
     except ImportFileError as exc:
         session.rollback()
@@ -208,6 +280,12 @@ def run(
         session.commit()
         log.info("import job %s refused its file", job_id)
         return job
+    except BaseException:
+        # A failure (the database gone, the time limit): hand the job back, so a retry on any
+        # process (or the scheduler) goes on with it without waiting for this one to die.
+        session.rollback()
+        _hand_back(session, job_id, ours)
+        raise
     job = session.get(ImportJob, job_id)
     session.refresh(job)
     job.status, job.finished_at = ImportStatus.DONE, now
@@ -215,6 +293,51 @@ def run(
         _forget_file(session, job, files)
     session.commit()
     return job
+
+
+def _hand_back(session: Session, job_id: int, ours: Any) -> None:
+    try:
+        session.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job_id, ImportJob.status == ImportStatus.RUNNING, ours)
+            .values(owner=None)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+    except Exception as exc:  # noqa: BLE001 - the lease lapses when this process dies
+        session.rollback()
+        log.warning("import job %s not handed back: %s", job_id, type(exc).__name__)
+
+
+def recover(session: Session, *, now: datetime, lease: timedelta, grace: timedelta) -> list[int]:
+    """Hold a new ``run_import`` job for each import whose runner died or whose job was lost.
+
+    A running job whose owner stopped beating ``lease`` ago, and a queued one whose last job
+    was held more than ``grace`` ago and is no longer in the outbox (an in-process queue
+    that died with its web process, a broker restarted empty). A job still alive somewhere
+    meets the copy's ``claim`` and the copy does nothing. Not committed: the caller commits.
+    """
+    waiting = (ImportJob.status == ImportStatus.QUEUED) & (
+        ImportJob.queued_at.is_(None) | (ImportJob.queued_at < now - grace)
+    )
+    lapsed = _abandoned(now, lease) & (
+        ImportJob.queued_at.is_(None) | (ImportJob.queued_at < now - lease)
+    )
+    candidates = list(session.scalars(select(ImportJob.id).where(waiting | lapsed)))
+    if not candidates:
+        return []
+    in_outbox = {args[0] for args in outbox.held(session, ACTOR)}
+    ids = [job_id for job_id in candidates if job_id not in in_outbox]
+    for job_id in ids:
+        outbox.add(session, ACTOR, [job_id], now=now)
+    if ids:
+        session.execute(
+            update(ImportJob)
+            .where(ImportJob.id.in_(ids))
+            .values(queued_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return sorted(ids)
 
 
 class _Overtaken(Exception):
@@ -265,6 +388,46 @@ def forget_stale(session: Session, files: Path, *, now: datetime) -> int:
             path.unlink(missing_ok=True)
             count += 1
     return count
+
+
+def prune(session: Session, files: Path | None, *, now: datetime, keep_days: int) -> int:
+    """Delete import jobs finished more than ``keep_days`` ago, their rows worth telling (they
+    quote cells: personal data) and any file still kept; return how many. Not committed.
+
+    Queued and running jobs stay whatever their age; a file is deleted only once no job
+    left names it.
+    """
+    cut_off = now - timedelta(days=keep_days)
+    old = ImportJob.status.in_([ImportStatus.DONE, ImportStatus.FAILED]) & (
+        ImportJob.finished_at < cut_off
+    )
+    ids = list(session.scalars(select(ImportJob.id).where(old)))
+    names = set(
+        session.scalars(
+            select(ImportJob.stored_name).where(old, ImportJob.stored_name.is_not(None))
+        )
+    )
+    for start in range(0, len(ids), PRUNE_CHUNK):
+        chunk = ids[start : start + PRUNE_CHUNK]
+        session.execute(delete(ImportJobRow).where(ImportJobRow.job_id.in_(chunk)))
+        session.execute(
+            update(ImportJob)
+            .where(ImportJob.preview_id.in_(chunk))
+            .values(preview_id=None)
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            delete(ImportJob)
+            .where(ImportJob.id.in_(chunk))
+            .execution_options(synchronize_session=False)
+        )
+    if files is not None and names:
+        still = set(
+            session.scalars(select(ImportJob.stored_name).where(ImportJob.stored_name.in_(names)))
+        )
+        for name in names - still:
+            (files / name).unlink(missing_ok=True)
+    return len(ids)
 
 
 def get(session: Session, job_id: int) -> ImportJob:

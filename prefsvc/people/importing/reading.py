@@ -27,7 +27,10 @@ from typing import BinaryIO
 
 from prefsvc.errors import ImportFileError, ImportTooLarge
 
-READ_BYTES = 1 << 20
+# A block of 64 KiB is about 500 lines of contacts: its bytes, its text and its lines are
+# held at once (with 1 MiB blocks that was 4.7 MB of a 5.6 MB working set), and smaller
+# blocks read no faster.
+READ_BYTES = 64 * 1024
 MAX_LINE_CHARS = 1 << 20  # one physical line; a CSV of contacts has lines of a few hundred
 NOT_TEXT = "not a UTF-8 or Windows-1252 text file"
 UTF8, UTF8_BOM, CP1252 = "utf-8", "utf-8-sig", "cp1252"

@@ -130,20 +130,21 @@ def test_a_second_runner_of_the_same_chunk_stops_without_counting_twice(
     session, files, setup, monkeypatch
 ):
     job = queued(session, files)
-    real_write = writing.write
+    real_inspect = importing.inspect
 
     def meanwhile_another_worker(*args, **kwargs):
-        with session.get_bind().begin() as other:  # another worker's own transaction
+        facts = real_inspect(*args, **kwargs)
+        with session.get_bind().begin() as other:  # another worker committed the chunk first
             other.execute(
                 update(ImportJob).where(ImportJob.id == job.id).values(rows_done=9, created=7)
             )
-        real_write(*args, **kwargs)
+        return facts
 
-    monkeypatch.setattr(importing, "write", meanwhile_another_worker)
+    monkeypatch.setattr(importing, "inspect", meanwhile_another_worker)
     run(session, files, job.id)
     session.expire_all()
     assert session.get(ImportJob, job.id).created == 7
-    assert count(session, Contact) == 0  # this runner's chunk was rolled back
+    assert count(session, Contact) == 0  # this runner wrote nothing
 
 
 def test_a_refused_file_fails_the_job_with_the_reason_and_writes_nothing(session, files, setup):
@@ -213,3 +214,92 @@ def test_an_upload_never_queued_is_deleted_after_a_day(session, files):
     assert jobs.forget_stale(session, files, now=NOW) == 0
     assert jobs.forget_stale(session, files, now=NOW + timedelta(hours=24)) == 1
     assert not left.exists()
+
+
+def test_a_job_whose_worker_died_is_queued_again_and_taken_over_without_rows_twice(
+    session, files, setup, monkeypatch
+):
+    from prefsvc.queue import heartbeats
+
+    monkeypatch.setattr(importing, "CHUNK", 3)
+    lease = timedelta(seconds=30)
+    job = queued(session, files)
+    session.execute(db_delete_outbox())
+    heartbeats.beat(session, "dead-worker", heartbeats.WORKER, now=NOW)
+    session.commit()
+    real_write = writing.write
+    calls = []
+
+    def killed_on_second_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # stands for SIGKILL: nothing after this line runs
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(importing, "write", killed_on_second_chunk)
+    monkeypatch.setattr(
+        jobs, "_hand_back", lambda *args: None
+    )  # a killed process hands back nothing
+    with pytest.raises(KeyboardInterrupt):
+        jobs.run(
+            session,
+            job.id,
+            files=files,
+            suppression_key=KEY,
+            max_bytes=10_000,
+            now=NOW,
+            today=TODAY,
+            owner="dead-worker",
+            lease=lease,
+        )
+    session.rollback()
+    monkeypatch.setattr(importing, "write", real_write)
+
+    later = NOW + timedelta(seconds=10)
+    heartbeats.beat(session, "live-worker", heartbeats.WORKER, now=later)
+    assert jobs.recover(session, now=later, lease=lease, grace=lease) == []  # lease not lapsed
+    assert not jobs.claim(session, job.id, owner="live-worker", now=later, lease=lease)
+
+    lapsed = NOW + timedelta(seconds=31)
+    heartbeats.beat(session, "live-worker", heartbeats.WORKER, now=lapsed)
+    assert jobs.recover(session, now=lapsed, lease=lease, grace=lease) == [job.id]
+    session.commit()
+    assert outbox.held(session, jobs.ACTOR) == [[job.id]]
+    done = jobs.run(
+        session,
+        job.id,
+        files=files,
+        suppression_key=KEY,
+        max_bytes=10_000,
+        now=lapsed,
+        today=TODAY,
+        owner="live-worker",
+        lease=lease,
+    )
+    assert (done.status, done.owner, done.rows_done, done.created) == (
+        ImportStatus.DONE,
+        "live-worker",
+        9,
+        7,
+    )
+    assert count(session, Contact) == 7
+    assert count(session, ConsentEvent) == 14  # imported + subscribed, once each
+
+
+def test_a_queued_job_whose_message_was_lost_is_queued_again(session, files, setup):
+    job = queued(session, files)
+    session.execute(db_delete_outbox())  # the in-process queue died with its web process
+    session.commit()
+    grace = timedelta(seconds=60)
+    assert jobs.recover(session, now=NOW + grace / 2, lease=grace, grace=grace) == []
+    assert jobs.recover(session, now=NOW + grace * 2, lease=grace, grace=grace) == [job.id]
+    session.commit()
+    assert run(session, files, job.id).status is ImportStatus.DONE
+
+
+def db_delete_outbox():
+    from sqlalchemy import delete
+
+    from prefsvc.models import OutboxJob
+
+    return delete(OutboxJob)

@@ -152,6 +152,7 @@ def run(dry_run: bool) -> None:
         webhook_log_days=settings.webhook_log_days,
         import_keep_days=settings.import_keep_days,
         import_files=import_jobs.folder(settings.instance_path),
+        address_key=settings.suppression_key,
     )
     db.session.commit()
     click.echo(json.dumps(report.as_dict(), indent=2))

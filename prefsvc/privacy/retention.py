@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.sql.elements import ColumnElement
 
 from prefsvc.consent import changes as consent
-from prefsvc.consent import window
+from prefsvc.consent import suppression, window
 from prefsvc.inbound import intake
 from prefsvc.models import Contact, ContactStatus, EventKind, RetentionRun
 from prefsvc.people.importing import jobs as import_jobs
 from prefsvc.privacy import erasure
 from prefsvc.webhooks import delivery as webhook_delivery
+from prefsvc.webhooks import outbox as webhook_outbox
 
 WINDOW_EXPIRED = "window_expired"
 LEGAL_HOLD_ENDED = "legal_hold_ended"
@@ -126,10 +127,19 @@ def anonymise(
     today: date,
     reason: str = WINDOW_EXPIRED,
     run_id: int | None = None,
+    address_key: str | None = None,
 ) -> list[str]:
-    """Remove the contact's personal data (not suppressed); return the fields a hold keeps."""
+    """Remove the contact's personal data (not suppressed); return the fields a hold keeps.
+
+    With ``address_key`` (the suppression key) the ``contact.erased`` webhook carries the
+    keyed hash of the address, as an erasure on request does: a CRM matches it without
+    being sent the address. The address is not put on the suppression list.
+    """
     held = erasure.hold_active(contact, today)
     keep = [name for name in erasure.HELD_FIELDS if held and getattr(contact, name) is not None]
+    address_hash = None
+    if address_key and contact.email:
+        address_hash = suppression.address_hash(address_key, contact.email)
     erasure.remove_personal_data(session, contact, keep=keep)
     if contact.status in MARKETING_STATES:
         contact.status = ContactStatus.ANONYMISED
@@ -141,6 +151,8 @@ def anonymise(
         now=now,
         detail={"reason": reason, "run": run_id, "kept": keep},
     )
+    if address_hash is not None:
+        webhook_outbox.note_erased_address(session, contact.id, address_hash)
     return keep
 
 
@@ -156,6 +168,7 @@ def run(
     webhook_log_days: int | None = None,
     import_keep_days: int | None = None,
     import_files: Path | None = None,
+    address_key: str | None = None,
 ) -> RetentionReport:
     """Anonymise every contact due on ``today`` and record the run; a dry run changes nothing.
 
@@ -219,7 +232,13 @@ def run(
         )
     for contact in locked:
         anonymise(
-            session, contact, now=now, today=today, reason=reasons[contact.id], run_id=record.id
+            session,
+            contact,
+            now=now,
+            today=today,
+            reason=reasons[contact.id],
+            run_id=record.id,
+            address_key=address_key,
         )
     record.anonymised = report.anonymised = len(locked)
     return report

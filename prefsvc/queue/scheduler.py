@@ -194,6 +194,7 @@ def tick(
             webhook_log_days=settings.webhook_log_days,
             import_keep_days=settings.import_keep_days,
             import_files=import_jobs.folder(settings.instance_path),
+            address_key=settings.suppression_key,
         )
         session.commit()
         report.retention_ran = True

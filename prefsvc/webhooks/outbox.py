@@ -69,12 +69,16 @@ def hold_campaign_sent(session: Session, campaign_id: int, *, now: datetime) -> 
 
 
 def note_erased_address(session: Session, contact_id: int, address_hash: str) -> None:
-    """Give the contact's held erasure event the keyed hash of the address it no longer has."""
+    """Give the contact's held erasure event the keyed hash of the address it no longer has.
+
+    Both an erasure on request and an anonymisation at the end of retention are announced as
+    ``contact.erased``.
+    """
     session.execute(
         update(OUTBOX)
         .where(
             OUTBOX.c.contact_id == contact_id,
-            OUTBOX.c.kind == "erased",
+            OUTBOX.c.kind.in_(("erased", "anonymised")),
             OUTBOX.c.address_hash.is_(None),
         )
         .values(address_hash=address_hash)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from prefsvc.campaigns import campaigns
 from prefsvc.consent import changes as consent
+from prefsvc.consent import suppression
 from prefsvc.extensions import db
 from prefsvc.inbound import policy
 from prefsvc.mail.tokens import Signer
@@ -18,7 +21,7 @@ from prefsvc.models import (
     WebhookEndpoint,
     WebhookOutboxEvent,
 )
-from prefsvc.privacy import erasure
+from prefsvc.privacy import erasure, retention
 from prefsvc.webhooks import delivery, endpoints, events
 from tests.factories import make_campaign, make_contact, make_topic
 from tests.webhooks.conftest import pump, verify
@@ -161,6 +164,34 @@ def test_an_erased_contact_is_announced_by_public_id_and_keyed_hash_only(
     assert received.payload["type"] == "contact.erased"
     assert contact["public_id"] == ana.public_id
     assert len(contact["address_hash"]) == 64
+
+
+def test_a_contact_anonymised_by_retention_is_announced_with_the_keyed_hash_too(
+    app, session, settings, clock, receiver, endpoint
+):
+    """The window ended: the CRM learns of it by public id and the address's keyed hash only."""
+    old = make_contact(session, "old@example.org", anchor=date(2021, 1, 1))
+    session.commit()
+    report = retention.run(
+        session,
+        today=date(2026, 3, 10),
+        now=clock(),
+        years=5,
+        grace_days=30,
+        dry_run=False,
+        address_key=settings.suppression_key,
+    )
+    session.commit()
+    assert report.anonymised == 1
+    pump()
+    [received] = receiver.received
+    assert b"old@example.org" not in received.body
+    contact = received.payload["data"]["contact"]
+    assert received.payload["type"] == "contact.erased"
+    assert contact["public_id"] == old.public_id
+    assert contact["address_hash"] == suppression.address_hash(
+        settings.suppression_key, "old@example.org"
+    )
 
 
 def test_an_endpoint_only_gets_the_events_it_asked_for_and_a_replay_sends_again(

@@ -34,11 +34,6 @@ log = logging.getLogger(__name__)
 # for its reply, or the exception that kept it from being taken (it is answered 451).
 Deliver = Callable[[Sequence[tuple[bytes, str]]], list["str | Exception"]]
 MAX_MESSAGE = 10 << 20  # returned originals may be large; the classifier reads the first 1 MB
-# Worker threads per process. A second one, classifying while the first commits, made groups
-# smaller: it cost more CPU (per report, two runs each of bench/inbound.py on the shared 2-core
-# machine: server 2.8 ms and PostgreSQL 0.96 ms, against 2.7 ms and 0.83 ms with one) and
-# delivered fewer reports a second.
-COMMITTERS = 1
 TEMPORARY_FAILURE = "451 4.3.0 Temporary failure, try again later"
 
 
@@ -52,12 +47,12 @@ class Handler:
         self._deliver = deliver
         self._limit = threads
         self._waiting: queue.SimpleQueue = queue.SimpleQueue()
-        self._workers = [
-            threading.Thread(target=self._work, name=f"lmtp-{n}", daemon=True)
-            for n in range(min(COMMITTERS, threads))
-        ]
-        for worker in self._workers:
-            worker.start()
+        # One worker thread per process. A second one, classifying while the first commits,
+        # made groups smaller: it cost more CPU (per report, two runs each of bench/inbound.py
+        # on the shared 2-core machine: server 2.8 ms and PostgreSQL 0.96 ms, against 2.7 ms
+        # and 0.83 ms with one) and delivered fewer reports a second.
+        self._worker = threading.Thread(target=self._work, name="lmtp", daemon=True)
+        self._worker.start()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         local = address.rpartition("@")[0].lower()
@@ -112,11 +107,9 @@ class Handler:
                 pass
 
     def close(self) -> None:
-        """Finish the messages in hand, then stop the worker threads."""
-        for _ in self._workers:
-            self._waiting.put(None)
-        for worker in self._workers:
-            worker.join()
+        """Finish the messages in hand, then stop the worker thread."""
+        self._waiting.put(None)
+        self._worker.join()
 
 
 def _settle(future: asyncio.Future, outcome: str | Exception) -> None:

@@ -148,6 +148,11 @@ def _abandoned(now: datetime, lease: timedelta) -> Any:
     )
 
 
+def _owned_by(owner: str | None) -> Any:
+    """The job's rows this runner owns (``None``: run outside a worker, or handed back)."""
+    return ImportJob.owner.is_(None) if owner is None else ImportJob.owner == owner
+
+
 def claim(
     session: Session, job_id: int, *, owner: str | None, now: datetime, lease: timedelta
 ) -> bool:
@@ -158,14 +163,11 @@ def claim(
     """
     if owner is not None:
         heartbeats.beat(session, owner, heartbeats.WORKER, now=now)
-    mine = ImportJob.owner.is_(None) if owner is None else ImportJob.owner == owner
-    running_here = (ImportJob.status == ImportStatus.RUNNING) & mine  # a retry of its own
+    running_here = (ImportJob.status == ImportStatus.RUNNING) & _owned_by(owner)  # its retry
     claimable = (ImportJob.status == ImportStatus.QUEUED) | _abandoned(now, lease) | running_here
     taken = session.execute(
         update(ImportJob)
-        .where(
-            ImportJob.id == job_id, claimable | ((ImportJob.status == ImportStatus.RUNNING) & mine)
-        )
+        .where(ImportJob.id == job_id, claimable)
         .values(
             status=ImportStatus.RUNNING,
             owner=owner,
@@ -204,7 +206,7 @@ def run(
     session.refresh(job)
     path = files / job.stored_name if job.stored_name else None
     progress = {"rows_done": job.rows_done}
-    ours = ImportJob.owner.is_(None) if owner is None else ImportJob.owner == owner
+    ours = _owned_by(owner)
 
     def lock(rows_done: int) -> None:
         # Locks the row until the chunk commits: a takeover waits for it, then sees its count.
@@ -401,12 +403,9 @@ def prune(session: Session, files: Path | None, *, now: datetime, keep_days: int
     old = ImportJob.status.in_([ImportStatus.DONE, ImportStatus.FAILED]) & (
         ImportJob.finished_at < cut_off
     )
-    ids = list(session.scalars(select(ImportJob.id).where(old)))
-    names = set(
-        session.scalars(
-            select(ImportJob.stored_name).where(old, ImportJob.stored_name.is_not(None))
-        )
-    )
+    found = session.execute(select(ImportJob.id, ImportJob.stored_name).where(old)).all()
+    ids = [row.id for row in found]
+    names = {row.stored_name for row in found if row.stored_name is not None}
     for start in range(0, len(ids), PRUNE_CHUNK):
         chunk = ids[start : start + PRUNE_CHUNK]
         session.execute(delete(ImportJobRow).where(ImportJobRow.job_id.in_(chunk)))

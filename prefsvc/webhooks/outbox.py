@@ -18,6 +18,7 @@ from sqlalchemy import exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from prefsvc.models import WebhookEndpoint, WebhookOutboxEvent
+from prefsvc.webhooks import events
 
 OUTBOX = WebhookOutboxEvent.__table__
 # Ledger kinds that say nothing a receiver acts on (the source system imported it; a copy
@@ -78,8 +79,12 @@ def note_erased_address(session: Session, contact_id: int, address_hash: str) ->
         update(OUTBOX)
         .where(
             OUTBOX.c.contact_id == contact_id,
-            OUTBOX.c.kind.in_(("erased", "anonymised")),
+            OUTBOX.c.kind.in_(_ERASED_KINDS),
             OUTBOX.c.address_hash.is_(None),
         )
         .values(address_hash=address_hash)
     )
+
+
+# The held kinds announced as ``contact.erased`` (an erasure on request, the end of retention).
+_ERASED_KINDS = tuple(kind for kind, event in events.BY_KIND.items() if event == events.ERASED)

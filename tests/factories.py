@@ -10,6 +10,8 @@ from prefsvc.models import (
     Campaign,
     CampaignVariant,
     Contact,
+    Delivery,
+    DeliveryStatus,
     Language,
     Subscription,
     SubscriptionStatus,
@@ -120,3 +122,17 @@ def make_campaign(
     session.flush()
     session.refresh(campaign)
     return campaign
+
+
+def make_sent_deliveries(session: Session, topic: Topic, emails: list[str]) -> list[Delivery]:
+    """One campaign on ``topic`` sent to a new contact at each address (committed)."""
+    campaign = make_campaign(session, topic)
+    people = [make_contact(session, email, topics=[topic]) for email in emails]
+    session.flush()
+    deliveries = [
+        Delivery(campaign_id=campaign.id, contact_id=p.id, status=DeliveryStatus.SENT)
+        for p in people
+    ]
+    session.add_all(deliveries)
+    session.commit()
+    return deliveries

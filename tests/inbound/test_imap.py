@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from prefsvc.inbound import imap, verp
-from prefsvc.models import Contact, ContactStatus, Delivery, DeliveryStatus, InboundMessage
+from prefsvc.models import Contact, ContactStatus, InboundMessage
 from prefsvc.queue import scheduler
 from prefsvc.settings import SETTINGS_KEY
-from tests.factories import make_campaign, make_contact, make_topic
+from tests.factories import make_sent_deliveries, make_topic
 from tests.inbound.dovecot import Dovecot
 from tests.inbound.samples import BOUNCE_DOMAIN, CORPUS, retoken
 
@@ -58,16 +58,8 @@ def deliver_to_mailbox(dovecot, mailbox: imap.Mailbox, *messages: bytes) -> None
 
 
 def _sent(session, topic, *emails):
-    campaign = make_campaign(session, topic)
-    people = [make_contact(session, email, topics=[topic]) for email in emails]
-    session.flush()
-    deliveries = [
-        Delivery(campaign_id=campaign.id, contact_id=p.id, status=DeliveryStatus.SENT)
-        for p in people
-    ]
-    session.add_all(deliveries)
-    session.commit()
-    return people, [d.id for d in deliveries]
+    deliveries = make_sent_deliveries(session, topic, list(emails))
+    return [session.get(Contact, d.contact_id) for d in deliveries], [d.id for d in deliveries]
 
 
 @pytest.mark.all_databases

@@ -30,7 +30,7 @@ from prefsvc.models import (
 )
 from prefsvc.privacy import retention
 from prefsvc.queue import broker
-from tests.factories import make_campaign, make_contact, make_topic
+from tests.factories import make_campaign, make_contact, make_sent_deliveries, make_topic
 from tests.inbound.samples import BOUNCE_DOMAIN, CORPUS, retoken
 
 TODAY = date(2026, 3, 10)
@@ -311,17 +311,8 @@ def test_kept_messages_go_after_the_keep_days_and_with_erasure(app, session, set
 
 
 def _dead_deliveries(session, count: int) -> list[Delivery]:
-    topic = make_topic(session)
-    campaign = make_campaign(session, topic)
-    people = [make_contact(session, f"dead{n}@example.net", topics=[topic]) for n in range(count)]
-    session.flush()
-    deliveries = [
-        Delivery(campaign_id=campaign.id, contact_id=p.id, status=DeliveryStatus.SENT)
-        for p in people
-    ]
-    session.add_all(deliveries)
-    session.commit()
-    return deliveries
+    emails = [f"dead{n}@example.net" for n in range(count)]
+    return make_sent_deliveries(session, make_topic(session), emails)
 
 
 def _hard_bounces(settings, deliveries: list[Delivery]) -> list[tuple[bytes, str]]:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import MISSING, syntax
 
 from prefsvc.inbound.verp import PURPOSES
 
@@ -126,6 +127,9 @@ _PLAIN_PATH = re.compile(
 
 
 _NULL_PATH = re.compile(r"[ \t]*<>(.*)\Z", re.DOTALL)
+# A line of the content that starts with a dot was sent with one more (RFC 5321 4.5.2).
+_STUFFED = re.compile(rb"^\.", re.MULTILINE)
+_END_OF_DATA = b".\r\n"
 
 
 class _Server(LMTP):
@@ -149,6 +153,71 @@ class _Server(LMTP):
         if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
             return None, None
         return address, rest
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:  # noqa: N802
+        """aiosmtpd's DATA with a lean reading loop: the same replies, limits and content.
+
+        aiosmtpd does its bookkeeping for every line of the content (a debug log call, a list
+        of fragments joined, three state checks): half the protocol's CPU per report.
+        """
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            content, refusal = await self._read_content()
+        except asyncio.CancelledError:  # the connection went away during DATA
+            self._writer.close()
+            raise
+        if refusal is None:
+            self.envelope.content = self.envelope.original_content = content
+            status = await self._call_handler_hook("DATA")
+            reply = "250 OK" if status is MISSING else status
+        else:
+            reply = refusal
+        self._set_post_data_state()
+        await self.push(reply)
+
+    async def _read_content(self) -> tuple[bytes, str | None]:
+        """Read up to the lone dot; return the content unstuffed, or why it is refused.
+
+        It reads from one line that ends in a dot to the next (most lines do not), so a
+        report costs a few reads, not one per line. Past ``data_size_limit`` the rest is read
+        and dropped and the refusal answered after it (RFC 5321 4.2.5), as aiosmtpd does.
+        Lines are not limited one by one: reports quote what others wrote.
+        """
+        reader = self._reader
+        # Content past this many octets (with the dot line) is over the limit: dropped.
+        over = self.data_size_limit + len(_END_OF_DATA) if self.data_size_limit else None
+        pieces: list[bytes] = []
+        size = 0
+        tail = b"\r\n"  # the last two octets read: the DATA line's end, at first
+        while True:
+            try:
+                piece = await reader.readuntil(_END_OF_DATA)
+            except asyncio.LimitOverrunError as overrun:  # no dot line within the buffer
+                piece = await reader.readexactly(overrun.consumed)
+            before = piece[-5:-3] if len(piece) >= 5 else (tail + piece[:-3])[-2:]
+            size += len(piece)
+            if over is None or size <= over:
+                pieces.append(piece)
+            else:
+                pieces.clear()  # refused below, once the rest is read
+            if piece.endswith(_END_OF_DATA) and before == b"\r\n":
+                break
+            tail = piece[-2:] if len(piece) >= 2 else (tail + piece)[-2:]
+        if over is not None and size > over:
+            return b"", "552 Error: Too much mail data"
+        content = b"".join(pieces)[: -len(_END_OF_DATA)]
+        if content[:1] == b"." or b"\n." in content:
+            content = _STUFFED.sub(b"", content)
+        return content, None
 
 
 class LmtpController(Controller):

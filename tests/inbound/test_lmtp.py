@@ -21,6 +21,9 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from prefsvc.campaigns import audience, campaigns
@@ -260,6 +263,111 @@ def test_the_servers_quick_reading_of_a_path_agrees_with_aiosmtpd(path):
         assert server._getaddr(path) == SMTP._getaddr(server, path)
     finally:
         loop.close()
+
+
+class _Capture:
+    """A handler that keeps each message's content as the server handed it over."""
+
+    def __init__(self) -> None:
+        self.contents: list[bytes] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.contents.append(envelope.original_content)
+        return "250 2.0.0 kept"
+
+
+class _StockController(lmtp.LmtpController):
+    """aiosmtpd's own LMTP server (line by line), lenient about line length as ours is."""
+
+    def factory(self):
+        from aiosmtpd.lmtp import LMTP
+
+        class Stock(LMTP):
+            line_length_limit = lmtp._Server.line_length_limit
+
+        return Stock(self.handler, **self.SMTP_kwargs)
+
+
+def _data_exchanges(controller_class, payloads: list[list[bytes]], limit: int) -> tuple:
+    """Send each payload (the octets after DATA, in the chunks given) in one connection;
+    return the replies and the contents the server handed over."""
+    handler = _Capture()
+    port = postfix_instance.free_port()
+    controller = controller_class(
+        handler, hostname="127.0.0.1", port=port, data_size_limit=limit, decode_data=False
+    )
+    controller.start()
+    replies = []
+    try:
+        with smtplib.LMTP("127.0.0.1", port) as client:
+            client.ehlo()
+            for chunks in payloads:
+                client.mail("")
+                client.rcpt(f"bounces+a@{BOUNCE_DOMAIN}")
+                assert client.docmd("DATA")[0] == 354
+                for chunk in chunks:
+                    client.send(chunk)
+                    time.sleep(0.001)  # separate reads on the server, as over a network
+                replies.append(client.getreply())
+    finally:
+        controller.stop()
+    return replies, handler.contents
+
+
+DATA_CASES = [
+    [b".\r\n"],  # an empty message
+    [b"Subject: one line\r\n.\r\n"],
+    [b"Subject: a\r\n\r\nEnds with a dot.\r\nAnd another.\r\n", b".\r\n"],
+    [b"A: b\r\n\r\n..stuffed\r\n...two\r\n.\r\n"],
+    [b"..first line stuffed\r\n.\r\n"],
+    [b"A: b\r\n\r\nsplit\r", b"\n", b".", b"\r", b"\n"],  # the end cut in every place
+    [b"A: b\r\n\r\n" + b"x" * 70 + b"\r\n" * 600 + b"end.\r\n.\r\n"],  # past one buffer
+    [b"A: b\r\n\r\na.\r\n.x\r\n. \r\n.\r\n"],  # dot lines that are not the end
+]
+LIMIT_CASES = [
+    [b"A: b\r\n\r\n" + b"y" * 70 + b"\r\n", b"z" * 20 + b"\r\n.\r\n"],  # past the limit
+    [b"A: b\r\n\r\n" + b"y" * 80 + b"\r\n.\r\n"],  # exactly at it
+    [b"A: b\r\n\r\nsmall\r\n.\r\n"],  # the next message of the connection
+]
+
+
+def test_reading_data_hands_over_what_aiosmtpd_hands_over_and_answers_the_same():
+    """Our DATA reads from dot line to dot line; aiosmtpd's own reads line by line."""
+    ours = _data_exchanges(lmtp.LmtpController, DATA_CASES, limit=0)
+    assert ours == _data_exchanges(_StockController, DATA_CASES, limit=0)
+    replies, contents = ours
+    assert [code for code, _ in replies] == [250] * len(DATA_CASES)
+    assert contents[3] == b"A: b\r\n\r\n.stuffed\r\n..two\r\n"
+    assert len(contents[6]) == 8 + 70 + 2 * 600 + 6
+
+    limit = 90  # the header and the 80 "y" line with their line ends
+    ours = _data_exchanges(lmtp.LmtpController, LIMIT_CASES, limit=limit)
+    assert ours == _data_exchanges(_StockController, LIMIT_CASES, limit=limit)
+    assert [code for code, _ in ours[0]] == [552, 250, 250]
+
+
+@hypothesis_settings(max_examples=40, deadline=None)
+@given(
+    lines=st.lists(
+        st.text(alphabet="ab. \t", max_size=12).map(str.encode), min_size=0, max_size=12
+    ),
+    cut=st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=6),
+)
+def test_any_lines_in_any_chunks_read_as_aiosmtpd_reads_them(lines, cut):
+    stuffed = b"".join((b"." + line if line.startswith(b".") else line) + b"\r\n" for line in lines)
+    payload = stuffed + b".\r\n"
+    chunks, position, n = [], 0, 0
+    while position < len(payload):
+        size = cut[n % len(cut)]
+        chunks.append(payload[position : position + size])
+        position, n = position + size, n + 1
+    ours = _data_exchanges(lmtp.LmtpController, [chunks], limit=0)
+    assert ours == _data_exchanges(_StockController, [chunks], limit=0)
+    assert ours[1] == [b"".join(line + b"\r\n" for line in lines)]
 
 
 def _send_in_thread(port: int, recipients: list[str], replies: dict) -> threading.Thread:

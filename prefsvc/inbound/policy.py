@@ -19,7 +19,7 @@ A synchronous 5xx at SMTP time goes through the same rules by its enhanced code
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -29,6 +29,7 @@ from sqlalchemy import (
     ScalarSelect,
     Select,
     String,
+    any_,
     bindparam,
     func,
     literal,
@@ -36,6 +37,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from prefsvc.consent import changes as consent
@@ -159,7 +161,7 @@ def look_up_all(
     delivery_ids = sorted({t.ident for t in tokens if t is not None and t.kind == DELIVERY})
     contact_ids = sorted({t.ident for t in tokens if t is not None and t.kind != DELIVERY})
     rows = session.connection().execute(
-        _LOOK_UP_ALL,
+        _LOOK_UP_ALL[session.get_bind().dialect.name],
         {"digests": sorted(set(digests)), "deliveries": delivery_ids, "contacts": contact_ids},
     )
     seen: dict[str, int] = {}
@@ -184,13 +186,13 @@ def look_up_all(
     return found
 
 
-def _look_up_all_statement():
+def _look_up_all_statement(among: Callable[[Any, str, Any], Any]):
     no_text = literal(None, String)
     no_number = literal(None, Integer)
     messages = InboundMessage.__table__
     return union_all(
         select(literal(0), messages.c.digest, messages.c.id, no_number, no_number, no_text).where(
-            messages.c.digest.in_(bindparam("digests", expanding=True))
+            among(messages.c.digest, "digests", String)
         ),
         select(
             literal(1),
@@ -201,14 +203,24 @@ def _look_up_all_statement():
             Delivery.feedback,
         )
         .join(Campaign, Delivery.campaign_id == Campaign.id)
-        .where(Delivery.id.in_(bindparam("deliveries", expanding=True))),
+        .where(among(Delivery.id, "deliveries", Integer)),
         select(literal(2), no_text, Contact.id, no_number, no_number, no_text).where(
-            Contact.id.in_(bindparam("contacts", expanding=True))
+            among(Contact.id, "contacts", Integer)
         ),
     )
 
 
-_LOOK_UP_ALL = _look_up_all_statement()
+# PostgreSQL takes each list as one array (``= ANY``): one statement text whatever the
+# group's size, so it is prepared once; an expanding ``IN`` was compiled and converted anew
+# for every group. SQLite has no arrays.
+_LOOK_UP_ALL = {
+    "postgresql": _look_up_all_statement(
+        lambda column, name, type_: column == any_(bindparam(name, type_=ARRAY(type_)))
+    ),
+    "sqlite": _look_up_all_statement(
+        lambda column, name, type_: column.in_(bindparam(name, expanding=True))
+    ),
+}
 
 
 def act(

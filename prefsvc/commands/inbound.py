@@ -31,15 +31,14 @@ group = DomainGroup("inbound", help="Mail that comes back: bounces, complaints, 
 
 def receive_now(raw: bytes, recipient: str | None) -> intake.Received:
     """Receive one message in the app context in force, and commit."""
-    settings = current_settings()
+    return take_now(intake.read(raw, recipient, _intake()))
+
+
+def take_now(read: intake.Read) -> intake.Received:
+    """Keep and act on one message already read, in the app context in force, and commit."""
     try:
-        received = intake.receive(
-            db.session,
-            raw,
-            recipient=recipient,
-            now=clock.now(),
-            today=clock.today(),
-            intake=intake.Intake.from_settings(settings, kit.mail_domain(settings)),
+        received = intake.take(
+            db.session, read, now=clock.now(), today=clock.today(), rules=_intake().rules
         )
         db.session.commit()
     except Exception:
@@ -48,29 +47,38 @@ def receive_now(raw: bytes, recipient: str | None) -> intake.Received:
     return received
 
 
+def _intake() -> intake.Intake:
+    settings = current_settings()
+    return intake.Intake.from_settings(settings, kit.mail_domain(settings))
+
+
 def receive_group(messages: Sequence[tuple[bytes, str]]) -> list[str | Exception]:
-    """Receive messages in one transaction in the app context in force; return the outcomes.
+    """Receive messages in one transaction in the app context in force; return the outcomes."""
+    taking = _intake()
+    return take_group([intake.read(raw, recipient, taking) for raw, recipient in messages])
+
+
+def take_group(reads: Sequence[intake.Read]) -> list[str | Exception]:
+    """Keep and act on messages already read, in one transaction; return the outcomes.
 
     When the group fails (a report a concurrent intake kept first, a deadlock between two
     groups, one message the code cannot take), it is rolled back and each message is taken
-    in a transaction of its own, as ``receive_now`` does: one bad message fails alone, with
+    in a transaction of its own, as ``take_now`` does: one bad message fails alone, with
     its exception in its place.
     """
-    settings = current_settings()
-    taking = intake.Intake.from_settings(settings, kit.mail_domain(settings))
-    if len(messages) > 1:
+    if len(reads) > 1:
         try:
-            received = intake.receive_all(
-                db.session, messages, now=clock.now(), today=clock.today(), intake=taking
+            received = intake.take_all(
+                db.session, reads, now=clock.now(), today=clock.today(), rules=_intake().rules
             )
             db.session.commit()
             return [one.outcome for one in received]
         except Exception:  # noqa: BLE001 - taken again one by one below
             db.session.rollback()
     outcomes: list[str | Exception] = []
-    for raw, recipient in messages:
+    for read in reads:
         try:
-            outcomes.append(receive_now(raw, recipient).outcome)
+            outcomes.append(take_now(read).outcome)
         except Exception as exc:  # noqa: BLE001 - answered 451: the MTA sends it again
             outcomes.append(exc)
     return outcomes
@@ -79,16 +87,24 @@ def receive_group(messages: Sequence[tuple[bytes, str]]) -> list[str | Exception
 def server(
     app: Flask, *, host: str, port: int, threads: int = 8, reuse_port: bool = False
 ) -> lmtp.LmtpController:
-    """Return the LMTP controller of ``serve``: each group of messages in an app context."""
+    """Return the LMTP controller of ``serve``: each message read (classified) as it arrives,
+    each group of them kept in an app context."""
+    with app.app_context():
+        taking = _intake()
 
-    def deliver(messages: Sequence[tuple[bytes, str]]) -> list[str | Exception]:
+    def read(raw: bytes, recipient: str) -> intake.Read:
+        return intake.read(raw, recipient, taking)
+
+    def deliver(reads: Sequence[intake.Read]) -> list[str | Exception]:
         with app.app_context():
             try:
-                return receive_group(messages)
+                return take_group(reads)
             finally:
                 db.session.remove()
 
-    return lmtp.controller(deliver, host=host, port=port, threads=threads, reuse_port=reuse_port)
+    return lmtp.controller(
+        deliver, host=host, port=port, threads=threads, reuse_port=reuse_port, read=read
+    )
 
 
 @group.command("process")

@@ -84,8 +84,12 @@ def receive(
     ``recipient`` is the envelope recipient (LMTP's RCPT TO); ``None`` looks for it in the
     delivery headers. A duplicate (same digest) changes nothing and is not kept again.
     """
-    read = _read(raw, recipient, intake)
-    received, row = _act(session, read, now=now, today=today, rules=intake.rules)
+    return take(session, read(raw, recipient, intake), now=now, today=today, rules=intake.rules)
+
+
+def take(session: Session, read: Read, *, now: datetime, today: date, rules) -> Received:
+    """Keep and act on one message already read (``read``): ``receive`` after the CPU work."""
+    received, row = _act(session, read, now=now, today=today, rules=rules)
     if row is None:
         return received
     try:
@@ -108,29 +112,38 @@ def receive_all(
     """Classify, keep and act on several (message, recipient) in one transaction.
 
     The caller commits once for all (group commit: a commit costs more than a report), or, on
-    any error, rolls back and takes each with ``receive`` in a transaction of its own. A
-    report kept by a concurrent intake raises ``IntegrityError`` here; one handed over twice
-    within ``messages`` is a duplicate the second time, as in two transactions.
-
-    Every message is classified before the transaction begins, all are looked up in one
-    statement, the reports that may append to the ledger are acted on last (the ledger head
-    stays locked from the first append to the commit, and other intakes wait for it), and the
-    kept messages go in one ``INSERT``. Outcomes come back in the order of ``messages``.
+    any error, rolls back and takes each with ``receive`` in a transaction of its own.
     """
-    reads = [_read(raw, recipient, intake) for raw, recipient in messages]
+    reads = [read(raw, recipient, intake) for raw, recipient in messages]
+    return take_all(session, reads, now=now, today=today, rules=intake.rules)
+
+
+def take_all(
+    session: Session, reads: Sequence[Read], *, now: datetime, today: date, rules
+) -> list[Received]:
+    """Keep and act on several messages already read, in the caller's one transaction.
+
+    A report kept by a concurrent intake raises ``IntegrityError`` here; one handed over twice
+    within ``reads`` is a duplicate the second time, as in two transactions.
+
+    All are looked up in one statement, the reports that may append to the ledger are acted
+    on last (the ledger head stays locked from the first append to the commit, and other
+    intakes wait for it), and the kept messages go in one ``INSERT``. Outcomes come back in
+    the order of ``reads``.
+    """
     found = policy.look_up_all(
         session, [read.report.token for read in reads], [read.key for read in reads]
     )
     order = sorted(range(len(reads)), key=lambda n: reads[n].report.kind in _MAY_APPEND)
     received: list[Received] = [None] * len(reads)  # type: ignore[list-item]
     rows: list[dict] = []
-    kept: list[int] = []  # the index in ``messages`` of each row
+    kept: list[int] = []  # the index in ``reads`` of each row
     first_of: dict[str, int] = {}  # digest -> the message of this group kept with it
     for n in order:
         if reads[n].key in first_of:
             continue  # the same report twice in one group: kept once, counted once
         received[n], row = _act(
-            session, reads[n], now=now, today=today, rules=intake.rules, found=found[n]
+            session, reads[n], now=now, today=today, rules=rules, found=found[n]
         )
         if row is not None:
             first_of[reads[n].key] = n
@@ -140,11 +153,11 @@ def receive_all(
         ids = session.connection().execute(_KEEP_SORTED, rows).scalars().all()
         for n, row_id in zip(kept, ids, strict=True):
             received[n] = replace(received[n], message_id=row_id)
-    for n, read in enumerate(reads):
-        first = first_of.get(read.key)
+    for n, one in enumerate(reads):
+        first = first_of.get(one.key)
         if first is not None and first != n:
             kept_id = received[first].message_id
-            received[n] = Received(read.report.kind.value, "duplicate", True, kept_id)
+            received[n] = Received(one.report.kind.value, "duplicate", True, kept_id)
     return received
 
 
@@ -152,23 +165,28 @@ def receive_all(
 _MAY_APPEND = frozenset({Kind.HARD_BOUNCE, Kind.SOFT_BOUNCE, Kind.COMPLAINT, Kind.UNSUBSCRIBE})
 
 
-class _Read(NamedTuple):
+class Read(NamedTuple):
+    """A message classified and named, not yet kept: ``read``'s answer, ``take``'s question."""
+
     report: Report
     key: str  # the digest
     raw: bytes
 
 
-def _read(raw: bytes, recipient: str | None, intake: Intake) -> _Read:
-    """Classify a message and name it (its digest): CPU work only, before any transaction."""
+def read(raw: bytes, recipient: str | None, intake: Intake) -> Read:
+    """Classify a message and name it (its digest): CPU work only, before any transaction.
+
+    The LMTP server does it as each message arrives, while the group before commits.
+    """
     codec = verp.codec(intake.secret_keys)
     envelope = codec.parse(recipient) if recipient else _recipient_in_headers(raw, codec)
     report = classify(
         raw, envelope=envelope, codec=codec, message_id_domain=intake.message_id_domain
     )
-    return _Read(report, digest(raw, envelope), raw)
+    return Read(report, digest(raw, envelope), raw)
 
 
-def _act(session, read: _Read, *, now, today, rules, found=None) -> tuple[Received, dict | None]:
+def _act(session, read: Read, *, now, today, rules, found=None) -> tuple[Received, dict | None]:
     """Look the report up (unless ``found`` already says what ``policy.look_up`` would) and
     act on it; return what became of it and the row to keep.
 

@@ -3,15 +3,17 @@
 It sits behind the MTA's transport map (Postfix: ``bounces.example.org lmtp:inet:HOST:PORT``)
 and answers the DATA of each message once per accepted recipient, as LMTP requires: each
 recipient is one VERP address naming one delivery, and one of them may fail while the others
-are kept. The work is done by ``Deliver`` (the CLI passes one that opens an app context and
-calls ``intake.receive_all``) in a worker thread, off the event loop, and a failure there answers
-451 so the MTA keeps the message and tries again.
+are kept. Each message is first read by ``Read`` (the CLI's classifies it: CPU work, no
+database) in the event loop as it arrives; the keeping is done by ``Deliver`` (the CLI's opens
+an app context and calls ``intake.take_all``) in a worker thread, off the event loop, and a
+failure there answers 451 so the MTA keeps the message and tries again.
 
 Group commit: the worker thread takes every message waiting (up to ``threads``) and hands them
 over together, to be kept in one transaction; each reply goes only after that transaction has
 committed, so a reply of 250 always means kept, and a process that dies before replying loses
-nothing (the MTA sends again; the digest makes it count once). While one group commits, the
-next one gathers. A commit per report cost more than the report's classification.
+nothing (the MTA sends again; the digest makes it count once). While one group waits on the
+database, the next one arrives and is classified. A commit per report cost more than the
+report's classification.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import queue
 import re
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
@@ -31,9 +34,11 @@ from prefsvc.inbound.verp import PURPOSES
 
 log = logging.getLogger(__name__)
 
-# Take messages, each for one recipient, in one transaction; return for each a short outcome
-# for its reply, or the exception that kept it from being taken (it is answered 451).
-Deliver = Callable[[Sequence[tuple[bytes, str]]], list["str | Exception"]]
+# Read one message for one recipient (raw, recipient) before it is taken: CPU work only.
+Read = Callable[[bytes, str], Any]
+# Take messages read, in one transaction; return for each a short outcome for its reply, or
+# the exception that kept it from being taken (it is answered 451).
+Deliver = Callable[[Sequence[Any]], list["str | Exception"]]
 MAX_MESSAGE = 10 << 20  # returned originals may be large; the classifier reads the first 1 MB
 TEMPORARY_FAILURE = "451 4.3.0 Temporary failure, try again later"
 
@@ -41,11 +46,13 @@ TEMPORARY_FAILURE = "451 4.3.0 Temporary failure, try again later"
 class Handler:
     """aiosmtpd hooks: accept our VERP mailboxes, hand each message over once per recipient.
 
-    ``threads`` is how many messages one transaction takes at most.
+    ``threads`` is how many messages one transaction takes at most; without ``read``,
+    ``deliver`` is handed (raw, recipient) pairs.
     """
 
-    def __init__(self, deliver: Deliver, *, threads: int = 4) -> None:
+    def __init__(self, deliver: Deliver, *, threads: int = 4, read: Read | None = None) -> None:
         self._deliver = deliver
+        self._read = read or _as_received
         self._limit = threads
         self._waiting: queue.SimpleQueue = queue.SimpleQueue()
         # One worker thread per process. A second one, classifying while the first commits,
@@ -68,7 +75,10 @@ class Handler:
         waiting = []
         for recipient in envelope.rcpt_tos:
             future = loop.create_future()
-            self._waiting.put((raw, recipient, future))
+            try:
+                self._waiting.put((self._read(raw, recipient), future))
+            except Exception as exc:  # noqa: BLE001 - answered 451: the MTA tries again
+                future.set_result(exc)
             waiting.append(future)
         replies = []
         for outcome in await asyncio.gather(*waiting):
@@ -98,10 +108,10 @@ class Handler:
 
     def _answer(self, group: list) -> None:
         try:
-            outcomes = self._deliver([(raw, recipient) for raw, recipient, _ in group])
+            outcomes = self._deliver([item for item, _ in group])
         except Exception as exc:  # noqa: BLE001 - the MTA keeps the messages and retries
             outcomes = [exc] * len(group)
-        for (_, _, future), outcome in zip(group, outcomes, strict=True):
+        for (_, future), outcome in zip(group, outcomes, strict=True):
             try:
                 future.get_loop().call_soon_threadsafe(_settle, future, outcome)
             except RuntimeError:  # the server stopped meanwhile: the MTA sends it again
@@ -111,6 +121,10 @@ class Handler:
         """Finish the messages in hand, then stop the worker thread."""
         self._waiting.put(None)
         self._worker.join()
+
+
+def _as_received(raw: bytes, recipient: str) -> tuple[bytes, str]:
+    return raw, recipient
 
 
 def _settle(future: asyncio.Future, outcome: str | Exception) -> None:
@@ -258,11 +272,17 @@ class LmtpController(Controller):
 
 
 def controller(
-    deliver: Deliver, *, host: str, port: int, threads: int = 4, reuse_port: bool = False
+    deliver: Deliver,
+    *,
+    host: str,
+    port: int,
+    threads: int = 4,
+    reuse_port: bool = False,
+    read: Read | None = None,
 ) -> LmtpController:
     """Return a controller (``start()``/``stop()``) serving LMTP on ``host:port``."""
     return LmtpController(
-        Handler(deliver, threads=threads),
+        Handler(deliver, threads=threads, read=read),
         reuse_port=reuse_port,
         hostname=host,
         port=port,

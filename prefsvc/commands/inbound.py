@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
@@ -85,7 +86,13 @@ def take_group(reads: Sequence[intake.Read]) -> list[str | Exception]:
 
 
 def server(
-    app: Flask, *, host: str, port: int, threads: int = 8, reuse_port: bool = False
+    app: Flask,
+    *,
+    host: str,
+    port: int,
+    threads: int = 8,
+    handed: socket.socket | None = None,
+    on_closed: Callable[[], None] | None = None,
 ) -> lmtp.LmtpController:
     """Return the LMTP controller of ``serve``: each message read (classified) as it arrives,
     each group of them kept in an app context."""
@@ -103,7 +110,13 @@ def server(
                 db.session.remove()
 
     return lmtp.controller(
-        deliver, host=host, port=port, threads=threads, reuse_port=reuse_port, read=read
+        deliver,
+        host=host,
+        port=port,
+        threads=threads,
+        read=read,
+        handed=handed,
+        on_closed=on_closed,
     )
 
 
@@ -142,40 +155,57 @@ def process(file: Path | None, recipient: str | None) -> None:
     type=click.IntRange(1, 64),
     default=1,
     show_default=True,
-    help="Server processes sharing the port (SO_REUSEPORT): classifying is CPU work, so use "
-    "one per core.",
+    help="Server processes: classifying is CPU work, so use one per core. The supervisor "
+    "listens and hands each connection to the next process in turn.",
 )
 def serve(host: str, port: int, threads: int, processes: int) -> None:
     """Run the LMTP server (RFC 2033) the MTA hands mail for BOUNCE_DOMAIN to."""
     app = current_app._get_current_object()
     if processes == 1:
-        _serve(app, host=host, port=port, threads=threads, reuse_port=False)
+        _serve(app, host=host, port=port, threads=threads)
         return
-    children = []
+    try:
+        listener = socket.create_server((host, port), backlog=128)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    children, channels = [], []
     for _ in range(processes):
+        ours, theirs = socket.socketpair()
         pid = os.fork()
-        if pid == 0:  # a server process: its own database connections, its own listener
+        if pid == 0:  # a server process: its own database connections, no listener
             code = 1
             try:
+                listener.close()
+                ours.close()
+                for channel in channels:
+                    channel.close()
                 db.engine.dispose(close=False)
-                _serve(app, host=host, port=port, threads=threads, reuse_port=True)
+                _serve(app, host=host, port=port, threads=threads, handed=theirs)
                 code = 0
             except Exception as exc:  # noqa: BLE001 - said once, then the supervisor stops
                 click.echo(f"LMTP server process failed: {type(exc).__name__}: {exc}", err=True)
             finally:
                 os._exit(code)
+        theirs.close()
         children.append(pid)
+        channels.append(ours)
+    threading.Thread(target=lmtp.hand_out, args=(listener, channels), daemon=True).start()
     click.echo(f"LMTP on {host}:{port}: {processes} processes", err=True)
     sys.exit(_supervise(children))
 
 
-def _serve(app: Flask, *, host: str, port: int, threads: int, reuse_port: bool) -> None:
-    """Serve until SIGTERM or Ctrl-C, then finish the messages in hand."""
-    controller = server(app, host=host, port=port, threads=threads, reuse_port=reuse_port)
+def _serve(
+    app: Flask, *, host: str, port: int, threads: int, handed: socket.socket | None = None
+) -> None:
+    """Serve until SIGTERM, Ctrl-C or (for a process of several) the supervisor's end, then
+    finish the messages in hand."""
     stop = threading.Event()
+    controller = server(
+        app, host=host, port=port, threads=threads, handed=handed, on_closed=stop.set
+    )
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     controller.start()
-    if not reuse_port:
+    if handed is None:
         click.echo(f"LMTP on {host}:{port}", err=True)
     try:
         stop.wait()

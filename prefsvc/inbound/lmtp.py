@@ -19,9 +19,11 @@ report's classification.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import queue
 import re
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -237,30 +239,41 @@ class _Server(LMTP):
 class LmtpController(Controller):
     """aiosmtpd's threaded controller, speaking LMTP instead of SMTP.
 
-    With ``reuse_port`` several processes listen on one port (``SO_REUSEPORT``: the kernel
-    spreads the MTA's connections over them), so a report's CPU work is not bound to one GIL.
+    With ``handed`` it does not listen: it serves the connections that ``serve``'s supervisor
+    accepted and hands over that Unix socket (``hand_out``), one server process of several,
+    so a report's CPU work is not bound to one GIL. ``on_closed`` is called when the
+    supervisor is gone.
     """
 
-    def __init__(self, handler, *, reuse_port: bool = False, **kwargs) -> None:
+    def __init__(
+        self,
+        handler,
+        *,
+        handed: socket.socket | None = None,
+        on_closed: Callable[[], None] | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(handler, **kwargs)
-        self.reuse_port = reuse_port
+        self.handed = handed
+        self.on_closed = on_closed
 
     def factory(self) -> LMTP:
         return _Server(self.handler, **self.SMTP_kwargs)
 
     def _create_server(self):
+        if self.handed is not None:
+            return self._take_handed()
         return self.loop.create_server(
-            self._factory_invoker,
-            host=self.hostname,
-            port=self.port,
-            ssl=self.ssl_context,
-            reuse_port=self.reuse_port or None,
+            self._factory_invoker, host=self.hostname, port=self.port, ssl=self.ssl_context
         )
 
+    async def _take_handed(self) -> HandedConnections:
+        return HandedConnections(self.loop, self.handed, self._factory_invoker, self.on_closed)
+
     def _trigger_server(self) -> None:
-        # aiosmtpd connects once to see its factory work; with a shared port that connection
-        # may reach a sibling process, so the factory is tried in this server's own loop.
-        if not self.reuse_port:
+        # aiosmtpd connects once to see its factory work; a process served by hand-over has
+        # no port of its own, so the factory is tried in this server's own loop.
+        if self.handed is None:
             super()._trigger_server()
             return
         asyncio.run_coroutine_threadsafe(self._try_factory(), self.loop).result(
@@ -271,19 +284,87 @@ class LmtpController(Controller):
         self._factory_invoker()
 
 
+class HandedConnections:
+    """Serve the connections handed over a Unix socket (SCM_RIGHTS), in place of a listener.
+
+    Shaped as the ``asyncio.Server`` the controller expects (``close``, ``wait_closed``).
+    """
+
+    def __init__(self, loop, channel: socket.socket, factory, on_closed) -> None:
+        self._loop = loop
+        self._channel = channel
+        self._factory = factory
+        self._on_closed = on_closed
+        self._serving: set[asyncio.Task] = set()
+        self._open = True
+        channel.setblocking(False)
+        loop.add_reader(channel.fileno(), self._take)
+
+    def _take(self) -> None:
+        while self._open:
+            try:
+                message, fds, _, _ = socket.recv_fds(self._channel, 1, 4)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                message, fds = b"", []
+            if not message and not fds:  # the supervisor is gone
+                self.close()
+                if self._on_closed is not None:
+                    self._on_closed()
+                return
+            for fd in fds:
+                connection = socket.socket(fileno=fd)
+                task = self._loop.create_task(
+                    self._loop.connect_accepted_socket(self._factory, sock=connection)
+                )
+                self._serving.add(task)
+                task.add_done_callback(self._serving.discard)
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._loop.remove_reader(self._channel.fileno())
+
+    async def wait_closed(self) -> None:
+        return None
+
+
+def hand_out(listener: socket.socket, channels: Sequence[socket.socket]) -> None:
+    """Accept connections on ``listener`` and hand them to the server processes in turn.
+
+    The kernel's ``SO_REUSEPORT`` spread long-lived MTA connections by a hash of their
+    addresses: 16 connections over 2 processes often went 11 to 5, and the busier process's
+    GIL set the pace. Returns when the listener is closed.
+    """
+    for turn in itertools.count():
+        try:
+            connection, _ = listener.accept()
+        except OSError:
+            return
+        with connection:
+            try:
+                socket.send_fds(channels[turn % len(channels)], [b"c"], [connection.fileno()])
+            except OSError:  # that process is gone: the supervisor stops the others
+                pass
+
+
 def controller(
     deliver: Deliver,
     *,
     host: str,
     port: int,
     threads: int = 4,
-    reuse_port: bool = False,
     read: Read | None = None,
+    handed: socket.socket | None = None,
+    on_closed: Callable[[], None] | None = None,
 ) -> LmtpController:
-    """Return a controller (``start()``/``stop()``) serving LMTP on ``host:port``."""
+    """Return a controller (``start()``/``stop()``) serving LMTP on ``host:port``, or the
+    connections handed over ``handed``."""
     return LmtpController(
         Handler(deliver, threads=threads, read=read),
-        reuse_port=reuse_port,
+        handed=handed,
+        on_closed=on_closed,
         hostname=host,
         port=port,
         data_size_limit=MAX_MESSAGE,

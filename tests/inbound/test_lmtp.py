@@ -8,6 +8,7 @@ transport map to the LMTP server. The next campaign leaves the right people out.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import smtplib
@@ -231,6 +232,61 @@ def test_when_one_server_process_dies_the_others_stop_and_the_exit_status_says_s
     assert server.returncode == 1
     assert f"LMTP server process {first} ended" in said
     assert not Path(f"/proc/{second}").exists()
+
+
+def test_the_supervisor_hands_connections_to_the_processes_in_turn(app, settings):
+    """SO_REUSEPORT spread 16 long-lived connections by a hash: often 11 to 5."""
+    server = _serve_processes(settings, postfix_instance.free_port())
+    port = int(server.args[server.args.index("--port") + 1])
+    children = _children(server)
+    clients = []
+    try:
+        for _ in range(6):
+            client = smtplib.LMTP("127.0.0.1", port)
+            client.ehlo()  # answered: the connection has reached its process
+            clients.append(client)
+        served = [_connections_to(pid, port) for pid in children]
+    finally:
+        for client in clients:
+            client.close()
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=30)
+
+    assert served == [3, 3]
+
+
+def test_when_the_supervisor_is_killed_its_server_processes_stop(app, settings):
+    server = _serve_processes(settings, postfix_instance.free_port())
+    children = _children(server)
+
+    os.kill(server.pid, signal.SIGKILL)
+    server.communicate(timeout=20)  # its stderr closes when its processes have ended too
+
+    assert not any(_alive(pid) for pid in children)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _connections_to(pid: int, port: int) -> int:
+    """Count the TCP connections to ``port`` whose socket process ``pid`` holds."""
+    inodes = set()
+    for link in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(link)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].rpartition(":")[2], 16)
+        if local_port == port and fields[3] == "01" and fields[9] in inodes:  # established
+            count += 1
+    return count
 
 
 @pytest.mark.parametrize(

@@ -385,7 +385,7 @@ def test_a_plain_reply_is_unknown():
     assert report.kind == Kind.UNKNOWN and not report.acted_on
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=4000))
 def test_any_bytes_classify_without_raising(raw):
     report = classify(raw, codec=CODEC)
@@ -440,7 +440,7 @@ def reportish(draw) -> bytes:
     return "\n".join(lines).encode("utf-8", "surrogatepass")
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(reportish(), st.sampled_from([None, Token(BOUNCES, DELIVERY, 1)]))
 def test_report_shaped_messages_classify_without_raising(raw, token):
     report = classify(raw, envelope=token, codec=CODEC)

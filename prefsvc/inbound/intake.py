@@ -186,11 +186,14 @@ def read(raw: bytes, recipient: str | None, intake: Intake) -> Read:
     return Read(report, digest(raw, envelope), raw)
 
 
-def _act(session, read: Read, *, now, today, rules, found=None) -> tuple[Received, dict | None]:
+def _act(
+    session, read: Read, *, now, today, rules, found=None, noted: bool = False
+) -> tuple[Received, dict | None]:
     """Look the report up (unless ``found`` already says what ``policy.look_up`` would) and
     act on it; return what became of it and the row to keep.
 
-    No row when the report was kept before (a duplicate).
+    No row when the report was kept before (a duplicate). ``noted``: its delivery's feedback
+    was kept with the group's (``policy.note_deliveries``).
     """
     report, key, raw = read
     if found is None:
@@ -198,7 +201,7 @@ def _act(session, read: Read, *, now, today, rules, found=None) -> tuple[Receive
     seen, target = found
     if seen is not None:
         return Received(report.kind.value, "duplicate", True, seen), None
-    outcome = _outcome(session, report, target, now=now, today=today, rules=rules)
+    outcome = _outcome(session, report, target, now=now, today=today, rules=rules, noted=noted)
     row = {
         "received_at": now,
         "digest": key,
@@ -212,12 +215,12 @@ def _act(session, read: Read, *, now, today, rules, found=None) -> tuple[Receive
     return Received(report.kind.value, outcome, False, None), row
 
 
-def _outcome(session, report, target, *, now, today, rules) -> str:
+def _outcome(session, report, target, *, now, today, rules, noted: bool = False) -> str:
     if not report.acted_on:
         return "ignored"
     if target is None:
         return "unidentified"  # our Message-ID alone, or a delivery deleted since
-    if report.kind is Kind.UNSUBSCRIBE and report.found_in != "envelope":
+    if not _acts(report, target):
         return "ignored"  # only a mail to the unsubscribe+ address itself unsubscribes
     return policy.act(
         session,
@@ -228,7 +231,15 @@ def _outcome(session, report, target, *, now, today, rules) -> str:
         now=now,
         today=today,
         rules=rules,
+        noted=noted,
     )
+
+
+def _acts(report: Report, target: policy.Target | None) -> bool:
+    """Whether the policy acts on a report (not seen before) about ``target``."""
+    if not report.acted_on or target is None:
+        return False
+    return report.kind is not Kind.UNSUBSCRIBE or report.found_in == "envelope"
 
 
 def digest(raw: bytes, envelope: Token | None) -> str:

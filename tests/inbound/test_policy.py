@@ -81,6 +81,56 @@ def test_a_delivery_keeps_its_strongest_feedback(session):
     assert session.get(Delivery, delivery.id).feedback == "hard_bounce"
 
 
+@pytest.mark.all_databases
+def test_a_groups_notes_keep_what_one_note_at_a_time_keeps(session):
+    """``note_deliveries`` (one statement on PostgreSQL) against ``note_delivery`` in turn."""
+    topic = make_topic(session)
+    campaign = make_campaign(session, topic)
+    held = [None, "soft_bounce", "complaint", "hard_bounce", "delivered", None]
+    noted = [
+        [Kind.SOFT_BOUNCE],
+        [Kind.HARD_BOUNCE, Kind.POLICY],
+        [Kind.HARD_BOUNCE],
+        [Kind.SOFT_BOUNCE, Kind.POLICY],
+        [Kind.POLICY],
+        [Kind.POLICY, Kind.COMPLAINT, Kind.SOFT_BOUNCE],
+    ]
+
+    def deliveries(side: str) -> list[Delivery]:
+        made = []
+        for n, feedback in enumerate(held):
+            contact = make_contact(session, f"{side}{n}@example.org")
+            made.append(Delivery(campaign_id=campaign.id, contact_id=contact.id, feedback=feedback))
+        session.add_all(made)
+        session.flush()
+        return made
+
+    alone, together = deliveries("alone"), deliveries("together")
+    for delivery, kinds in zip(alone, noted, strict=True):
+        for kind in kinds:
+            policy.note_delivery(session, delivery.id, kind)
+    policy.note_deliveries(
+        session,
+        [
+            (d.id, kind)
+            for d, kinds in reversed(list(zip(together, noted, strict=True)))
+            for kind in kinds
+        ],
+    )
+    session.expire_all()
+
+    kept = [session.get(Delivery, d.id).feedback for d in together]
+    assert kept == [session.get(Delivery, d.id).feedback for d in alone]
+    assert kept == [
+        "soft_bounce",
+        "hard_bounce",
+        "complaint",
+        "hard_bounce",
+        "policy",
+        "complaint",
+    ]
+
+
 def test_a_hard_bounce_on_an_erased_contact_changes_nothing(session):
     contact = make_contact(session)
     contact.email = None

@@ -3,7 +3,7 @@
 ``process`` reads one message (a pipe transport, or by hand); ``serve`` is the LMTP server
 behind the MTA's transport map; ``imap`` polls a mailbox (``INBOUND_IMAP_URL``). ``process``
 and ``imap`` call ``intake.receive`` and commit per message; ``serve`` commits the messages
-that arrived together in one transaction (``receive_group``).
+that arrived together in one transaction (``take_group``).
 """
 
 from __future__ import annotations

@@ -101,23 +101,6 @@ def take(session: Session, read: Read, *, now: datetime, today: date, rules) -> 
     return Received(received.kind, received.outcome, False, row_id)
 
 
-def receive_all(
-    session: Session,
-    messages: Sequence[tuple[bytes, str | None]],
-    *,
-    now: datetime,
-    today: date,
-    intake: Intake,
-) -> list[Received]:
-    """Classify, keep and act on several (message, recipient) in one transaction.
-
-    The caller commits once for all (group commit: a commit costs more than a report), or, on
-    any error, rolls back and takes each with ``receive`` in a transaction of its own.
-    """
-    reads = [read(raw, recipient, intake) for raw, recipient in messages]
-    return take_all(session, reads, now=now, today=today, rules=intake.rules)
-
-
 def take_all(
     session: Session, reads: Sequence[Read], *, now: datetime, today: date, rules
 ) -> list[Received]:

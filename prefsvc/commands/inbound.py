@@ -165,7 +165,8 @@ def serve(host: str, port: int, threads: int, processes: int) -> None:
         _serve(app, host=host, port=port, threads=threads)
         return
     try:
-        listener = socket.create_server((host, port), backlog=128)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.create_server((host, port), family=family, backlog=128)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     children, channels = [], []

@@ -9,6 +9,7 @@ that arrived together in one transaction (``take_group``).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -27,6 +28,7 @@ from prefsvc.inbound import imap, intake, lmtp
 from prefsvc.mail import kit
 from prefsvc.settings import current_settings
 
+log = logging.getLogger(__name__)
 group = DomainGroup("inbound", help="Mail that comes back: bounces, complaints, unsubscribes.")
 
 
@@ -74,8 +76,9 @@ def take_group(reads: Sequence[intake.Read]) -> list[str | Exception]:
             )
             db.session.commit()
             return [one.outcome for one in received]
-        except Exception:  # noqa: BLE001 - taken again one by one below
+        except Exception as exc:  # noqa: BLE001 - taken again one by one below
             db.session.rollback()
+            log.info("a group of %d taken one by one: %s", len(reads), type(exc).__name__)
     outcomes: list[str | Exception] = []
     for read in reads:
         try:

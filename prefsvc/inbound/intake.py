@@ -109,8 +109,9 @@ def take_all(
     A report kept by a concurrent intake raises ``IntegrityError`` here; one handed over twice
     within ``reads`` is a duplicate the second time, as in two transactions.
 
-    All are looked up in one statement, the reports that may append to the ledger are acted
-    on last (the ledger head stays locked from the first append to the commit, and other
+    All are looked up in one statement, the deliveries' feedback is kept in one more
+    (``policy.note_deliveries``), the reports that may append to the ledger are acted on
+    last (the ledger head stays locked from the first append to the commit, and other
     intakes wait for it), and the kept messages go in one ``INSERT``. Outcomes come back in
     the order of ``reads``.
     """
@@ -118,6 +119,16 @@ def take_all(
         session, [read.report.token for read in reads], [read.key for read in reads]
     )
     order = sorted(range(len(reads)), key=lambda n: reads[n].report.kind in _MAY_APPEND)
+    acted: dict[str, int] = {}  # digest -> the message of this group acted on
+    for n in order:
+        if found[n][0] is None:  # not kept before
+            acted.setdefault(reads[n].key, n)
+    noted = [
+        (found[n][1].delivery_id, reads[n].report.kind)
+        for n in acted.values()
+        if _acts(reads[n].report, found[n][1]) and policy.notes(reads[n].report.kind, found[n][1])
+    ]
+    policy.note_deliveries(session, noted)  # before the ledger head is locked
     received: list[Received] = [None] * len(reads)  # type: ignore[list-item]
     rows: list[dict] = []
     kept: list[int] = []  # the index in ``reads`` of each row
@@ -126,7 +137,7 @@ def take_all(
         if reads[n].key in first_of:
             continue  # the same report twice in one group: kept once, counted once
         received[n], row = _act(
-            session, reads[n], now=now, today=today, rules=rules, found=found[n]
+            session, reads[n], now=now, today=today, rules=rules, found=found[n], noted=True
         )
         if row is not None:
             first_of[reads[n].key] = n

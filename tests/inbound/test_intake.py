@@ -11,7 +11,7 @@ import socket
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from prefsvc.campaigns import audience, campaigns
 from prefsvc.commands import inbound as inbound_command
@@ -340,6 +340,31 @@ def test_reports_taken_together_count_the_same_one_twice_once(app, session, sett
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(InboundMessage)) == 2
     assert _bounced_events(session) == 2
+
+
+@pytest.mark.all_databases
+def test_a_group_notes_its_deliveries_feedback_in_one_statement_on_postgresql(
+    app, session, settings
+):
+    deliveries = _dead_deliveries(session, 4)
+    messages = _hard_bounces(settings, deliveries)
+    updates = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE DELIVERIES"):
+            updates.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        outcomes = inbound_command.receive_group([*messages, messages[0]])
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+    assert outcomes == ["bounced"] * 4 + ["duplicate"]
+    session.expire_all()
+    assert [session.get(Delivery, d.id).feedback for d in deliveries] == ["hard_bounce"] * 4
+    assert len(updates) == (1 if engine.dialect.name == "postgresql" else 4)
 
 
 @pytest.mark.all_databases

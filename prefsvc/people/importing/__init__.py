@@ -4,9 +4,10 @@ Two passes over the file, each a stream (``reading``): the first decides the enc
 evidence, parses every record and counts the rows, so a file refused as a whole (binary,
 mixed encodings, broken CSV, no email column) is refused before anything is written. The
 second validates the rows (``rows``) and writes them ``CHUNK`` at a time (``writing``), each
-chunk in its own transaction: suppression checked first in bulk, then one executemany per
-table. A large file therefore never holds the database's write lock for long, and a job
-that stopped half-way goes on after its last committed chunk (``skip_rows``).
+chunk in its own transaction: suppression checked first in bulk, then an executemany per
+table for every ``SLICE`` rows. A large file therefore never holds the database's write
+lock for long, and a job that stopped half-way goes on after its last committed chunk
+(``skip_rows``).
 
 With ``dry_run`` each chunk is written inside a savepoint that is rolled back: the counts are
 those a real import gives, except that an address repeated in a later chunk shows as created
@@ -26,11 +27,12 @@ from prefsvc.models import Topic
 from prefsvc.people.importing import reading, vocabulary
 from prefsvc.people.importing.reading import FileFacts, Source
 from prefsvc.people.importing.rows import MESSAGES, Row, RowError, TopicRef, english, validate
-from prefsvc.people.importing.writing import CHUNK, ImportResult, RowOutcome, write
+from prefsvc.people.importing.writing import CHUNK, SLICE, ImportResult, RowOutcome, write
 
 __all__ = [
     "CHUNK",
     "MESSAGES",
+    "SLICE",
     "FileFacts",
     "ImportResult",
     "RowError",

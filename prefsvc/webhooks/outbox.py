@@ -43,10 +43,17 @@ def listening(session: Session) -> bool:
 
 
 def hold_ledger_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Hold the ledger rows just appended (the dicts ``append_many`` inserts)."""
+    """Hold the ledger rows just appended (the dicts ``append_many`` inserts).
+
+    Whether anyone listens is asked first: an import without endpoints built a held row for
+    each of its subscriptions only to drop them.
+    """
+    telling = [row for row in rows if _kind(row) not in SILENT_KINDS]
+    if not telling or not listening(session):
+        return
     held = [
         {
-            "kind": str(getattr(row["kind"], "value", row["kind"])),
+            "kind": _kind(row),
             "ledger_seq": row["seq"],
             "contact_id": row["contact_id"],
             "topic_id": row["topic_id"],
@@ -54,11 +61,13 @@ def hold_ledger_events(session: Session, rows: Sequence[dict[str, Any]]) -> None
             "address_hash": None,
             "held_at": row["occurred_at"],
         }
-        for row in rows
-        if str(getattr(row["kind"], "value", row["kind"])) not in SILENT_KINDS
+        for row in telling
     ]
-    if held and listening(session):
-        session.execute(insert(OUTBOX), held)
+    session.execute(insert(OUTBOX), held)
+
+
+def _kind(row: dict[str, Any]) -> str:
+    return str(getattr(row["kind"], "value", row["kind"]))
 
 
 def hold_campaign_sent(session: Session, campaign_id: int, *, now: datetime) -> None:

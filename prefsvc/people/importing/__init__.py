@@ -3,10 +3,11 @@
 Two passes over the file, each a stream (``reading``): the first decides the encoding on
 evidence, parses every record and counts the rows, so a file refused as a whole (binary,
 mixed encodings, broken CSV, no email column) is refused before anything is written. The
-second validates the rows (``rows``) and writes them ``CHUNK`` at a time (``writing``), each
-chunk in its own transaction: suppression checked first in bulk, then one executemany per
-table. A large file therefore never holds the database's write lock for long, and a job
-that stopped half-way goes on after its last committed chunk (``skip_rows``).
+second validates each row as it is read (``rows``) and writes them ``CHUNK`` at a time
+(``writing``), each chunk in its own transaction: suppression checked first in bulk, then
+an executemany per table for every ``SLICE`` rows. A large file therefore never holds the
+database's write lock for long, and a job that stopped half-way goes on after its last
+committed chunk (``skip_rows``).
 
 With ``dry_run`` each chunk is written inside a savepoint that is rolled back: the counts are
 those a real import gives, except that an address repeated in a later chunk shows as created
@@ -26,11 +27,12 @@ from prefsvc.models import Topic
 from prefsvc.people.importing import reading, vocabulary
 from prefsvc.people.importing.reading import FileFacts, Source
 from prefsvc.people.importing.rows import MESSAGES, Row, RowError, TopicRef, english, validate
-from prefsvc.people.importing.writing import CHUNK, ImportResult, RowOutcome, write
+from prefsvc.people.importing.writing import CHUNK, SLICE, ImportResult, RowOutcome, write
 
 __all__ = [
     "CHUNK",
     "MESSAGES",
+    "SLICE",
     "FileFacts",
     "ImportResult",
     "RowError",
@@ -105,20 +107,16 @@ def import_file(
     columns = columns_for(header, mapping)
     total = ImportResult()
     done = skip_rows
-    chunk: list[tuple[int, dict[str, str]]] = []
+    # A chunk is held as its valid rows and its problems, each row validated as it is read:
+    # the file's cells of 500 rows were 0.4 MB of the chunk's 2.4 MB traced peak.
+    result = ImportResult()
+    valid: list[Row] = []
+    rows = 0  # of this chunk, valid or not
 
     def flush() -> None:
-        nonlocal done
+        nonlocal done, result, valid, rows
         if before_chunk is not None:
             before_chunk(done)
-        result = ImportResult()
-        valid: list[Row] = []
-        for line, cells in chunk:
-            row = validate(line, cells, topics, today, result.errors)
-            if row is None:
-                result.rejected += 1
-            else:
-                valid.append(row)
         savepoint = session.begin_nested() if dry_run else None
         try:
             write(
@@ -136,12 +134,12 @@ def import_file(
         finally:
             if savepoint is not None:
                 savepoint.rollback()
-        done += len(chunk)
+        done += rows
         if on_chunk is not None:
             on_chunk(result, done)
         session.commit()
         total.add(result, keep_rows=keep_rows)
-        chunk.clear()
+        result, valid, rows = ImportResult(), [], 0
 
     for index, (line, cells) in enumerate(records):
         if index < skip_rows:
@@ -150,10 +148,15 @@ def import_file(
         for name, cell in zip(columns, cells, strict=False):
             if name is not None:
                 record.setdefault(name, cell.strip())
-        chunk.append((line, record))
-        if len(chunk) >= CHUNK:
+        row = validate(line, record, topics, today, result.errors)
+        if row is None:
+            result.rejected += 1
+        else:
+            valid.append(row)
+        rows += 1
+        if rows >= CHUNK:
             flush()
-    if chunk:
+    if rows:
         flush()
     return total
 

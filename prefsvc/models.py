@@ -32,7 +32,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy import false as sa_false
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -70,6 +70,17 @@ def _enum(cls: type[enum.Enum], name: str) -> Enum:
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )
+
+
+def expire_held(session: Session, model: type, ident: int) -> None:
+    """Let a row the session holds be read again after a Core statement changed it.
+
+    Core statements on the session's connection skip the ORM's bulk paths, which cost more
+    CPU (and memory) than the statements; a copy the session loaded before must not be stale.
+    """
+    held = session.identity_map.get(session.identity_key(model, ident))
+    if held is not None:
+        session.expire(held)
 
 
 def new_public_id() -> str:

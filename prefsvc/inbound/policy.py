@@ -54,6 +54,7 @@ from prefsvc.models import (
     EventKind,
     InboundMessage,
     SuppressionReason,
+    expire_held,
 )
 from prefsvc.recipient import links
 
@@ -301,7 +302,7 @@ def note_deliveries(session: Session, noted: Sequence[tuple[int, Kind]]) -> None
         _NOTE_ALL, {"ids": ids, "kinds": [strongest[i].value for i in ids]}
     )
     for delivery_id in ids:
-        _expire(session, Delivery, delivery_id)
+        expire_held(session, Delivery, delivery_id)
 
 
 # Only ever stronger: a kind's place in PRECEDENCE (a value outside it is never overwritten).
@@ -323,7 +324,7 @@ def note_delivery(session: Session, delivery_id: int, kind: Kind) -> None:
     """Keep the strongest feedback on the delivery: the campaign's figures count it once."""
     session.flush()  # as ``session.execute`` would (autoflush); nothing pending costs nothing
     session.connection().execute(_NOTE[kind], {"delivery_id": delivery_id})
-    _expire(session, Delivery, delivery_id)
+    expire_held(session, Delivery, delivery_id)
 
 
 def _note_statement(kind: Kind):
@@ -340,17 +341,6 @@ def _note_statement(kind: Kind):
 
 # Built once per kind: building and caching a statement cost more CPU than running it.
 _NOTE = {kind: _note_statement(kind) for kind in FEEDBACK}
-
-
-def _expire(session: Session, model: type, ident: int) -> None:
-    """Let a row the session holds be read again after a Core ``UPDATE`` changed it.
-
-    The ``UPDATE`` runs on the session's connection: the ORM's bulk-update path around it
-    cost more CPU than the statement.
-    """
-    held = session.identity_map.get(session.identity_key(model, ident))
-    if held is not None:
-        session.expire(held)
 
 
 def _locked_contact(session: Session, contact_id: int) -> Contact | None:
@@ -387,7 +377,7 @@ def hard_bounce(
     )
     if bounced is None:
         return False
-    _expire(session, Contact, contact_id)
+    expire_held(session, Contact, contact_id)
     ledger.append(
         session,
         contact_id,
@@ -511,7 +501,7 @@ def complaint(session: Session, contact_id: int, *, now: datetime, rules: Rules)
     if contact.status not in (ContactStatus.ACTIVE, ContactStatus.UNSUBSCRIBED):
         return False
     connection.execute(_COMPLAINED, {"contact_id": contact_id, "now": now})
-    _expire(session, Contact, contact_id)
+    expire_held(session, Contact, contact_id)
     if contact.status is ContactStatus.ACTIVE:
         consent.object_by_id(
             session,

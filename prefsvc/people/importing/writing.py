@@ -21,7 +21,6 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.util import identity_key
 
 from prefsvc.consent import ledger, suppression, window
 from prefsvc.models import (
@@ -33,6 +32,7 @@ from prefsvc.models import (
     Role,
     Subscription,
     SubscriptionStatus,
+    expire_held,
     new_public_id,
 )
 from prefsvc.people.importing import rows as rules
@@ -202,15 +202,6 @@ def _insert(session: Session, new: list[_Draft], now: datetime) -> None:
             part[email].id = id_
 
 
-def _forget_loaded(session: Session, ids: set[int]) -> None:
-    """Expire the caller's loaded copies of contacts written here (``upsert_one``'s caller
-    reads the contact next); an import holds none."""
-    for contact_id in ids:
-        loaded = session.identity_map.get(identity_key(Contact, contact_id))
-        if loaded is not None:
-            session.expire(loaded)
-
-
 def _apply(contact: _Draft, row: Row) -> list[str]:
     """Update a contact from a later row; return the names of the stored values it changed.
 
@@ -358,4 +349,5 @@ def write(
         if subscriptions:
             session.execute(insert(_SUBSCRIPTIONS), subscriptions)
         ledger.append_many(session, events, now=now)
-    _forget_loaded(session, touched)
+    for contact_id in touched:  # the caller's loaded copy (``upsert_one``'s) reads it again
+        expire_held(session, Contact, contact_id)

@@ -24,7 +24,7 @@ from flask import Flask, current_app
 from prefsvc import clock
 from prefsvc.commands.group import DomainGroup
 from prefsvc.extensions import db
-from prefsvc.inbound import imap, intake, lmtp
+from prefsvc.inbound import imap, intake, lmtp, policy
 from prefsvc.mail import kit
 from prefsvc.settings import current_settings
 
@@ -34,15 +34,14 @@ group = DomainGroup("inbound", help="Mail that comes back: bounces, complaints, 
 
 def receive_now(raw: bytes, recipient: str | None) -> intake.Received:
     """Receive one message in the app context in force, and commit."""
-    return take_now(intake.read(raw, recipient, _intake()))
+    taking = _intake()
+    return take_now(intake.read(raw, recipient, taking), taking.rules)
 
 
-def take_now(read: intake.Read) -> intake.Received:
+def take_now(read: intake.Read, rules: policy.Rules) -> intake.Received:
     """Keep and act on one message already read, in the app context in force, and commit."""
     try:
-        received = intake.take(
-            db.session, read, now=clock.now(), today=clock.today(), rules=_intake().rules
-        )
+        received = intake.take(db.session, read, now=clock.now(), today=clock.today(), rules=rules)
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -58,10 +57,11 @@ def _intake() -> intake.Intake:
 def receive_group(messages: Sequence[tuple[bytes, str]]) -> list[str | Exception]:
     """Receive messages in one transaction in the app context in force; return the outcomes."""
     taking = _intake()
-    return take_group([intake.read(raw, recipient, taking) for raw, recipient in messages])
+    reads = [intake.read(raw, recipient, taking) for raw, recipient in messages]
+    return take_group(reads, taking.rules)
 
 
-def take_group(reads: Sequence[intake.Read]) -> list[str | Exception]:
+def take_group(reads: Sequence[intake.Read], rules: policy.Rules) -> list[str | Exception]:
     """Keep and act on messages already read, in one transaction; return the outcomes.
 
     When the group fails (a report a concurrent intake kept first, a deadlock between two
@@ -72,7 +72,7 @@ def take_group(reads: Sequence[intake.Read]) -> list[str | Exception]:
     if len(reads) > 1:
         try:
             received = intake.take_all(
-                db.session, reads, now=clock.now(), today=clock.today(), rules=_intake().rules
+                db.session, reads, now=clock.now(), today=clock.today(), rules=rules
             )
             db.session.commit()
             return [one.outcome for one in received]
@@ -82,7 +82,7 @@ def take_group(reads: Sequence[intake.Read]) -> list[str | Exception]:
     outcomes: list[str | Exception] = []
     for read in reads:
         try:
-            outcomes.append(take_now(read).outcome)
+            outcomes.append(take_now(read, rules).outcome)
         except Exception as exc:  # noqa: BLE001 - answered 451: the MTA sends it again
             outcomes.append(exc)
     return outcomes
@@ -108,7 +108,7 @@ def server(
     def deliver(reads: Sequence[intake.Read]) -> list[str | Exception]:
         with app.app_context():
             try:
-                return take_group(reads)
+                return take_group(reads, taking.rules)
             finally:
                 db.session.remove()
 

@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 from prefsvc.consent import changes as consent
 from prefsvc.consent import ledger
 from prefsvc.inbound import guard
-from prefsvc.inbound.codes import PRECEDENCE, Kind, enhanced_code, from_status
+from prefsvc.inbound.codes import PRECEDENCE, Kind, enhanced_code, from_status, strongest
 from prefsvc.inbound.verp import BOUNCES, DELIVERY, Token
 from prefsvc.models import (
     Campaign,
@@ -285,22 +285,19 @@ def note_deliveries(session: Session, noted: Sequence[tuple[int, Kind]]) -> None
     of all reports note their delivery, and a statement each cost more than the report's
     other work on the database. Elsewhere one ``note_delivery`` each.
     """
-    strongest: dict[int, Kind] = {}
+    kinds: dict[int, list[Kind]] = {}
     for delivery_id, kind in noted:
-        held = strongest.get(delivery_id)
-        if held is None or PRECEDENCE.index(kind) < PRECEDENCE.index(held):
-            strongest[delivery_id] = kind
-    ids = sorted(strongest)
+        kinds.setdefault(delivery_id, []).append(kind)
+    kind_of = {delivery_id: strongest(found) for delivery_id, found in kinds.items()}
+    ids = sorted(kind_of)
     if not ids:
         return
     if session.get_bind().dialect.name != "postgresql":
         for delivery_id in ids:
-            note_delivery(session, delivery_id, strongest[delivery_id])
+            note_delivery(session, delivery_id, kind_of[delivery_id])
         return
     session.flush()
-    session.connection().execute(
-        _NOTE_ALL, {"ids": ids, "kinds": [strongest[i].value for i in ids]}
-    )
+    session.connection().execute(_NOTE_ALL, {"ids": ids, "kinds": [kind_of[i].value for i in ids]})
     for delivery_id in ids:
         expire_held(session, Delivery, delivery_id)
 

@@ -172,7 +172,7 @@ def show(campaign_id: int, as_json: bool) -> None:
         for key in came_back:
             rate = report["rates"][key]
             share = f" ({rate:.2%} of sent)" if rate is not None else ""
-            click.echo(f"  {key:<13}{report[key]}{share}")
+            click.echo(f"  {key:<12} {report[key]}{share}")
     if report["unsubscribes_undone"]:
         click.echo(f"  {'undone':<13}{report['unsubscribes_undone']} (unsubscribed, then back)")
     for language, per in report["per_language"].items():

@@ -120,3 +120,24 @@ def test_show_gives_results_per_language_and_clicks_of_a_tracked_campaign(
     report = _show(runner, campaign_id)
     assert report["track_clicks"] is True
     assert report["clicks"]["links"] == [{"link": 0, "url": "https://example.org/x", "clicks": 0}]
+
+
+def test_show_puts_a_space_after_every_came_back_label(
+    runner, readers, session, tmp_path, run_campaign
+):
+    """``policy_refusals`` is longer than the label column: it ran into its count."""
+    from sqlalchemy import update
+
+    from prefsvc.models import Delivery
+
+    campaign_id = _create(runner, tmp_path)
+    run_campaign(campaign_id)
+    session.execute(
+        update(Delivery).where(Delivery.campaign_id == campaign_id).values(feedback="policy")
+    )
+    session.commit()
+
+    shown = runner.invoke(args=["campaigns", "show", str(campaign_id)]).stdout
+
+    assert "  policy_refusals 2 (100.00% of sent)" in shown
+    assert "  bounced      0 (0.00% of sent)" in shown  # the shorter labels as they were

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -200,3 +200,88 @@ def test_queued_rows_of_a_killed_in_process_demo_go_out_after_the_grace(
     assert finished.status is CampaignStatus.SENT
     assert sorted(m["To"] for m in outbox()) == sorted(p.email for p in people)
     assert timedelta(0) < clock() - finished.queued_at
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+@pytest.mark.parametrize("broker_kind", ["redis"])
+def test_sigkill_of_the_worker_running_an_import_a_new_worker_and_the_scheduler_finish_it(
+    app, session, settings
+):
+    """Issue 19: an import is a lease of its worker process, as a claimed delivery is. Killed
+    in the middle of the file, the job is taken over once that process's heartbeat is
+    LEASE_SECONDS old and goes on from its last committed chunk: every row once, and no
+    chunk's contacts or ledger events written twice."""
+    from prefsvc.extensions import db
+    from prefsvc.models import ConsentEvent, Contact, ImportJob, ImportStatus
+    from prefsvc.people.importing import CHUNK, jobs
+    from prefsvc.queue import broker
+
+    topic = make_topic(session, slug="promoties")
+    rows, lease = 40 * CHUNK, 2
+    path = jobs.folder(settings.instance_path) / jobs.new_stored_name()
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("email;first_name;topics\n")
+        out.writelines(f"i{n}@example.org;Amélie;{topic.slug}\n" for n in range(rows))
+    job = jobs.queue(
+        session,
+        stored=path,
+        filename="contacts.csv",
+        dry_run=False,
+        source="api",
+        requested_by=None,
+        now=datetime.now(UTC),
+        max_bytes=settings.import_max_bytes,
+    )
+    session.commit()
+
+    def progress() -> ImportJob:
+        session.expire_all()
+        found = session.get(ImportJob, job.id)
+        session.commit()
+        return found
+
+    lease_env = {"lease_seconds": str(lease), "requeue_after_seconds": "5"}
+    first = _cli(settings, "worker", "--processes", "1", "--threads", "2")
+    try:
+        broker.queue().jobs_held()
+        deadline = time.monotonic() + 60
+        while progress().rows_done < 4 * CHUNK:  # a few chunks committed, most of it to go
+            assert time.monotonic() < deadline, "the import did not start"
+            time.sleep(0.01)
+        os.killpg(first.pid, signal.SIGKILL)  # the supervisor and its worker process
+        killed_at = time.monotonic()
+        first.communicate()
+        stopped = progress()
+        status, rows_at_kill, dead_owner = stopped.status, stopped.rows_done, stopped.owner
+        assert status is ImportStatus.RUNNING and rows_at_kill < rows
+        second = _cli(settings, "worker", "--processes", "1", "--threads", "2", **lease_env)
+        tick = _cli(settings, "scheduler", "--interval", "1", **lease_env)
+        try:
+            deadline, taken_over = time.monotonic() + 120, None
+            while (now := progress()).status is not ImportStatus.DONE:
+                assert time.monotonic() < deadline, f"import stuck at {now.rows_done}"
+                if taken_over is None and now.owner != dead_owner:
+                    taken_over = time.monotonic() - killed_at
+                time.sleep(0.1)
+            recovery = time.monotonic() - killed_at
+        finally:
+            _stop(second)
+            _stop(tick)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    done = progress()
+    print(
+        f"\nSIGKILL of the import at {rows_at_kill} of {rows} rows: "
+        f"taken over {taken_over or recovery:.1f} s and finished {recovery:.1f} s later"
+    )
+    assert (done.rows_done, done.created, done.rejected) == (rows, rows, 0)
+    count = db.select(db.func.count())
+    assert session.scalar(count.select_from(Contact)) == rows
+    events = session.execute(
+        db.select(ConsentEvent.kind, db.func.count()).group_by(ConsentEvent.kind)
+    ).all()
+    assert sorted((kind.value, n) for kind, n in events) == sorted(
+        [("imported", rows), ("subscribed", rows)]
+    )
+    assert not path.exists()  # a finished import keeps no copy of the file

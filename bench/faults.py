@@ -6,11 +6,16 @@
    every 60 s) and with short ones (5 s / 10 s / every 5 s).
 2. The broker down during the fan-out: the campaign is launched while the web side's broker
    URL points at a dead port; workers start on the real broker 10 s later.
+3. SIGKILL of the worker running an import (60,000 rows) at ~30 % of the file; a new worker
+   and the scheduler (as deployed: every 60 s, LEASE_SECONDS=30) are started at once.
 
 Prints the time from the fault (or from the broker's return) to the campaign being sent, and
-the duplicates (messages delivered twice, counted in the Maildir by recipient).
+the duplicates (messages delivered twice, counted in the Maildir by recipient); for the
+import, the time until the job was taken over and until it was done, and the contacts and
+ledger events (each row's once).
 
-    .venv/bin/python bench/faults.py [--contacts 2000] [--rate 200] [--only defaults|short|broker]
+    .venv/bin/python bench/faults.py [--contacts 2000] [--rate 200]
+        [--only defaults|short|broker|import] [--rows 60000]
 """
 
 from __future__ import annotations
@@ -166,11 +171,95 @@ def scenario(name: str, contacts: int, rate: int, extra: dict[str, str], interva
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def import_scenario(rows: int, interval: int) -> None:
+    db_name = f"prefsvc_faults_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{db_name}"')
+    workdir = Path(tempfile.mkdtemp(prefix="prefsvc-faults-"))
+    env = prefsvc_env(db_name, workdir, 0) | {"PREFSVC_MAIL_URL": f"maildir:{workdir / 'out'}"}
+    processes: list[subprocess.Popen] = []
+    try:
+        os.environ.update(env)
+        from datetime import UTC, datetime
+
+        from flask_migrate import upgrade
+
+        from bench.import_contacts import write_file
+        from prefsvc import create_app
+        from prefsvc.extensions import db
+        from prefsvc.models import ConsentEvent, Contact, ImportJob, ImportStatus
+        from prefsvc.people import topics
+        from prefsvc.people.importing import jobs
+        from prefsvc.queue import broker
+        from prefsvc.settings import current_settings
+
+        app = create_app()
+        with app.app_context():
+            upgrade(directory=app.extensions["migrate"].directory)
+            for slug in ("nieuwe-opleidingen", "promoties"):
+                topics.create(db.session, slug=slug, names={"nl": slug})
+            path = jobs.folder(current_settings().instance_path) / jobs.new_stored_name()
+            written = write_file(path, max(1, rows * 120 // 1_000_000))  # ~115 bytes a row
+            job_id = jobs.queue(
+                db.session,
+                stored=path,
+                filename="contacts.csv",
+                dry_run=False,
+                source="api",
+                requested_by=None,
+                now=datetime.now(UTC),
+                max_bytes=1 << 40,
+            ).id
+            db.session.commit()
+
+            def job() -> ImportJob:
+                db.session.expire_all()
+                found = db.session.get(ImportJob, job_id)
+                db.session.commit()
+                return found
+
+            first = start(["worker"], env)
+            processes.append(first)
+            broker.queue().jobs_held()
+            while job().rows_done < written * 0.3:
+                time.sleep(0.05)
+            os.killpg(first.pid, signal.SIGKILL)
+            killed = time.perf_counter()
+            at, dead = job().rows_done, job().owner
+            first.wait()
+            processes.append(start(["worker"], env))
+            processes.append(start(["scheduler", "--interval", str(interval)], env))
+            taken = None
+            while (now := job()).status is not ImportStatus.DONE:
+                if taken is None and now.owner != dead:
+                    taken = time.perf_counter() - killed
+                time.sleep(0.2)
+            took = time.perf_counter() - killed
+            contacts = db.session.scalar(db.select(db.func.count()).select_from(Contact))
+            events = db.session.scalar(db.select(db.func.count()).select_from(ConsentEvent))
+            print(
+                f"SIGKILL of the import worker at {at}/{written} rows (defaults, scheduler "
+                f"every {interval} s): taken over {taken or took:.1f} s later, done "
+                f"{took:.1f} s later; {contacts}/{written} contacts, {events} ledger events "
+                f"({events - 3 * written:+d} against one import and two topics per row)"
+            )
+            db.engine.dispose()
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                stop(process)
+        drop_queues(env)
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=2000)
     parser.add_argument("--rate", type=int, default=200, help="RATE_LIMIT, messages/s")
-    parser.add_argument("--only", choices=("defaults", "short", "broker"))
+    parser.add_argument("--only", choices=("defaults", "short", "broker", "import"))
+    parser.add_argument("--rows", type=int, default=60_000, help="rows of the killed import")
     args = parser.parse_args()
     runs = {
         "defaults": ({}, 60),
@@ -180,6 +269,8 @@ def main() -> None:
     for name, (extra, interval) in runs.items():
         if args.only in (None, name):
             scenario(name, args.contacts, args.rate, extra, interval)
+    if args.only in (None, "import"):
+        import_scenario(args.rows, 60)
 
 
 if __name__ == "__main__":

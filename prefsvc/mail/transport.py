@@ -53,7 +53,12 @@ class Transport(Protocol):
 
 
 class MaildirTransport:
-    """Deliver into a standard Maildir (readable with ``mailbox.Maildir``)."""
+    """Deliver into a standard Maildir (readable with ``mailbox.Maildir``).
+
+    Each message gets the ``Return-Path`` a final delivery adds (RFC 5321 §4.4): its
+    envelope sender, otherwise lost in a Maildir, where bounces go (``bounces+TOKEN@`` with
+    ``BOUNCE_DOMAIN``). The signed headers below it are untouched.
+    """
 
     def __init__(self, path: Path) -> None:
         for sub in ("tmp", "new", "cur"):  # Maildir(create=True) skips these if path exists
@@ -62,8 +67,10 @@ class MaildirTransport:
         self._lock = threading.Lock()
 
     def send(self, *, sender: str, recipients: list[str], message: bytes) -> None:
+        line_end = b"\r\n" if message[: message.find(b"\n") + 1].endswith(b"\r\n") else b"\n"
+        return_path = b"Return-Path: " + _angle_address(sender).encode() + line_end
         with self._lock:
-            self._box.add(message)
+            self._box.add(return_path + message)
 
     def close(self) -> None:
         pass

@@ -253,8 +253,22 @@ def test_maildir_messages_are_readable_by_mailbox_maildir(tmp_path: Path, existi
         transport.send(sender=SENDER, recipients=["x@example.org"], message=data)
     transport.close()
     box = mailbox.Maildir(str(path), create=False)
-    assert sorted(box.get_bytes(k) for k in box.keys()) == sorted(sent)
+    return_path = f"Return-Path: <{SENDER}>\r\n".encode()
+    assert sorted(box.get_bytes(k) for k in box.keys()) == sorted(return_path + m for m in sent)
     assert sorted(m["Subject"] for m in box) == ["Nieuws 0", "Nieuws 1", "Nieuws 2"]
+
+
+@pytest.mark.parametrize("line_end", ["\r\n", "\n"])
+def test_a_maildir_message_says_where_it_would_bounce_to(tmp_path: Path, line_end: str):
+    """A Maildir keeps no envelope: the Return-Path a final delivery adds records it, so the
+    bounce address of the default outbox can be read (and checked) in the message."""
+    transport = open_transport(f"maildir:{tmp_path / 'outbox'}")
+    data = message("p@example.org", "Nieuws").replace(b"\r\n", line_end.encode())
+    bounces = "bounces+AbC-12_x@bounces.example.org"
+    transport.send(sender=bounces, recipients=["p@example.org"], message=data)
+    (stored,) = mailbox.Maildir(str(tmp_path / "outbox"), create=False)
+    assert stored["Return-Path"] == f"<{bounces}>"
+    assert stored["Subject"] == "Nieuws"  # the message's own headers follow, unchanged
 
 
 @given(st.emails() | st.text(max_size=40))

@@ -467,18 +467,29 @@ def _rss_bytes() -> int:
     raise AssertionError("no VmRSS")
 
 
-@pytest.mark.parametrize("backend", ["sqlite"])
-def test_a_50_mb_file_is_imported_in_bounded_memory(session, topics, tmp_path):
-    """Streamed by design (issue 19): the file is never held whole, nor its rows or outcomes."""
+@pytest.mark.all_databases
+def test_a_200_mb_file_is_imported_in_a_few_mb_above_the_baseline(session, topics, tmp_path):
+    """Streamed by design (issue 19): the file is never held whole, nor its rows or outcomes.
+
+    The baseline is taken after a one-row import, so what the first import of the process loads
+    once (SQLAlchemy's compiled statements, the CSV module) is not counted as the file's. A
+    40,000-character ignored column makes 200 MB of about 5,000 rows: reading stays streamed
+    whatever the rows' width, and the writing side's chunks are tested by the row counts.
+    """
     import gc
     import threading
 
+    warm = tmp_path / "warm.csv"
+    warm.write_text("email;first_name;topics\nwarm@example.org;Warm;promoties\n", encoding="utf-8")
+    importing.import_file(
+        session, warm, filename="warm.csv", now=NOW, today=TODAY, suppression_key=KEY
+    )
     path = tmp_path / "big.csv"
-    notes = "x" * 2000  # a wide ignored column: 50 MB in about 24,000 rows
+    notes = "x" * 40_000
     rows = 0
     with path.open("w", encoding="utf-8", newline="") as out:
         out.write("email;first_name;topics;notes\n")
-        while out.tell() < 50_000_000:
+        while out.tell() < 200_000_000:
             out.write(f"p{rows}@example.org;Amélie;promoties;{notes}\n")
             rows += 1
     gc.collect()
@@ -488,7 +499,7 @@ def test_a_50_mb_file_is_imported_in_bounded_memory(session, topics, tmp_path):
 
     def sample() -> None:
         nonlocal peak
-        while not stop.wait(0.02):
+        while not stop.wait(0.01):
             peak = max(peak, _rss_bytes())
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -506,5 +517,7 @@ def test_a_50_mb_file_is_imported_in_bounded_memory(session, topics, tmp_path):
         stop.set()
         sampler.join()
     assert result.created == rows and not result.outcomes
-    print(f"RSS growth {(peak - baseline) / 1e6:.1f} MB for {rows} rows")
-    assert peak - baseline < 40_000_000, f"grew {(peak - baseline) / 1e6:.1f} MB"
+    assert session.scalar(select(func.count()).select_from(Contact)) == rows + 1
+    size = path.stat().st_size / 1e6
+    print(f"RSS growth {(peak - baseline) / 1e6:.1f} MB for {rows} rows of {size:.0f} MB")
+    assert peak - baseline < 12_000_000, f"grew {(peak - baseline) / 1e6:.1f} MB"

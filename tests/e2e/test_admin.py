@@ -87,6 +87,7 @@ def team(session, settings, clock):
 
 def check(page, axe, name: str | None = None) -> None:
     """Run axe at 1280 px and 768 px (no sideways scrolling either); save a screenshot."""
+    page.wait_for_load_state()  # a click's navigation may have committed but not parsed yet
     for viewport in (DESKTOP, TABLET):
         page.set_viewport_size(viewport)
         assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"], (
@@ -170,6 +171,7 @@ def test_marketing_composes_sends_and_sees_an_unsubscribe_in_the_figures(
     page.get_by_role("link", name="Contacts").click()
     page.get_by_label("Search by address, name or organisation").fill("peeters")
     page.get_by_role("button", name="Search").click()
+    page.wait_for_url(re.compile(r"q=peeters"))
     check(page, axe)
     page.get_by_role("link", name="ana@example.org").click()
     assert page.get_by_role("cell", name="one-click").is_visible()

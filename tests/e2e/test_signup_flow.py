@@ -30,6 +30,7 @@ DONE = {"nl": "U bent ingeschreven", "fr": "Vous êtes abonné", "en": "You are 
 
 
 def check(page, axe) -> None:
+    page.wait_for_load_state()  # a click's navigation may have committed but not parsed yet
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert axe(page) == []
 

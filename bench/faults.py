@@ -31,6 +31,8 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
@@ -78,20 +80,34 @@ def duplicates(maildir: Path) -> tuple[int, int]:
     return len(counts), sum(n - 1 for n in counts.values())
 
 
-def scenario(name: str, contacts: int, rate: int, extra: dict[str, str], interval: int) -> None:
+@contextmanager
+def scratch() -> Iterator[tuple[Path, dict[str, str], list[subprocess.Popen]]]:
+    """A database, a folder and queue names of a scenario's own; yields (folder, environment,
+    processes started) and stops the processes and drops all three afterwards."""
     db_name = f"prefsvc_faults_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{db_name}"')
     workdir = Path(tempfile.mkdtemp(prefix="prefsvc-faults-"))
-    maildir = workdir / "outbox"
-    env = prefsvc_env(db_name, workdir, 0) | {
-        "PREFSVC_MAIL_URL": f"maildir:{maildir}",
-        "PREFSVC_RATE_LIMIT": str(rate),
-    }
-    env |= {f"PREFSVC_{k}": v for k, v in extra.items()}
-    broker_down = name == "broker"
+    env = prefsvc_env(db_name, workdir, 0)
     processes: list[subprocess.Popen] = []
     try:
+        yield workdir, env, processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                stop(process)
+        drop_queues(env)
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def scenario(name: str, contacts: int, rate: int, extra: dict[str, str], interval: int) -> None:
+    with scratch() as (workdir, env, processes):
+        maildir = workdir / "outbox"
+        env |= {"PREFSVC_MAIL_URL": f"maildir:{maildir}", "PREFSVC_RATE_LIMIT": str(rate)}
+        env |= {f"PREFSVC_{k}": v for k, v in extra.items()}
+        broker_down = name == "broker"
         web_env = env | ({"PREFSVC_BROKER_URL": DEAD_BROKER} if broker_down else {})
         os.environ.update(web_env)
         from flask_migrate import upgrade
@@ -161,24 +177,11 @@ def scenario(name: str, contacts: int, rate: int, extra: dict[str, str], interva
                 f"({100 * twice / contacts:.2f} %)"
             )
             db.engine.dispose()
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                stop(process)
-        drop_queues(env)
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def import_scenario(rows: int, interval: int) -> None:
-    db_name = f"prefsvc_faults_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{db_name}"')
-    workdir = Path(tempfile.mkdtemp(prefix="prefsvc-faults-"))
-    env = prefsvc_env(db_name, workdir, 0) | {"PREFSVC_MAIL_URL": f"maildir:{workdir / 'out'}"}
-    processes: list[subprocess.Popen] = []
-    try:
+    with scratch() as (workdir, env, processes):
+        env["PREFSVC_MAIL_URL"] = f"maildir:{workdir / 'out'}"
         os.environ.update(env)
         from datetime import UTC, datetime
 
@@ -244,14 +247,6 @@ def import_scenario(rows: int, interval: int) -> None:
                 f"({events - 3 * written:+d} against one import and two topics per row)"
             )
             db.engine.dispose()
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                stop(process)
-        drop_queues(env)
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> None:

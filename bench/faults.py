@@ -215,11 +215,8 @@ def import_scenario(rows: int, interval: int) -> None:
             ).id
             db.session.commit()
 
-            def job() -> ImportJob:
-                db.session.expire_all()
-                found = db.session.get(ImportJob, job_id)
-                db.session.commit()
-                return found
+            def job() -> ImportJob:  # as the worker process last committed it
+                return db.session.get(ImportJob, job_id, populate_existing=True)
 
             first = start(["worker"], env)
             processes.append(first)

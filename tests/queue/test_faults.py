@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -50,6 +52,22 @@ def _stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
+
+
+@contextmanager
+def _new_worker_and_scheduler(settings, threads: int, lease: int) -> Iterator[None]:
+    """What the person on call starts after a crash, with a short lease so the test is quick.
+
+    Jobs the dead processes had prefetched come back by Redis's own heartbeat (60 s) or,
+    sooner, by the scheduler once nothing has moved for REQUEUE_AFTER_SECONDS."""
+    lease_env = {"lease_seconds": str(lease), "requeue_after_seconds": "5"}
+    worker = _cli(settings, "worker", "--processes", "1", "--threads", str(threads), **lease_env)
+    tick = _cli(settings, "scheduler", "--interval", "1", **lease_env)
+    try:
+        yield
+    finally:
+        _stop(worker)
+        _stop(tick)
 
 
 def _csrf(client, path: str) -> str:
@@ -133,9 +151,6 @@ def test_sigkill_of_every_worker_process_a_new_worker_and_the_scheduler_finish_t
     campaign = make_campaign(session, topic)
     session.commit()
     mail = settings.with_(mail_url=smtp_server.url)
-    # Jobs the dead processes had prefetched come back by Redis's own heartbeat (60 s) or,
-    # sooner, by the scheduler once the campaign has had no claim for REQUEUE_AFTER_SECONDS.
-    lease_env = {"lease_seconds": str(lease), "requeue_after_seconds": "5"}
     first = _cli(mail, "worker", "--processes", str(processes), "--threads", str(threads))
     try:
         launch(campaign.id)
@@ -146,14 +161,9 @@ def test_sigkill_of_every_worker_process_a_new_worker_and_the_scheduler_finish_t
         os.killpg(first.pid, signal.SIGKILL)  # the supervisor and every worker process
         killed_at = time.monotonic()
         first.communicate()
-        second = _cli(mail, "worker", "--processes", "1", "--threads", str(threads), **lease_env)
-        tick = _cli(mail, "scheduler", "--interval", "1", **lease_env)
-        try:
+        with _new_worker_and_scheduler(mail, threads, lease):
             wait_until_sent(session, campaign, timeout=120)
             recovery = time.monotonic() - killed_at
-        finally:
-            _stop(second)
-            _stop(tick)
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
@@ -234,13 +244,9 @@ def test_sigkill_of_the_worker_running_an_import_a_new_worker_and_the_scheduler_
     )
     session.commit()
 
-    def progress() -> ImportJob:
-        session.expire_all()
-        found = session.get(ImportJob, job.id)
-        session.commit()
-        return found
+    def progress() -> ImportJob:  # as the worker process last committed it
+        return session.get(ImportJob, job.id, populate_existing=True)
 
-    lease_env = {"lease_seconds": str(lease), "requeue_after_seconds": "5"}
     first = _cli(settings, "worker", "--processes", "1", "--threads", "2")
     try:
         broker.queue().jobs_held()
@@ -254,9 +260,7 @@ def test_sigkill_of_the_worker_running_an_import_a_new_worker_and_the_scheduler_
         stopped = progress()
         status, rows_at_kill, dead_owner = stopped.status, stopped.rows_done, stopped.owner
         assert status is ImportStatus.RUNNING and rows_at_kill < rows
-        second = _cli(settings, "worker", "--processes", "1", "--threads", "2", **lease_env)
-        tick = _cli(settings, "scheduler", "--interval", "1", **lease_env)
-        try:
+        with _new_worker_and_scheduler(settings, 2, lease):
             deadline, taken_over = time.monotonic() + 120, None
             while (now := progress()).status is not ImportStatus.DONE:
                 assert time.monotonic() < deadline, f"import stuck at {now.rows_done}"
@@ -264,9 +268,6 @@ def test_sigkill_of_the_worker_running_an_import_a_new_worker_and_the_scheduler_
                     taken_over = time.monotonic() - killed_at
                 time.sleep(0.1)
             recovery = time.monotonic() - killed_at
-        finally:
-            _stop(second)
-            _stop(tick)
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Response, jsonify, render_template, request
+from flask import Response, render_template, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from prefsvc.extensions import db
+from prefsvc.web.api.problems import TITLES, problem
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
@@ -18,11 +19,7 @@ def http_error(error: HTTPException) -> tuple[Response | str, int]:
     """Answer every HTTP error with a readable page, or a JSON problem under /api."""
     code = error.code or 500
     if request.path.startswith("/api/"):
-        problem = jsonify(
-            type="about:blank", title=error.name, status=code, detail=error.description
-        )
-        problem.mimetype = "application/problem+json"
-        return problem, code
+        return problem(code, error.description, title=TITLES.get(code, error.name)), code
     return render_template("error.html", code=code, title=error.name), code
 
 

@@ -97,13 +97,15 @@ def http_error(error: HTTPException) -> Response:
         if isinstance(messages, dict) and len(messages) == 1:
             messages = next(iter(messages.values()))
         errors = flatten(messages)
+    type_ = "about:blank"
     if errors and code == 422:
-        detail = "some values are not acceptable"
+        # the same problem as a domain InvalidFields, whichever layer caught the value
+        detail, type_ = "some values are not acceptable", "urn:prefsvc:invalid-input"
     elif errors:
         detail = "; ".join(reason for reasons in errors.values() for reason in reasons)
     else:
         detail = error.description
-    return problem(code, detail, title=error.name, errors=errors)
+    return problem(code, detail, type_=type_, title=TITLES.get(code, error.name), errors=errors)
 
 
 def domain_error(error: PrefsvcError) -> Response:

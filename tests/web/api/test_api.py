@@ -188,6 +188,23 @@ def test_a_domain_validation_error_names_the_field(client, bearer):
     assert list(response.get_json()["errors"]) == ["email"]
 
 
+def test_a_bad_value_is_the_same_problem_whichever_layer_refuses_it(client, bearer):
+    """A client handles one kind of 422: the schema's refusal and the domain's look alike."""
+    by_schema = client.post(
+        "/api/v1/contacts", headers=bearer("marketing"), json={"email": "a@example.org", "x": 1}
+    ).get_json()
+    by_domain = client.post(
+        "/api/v1/contacts", headers=bearer("marketing"), json={"email": "not-an-address"}
+    ).get_json()
+    for body in (by_schema, by_domain):
+        assert (body["status"], body["title"], body["type"]) == (
+            422,
+            "Unprocessable Content",
+            "urn:prefsvc:invalid-input",
+        )
+    assert client.get("/api/v1/nowhere").get_json()["title"] == "Not Found"
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -203,7 +203,8 @@ def test_a_file_over_the_import_limit_is_refused_in_one_line(
 
     assert result.exit_code != 0 and result.stdout == ""
     assert result.stderr.strip().splitlines() == [
-        "Error: the file is 0.0 MB, more than the import limit of 0.0 MB (PREFSVC_IMPORT_MAX_BYTES)"
+        f"Error: the file is {len(FILE.encode())} bytes, more than the import limit of 50 bytes"
+        " (PREFSVC_IMPORT_MAX_BYTES)"
     ]
     assert contacts_count(session) == 0
 

@@ -71,6 +71,9 @@ def check_size(size: int, max_bytes: int | None) -> None:
 
 
 def megabytes(size: int) -> str:
+    """A size as people read it: '286 bytes', '4.2 MB', '256 MB' (never '0.0 MB')."""
+    if size < 100_000:
+        return f"{size:,} bytes"
     return f"{size / 1_000_000:.1f} MB" if size < 10_000_000 else f"{size // 1_000_000} MB"
 
 

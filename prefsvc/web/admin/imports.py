@@ -20,6 +20,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -53,7 +54,13 @@ def _import_reason(code: str, params: dict) -> str:
 
 
 def _upload_page(error: str | None, status: int = 200):
-    return render_template("admin/import.html", error=error, values=vocabulary.VALUES), status
+    page = render_template(
+        "admin/import.html",
+        error=error,
+        values=vocabulary.VALUES,
+        max_megabytes=format_decimal(current_settings().import_max_bytes / 1e6, "#,##0.#"),
+    )
+    return page, status
 
 
 @bp.errorhandler(RequestEntityTooLarge)

@@ -117,8 +117,16 @@ def test_long_lines_are_read_in_linear_time():
 
 
 def test_a_file_over_the_limit_is_refused_before_it_is_read():
-    with pytest.raises(ImportTooLarge, match="more than the import limit of 0.0 MB"):
+    with pytest.raises(ImportTooLarge, match="file is 22 bytes, more than the import limit of 10 "):
         reading.inspect(b"email\nana@example.org\n", max_bytes=10)
+
+
+@pytest.mark.parametrize(
+    ("size", "said"),
+    [(286, "286 bytes"), (99_999, "99,999 bytes"), (4_230_000, "4.2 MB"), (256_000_000, "256 MB")],
+)
+def test_sizes_in_messages_read_as_people_say_them(size, said):
+    assert reading.megabytes(size) == said
 
 
 def test_header_preview_reads_only_the_start():

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from prefsvc.access import staff
 from prefsvc.consent import suppression
@@ -114,7 +115,7 @@ def test_marketing_composes_sends_and_sees_an_unsubscribe_in_the_figures(
     page.get_by_role("button", name="Sign in").click()
 
     page.wait_for_url(f"{live_server}/admin/")
-    assert page.get_by_role("heading", name="Dashboard").is_visible()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     check(page, axe, "dashboard")
 
     page.get_by_role("link", name="New campaign").first.click()
@@ -133,27 +134,27 @@ def test_marketing_composes_sends_and_sees_an_unsubscribe_in_the_figures(
     assert "Nieuwe opleidingen in de haven" in frame.locator("h1").inner_text()
     # CSS inlined, as the recipient gets it
     assert "color:#0b3d91" in frame.locator("h1").get_attribute("style").replace(" ", "")
-    assert page.get_by_text("Send now to 5 recipients").is_visible()
+    expect(page.get_by_text("Send now to 5 recipients")).to_be_visible()
     check(page, axe, "composer")
 
     page.get_by_label("Address").fill("lotte@example.org")
     page.get_by_label("Language", exact=True).select_option("fr")
     page.get_by_role("button", name="Send test").click()
-    assert page.get_by_text("Test copy sent.").is_visible()
+    expect(page.get_by_text("Test copy sent.")).to_be_visible()
     (test_copy,) = outbox()
     assert test_copy["Subject"] == "[TEST] Nouveau : nos formations"
 
     page.get_by_role("link", name="Send now to 5 recipients").click()
     page.wait_for_url(re.compile(r"/admin/campaigns/\d+/send$"))
-    assert page.get_by_text("This sends it now to 5 recipients").is_visible()
+    expect(page.get_by_text("This sends it now to 5 recipients")).to_be_visible()
     assert len(outbox()) == 1  # only the test copy: nothing goes before the confirmation
     check(page, axe, "confirm send")
     page.get_by_role("button", name="Yes, send it now to 5 recipients").click()
     page.wait_for_url(re.compile(r"/admin/campaigns/\d+$"))
-    assert page.locator("#progress-bar").is_visible()
+    expect(page.locator("#progress-bar")).to_be_visible()
     # the page polls while sending and reloads itself once the campaign is sent
     page.get_by_text("sent", exact=True).first.wait_for(timeout=30_000)
-    assert page.locator("[data-figure='sent']").inner_text() == "5"
+    expect(page.locator("[data-figure='sent']")).to_have_text("5")
 
     delivered = [m for m in outbox() if not m["Subject"].startswith("[TEST]")]
     assert len(delivered) == 5
@@ -164,8 +165,8 @@ def test_marketing_composes_sends_and_sees_an_unsubscribe_in_the_figures(
     assert answer.status == 200
 
     page.reload()
-    assert page.locator("[data-figure='unsubscribes']").inner_text() == "1"
-    assert page.locator("figure.chart svg").count() == 2
+    expect(page.locator("[data-figure='unsubscribes']")).to_have_text("1")
+    expect(page.locator("figure.chart svg")).to_have_count(2)
     check(page, axe, "campaign")
 
     page.get_by_role("link", name="Contacts").click()
@@ -174,7 +175,7 @@ def test_marketing_composes_sends_and_sees_an_unsubscribe_in_the_figures(
     page.wait_for_url(re.compile(r"q=peeters"))
     check(page, axe)
     page.get_by_role("link", name="ana@example.org").click()
-    assert page.get_by_role("cell", name="one-click").is_visible()
+    expect(page.get_by_role("cell", name="one-click")).to_be_visible()
     check(page, axe, "contact")
 
     page.get_by_role("link", name="Import").click()
@@ -192,7 +193,7 @@ def test_marketing_composes_sends_and_sees_an_unsubscribe_in_the_figures(
     assert counts[counts.index("contacts") + 1] == "2"  # New contacts
     assert counts[counts.index("Updated") + 1] == "1"
     assert counts[counts.index("Rejected") + 1] == "2"
-    assert page.get_by_role("cell", name="must be one of nl, fr, en").is_visible()
+    expect(page.get_by_role("cell", name="must be one of nl, fr, en")).to_be_visible()
     check(page, axe, "import-preview")
     page.get_by_role("button", name="Import these rows").click()
     page.get_by_role("heading", name=re.compile("Import done")).wait_for(timeout=20_000)
@@ -217,16 +218,16 @@ def test_campaign_page_follows_a_sending_campaign_until_it_is_sent(
     page.get_by_label("Password").fill("een lang wachtwoord")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(rf"/admin/campaigns/{campaign.id}$"))
-    assert page.locator(".badge").inner_text() == "sending"
-    assert page.locator("[data-figure='done']").inner_text() == "0"
-    assert page.get_by_role("button", name="Pause").is_visible()
+    expect(page.locator(".badge")).to_have_text("sending")
+    expect(page.locator("[data-figure='done']")).to_have_text("0")
+    expect(page.get_by_role("button", name="Pause")).to_be_visible()
     check(page, axe)
 
     campaigns.requeue(session, campaign.id, batch_size=settings.batch_size, now=clock())
     broker.queue().jobs_held()
 
     page.locator(".badge", has_text="sent").wait_for(timeout=20_000)
-    assert page.locator("[data-figure='sent']").inner_text() == "5"
+    expect(page.locator("[data-figure='sent']")).to_have_text("5")
     assert page.locator("#progress-bar").get_attribute("value") == "5"
 
 
@@ -246,11 +247,11 @@ def test_privacy_pages_answer_a_suppression_check_and_show_the_request_queue(
     page.get_by_role("link", name="Blokkeerlijst").click()
     page.get_by_role("textbox", name="Adres").fill("Weg@Example.org")
     page.get_by_role("button", name="Nakijken").click()
-    assert page.get_by_role("status").inner_text() == "Ja: dit adres staat op de blokkeerlijst."
+    expect(page.get_by_role("status")).to_have_text("Ja: dit adres staat op de blokkeerlijst.")
     assert "weg@example.org" not in page.content().lower()
     check(page, axe)
 
     page.get_by_role("link", name="Verzoeken").click()
-    assert page.locator("tr.overdue").count() == 1
-    assert page.get_by_text("te laat").is_visible()
+    expect(page.locator("tr.overdue")).to_have_count(1)
+    expect(page.get_by_text("te laat")).to_be_visible()
     check(page, axe)

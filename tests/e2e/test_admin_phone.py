@@ -11,6 +11,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select, update
 
 from prefsvc.access import staff
@@ -120,7 +121,7 @@ def test_wide_lists_become_stacked_rows_with_their_column_names(live_server, new
     # the same list at desktop width is a table again
     page.set_viewport_size(DESKTOP)
     assert row.evaluate("tr => getComputedStyle(tr).display") == "table-row"
-    assert page.locator("thead").is_visible()
+    expect(page.locator("thead")).to_be_visible()
 
 
 @pytest.mark.parametrize(("viewport", "shown"), [(PHONE, 3), (DESKTOP, 5)], ids=["360", "1280"])

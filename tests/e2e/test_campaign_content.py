@@ -10,6 +10,7 @@ import re
 from datetime import UTC, date, datetime
 
 import pytest
+from playwright.sync_api import expect
 
 from prefsvc.access import staff
 from prefsvc.campaigns import campaigns
@@ -67,7 +68,7 @@ def test_the_house_layout_fits_a_phone_and_passes_axe(new_page, axe, language):
     assert axe(page) == []
     assert page.locator("html").get_attribute("lang") == language
     assert page.title() == "Nieuws voor Sam"
-    assert page.get_by_text("Havenstraat 1, 2000 Antwerpen, België").is_visible()
+    expect(page.get_by_text("Havenstraat 1, 2000 Antwerpen, België")).to_be_visible()
     assert not page.get_by_text("Drie nieuwe opleidingen dit voorjaar").is_visible()
     column = page.locator("table.column").bounding_box()
     assert column["width"] <= PHONE["width"]
@@ -102,17 +103,17 @@ def test_marketing_duplicates_a_sent_campaign_from_its_page(
     page.wait_for_url(re.compile(rf"/admin/campaigns/{sent.id}$"))
 
     # the sent campaign shows what went out, per language
-    assert page.get_by_role("heading", name="Content, per language").is_visible()
+    expect(page.get_by_role("heading", name="Content, per language")).to_be_visible()
     frame = page.frame_locator("iframe[title='Preview of the mail in Nederlands']")
     assert frame.locator("h1").inner_text() == "Beste Test"
-    assert page.get_by_text("Drie nieuwe opleidingen").is_visible()
+    expect(page.get_by_text("Drie nieuwe opleidingen")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert axe(page) == []
 
     page.get_by_role("button", name="Duplicate").click()
     page.wait_for_url(re.compile(r"/admin/campaigns/\d+$"))
     assert not page.url.endswith(f"/campaigns/{sent.id}")
-    assert page.get_by_text("Copied into a new draft").is_visible()
+    expect(page.get_by_text("Copied into a new draft")).to_be_visible()
     assert page.get_by_label("Name (for you").input_value() == "Voorjaarsnieuws (copy)"
     assert page.get_by_label("Subject (fr)").input_value() == "Nouvelles du printemps"
     assert page.get_by_label("Markdown, in our house layout").is_checked()
@@ -120,4 +121,4 @@ def test_marketing_duplicates_a_sent_campaign_from_its_page(
     assert axe(page) == []
 
     page.get_by_role("link", name="Campaigns").first.click()
-    assert page.get_by_role("link", name="Voorjaarsnieuws (copy)").is_visible()
+    expect(page.get_by_role("link", name="Voorjaarsnieuws (copy)")).to_be_visible()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import DESKTOP, PHONE
 
@@ -14,6 +15,6 @@ def test_forged_link_shows_a_readable_page_without_axe_violations(
     page = new_page(viewport=viewport, locale="fr-BE")
     response = page.goto(f"{live_server}/u/not-a-real-token")
     assert response.status == 404
-    assert page.locator("h1").is_visible()
+    expect(page.locator("h1")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
     assert axe(page) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from prefsvc.mail.rendering import SAMPLE, compile_variant, render
 from tests.e2e.conftest import DESKTOP, PHONE
@@ -76,7 +77,7 @@ def test_the_footers_unsubscribe_link_stays_visible(new_page, viewport, source):
     page.set_content(rendered_html(source))
     link = page.locator(f'a[href="{UNSUBSCRIBE}"]').last
 
-    assert link.is_visible()
+    expect(link).to_be_visible()
     link.scroll_into_view_if_needed()
     seen = link.evaluate(WHERE_AND_HOW)
     assert seen["width"] > 20 and seen["height"] >= 10, seen

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
+from playwright.sync_api import expect
 
 from prefsvc.access import staff
 from prefsvc.people import topics
@@ -99,10 +100,10 @@ def test_a_dutch_and_french_campaign_shows_and_sends_each_reader_their_language(
     page.get_by_role("link", name="Send now to 2 recipients").click()
     page.wait_for_url(re.compile(r"/admin/campaigns/\d+/send$"))
     # the confirmation repeats the audience and its languages
-    assert page.get_by_role("heading", name="This sends it now to 2 recipients").is_visible()
-    assert page.get_by_text("Readers of another language are not sent it.").is_visible()
+    expect(page.get_by_role("heading", name="This sends it now to 2 recipients")).to_be_visible()
+    expect(page.get_by_text("Readers of another language are not sent it.")).to_be_visible()
     assert variant_row(page, "en").get_attribute("data-variant") == "excluded"
-    assert variant_row(page, "en").is_visible()
+    expect(variant_row(page, "en")).to_be_visible()
     assert page.get_by_role("row", name=re.compile("no version in their language.*1")).count()
     assert page.evaluate("document.scrollingElement.scrollWidth") <= viewport["width"]
     assert axe(page) == []

@@ -10,6 +10,7 @@ import html
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import DESKTOP, PHONE
 from tests.factories import make_campaign, make_contact, make_topic
@@ -40,42 +41,42 @@ def test_recipient_unsubscribes_undoes_and_tunes_preferences_from_a_delivered_ma
 
     page = new_page(viewport=viewport, locale="nl-BE")
     page.goto(unsubscribe)
-    assert page.locator("h1").inner_text() == "Uitschrijven voor “Haven & Logistiek”?"
+    expect(page.locator("h1")).to_have_text("Uitschrijven voor “Haven & Logistiek”?")
     check(page, axe, viewport)
 
     page.get_by_role("button", name="Uitschrijven").click()
-    assert page.locator("h1").inner_text() == "U bent uitgeschreven"
+    expect(page.locator("h1")).to_have_text("U bent uitgeschreven")
     assert page.get_by_role("status").inner_text().startswith("U ontvangt “Haven & Logistiek”")
     check(page, axe, viewport)
 
     page.get_by_role("button", name="Opnieuw inschrijven voor “Haven & Logistiek”").click()
-    assert page.locator("h1").inner_text() == "U bent opnieuw ingeschreven"
+    expect(page.locator("h1")).to_have_text("U bent opnieuw ingeschreven")
 
     page.get_by_role("link", name="Uw voorkeuren beheren").click()
-    assert page.locator("h1").inner_text() == "Uw voorkeuren"
+    expect(page.locator("h1")).to_have_text("Uw voorkeuren")
     assert page.get_by_label("Haven & Logistiek").is_checked()
     check(page, axe, viewport)
 
     page.get_by_label("Cursusaanbod").uncheck()
     page.get_by_label("Taal van onze e-mails").select_option("fr")
     page.get_by_role("button", name="Voorkeuren opslaan").click()
-    assert page.locator("h1").inner_text() == "Vos préférences"
-    assert page.get_by_role("status").inner_text() == "Vos préférences ont été enregistrées."
+    expect(page.locator("h1")).to_have_text("Vos préférences")
+    expect(page.get_by_role("status")).to_have_text("Vos préférences ont été enregistrées.")
     assert not page.get_by_label("Cursusaanbod").is_checked()
     page.locator("summary").click()  # the data we hold, and the history of choices
-    assert page.get_by_text("Désabonné(e)\u00a0: Cursusaanbod").is_visible()
+    expect(page.get_by_text("Désabonné(e)\u00a0: Cursusaanbod")).to_be_visible()
     check(page, axe, viewport)
 
     page.get_by_role("link", name="English").click()
-    assert page.locator("html").get_attribute("lang") == "en"
-    assert page.locator("h1").inner_text() == "Your preferences"
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("h1")).to_have_text("Your preferences")
     check(page, axe, viewport)
 
 
 def test_signin_page_on_a_phone_sends_the_same_answer_for_any_address(live_server, new_page, axe):
     page = new_page(viewport=PHONE, locale="fr-BE")
     page.goto(f"{live_server}/p")
-    assert page.locator("h1").inner_text() == "Accéder à vos préférences"
+    expect(page.locator("h1")).to_have_text("Accéder à vos préférences")
     check(page, axe, PHONE)
     page.get_by_label("Adresse e-mail").fill("nobody@example.org")
     page.get_by_role("button", name="M’envoyer un lien").click()

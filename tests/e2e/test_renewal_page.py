@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from playwright.sync_api import expect
 
 from prefsvc.mail import kit
 from tests.e2e.conftest import DESKTOP, PHONE
@@ -37,7 +38,7 @@ def test_the_person_renews_with_one_button_without_axe_violations(
     page.get_by_role("button", name=button).click()
     page.wait_for_load_state()
 
-    assert page.locator("[role=status]").is_visible()
+    expect(page.locator("[role=status]")).to_be_visible()
     assert axe(page) == []
     session.expire_all()
     assert person.window_anchor == date(2026, 3, 10)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from prefsvc.models import Contact, SubscriptionStatus
@@ -51,7 +52,7 @@ def test_a_visitor_subscribes_on_a_phone_and_confirms_from_the_mail(
 
     page = new_page(viewport=PHONE, locale={"nl": "nl-BE", "fr": "fr-BE", "en": "en-GB"}[language])
     page.goto(f"{live_server}/s")
-    assert page.locator("h1").inner_text() == heading
+    expect(page.locator("h1")).to_have_text(heading)
     check(page, axe)
 
     page.get_by_label(re.compile("^(E-mailadres|Adresse e-mail|Email address)$")).fill(
@@ -61,7 +62,7 @@ def test_a_visitor_subscribes_on_a_phone_and_confirms_from_the_mail(
     page.locator("#consent").check()
     clock.advance(seconds=20)  # a person takes a while; the app's clock is the test's
     page.locator("form.signup button[type=submit]").click()
-    assert page.locator("h1").inner_text() == sent
+    expect(page.locator("h1")).to_have_text(sent)
     check(page, axe)
 
     broker.queue().join(timeout_ms=10_000)
@@ -71,7 +72,7 @@ def test_a_visitor_subscribes_on_a_phone_and_confirms_from_the_mail(
     assert session.scalar(select(Contact).where(Contact.email == "lea@example.org")) is None
     check(page, axe)
     page.get_by_role("button", name=button).click()
-    assert page.locator("h1").inner_text() == DONE[language]
+    expect(page.locator("h1")).to_have_text(DONE[language])
     check(page, axe)
 
     session.expire_all()

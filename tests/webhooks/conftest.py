@@ -8,9 +8,11 @@ not prefsvc's code: base64-decode the secret after ``whsec_``, HMAC-SHA256 over
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,6 +63,7 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     port: int = 0
     _server: ThreadingHTTPServer | None = None
+    _open: set[socket.socket] = field(default_factory=set)
 
     @property
     def url(self) -> str:
@@ -71,6 +74,14 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                receiver._open.add(self.connection)
+
+            def finish(self):
+                receiver._open.discard(self.connection)
+                super().finish()
 
             def do_POST(self):  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -93,10 +104,17 @@ class Receiver:
         threading.Thread(target=server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
+        """Go down as a real server does: kept-alive connections are dropped too, or their
+        handler threads would go on answering for a receiver that is gone (and, should a later
+        receiver get this port, take its requests)."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        for connection in list(self._open):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+        self._open.clear()
 
     def events(self) -> list[dict[str, Any]]:
         return [r.payload for r in self.received]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+import pytest
+
 from prefsvc.models import RightsKind
 from prefsvc.privacy import register
 from tests.factories import make_contact
@@ -60,3 +62,26 @@ def test_dashboard_shows_jobs_waiting_for_the_broker(as_role, session, clock):
     page = client.get("/admin/").get_data(as_text=True)
     assert 'data-warning="outbox"' in page
     assert '<dd data-figure="jobs-waiting">1</dd>' in page
+
+
+@pytest.mark.parametrize(("language", "separator"), [("nl", "."), ("fr", "\u202f"), ("en", ",")])
+def test_dashboard_figures_are_written_as_the_page_language_writes_numbers(
+    as_role, session, clock, settings, language, separator
+):
+    """A marketer reads 1.240 contacts in Dutch, not 1240."""
+    from prefsvc import demo
+    from prefsvc.people import topics
+    from prefsvc.reports import dashboard
+
+    topics.create(session, "promoties", names={"nl": "Promoties"})
+    demo.add_crowd(session, now=clock(), today=clock().date(), count=1240)
+    session.commit()
+    client = as_role("marketing")
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language
+    page = client.get("/admin/").get_data(as_text=True)
+    big = re.search(r'<h2 id="h-contacts">[^<]*</h2>\s*<p class="big">([^<]*)</p>', page)[1]
+    mailable = dashboard.figures(
+        session, today=clock().date(), years=settings.marketing_window_years
+    )
+    assert mailable.contacts > 1000  # a few of the crowd left or bounced
+    assert big == f"{mailable.contacts:,}".replace(",", separator)

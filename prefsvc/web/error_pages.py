@@ -9,7 +9,7 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from prefsvc.extensions import db
-from prefsvc.web.api.problems import TITLES, problem
+from prefsvc.web.api import problems
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
@@ -19,7 +19,7 @@ def http_error(error: HTTPException) -> tuple[Response | str, int]:
     """Answer every HTTP error with a readable page, or a JSON problem under /api."""
     code = error.code or 500
     if request.path.startswith("/api/"):
-        return problem(code, error.description, title=TITLES.get(code, error.name)), code
+        return problems.http_error(error), code  # the API blueprint's own answer
     return render_template("error.html", code=code, title=error.name), code
 
 

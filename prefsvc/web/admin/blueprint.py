@@ -40,12 +40,8 @@ def _set_up(state: BlueprintSetupState) -> None:
     login_manager.login_message = None
     login_manager.session_protection = "basic"
     state.app.jinja_env.filters.setdefault("local_time", local_time)
-    state.app.jinja_env.filters.setdefault("number", number)
-
-
-def number(value: int) -> str:
-    """A count as the page's language writes it: 9.940 (nl), 9 940 (fr), 9,940 (en)."""
-    return format_decimal(value)
+    # a count as the page's language writes it: 9.940 (nl), 9 940 (fr), 9,940 (en)
+    state.app.jinja_env.filters.setdefault("number", format_decimal)
 
 
 def local_time(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

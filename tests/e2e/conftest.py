@@ -112,3 +112,15 @@ def axe(axe_source) -> Callable[[object], list[dict]]:
         ]
 
     return run
+
+
+def fits_and_passes_axe(page, axe, viewport: dict[str, int]) -> None:
+    """At this width the page does not scroll sideways and axe finds nothing serious.
+
+    Waits first for the load of a navigation a click may have started: read right after it,
+    the new document can be committed but not yet parsed (``documentElement`` is null)."""
+    page.wait_for_load_state()
+    page.set_viewport_size(viewport)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= viewport["width"], (page.url, viewport, width)
+    assert axe(page) == [], (page.url, viewport)

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from prefsvc import demo
 from prefsvc.access import staff
 from prefsvc.people import topics
-from tests.e2e.conftest import DESKTOP, PHONE
+from tests.e2e.conftest import DESKTOP, PHONE, fits_and_passes_axe
 
 NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
 
@@ -28,13 +28,6 @@ def crowd(session, clock):
     demo.add_crowd(session, now=NOW, today=NOW.date(), count=230)
     staff.create(session, "lotte", "een lang wachtwoord", "marketing", now=clock())
     session.commit()
-
-
-def fits_and_passes_axe(page, axe, viewport) -> None:
-    page.set_viewport_size(viewport)
-    width = page.evaluate("document.documentElement.scrollWidth")
-    assert width <= viewport["width"], (page.url, viewport, width)
-    assert axe(page) == [], (page.url, viewport)
 
 
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["360px", "1280px"])

@@ -160,6 +160,14 @@ def test_row_errors_are_in_the_page_language(as_role, topic, language, rejected,
     assert reason in page
 
 
+def test_a_large_import_counts_as_the_page_language_writes_numbers(as_role, topic):
+    client = as_role("marketing")
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "nl"
+    rows = "".join(f"p{n}@example.org;nieuwe-opleidingen\n" for n in range(1200))
+    page = preview(client, ("email;topics\n" + rows).encode())
+    assert re.search(r"Nieuwe contacten</dt><dd>1\.200<", page)
+
+
 def test_a_binary_file_is_refused_at_upload(as_role):
     response = upload(as_role("marketing"), b"\x00\x01\x02PK", "contacts.csv")
     assert response.status_code == 422
